@@ -1,0 +1,273 @@
+"""Checkpoints that describe themselves and cannot run code.
+
+One `.safetensors` file: the weights as safetensors tensors, and in its header metadata a JSON document
+with the model config, dataset, training history (recon, KL, ELBO kept apart), epoch, the command that
+trained it, library versions and creation time. Files are written atomically (temp file + rename) and
+validated fully on load; no pickle is ever read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import re
+import struct
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+from .errors import CheckpointError, ConfigError
+from .models import VAE, VAEConfig
+
+FORMAT_VERSION = 1
+METADATA_KEY = "vae_explorer"
+SUFFIX = ".safetensors"
+MAX_CHECKPOINT_BYTES = 256 * 1024 * 1024
+_MAX_HEADER_BYTES = 64 * 1024 * 1024
+REQUIRED_KEYS = {"format_version", "config", "dataset", "history", "epoch"}
+OPTIONAL_KEYS = {"train_config", "command", "versions", "created"}
+DATASET_KEYS = {"name", "image_shape", "class_names", "options"}
+_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\- ]{0,79}$")
+
+
+@dataclass
+class DatasetInfo:
+    name: str
+    image_shape: tuple[int, int, int]
+    class_names: tuple[str, ...]
+    options: dict = field(default_factory=dict)
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint: a ready model (eval mode, CPU) and what is known about it."""
+
+    model: VAE
+    dataset: DatasetInfo
+    history: dict  # {"train": [{step, epoch, recon, kl, elbo, beta}], "test": [{step, epoch, recon, kl, elbo}]}
+    epoch: int
+    sha256: str  # of the file's bytes: a cache key that changes whenever the file does
+    command: str | None = None
+    train_config: dict | None = None
+    versions: dict = field(default_factory=dict)
+    created: str | None = None
+
+    @property
+    def config(self) -> VAEConfig:
+        return self.model.config
+
+    @property
+    def test_elbo(self) -> float | None:
+        return self.history["test"][-1]["elbo"] if self.history.get("test") else None
+
+
+def _versions() -> dict:
+    import safetensors
+
+    from . import __version__
+
+    return {
+        "vae_core": __version__, "torch": torch.__version__,
+        "safetensors": safetensors.__version__, "python": platform.python_version(),
+    }
+
+
+def checkpoint_bytes(
+    model: VAE,
+    dataset: DatasetInfo,
+    history: dict,
+    epoch: int,
+    command: str | None = None,
+    train_config: dict | None = None,
+) -> bytes:
+    """Serialise a model and its metadata to the bytes of a .safetensors file."""
+    from safetensors.torch import save
+
+    metadata = {
+        "format_version": FORMAT_VERSION,
+        "config": model.config.to_dict(),
+        "dataset": {
+            "name": dataset.name, "image_shape": list(dataset.image_shape),
+            "class_names": list(dataset.class_names), "options": dataset.options,
+        },
+        "history": history,
+        "epoch": epoch,
+        "train_config": train_config,
+        "command": command,
+        "versions": _versions(),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    return save(tensors, metadata={METADATA_KEY: json.dumps(metadata)})
+
+
+def write_atomically(path: str | Path, data: bytes, overwrite: bool = True) -> Path:
+    """Write bytes to path via a temp file in the same folder and a rename: readers never see half a file."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise CheckpointError(f"{path} already exists; choose another name or allow overwriting")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def save_checkpoint(path: str | Path, model: VAE, dataset: DatasetInfo, history: dict, epoch: int,
+                    command: str | None = None, train_config: dict | None = None,
+                    overwrite: bool = True) -> Path:
+    data = checkpoint_bytes(model, dataset, history, epoch, command, train_config)
+    return write_atomically(path, data, overwrite=overwrite)
+
+
+def checkpoint_path(folder: str | Path, name: str) -> Path:
+    """The path for a user-chosen checkpoint name inside `folder`; refuses path tricks like '../x'."""
+    stem = name[: -len(SUFFIX)] if name.endswith(SUFFIX) else name
+    if not _NAME_PATTERN.match(stem) or ".." in stem:
+        raise CheckpointError(
+            f"invalid checkpoint name {name!r}: use letters, digits, '-', '_', '.' and spaces (max 80), "
+            "no folders"
+        )
+    return Path(folder) / f"{stem}{SUFFIX}"
+
+
+def _refuse_foreign_formats(data: bytes) -> None:
+    if data[:2] == b"PK" or data[:1] == b"\x80":
+        raise CheckpointError(
+            "this is a pickle-based PyTorch file (.pt/.pth); loading it could run arbitrary code, so it is "
+            "refused. Convert it to a VAE Latent Explorer .safetensors checkpoint"
+        )
+    if len(data) < 8:
+        raise CheckpointError(f"file is too short to be a checkpoint ({len(data)} bytes)")
+    (header_len,) = struct.unpack("<Q", data[:8])
+    if header_len > min(len(data) - 8, _MAX_HEADER_BYTES) or data[8:9] != b"{":
+        raise CheckpointError("not a safetensors file, or the file is truncated (bad header)")
+
+
+def _read_header(data: bytes) -> dict:
+    (header_len,) = struct.unpack("<Q", data[:8])
+    try:
+        header = json.loads(data[8:8 + header_len])
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"corrupt safetensors header: {exc}") from exc
+    if not isinstance(header, dict):
+        raise CheckpointError("corrupt safetensors header: not a JSON object")
+    return header
+
+
+def _parse_metadata(header: dict) -> dict:
+    raw = (header.get("__metadata__") or {}).get(METADATA_KEY)
+    if raw is None:
+        raise CheckpointError("this safetensors file has no VAE Latent Explorer metadata (config, dataset)")
+    try:
+        meta = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"checkpoint metadata is not valid JSON: {exc}") from exc
+    if not isinstance(meta, dict):
+        raise CheckpointError("checkpoint metadata is not a JSON object")
+    missing, unknown = REQUIRED_KEYS - set(meta), set(meta) - REQUIRED_KEYS - OPTIONAL_KEYS
+    if missing or unknown:
+        raise CheckpointError(f"checkpoint metadata: missing keys {sorted(missing)}, unknown keys {sorted(unknown)}")
+    if meta["format_version"] != FORMAT_VERSION:
+        raise CheckpointError(f"unsupported checkpoint format version {meta['format_version']!r}")
+    return meta
+
+
+def _dataset_info(meta: dict, config: VAEConfig) -> DatasetInfo:
+    ds = meta["dataset"]
+    if not isinstance(ds, dict) or set(ds) != DATASET_KEYS:
+        raise CheckpointError(f"checkpoint dataset entry must have exactly the keys {sorted(DATASET_KEYS)}")
+    info = DatasetInfo(ds["name"], tuple(ds["image_shape"]), tuple(map(str, ds["class_names"])), dict(ds["options"]))
+    if info.image_shape != config.image_shape:
+        raise CheckpointError(f"dataset image shape {info.image_shape} does not match the model's {config.image_shape}")
+    return info
+
+
+def _check_history(history) -> dict:
+    ok = isinstance(history, dict) and set(history) == {"train", "test"} and all(
+        isinstance(rows, list) and all(isinstance(r, dict) and {"step", "recon", "kl", "elbo"} <= set(r) for r in rows)
+        for rows in history.values()
+    )
+    if not ok:
+        raise CheckpointError("checkpoint history must hold 'train' and 'test' lists of {step, recon, kl, elbo}")
+    return history
+
+
+def _check_tensors(header: dict, config: VAEConfig) -> None:
+    """Compare declared tensors with what the config builds, before any real allocation."""
+    with torch.device("meta"):
+        expected = {k: (tuple(v.shape), "F32") for k, v in VAE(config).state_dict().items()}
+    declared = {k: (tuple(v.get("shape", ())), v.get("dtype")) for k, v in header.items() if k != "__metadata__"}
+    if set(declared) != set(expected):
+        missing, extra = sorted(set(expected) - set(declared)), sorted(set(declared) - set(expected))
+        raise CheckpointError(f"weights do not match the config: missing {missing[:5]}, unexpected {extra[:5]}")
+    for key, (shape, dtype) in expected.items():
+        if declared[key] != (shape, dtype):
+            raise CheckpointError(
+                f"tensor {key!r} is {declared[key][1]} {list(declared[key][0])}, the config needs {dtype} {list(shape)}"
+            )
+
+
+def load_checkpoint_bytes(data: bytes) -> Checkpoint:
+    """Validate and load a checkpoint from its bytes; every problem is a CheckpointError."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load
+
+    if len(data) > MAX_CHECKPOINT_BYTES:
+        raise CheckpointError(f"checkpoint is {len(data) / 2**20:.0f} MiB; the limit is {MAX_CHECKPOINT_BYTES // 2**20} MiB")
+    _refuse_foreign_formats(data)
+    header = _read_header(data)
+    meta = _parse_metadata(header)
+    try:
+        config = VAEConfig.from_dict(meta["config"])
+    except (ConfigError, TypeError) as exc:
+        raise CheckpointError(f"invalid model config in checkpoint: {exc}") from exc
+    dataset = _dataset_info(meta, config)
+    history = _check_history(meta["history"])
+    _check_tensors(header, config)
+    try:
+        tensors = load(data)
+    except (SafetensorError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"corrupt or truncated weights: {exc}") from exc
+    if not all(torch.isfinite(t).all() for t in tensors.values()):
+        raise CheckpointError("checkpoint weights contain NaN or inf")
+    model = VAE(config)
+    model.load_state_dict(tensors, strict=True)
+    model.eval()
+    return Checkpoint(
+        model=model, dataset=dataset, history=history, epoch=int(meta["epoch"]),
+        sha256=hashlib.sha256(data).hexdigest(), command=meta.get("command"),
+        train_config=meta.get("train_config"), versions=meta.get("versions") or {}, created=meta.get("created"),
+    )
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    if path.stat().st_size > MAX_CHECKPOINT_BYTES:
+        raise CheckpointError(f"{path} is larger than the {MAX_CHECKPOINT_BYTES // 2**20} MiB limit")
+    try:
+        return load_checkpoint_bytes(path.read_bytes())
+    except CheckpointError as exc:
+        raise CheckpointError(f"{path.name}: {exc}") from exc
+
+
+def list_checkpoints(folder: str | Path) -> list[Path]:
+    """The .safetensors files in a folder, newest first."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(folder.glob(f"*{SUFFIX}"), key=lambda p: p.stat().st_mtime, reverse=True)

@@ -1,0 +1,211 @@
+"""Command line: `python -m vae_core train|eval|encode ...` (also under torchrun for several processes)."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from .checkpoint import DatasetInfo, load_checkpoint, save_checkpoint
+from .data import DATASETS, Dataset, load_dataset
+from .errors import VAEError
+from .metrics import encode_means, evaluate
+from .models import VAE, VAEConfig
+from .train import EpochEvent, FinishedEvent, StepEvent, TrainConfig, Trainer, new_history
+
+
+def _dataset_options(args) -> dict:
+    if args.dataset == "digits":
+        return {}
+    if args.dataset == "folder":
+        if not args.data_dir:
+            raise VAEError("--dataset folder needs --data-dir PATH (a folder of png/jpg images)")
+        return {"path": args.data_dir, "size": args.image_size, "grayscale": not args.rgb}
+    return {"root": args.data_dir or "data", "download": args.download}
+
+
+def _add_data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", default="digits", choices=list(DATASETS), help="dataset name (default: digits)")
+    p.add_argument("--data-dir", help="torchvision root folder, or the image folder for --dataset folder")
+    p.add_argument("--download", action="store_true", help="let torchvision download the dataset")
+    p.add_argument("--image-size", type=int, default=28, help="side in pixels for --dataset folder (default 28)")
+    p.add_argument("--rgb", action="store_true", help="keep colour for --dataset folder")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m vae_core", description="Train, evaluate and encode with Variational Autoencoders."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="train a VAE and save a .safetensors checkpoint")
+    _add_data_args(train)
+    train.add_argument("--out", required=True, help="checkpoint path, e.g. checkpoints/digits-2d.safetensors")
+    train.add_argument("--resume", help="continue training this checkpoint (its history continues)")
+    train.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    defaults = VAEConfig()
+    train.add_argument("--architecture", default=defaults.architecture, choices=["mlp", "conv"])
+    train.add_argument("--latent-dim", type=int, default=defaults.latent_dim, help="1..128 (default 2)")
+    train.add_argument("--hidden", type=int, nargs="+", default=list(defaults.hidden_dims),
+                       help="MLP widths or conv channels (default 256 128)")
+    train.add_argument("--likelihood", default=defaults.likelihood, choices=["bernoulli", "gaussian"])
+    train.add_argument("--beta", type=float, default=defaults.beta, help="KL weight (default 1: a true VAE)")
+    tdef = TrainConfig()
+    train.add_argument("--epochs", type=int, default=tdef.epochs)
+    train.add_argument("--batch-size", type=int, default=tdef.batch_size)
+    train.add_argument("--lr", type=float, default=tdef.learning_rate, help="Adam learning rate")
+    train.add_argument("--kl-warmup", type=float, default=tdef.kl_warmup_epochs, help="epochs of beta annealing")
+    train.add_argument("--seed", type=int, default=tdef.seed)
+    train.add_argument("--device", default=tdef.device, choices=["auto", "cpu", "cuda"])
+
+    ev = sub.add_parser("eval", help="print test recon / KL / ELBO / importance-weighted log p(x)")
+    ev.add_argument("checkpoint")
+    _add_data_args(ev)
+    ev.add_argument("-k", type=int, default=100, help="importance samples for log p(x) (default 100)")
+    ev.add_argument("--limit", type=int, help="evaluate on the first N test examples only")
+
+    enc = sub.add_parser("encode", help="write latent means and std-devs of a split to CSV or NPZ")
+    enc.add_argument("checkpoint")
+    _add_data_args(enc)
+    enc.add_argument("--split", default="test", choices=["train", "test"])
+    enc.add_argument("--out", required=True, help="output file ending in .csv or .npz")
+    return parser
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr (no dependency needed for this)."""
+
+    def __init__(self, total: int, stream=sys.stderr, interval: float = 0.25):
+        self.total, self.stream, self.interval = total, stream, interval
+        self.started = self.last_draw = time.perf_counter()
+
+    def update(self, done: int, text: str) -> None:
+        now = time.perf_counter()
+        if now - self.last_draw < self.interval and done < self.total:
+            return
+        self.last_draw = now
+        width = 30
+        filled = int(width * done / max(1, self.total))
+        elapsed = time.perf_counter() - self.started
+        self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{self.total} {elapsed:5.0f}s {text}")
+        self.stream.flush()
+
+    def close(self) -> None:
+        self.stream.write("\n")
+
+
+def _load_data_for(args, dataset_info: DatasetInfo | None = None) -> Dataset:
+    name = args.dataset if dataset_info is None or args.dataset != "digits" else dataset_info.name
+    if dataset_info is not None and name == dataset_info.name and name != "digits" and not args.data_dir:
+        return load_dataset(name, **dataset_info.options)
+    args.dataset = name
+    return load_dataset(name, **_dataset_options(args))
+
+
+def cmd_train(args, argv: list[str]) -> int:
+    from . import distributed
+
+    dataset = load_dataset(args.dataset, **_dataset_options(args))
+    train_config = TrainConfig(
+        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
+        seed=args.seed, kl_warmup_epochs=args.kl_warmup, device=args.device,
+    )
+    out = Path(args.out)
+    if out.exists() and not (args.overwrite or args.resume):
+        raise VAEError(f"{out} exists; pass --overwrite to replace it or choose another --out")
+    world = distributed.setup(train_config.device)
+    if args.resume:
+        ckpt = load_checkpoint(args.resume)
+        model, history, epoch = ckpt.model, ckpt.history, ckpt.epoch
+    else:
+        config = VAEConfig(
+            image_shape=dataset.image_shape, latent_dim=args.latent_dim, architecture=args.architecture,
+            hidden_dims=tuple(args.hidden), likelihood=args.likelihood, beta=args.beta,
+        )
+        torch.manual_seed(args.seed)
+        model, history, epoch = VAE(config), None, 0
+    trainer = Trainer(model, dataset, train_config, history or new_history(), epoch, world=world)
+    steps_per_epoch = -(-len(trainer.x_train) // trainer.batch_size)
+    bar = ProgressBar(train_config.epochs * steps_per_epoch) if world.is_main else None
+    first_step, last_test = trainer.step, ""
+    for event in trainer.run():
+        if bar is None:
+            continue
+        if isinstance(event, StepEvent):
+            bar.update(event.step - first_step, f"epoch {event.epoch:.2f} recon {event.recon:8.2f} "
+                                                f"KL {event.kl:6.2f} ELBO {event.elbo:8.2f} {last_test}")
+        elif isinstance(event, EpochEvent):
+            last_test = f"| test ELBO {event.elbo:.2f}"
+        elif isinstance(event, FinishedEvent):
+            bar.close()
+            print(f"{event.reason}: {event.message}", file=sys.stderr)
+    if world.is_main:
+        command = "python -m vae_core " + shlex.join(argv)
+        info = DatasetInfo(dataset.name, dataset.image_shape, dataset.class_names, dataset.options)
+        save_checkpoint(out, trainer.model, info, trainer.history, trainer.epoch, command,
+                        train_config=vars(train_config), overwrite=True)
+        test = trainer.history["test"][-1] if trainer.history["test"] else None
+        summary = f"test recon {test['recon']:.2f} KL {test['kl']:.2f} ELBO {test['elbo']:.2f} nats" if test else ""
+        print(f"saved {out} (epoch {trainer.epoch}) {summary}")
+    distributed.teardown(world)
+    return 0
+
+
+def cmd_eval(args) -> int:
+    ckpt = load_checkpoint(args.checkpoint)
+    dataset = _load_data_for(args, ckpt.dataset)
+    x = dataset.x_test[: args.limit] if args.limit else dataset.x_test
+    if not 1 <= args.k <= 10_000:
+        raise VAEError(f"-k must be 1..10000, got {args.k}")
+    torch.manual_seed(0)
+    r = evaluate(ckpt.model, x, k=args.k)
+    print(f"{dataset.name} test set, {len(x)} examples, {ckpt.epoch} epochs (nats per example)")
+    print(f"  reconstruction E_q[log p(x|z)] {r['recon']:10.3f}")
+    print(f"  KL(q(z|x) || p(z))             {r['kl']:10.3f}")
+    print(f"  ELBO                           {r['elbo']:10.3f}")
+    print(f"  log p(x), IWAE K={args.k:<6}       {r['log_px']:10.3f}")
+    print(f"  gap log p(x) - ELBO            {r['gap']:10.3f}")
+    print(f"  active units                   {r['active_units']:>6} / {ckpt.config.latent_dim}")
+    return 0
+
+
+def cmd_encode(args) -> int:
+    import numpy as np
+
+    ckpt = load_checkpoint(args.checkpoint)
+    dataset = _load_data_for(args, ckpt.dataset)
+    x, y = dataset.split(args.split)
+    mu, logvar = encode_means(ckpt.model, x)
+    sigma = (0.5 * logvar).exp()
+    out = Path(args.out)
+    if out.suffix == ".npz":
+        np.savez(out, mu=mu.numpy(), sigma=sigma.numpy(), label=y.numpy())
+    elif out.suffix == ".csv":
+        d = mu.shape[1]
+        header = ["index", "label", *[f"mu{i}" for i in range(d)], *[f"sigma{i}" for i in range(d)]]
+        rows = np.column_stack([np.arange(len(y)), y.numpy(), mu.numpy(), sigma.numpy()])
+        np.savetxt(out, rows, delimiter=",", header=",".join(header), comments="",
+                   fmt=["%d", "%d"] + ["%.6g"] * (2 * d))
+    else:
+        raise VAEError(f"--out must end in .csv or .npz, got {out.name}")
+    print(f"wrote {len(y)} codes ({mu.shape[1]}-D) to {out}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "train":
+            return cmd_train(args, argv)
+        return cmd_eval(args) if args.command == "eval" else cmd_encode(args)
+    except (VAEError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,21 @@
+"""Errors a user can act on. The CLI and the app show their message, never a traceback."""
+
+
+class VAEError(Exception):
+    """Base class: the message says what went wrong and what to do."""
+
+
+class ConfigError(VAEError, ValueError):
+    """A model or training setting is out of range."""
+
+
+class DatasetError(VAEError):
+    """A dataset could not be loaded (missing files, no images, ...)."""
+
+
+class CheckpointError(VAEError):
+    """A checkpoint file is missing, corrupt, unsafe or does not match its config."""
+
+
+class TrainingError(VAEError):
+    """Training could not continue (e.g. the loss became NaN)."""

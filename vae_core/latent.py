@@ -1,0 +1,104 @@
+"""Working in latent space: traversals, interpolation, prior samples and 2-D projections."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .models import VAE
+
+PROJECTIONS = ("direct", "pca", "tsne")
+
+
+def prior_samples(n: int, latent_dim: int, seed: int = 0) -> torch.Tensor:
+    """n draws from p(z) = N(0, I): (n, D)."""
+    return torch.randn(n, latent_dim, generator=torch.Generator().manual_seed(seed))
+
+
+def lerp(z0: torch.Tensor, z1: torch.Tensor, steps: int) -> torch.Tensor:
+    """Points on the straight line from z0 to z1 (D,), endpoints included: (steps, D)."""
+    t = torch.linspace(0, 1, steps, dtype=z0.dtype).unsqueeze(1)
+    return (1 - t) * z0 + t * z1
+
+
+def slerp(z0: torch.Tensor, z1: torch.Tensor, steps: int) -> torch.Tensor:
+    """Spherical interpolation (Shoemake, 1985) from z0 to z1: (steps, D), endpoints exact.
+
+    Under a Gaussian prior most mass lies near a sphere, so slerp keeps intermediate codes at typical
+    norms where lerp cuts through the low-norm centre. Falls back to lerp for (anti)parallel vectors.
+    """
+    t = torch.linspace(0, 1, steps, dtype=torch.float64).unsqueeze(1)
+    a, b = z0.double(), z1.double()
+    cos = torch.dot(a, b) / (a.norm() * b.norm()).clamp_min(1e-12)
+    omega = torch.arccos(cos.clamp(-1, 1))
+    if omega.abs() < 1e-6 or (torch.pi - omega).abs() < 1e-6:
+        return lerp(z0, z1, steps)
+    path = (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
+    path[0], path[-1] = a, b
+    return path.to(z0.dtype)
+
+
+def interpolate(z0: torch.Tensor, z1: torch.Tensor, steps: int, method: str) -> torch.Tensor:
+    if method not in ("linear", "spherical"):
+        raise ValueError(f"interpolation must be 'linear' or 'spherical', got {method!r}")
+    return lerp(z0, z1, steps) if method == "linear" else slerp(z0, z1, steps)
+
+
+def traversal_grid(model: VAE, z: torch.Tensor, dims: list[int], values: torch.Tensor) -> torch.Tensor:
+    """Decode z (D,) with one dimension at a time set to each of `values` (V,).
+
+    Returns images (len(dims), V, C, H, W): one row per dimension.
+    """
+    codes = z.repeat(len(dims), len(values), 1)  # (R, V, D)
+    for row, dim in enumerate(dims):
+        codes[row, :, dim] = values
+    images = model.decode_image(codes.flatten(0, 1))
+    return images.view(len(dims), len(values), *images.shape[1:]).cpu()
+
+
+@dataclass
+class Projection:
+    coords: np.ndarray  # (M, 2)
+    indices: np.ndarray  # (M,) rows of the encoded dataset these points are
+    method: str
+    explained: str  # a short caption: what the axes are
+
+
+def project_2d(mu: np.ndarray, method: str = "direct", max_points: int = 5000, seed: int = 0) -> Projection:
+    """Project latent means (N, D) to 2-D.
+
+    direct: the first two dimensions (exact for a 2-D latent); pca: the top two principal components;
+    tsne: t-SNE on a random subsample of at most `max_points` (t-SNE is O(N log N) and slow on a CPU).
+    """
+    mu = np.asarray(mu, dtype=np.float32)
+    indices = np.arange(len(mu))
+    if method == "direct":
+        coords = mu[:, :2] if mu.shape[1] >= 2 else np.column_stack([mu[:, 0], np.zeros(len(mu))])
+        return Projection(coords, indices, method, "latent dimensions z0 and z1")
+    if method == "pca":
+        from sklearn.decomposition import PCA
+
+        pca = PCA(n_components=min(2, mu.shape[1])).fit(mu)
+        coords = pca.transform(mu)
+        if coords.shape[1] == 1:
+            coords = np.column_stack([coords[:, 0], np.zeros(len(mu))])
+        share = pca.explained_variance_ratio_.sum()
+        return Projection(coords, indices, method, f"top principal components ({share:.0%} of variance)")
+    if method == "tsne":
+        from sklearn.manifold import TSNE
+
+        if len(mu) > max_points:
+            indices = np.sort(np.random.default_rng(seed).choice(len(mu), max_points, replace=False))
+        perplexity = min(30.0, max(2.0, (len(indices) - 1) / 3))
+        coords = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(mu[indices])
+        return Projection(coords, indices, method, f"t-SNE of {len(indices):,} points (axes have no units)")
+    raise ValueError(f"projection must be one of {PROJECTIONS}, got {method!r}")
+
+
+def latent_grid(n: int, extent: float = 3.0) -> torch.Tensor:
+    """An n x n grid of 2-D codes over [-extent, extent]^2, rows top (high z1) to bottom: (n*n, 2)."""
+    axis = torch.linspace(-extent, extent, n)
+    z1, z0 = torch.meshgrid(axis.flip(0), axis, indexing="ij")
+    return torch.stack([z0.flatten(), z1.flatten()], dim=1)

@@ -1,0 +1,114 @@
+"""Evaluation: ELBO on a dataset, importance-weighted log p(x), active units, KL per dimension.
+
+log p(x) = ELBO(x) + KL(q(z|x) || p(z|x)) >= ELBO(x). The importance-weighted bound of Burda et al.
+(2016), log (1/K) sum_k p(x, z_k) / q(z_k|x) with z_k ~ q(z|x), equals the ELBO in expectation for K = 1
+and rises towards log p(x) as K grows, so the difference exposes the posterior gap.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .loss import elbo_terms, gaussian_kl, reconstruction_log_likelihood
+from .models import VAE
+
+_LOG_2PI = math.log(2 * math.pi)
+
+
+def _batches(x: torch.Tensor, batch_size: int):
+    for start in range(0, len(x), batch_size):
+        yield x[start:start + batch_size]
+
+
+def _eval_mode(model: VAE) -> bool:
+    was_training = model.training
+    model.eval()
+    return was_training
+
+
+@torch.no_grad()
+def evaluate_elbo(model: VAE, x: torch.Tensor, batch_size: int = 1024) -> dict[str, float]:
+    """Mean recon, KL and ELBO (nats per example) over x (N, C, H, W), one z sample each."""
+    was_training = _eval_mode(model)
+    totals = {"recon": 0.0, "kl": 0.0}
+    for batch in _batches(x, batch_size):
+        terms = elbo_terms(model(batch.to(model.device)), batch.to(model.device), model.config)
+        totals["recon"] += terms.recon.sum().item()
+        totals["kl"] += terms.kl.sum().item()
+    model.train(was_training)
+    recon, kl = totals["recon"] / len(x), totals["kl"] / len(x)
+    return {"recon": recon, "kl": kl, "elbo": recon - kl}
+
+
+def _log_normal(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """log N(z; mu, exp(logvar)) summed over the last dimension."""
+    return -0.5 * (((z - mu) ** 2) / logvar.exp() + logvar + _LOG_2PI).sum(dim=-1)
+
+
+@torch.no_grad()
+def log_importance_weights(model: VAE, x: torch.Tensor, k: int, batch_size: int | None = None) -> torch.Tensor:
+    """log p(x, z_k) - log q(z_k|x) for K samples z_k ~ q(z|x): (N, K), in nats."""
+    was_training = _eval_mode(model)
+    batch_size = batch_size or max(1, 8192 // k)
+    out = []
+    for batch in _batches(x, batch_size):
+        batch = batch.to(model.device)
+        mu, logvar = model.encode(batch)  # (B, D)
+        z = mu.unsqueeze(1) + torch.randn(len(batch), k, mu.shape[1], device=mu.device) * (0.5 * logvar).exp().unsqueeze(1)
+        logits = model.decode(z.flatten(0, 1))  # (B*K, C, H, W)
+        targets = batch.repeat_interleave(k, dim=0)
+        log_px_z = reconstruction_log_likelihood(
+            logits, targets, model.config.likelihood, model.config.gaussian_std
+        ).view(len(batch), k)
+        log_pz = _log_normal(z, torch.zeros_like(z), torch.zeros_like(z))
+        log_qz = _log_normal(z, mu.unsqueeze(1), logvar.unsqueeze(1))
+        out.append((log_px_z + log_pz - log_qz).cpu())
+    model.train(was_training)
+    return torch.cat(out)
+
+
+def iwae_bound(log_weights: torch.Tensor, k: int | None = None) -> torch.Tensor:
+    """Importance-weighted bound from the first k columns of log weights (N, K): (N,) estimates."""
+    lw = log_weights if k is None else log_weights[:, :k]
+    return torch.logsumexp(lw, dim=1) - math.log(lw.shape[1])
+
+
+def importance_weighted_log_px(model: VAE, x: torch.Tensor, k: int = 100) -> torch.Tensor:
+    """Estimate of log p(x) per example (N,) with K importance samples from q(z|x)."""
+    return iwae_bound(log_importance_weights(model, x, k))
+
+
+@torch.no_grad()
+def encode_means(model: VAE, x: torch.Tensor, batch_size: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:
+    """Posterior means and log-variances (N, D) each, on the CPU."""
+    was_training = _eval_mode(model)
+    mus, logvars = [], []
+    for batch in _batches(x, batch_size):
+        mu, logvar = model.encode(batch.to(model.device))
+        mus.append(mu.cpu())
+        logvars.append(logvar.cpu())
+    model.train(was_training)
+    return torch.cat(mus), torch.cat(logvars)
+
+
+def kl_per_dimension(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """Mean KL(q(z_d|x) || N(0, 1)) over examples, per latent dimension: (D,)."""
+    return gaussian_kl(mu, logvar).mean(dim=0)
+
+
+def active_units(mu: torch.Tensor, threshold: float = 0.01) -> int:
+    """Dimensions whose posterior mean varies with x: Var_x(E_q[z_d]) > threshold (Burda et al., 2016)."""
+    return int((mu.var(dim=0) > threshold).sum())
+
+
+def evaluate(model: VAE, x: torch.Tensor, k: int = 100) -> dict[str, float]:
+    """Everything the CLI's `eval` prints: recon, KL, ELBO, log p(x) (K samples), gap, active units."""
+    result = evaluate_elbo(model, x)
+    result["log_px"] = importance_weighted_log_px(model, x, k).mean().item()
+    result["gap"] = result["log_px"] - result["elbo"]
+    mu, _ = encode_means(model, x)
+    result["active_units"] = active_units(mu)
+    result["k"] = k
+    return result

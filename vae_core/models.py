@@ -1,0 +1,178 @@
+"""VAE models: one interface, MLP or convolutional encoder/decoder bodies chosen by `VAEConfig`.
+
+q_phi(z|x) = N(mu(x), diag(exp(logvar(x)))), p(z) = N(0, I), p_theta(x|z) Bernoulli or Gaussian with
+mean sigmoid(decode(z)). Kingma & Welling (2014), "Auto-Encoding Variational Bayes".
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+
+import torch
+from torch import nn
+
+from .errors import ConfigError
+
+ARCHITECTURES = ("mlp", "conv")
+LIKELIHOODS = ("bernoulli", "gaussian")
+
+
+@dataclass(frozen=True)
+class VAEConfig:
+    """Everything needed to rebuild a model; stored in every checkpoint."""
+
+    image_shape: tuple[int, int, int] = (1, 8, 8)  # (C, H, W)
+    latent_dim: int = 2  # 1..128
+    architecture: str = "mlp"  # "mlp" | "conv"
+    hidden_dims: tuple[int, ...] = (256, 128)  # MLP layer widths, or conv channels per stride-2 layer
+    likelihood: str = "bernoulli"  # "bernoulli" | "gaussian" (fixed std below)
+    gaussian_std: float = 0.1  # std of p(x|z) when likelihood == "gaussian"
+    beta: float = 1.0  # weight of the KL term; beta != 1 is a beta-VAE
+
+    def __post_init__(self):
+        object.__setattr__(self, "image_shape", tuple(int(v) for v in self.image_shape))
+        object.__setattr__(self, "hidden_dims", tuple(int(v) for v in self.hidden_dims))
+        c, h, w = self.image_shape if len(self.image_shape) == 3 else (0, 0, 0)
+        checks = [
+            (len(self.image_shape) == 3 and c in (1, 3) and 4 <= h <= 256 and 4 <= w <= 256,
+             f"image_shape must be (C, H, W) with C 1 or 3 and sides 4..256, got {self.image_shape}"),
+            (1 <= self.latent_dim <= 128, f"latent_dim must be 1..128, got {self.latent_dim}"),
+            (self.architecture in ARCHITECTURES,
+             f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}"),
+            (1 <= len(self.hidden_dims) <= 6 and all(1 <= d <= 4096 for d in self.hidden_dims),
+             f"hidden_dims must be 1..6 sizes in 1..4096, got {self.hidden_dims}"),
+            (self.likelihood in LIKELIHOODS,
+             f"likelihood must be one of {LIKELIHOODS}, got {self.likelihood!r}"),
+            (self.gaussian_std > 0, f"gaussian_std must be > 0, got {self.gaussian_std}"),
+            (0 <= self.beta <= 100, f"beta must be in 0..100, got {self.beta}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "VAEConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ConfigError(f"unknown model config keys: {sorted(unknown)}")
+        try:
+            return cls(**data)
+        except TypeError as exc:
+            raise ConfigError(f"bad model config: {exc}") from exc
+
+
+@dataclass
+class VAEOutput:
+    x_logits: torch.Tensor  # (B, C, H, W) decoder output before the sigmoid
+    mu: torch.Tensor  # (B, D)
+    logvar: torch.Tensor  # (B, D)
+    z: torch.Tensor  # (B, D) reparameterised sample
+
+
+def _mlp(sizes: list[int]) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        layers += [nn.Linear(n_in, n_out), nn.ReLU()]
+    return nn.Sequential(*layers)
+
+
+class MLPBodies:
+    """Encoder: flatten -> hidden layers. Decoder: z -> reversed hidden layers -> C*H*W logits."""
+
+    @staticmethod
+    def build(config: VAEConfig) -> tuple[nn.Module, int, nn.Module]:
+        n_pixels = math.prod(config.image_shape)
+        dims = list(config.hidden_dims)
+        encoder = nn.Sequential(nn.Flatten(), _mlp([n_pixels, *dims]))
+        decoder = nn.Sequential(
+            _mlp([config.latent_dim, *reversed(dims)]),
+            nn.Linear(dims[0], n_pixels),
+            nn.Unflatten(1, config.image_shape),
+        )
+        return encoder, dims[-1], decoder
+
+
+class ConvBodies:
+    """Stride-2 3x3 convolutions down; nearest upsampling to the exact sizes + 3x3 convolutions up.
+
+    Upsampling to recorded sizes (28 -> 14 -> 7 and back) works for any image side, odd or even.
+    """
+
+    @staticmethod
+    def build(config: VAEConfig) -> tuple[nn.Module, int, nn.Module]:
+        channels, height, width = config.image_shape
+        sizes = [(height, width)]
+        for _ in config.hidden_dims:
+            sizes.append(((sizes[-1][0] + 1) // 2, (sizes[-1][1] + 1) // 2))
+        chans = [channels, *config.hidden_dims]
+        down: list[nn.Module] = []
+        for c_in, c_out in zip(chans[:-1], chans[1:]):
+            down += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1), nn.ReLU()]
+        flat = chans[-1] * sizes[-1][0] * sizes[-1][1]
+        encoder = nn.Sequential(*down, nn.Flatten())
+        up: list[nn.Module] = [
+            nn.Linear(config.latent_dim, flat), nn.ReLU(), nn.Unflatten(1, (chans[-1], *sizes[-1]))
+        ]
+        for i in range(len(config.hidden_dims), 0, -1):
+            c_out = chans[max(i - 1, 1)]  # the last block keeps its channels; a 3x3 conv maps to C
+            up += [nn.Upsample(size=sizes[i - 1], mode="nearest"), nn.Conv2d(chans[i], c_out, 3, padding=1), nn.ReLU()]
+        up.append(nn.Conv2d(chans[1], channels, 3, padding=1))
+        return encoder, flat, nn.Sequential(*up)
+
+
+BODIES = {"mlp": MLPBodies, "conv": ConvBodies}
+
+
+class VAE(nn.Module):
+    """Gaussian-encoder VAE with a standard normal prior."""
+
+    def __init__(self, config: VAEConfig):
+        super().__init__()
+        self.config = config
+        self.encoder, features, self.decoder = BODIES[config.architecture].build(config)
+        self.mu_head = nn.Linear(features, config.latent_dim)
+        self.logvar_head = nn.Linear(features, config.latent_dim)
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (B, C, H, W) in [0, 1] -> mu, logvar, each (B, D)."""
+        h = self.encoder(x)
+        return self.mu_head(h), self.logvar_head(h)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """z (B, D) -> x_logits (B, C, H, W); the image mean is sigmoid(x_logits)."""
+        return self.decoder(z)
+
+    @staticmethod
+    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+        return mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+
+    def forward(self, x: torch.Tensor) -> VAEOutput:
+        mu, logvar = self.encode(x)
+        z = self.reparameterize(mu, logvar)
+        return VAEOutput(self.decode(z), mu, logvar, z)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @torch.no_grad()
+    def decode_image(self, z: torch.Tensor) -> torch.Tensor:
+        """z (B, D) -> mean image (B, C, H, W) in [0, 1]."""
+        return torch.sigmoid(self.decode(z.to(self.device)))
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n images decoded from z ~ N(0, I): (n, C, H, W) in [0, 1]."""
+        z = torch.randn(n, self.config.latent_dim, generator=generator)
+        return self.decode_image(z)
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """Decode the posterior mean of each x: (B, C, H, W) in [0, 1]."""
+        mu, _ = self.encode(x.to(self.device))
+        return self.decode_image(mu)

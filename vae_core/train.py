@@ -1,0 +1,201 @@
+"""Training loop that reports instead of printing: it yields typed events a CLI or UI draws live.
+
+The objective maximised is recon - beta_t * kl (beta_t ramps to config.beta during KL warm-up); the
+"elbo" reported everywhere is the true bound recon - kl, so runs with different betas compare.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Union
+
+import torch
+
+from .data import Dataset
+from .distributed import World
+from .errors import ConfigError
+from .loss import elbo_terms
+from .metrics import evaluate_elbo
+from .models import VAE
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 50  # epochs to run in this call (resuming adds to the checkpoint's count)
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+    seed: int = 0
+    kl_warmup_epochs: float = 0.0  # beta ramps linearly from 0 over this many epochs
+    device: str = "auto"  # "auto" | "cpu" | "cuda"
+
+    def __post_init__(self):
+        checks = [
+            (1 <= self.epochs <= 10_000, f"epochs must be 1..10000, got {self.epochs}"),
+            (1 <= self.batch_size <= 65_536, f"batch size must be 1..65536, got {self.batch_size}"),
+            (0 < self.learning_rate <= 1, f"learning rate must be in (0, 1], got {self.learning_rate}"),
+            (self.kl_warmup_epochs >= 0, f"KL warm-up must be >= 0 epochs, got {self.kl_warmup_epochs}"),
+            (self.device in ("auto", "cpu", "cuda"), f"device must be auto, cpu or cuda, got {self.device!r}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' picks cuda when available; asking for cuda without one is a clear error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' was asked for but no CUDA GPU is available; use --device cpu")
+    return torch.device(name)
+
+
+@dataclass
+class StepEvent:
+    """One optimisation step; recon/kl/elbo are means over the batch, in nats per example."""
+
+    step: int
+    epoch: float  # fractional: 2.5 = half-way through the third epoch
+    recon: float
+    kl: float
+    elbo: float
+    beta: float
+
+
+@dataclass
+class EpochEvent:
+    """End of an epoch: test-set means and throughput."""
+
+    epoch: int
+    step: int
+    recon: float
+    kl: float
+    elbo: float
+    seconds: float
+    examples_per_second: float
+
+
+@dataclass
+class FinishedEvent:
+    reason: str  # "completed" | "stopped" | "diverged"
+    message: str
+
+
+TrainEvent = Union[StepEvent, EpochEvent, FinishedEvent]
+
+
+def new_history() -> dict:
+    return {"train": [], "test": []}
+
+
+@dataclass
+class Trainer:
+    """Trains `model` on `dataset`; `run()` yields events and can be stopped between steps.
+
+    Pass the history and epoch count of a checkpoint to resume: the history continues from there.
+    """
+
+    model: VAE
+    dataset: Dataset
+    config: TrainConfig = field(default_factory=TrainConfig)
+    history: dict = field(default_factory=new_history)
+    epoch: int = 0  # completed epochs, including those of a resumed checkpoint
+    step: int = 0
+    world: World = field(default_factory=World)  # several ranks under torchrun, else one process
+
+    def __post_init__(self):
+        if tuple(self.dataset.image_shape) != tuple(self.model.config.image_shape):
+            raise ConfigError(
+                f"model expects images {self.model.config.image_shape}, dataset has {self.dataset.image_shape}"
+            )
+        self.device = resolve_device(self.config.device)
+        if self.device.type == "cuda" and self.world.is_distributed:
+            self.device = torch.device("cuda", self.world.local_rank)
+        self.model.to(self.device)
+        self.network = self._wrap_for_world(self.model)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.config.learning_rate)
+        if self.history["train"]:
+            self.step = self.history["train"][-1]["step"]
+        # The whole split moves to the device once; batches are index lookups, no per-item work.
+        self.x_train = self._to_device(self._shard(self.dataset.x_train))
+        self.x_test = self._to_device(self._shard(self.dataset.x_test))
+        self.batch_size = max(1, self.config.batch_size // self.world.world_size)  # per rank
+
+    def _wrap_for_world(self, model: VAE) -> torch.nn.Module:
+        if not self.world.is_distributed:
+            return model
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        return DistributedDataParallel(model, device_ids=ids)
+
+    def _shard(self, x: torch.Tensor) -> torch.Tensor:
+        """This rank's equal share (strided, so each holds every class); all of x in one process."""
+        per_rank = len(x) // self.world.world_size
+        return x[self.world.rank::self.world.world_size][:per_rank]
+
+    def _to_device(self, x: torch.Tensor) -> torch.Tensor:
+        if self.device.type == "cuda":
+            return x.pin_memory().to(self.device, non_blocking=True)
+        return x
+
+    def beta_at(self, epoch: float) -> float:
+        warmup = self.config.kl_warmup_epochs
+        ramp = 1.0 if warmup == 0 else min(1.0, epoch / warmup)
+        return self.model.config.beta * ramp
+
+    def run(self, should_stop: Callable[[], bool] = lambda: False) -> Iterator[TrainEvent]:
+        """Train for config.epochs more epochs, yielding a StepEvent per step and an EpochEvent per epoch."""
+        torch.manual_seed(self.config.seed + self.epoch)
+        n = len(self.x_train)
+        steps_per_epoch = max(1, -(-n // self.batch_size))
+        for _ in range(self.config.epochs):
+            started = time.perf_counter()
+            order = torch.randperm(n, device=self.device)
+            self.model.train()
+            for i in range(steps_per_epoch):
+                if should_stop():
+                    yield FinishedEvent("stopped", f"stopped at epoch {self.epoch}, step {self.step}")
+                    return
+                batch = self.x_train[order[i * self.batch_size:(i + 1) * self.batch_size]]
+                event = self._train_step(batch, self.epoch + (i + 1) / steps_per_epoch)
+                if event is None:
+                    yield FinishedEvent(
+                        "diverged",
+                        f"the loss became NaN/inf at step {self.step + 1}; the weights of the last good "
+                        "step are kept. Try a lower learning rate or a KL warm-up.",
+                    )
+                    return
+                yield event
+            self.epoch += 1
+            yield self._end_epoch(time.perf_counter() - started, n * self.world.world_size)
+        yield FinishedEvent("completed", f"trained to epoch {self.epoch}")
+
+    def _train_step(self, batch: torch.Tensor, epoch: float) -> StepEvent | None:
+        beta = self.beta_at(epoch)
+        terms = elbo_terms(self.network(batch), batch, self.model.config)
+        loss = -terms.elbo(beta).mean()
+        recon, kl, non_finite = self.world.mean(
+            [terms.recon.mean().item(), terms.kl.mean().item(), float(not torch.isfinite(loss))]
+        )
+        if non_finite > 0:  # every rank agrees, so all stop together
+            return None  # no optimizer step: the weights stay those of the last good step
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.step += 1
+        event = StepEvent(self.step, round(epoch, 4), recon, kl, recon - kl, beta)
+        self.history["train"].append(vars(event).copy())
+        return event
+
+    def _end_epoch(self, seconds: float, n_examples: int) -> EpochEvent:
+        test = evaluate_elbo(self.model, self.x_test)
+        n = len(self.x_test)
+        recon_sum, kl_sum, count = self.world.sum([test["recon"] * n, test["kl"] * n, float(n)])
+        recon, kl = recon_sum / count, kl_sum / count
+        event = EpochEvent(self.epoch, self.step, recon, kl, recon - kl, seconds, n_examples / seconds)
+        self.history["test"].append(
+            {"step": self.step, "epoch": self.epoch, "recon": event.recon, "kl": event.kl, "elbo": event.elbo}
+        )
+        return event
