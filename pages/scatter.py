@@ -1,0 +1,4 @@
+import streamlit as st
+
+st.title("scatter")
+st.info("Coming soon.")

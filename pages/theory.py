@@ -1,0 +1,4 @@
+import streamlit as st
+
+st.title("theory")
+st.info("Coming soon.")

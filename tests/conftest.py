@@ -1,0 +1,55 @@
+"""Shared fixtures: the real digits data, tiny real models, and the MNIST files in ../shared/data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from vae_core.checkpoint import DatasetInfo, save_checkpoint
+from vae_core.data import Dataset, load_digits_dataset
+from vae_core.models import VAE, VAEConfig
+from vae_core.train import TrainConfig, Trainer
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = ROOT.parent / "shared" / "data"
+DEFAULT_CHECKPOINT = ROOT / "checkpoints" / "digits-2d.safetensors"
+
+torch.set_num_threads(1)  # tiny models: one thread is as fast and keeps parallel jobs from thrashing
+
+
+@pytest.fixture(scope="session")
+def digits() -> Dataset:
+    return load_digits_dataset()
+
+
+@pytest.fixture(scope="session")
+def mnist_root() -> Path:
+    if not (SHARED_DATA / "MNIST" / "raw" / "t10k-images-idx3-ubyte").exists():
+        pytest.skip(f"MNIST raw files not found under {SHARED_DATA}/MNIST/raw (see shared/data/README.md)")
+    return SHARED_DATA
+
+
+def train_digits_model(digits: Dataset, epochs: int = 20, latent_dim: int = 2, **config) -> Trainer:
+    """A real model trained on digits for a few seconds; returns the finished trainer."""
+    torch.manual_seed(0)
+    model = VAE(VAEConfig(image_shape=digits.image_shape, latent_dim=latent_dim, **config))
+    trainer = Trainer(model, digits, TrainConfig(epochs=epochs, batch_size=64, learning_rate=2e-3, device="cpu"))
+    for _ in trainer.run():
+        pass
+    return trainer
+
+
+@pytest.fixture(scope="session")
+def trained_digits(digits) -> Trainer:
+    return train_digits_model(digits)
+
+
+@pytest.fixture(scope="session")
+def trained_checkpoint(trained_digits, digits, tmp_path_factory) -> Path:
+    """The trained digits model saved as a checkpoint file."""
+    path = tmp_path_factory.mktemp("ckpt") / "trained.safetensors"
+    info = DatasetInfo(digits.name, digits.image_shape, digits.class_names, digits.options)
+    save_checkpoint(path, trained_digits.model, info, trained_digits.history, trained_digits.epoch, "test fixture")
+    return path
