@@ -60,7 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--lr", type=float, default=tdef.learning_rate, help="Adam learning rate")
     train.add_argument("--kl-warmup", type=float, default=tdef.kl_warmup_epochs, help="epochs of beta annealing")
     train.add_argument("--seed", type=int, default=tdef.seed)
-    train.add_argument("--device", default=tdef.device, choices=["auto", "cpu", "cuda"])
+    train.add_argument("--device", default=tdef.device, choices=["auto", "cpu", "cuda"],
+                       help="auto picks cuda when available")
+    train.add_argument("--precision", default=tdef.precision, choices=["fp32", "bf16"],
+                       help="bf16 autocast (cuda only)")
+    train.add_argument("--compile", action="store_true", help="torch.compile the model (measure first)")
 
     ev = sub.add_parser("eval", help="print test recon / KL / ELBO / importance-weighted log p(x)")
     ev.add_argument("checkpoint")
@@ -113,6 +117,7 @@ def cmd_train(args, argv: list[str]) -> int:
     train_config = TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
         seed=args.seed, kl_warmup_epochs=args.kl_warmup, device=args.device,
+        precision=args.precision, compile=args.compile,
     )
     out = Path(args.out)
     if out.exists() and not (args.overwrite or args.resume):
@@ -144,7 +149,8 @@ def cmd_train(args, argv: list[str]) -> int:
             bar.close()
             print(f"{event.reason}: {event.message}", file=sys.stderr)
     if world.is_main:
-        command = "python -m vae_core " + shlex.join(argv)
+        launcher = f"torchrun --nproc_per_node={world.world_size} -m vae_core" if world.is_distributed else "python -m vae_core"
+        command = f"{launcher} {shlex.join(argv)}"
         info = DatasetInfo(dataset.name, dataset.image_shape, dataset.class_names, dataset.options)
         save_checkpoint(out, trainer.model, info, trainer.history, trainer.epoch, command,
                         train_config=vars(train_config), overwrite=True)

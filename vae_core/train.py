@@ -17,7 +17,7 @@ from .distributed import World
 from .errors import ConfigError
 from .loss import elbo_terms
 from .metrics import evaluate_elbo
-from .models import VAE
+from .models import VAE, VAEOutput
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,8 @@ class TrainConfig:
     seed: int = 0
     kl_warmup_epochs: float = 0.0  # beta ramps linearly from 0 over this many epochs
     device: str = "auto"  # "auto" | "cpu" | "cuda"
+    precision: str = "fp32"  # "fp32" | "bf16" (autocast, cuda only)
+    compile: bool = False  # torch.compile the network (off by default: see benchmarks/RESULTS.md)
 
     def __post_init__(self):
         checks = [
@@ -36,6 +38,7 @@ class TrainConfig:
             (0 < self.learning_rate <= 1, f"learning rate must be in (0, 1], got {self.learning_rate}"),
             (self.kl_warmup_epochs >= 0, f"KL warm-up must be >= 0 epochs, got {self.kl_warmup_epochs}"),
             (self.device in ("auto", "cpu", "cuda"), f"device must be auto, cpu or cuda, got {self.device!r}"),
+            (self.precision in ("fp32", "bf16"), f"precision must be fp32 or bf16, got {self.precision!r}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -85,6 +88,10 @@ class FinishedEvent:
 TrainEvent = Union[StepEvent, EpochEvent, FinishedEvent]
 
 
+def _as_float32(output: VAEOutput) -> VAEOutput:
+    return VAEOutput(*(t.float() for t in (output.x_logits, output.mu, output.logvar, output.z)))
+
+
 def new_history() -> dict:
     return {"train": [], "test": []}
 
@@ -113,7 +120,11 @@ class Trainer:
         if self.device.type == "cuda" and self.world.is_distributed:
             self.device = torch.device("cuda", self.world.local_rank)
         self.model.to(self.device)
+        if self.config.precision == "bf16" and self.device.type != "cuda":
+            raise ConfigError("bf16 mixed precision needs a CUDA device; use --precision fp32 on the CPU")
         self.network = self._wrap_for_world(self.model)
+        if self.config.compile:
+            self.network = torch.compile(self.network)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.config.learning_rate)
         if self.history["train"]:
             self.step = self.history["train"][-1]["step"]
@@ -174,7 +185,10 @@ class Trainer:
 
     def _train_step(self, batch: torch.Tensor, epoch: float) -> StepEvent | None:
         beta = self.beta_at(epoch)
-        terms = elbo_terms(self.network(batch), batch, self.model.config)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.precision == "bf16"):
+            output = self.network(batch)
+        # The loss is computed in float32 even under autocast: the sums over pixels need the precision.
+        terms = elbo_terms(_as_float32(output), batch, self.model.config)
         loss = -terms.elbo(beta).mean()
         recon, kl, non_finite = self.world.mean(
             [terms.recon.mean().item(), terms.kl.mean().item(), float(not torch.isfinite(loss))]
@@ -196,6 +210,7 @@ class Trainer:
         recon, kl = recon_sum / count, kl_sum / count
         event = EpochEvent(self.epoch, self.step, recon, kl, recon - kl, seconds, n_examples / seconds)
         self.history["test"].append(
-            {"step": self.step, "epoch": self.epoch, "recon": event.recon, "kl": event.kl, "elbo": event.elbo}
+            {"step": self.step, "epoch": self.epoch, "recon": event.recon, "kl": event.kl, "elbo": event.elbo,
+             "examples": int(count)}  # test examples averaged, over all ranks
         )
         return event
