@@ -12,12 +12,14 @@ import json
 from pathlib import Path
 
 import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
 
 from vae_core.checkpoint import Checkpoint, list_checkpoints, load_checkpoint_bytes
 from vae_core.data import Dataset, load_dataset
 from vae_core.errors import VAEError
 from vae_core.images import to_uint8, upscale
+from vae_core.latent import Projection, project_2d
 from vae_core.metrics import encode_means
 
 CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
@@ -28,6 +30,11 @@ CLASS_COLORS = [
     "#636EFA", "#EF553B", "#00CC96", "#AB63FA", "#FFA15A", "#19D3F3", "#FF6692", "#B6E880", "#FF97FF", "#FECB52",
     "#1F77B4", "#FF7F0E", "#2CA02C", "#D62728", "#9467BD", "#8C564B", "#E377C2", "#7F7F7F", "#BCBD22", "#17BECF",
 ]
+
+
+# Session keys shared between pages (not widgets, so they survive leaving the page that sets them).
+SCATTER_SELECTED = "scatter_selected"  # list[int]: test-set indices selected on the scatter page
+SCATTER_PROJECTION = "scatter_projection"  # str: the projection the scatter page last drew
 
 
 def class_color(label: int) -> str:
@@ -109,3 +116,57 @@ def show_images(images, captions=None, size: int = 160, **kwargs) -> None:
     """Show model images (N, C, H, W) in [0, 1], upscaled crisply (nearest neighbour)."""
     arrays = [upscale(img, size) for img in to_uint8(images)]
     st.image(arrays, caption=captions, **kwargs)
+
+
+def default_projection(latent_dim: int) -> str:
+    """What the scatter shows first: the latent plane itself for 2-D models, else PCA."""
+    return "direct" if latent_dim == 2 else "pca"
+
+
+@st.cache_data(max_entries=8, show_spinner="Projecting the latent means to 2-D...")
+def _projection(sha256: str, split: str, method: str, max_points: int, _mu: np.ndarray) -> Projection:
+    return project_2d(_mu, method, max_points=max_points)
+
+
+def projection(checkpoint: Checkpoint, method: str, max_points: int = 5000, split: str = "test") -> Projection:
+    """2-D map of a split's latent means, cached per checkpoint content (t-SNE takes seconds to minutes)."""
+    mu, _ = encodings(checkpoint, split)
+    return _projection(checkpoint.sha256, split, method, max_points, mu)
+
+
+def latent_scatter_figure(coords: np.ndarray, indices: np.ndarray, labels: np.ndarray,
+                          class_names: tuple[str, ...], marker_size: int = 5, opacity: float = 0.8) -> go.Figure:
+    """WebGL scatter of 2-D points (M, 2), one trace per class so the legend toggles classes.
+
+    Each point carries its dataset index as customdata, so hover and selections name dataset rows.
+    """
+    figure = go.Figure()
+    for label in np.unique(labels):
+        rows = np.flatnonzero(labels == label)
+        name = class_names[label] if label < len(class_names) else str(label)
+        figure.add_trace(go.Scattergl(
+            x=coords[rows, 0], y=coords[rows, 1], mode="markers", name=name, customdata=indices[rows],
+            marker={"color": class_color(int(label)), "size": marker_size, "opacity": opacity},
+            hovertemplate=f"label <b>{name}</b><br>index %{{customdata}}<extra></extra>",
+        ))
+    figure.update_layout(height=560, margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend_title_text="label",
+                         dragmode="select")
+    return figure
+
+
+def selected_indices(selection: dict) -> list[int]:
+    """Dataset indices of the points in a plotly selection event (their customdata), in selection order."""
+    indices = []
+    for point in selection.get("points", []):
+        data = point.get("customdata")
+        if data is None:
+            continue
+        index = int(data[0] if isinstance(data, (list, tuple)) else data)
+        if index not in indices:
+            indices.append(index)
+    return indices
+
+
+def load_dataset_cached(name: str, options: dict) -> Dataset:
+    """A dataset by name and options (shared, read-only, cached); raises VAEError if it cannot be loaded."""
+    return _dataset(name, json.dumps(options, sort_keys=True))

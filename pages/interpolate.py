@@ -1,4 +1,123 @@
-import streamlit as st
+"""Interpolation: decode the straight (lerp) and great-circle (slerp) paths between two latent codes.
 
-st.title("interpolate")
-st.info("Coming soon.")
+Session keys this page owns: "interpolate_paths" and "interpolate_images", each {"linear": ..., "spherical": ...}
+with the codes (steps, D) and decoded images (steps, C, H, W) in [0, 1] of the last run. Tests read them.
+"""
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+import torch
+
+from pages.common import (
+    SCATTER_PROJECTION, SCATTER_SELECTED, current_checkpoint, dataset_for, default_projection, encodings,
+    latent_scatter_figure, projection, show_images,
+)
+from vae_core.checkpoint import Checkpoint
+from vae_core.data import Dataset
+from vae_core.images import gif_bytes, png_bytes, tile, to_uint8, upscale
+from vae_core.latent import interpolate, prior_samples, project_points
+
+SOURCES = ("Test examples by class", "Test examples by index", "Random prior samples", "Points selected on the scatter")
+METHODS = {"linear": "Linear (lerp)", "spherical": "Spherical (slerp)"}
+PATH_COLORS = {"linear": "black", "spherical": "#D62728"}
+ENDS = ("A", "B")
+
+
+def example_indices_ui(source: str, labels: np.ndarray, class_names: tuple[str, ...]) -> list[int]:
+    """Two test-set indices chosen by index, by class, or among the scatter page's selection."""
+    columns = st.columns(2)
+    if source == SOURCES[1]:
+        return [col.number_input(f"Example {end} (0-{len(labels) - 1})", 0, len(labels) - 1, i,
+                                 key=f"interpolate_index_{end}") for i, (col, end) in enumerate(zip(columns, ENDS))]
+    if source == SOURCES[0]:
+        indices = []
+        for i, (col, end) in enumerate(zip(columns, ENDS)):
+            label = col.selectbox(f"Class {end}", range(len(class_names)), index=min(i, len(class_names) - 1),
+                                  format_func=lambda c: class_names[c], key=f"interpolate_class_{end}")
+            members = np.flatnonzero(labels == label)
+            if len(members) == 0:
+                raise ValueError(f"class {class_names[label]!r} has no test examples; pick another class")
+            nth = col.number_input(f"Which {class_names[label]} (0-{len(members) - 1})", 0, len(members) - 1, 0,
+                                   key=f"interpolate_nth_{end}")
+            indices.append(int(members[nth]))
+        return indices
+    selected = st.session_state.get(SCATTER_SELECTED, [])
+    if len(selected) < 2:
+        raise ValueError("select at least two points on the Latent scatter page first (click, box or lasso)")
+    return [col.selectbox(f"Point {end}", selected, index=i * (len(selected) - 1), key=f"interpolate_point_{end}",
+                          format_func=lambda j: f"#{j} ({class_names[labels[j]]})")
+            for i, (col, end) in enumerate(zip(columns, ENDS))]
+
+
+def endpoints_ui(checkpoint: Checkpoint, dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
+    """The two codes (D,) to interpolate between: posterior means of test examples, or prior samples."""
+    source = st.radio("Endpoints", SOURCES, horizontal=True, key="interpolate_source")
+    if source == SOURCES[2]:
+        seeds = [col.number_input(f"Seed {end}", 0, 10**6, i, key=f"interpolate_seed_{end}")
+                 for i, (col, end) in enumerate(zip(st.columns(2), ENDS))]
+        z0, z1 = (prior_samples(1, checkpoint.config.latent_dim, seed)[0] for seed in seeds)
+        return z0, z1
+    x, labels = dataset.split("test")
+    indices = example_indices_ui(source, labels.numpy(), dataset.class_names)
+    captions = [f"{end}: #{i} ({dataset.class_names[labels[i]]})" for end, i in zip(ENDS, indices)]
+    show_images(x[indices], captions=captions, size=96)
+    mu = torch.tensor(encodings(checkpoint)[0])  # a copy: cached arrays are read-only
+    return mu[indices[0]], mu[indices[1]]
+
+
+def strip_with_exports(method: str, images: torch.Tensor) -> None:
+    title, png, gif = st.columns([4, 1, 1], vertical_alignment="bottom")
+    title.markdown(f"**{METHODS[method]}**")
+    frames = np.stack([upscale(frame, 192) for frame in to_uint8(images)])
+    strip = tile(images, ncols=len(images), size=64)
+    png.download_button("Strip as PNG", png_bytes(strip), f"{method}-interpolation.png", "image/png",
+                        key=f"interpolate_png_{method}")
+    gif.download_button("Animated GIF", gif_bytes(frames), f"{method}-interpolation.gif", "image/gif",
+                        key=f"interpolate_gif_{method}")
+    st.image(strip)
+
+
+def path_figure(checkpoint: Checkpoint, dataset: Dataset, paths: dict[str, np.ndarray]) -> go.Figure:
+    """The paths over the scatter page's 2-D map; PCA where the scatter shows t-SNE (it cannot place new points)."""
+    method = st.session_state.get(SCATTER_PROJECTION, default_projection(checkpoint.config.latent_dim))
+    if method == "tsne":
+        st.info("The scatter page shows t-SNE, which cannot place new points; the path is drawn over PCA instead.")
+        method = "pca"
+    background = projection(checkpoint, method)
+    labels = dataset.split("test")[1].numpy()[background.indices]
+    figure = latent_scatter_figure(background.coords, background.indices, labels, dataset.class_names,
+                                   marker_size=3, opacity=0.3)
+    mu = encodings(checkpoint)[0]
+    for name, path in paths.items():
+        xy = project_points(mu, path, method)
+        figure.add_trace(go.Scatter(x=xy[:, 0], y=xy[:, 1], mode="lines+markers", name=METHODS[name],
+                                    line={"color": PATH_COLORS[name], "width": 2}, marker={"size": 7}))
+    figure.update_layout(title=f"Axes: {background.explained}", height=480)
+    return figure
+
+
+st.title("Interpolation")
+st.caption("Walk from code A to code B in latent space and decode each step. Linear interpolation cuts straight "
+           "through the middle of the prior, where codes have unusually small norm; spherical interpolation keeps "
+           "the norm typical of N(0, I) samples.")
+checkpoint = current_checkpoint()
+dataset = dataset_for(checkpoint)
+try:
+    z0, z1 = endpoints_ui(checkpoint, dataset)
+except ValueError as exc:
+    st.error(f"No endpoints: {exc}.")
+    st.stop()
+steps = st.slider("Steps (including both ends)", 3, 24, 10, key="interpolate_steps")
+paths = {method: interpolate(z0, z1, steps, method) for method in METHODS}
+images = {method: checkpoint.model.decode_image(path).cpu() for method, path in paths.items()}
+st.session_state["interpolate_paths"] = {method: path.numpy() for method, path in paths.items()}
+st.session_state["interpolate_images"] = {method: batch.numpy() for method, batch in images.items()}
+st.caption("The two strips one above the other, step by step; the ends are the same codes.")
+for method in METHODS:
+    strip_with_exports(method, images[method])
+st.caption("Norm ||z|| along each path: a typical N(0, I) code has norm about sqrt(D) = "
+           f"{checkpoint.config.latent_dim ** 0.5:.1f}.")
+st.line_chart({METHODS[m]: path.norm(dim=1).numpy() for m, path in paths.items()}, x_label="step", y_label="||z||",
+              height=200)
+st.plotly_chart(path_figure(checkpoint, dataset, st.session_state["interpolate_paths"]), key="interpolate_chart")

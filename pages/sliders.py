@@ -1,4 +1,111 @@
-import streamlit as st
+"""Latent sliders: one slider per latent dimension, decoded live.
 
-st.title("sliders")
-st.info("Coming soon.")
+Session keys this page owns: "sliders_z" (np.ndarray (D,), the code the sliders show), "sliders_image"
+(np.ndarray (C, H, W) in [0, 1], the last decoded image) and "sliders_ms" (server time from the start of
+the slider rerun to the image being handed to Streamlit, in ms). Tests read the last two.
+"""
+
+import time
+
+import numpy as np
+import streamlit as st
+import torch
+
+from pages.common import current_checkpoint, dataset_for, encodings, show_images
+from vae_core.checkpoint import Checkpoint
+from vae_core.data import Dataset
+from vae_core.images import tile
+from vae_core.latent import prior_samples, traversal_grid
+from vae_core.metrics import kl_per_dimension
+
+RANGE = 3.0  # the prior is N(0, I): +-3 sigma holds 99.7% of each coordinate
+ACTIVE_KL = 0.01  # nats; below this the encoder (nearly) ignores the dimension
+TRAVERSAL_STEPS = 9
+
+
+def start_code_ui(checkpoint: Checkpoint, dataset: Dataset) -> tuple[str, np.ndarray]:
+    """Widgets choosing where the sliders start; returns (a name for the choice, z (D,))."""
+    latent_dim = checkpoint.config.latent_dim
+    source = st.radio("Start from", ["Prior mean (z = 0)", "Random prior sample", "Dataset example"],
+                      horizontal=True, key="sliders_source")
+    if source == "Random prior sample":
+        seed = st.number_input("Seed (step it for a new sample)", 0, 10**6, 0, key="sliders_seed")
+        return f"prior-{seed}", prior_samples(1, latent_dim, seed)[0].numpy()
+    if source == "Dataset example":
+        x, y = dataset.split("test")
+        index = st.number_input(f"Test example (0-{len(x) - 1})", 0, len(x) - 1, 0, key="sliders_index")
+        pair = torch.cat([x[index:index + 1], checkpoint.model.reconstruct(x[index:index + 1])])
+        show_images(pair, captions=[f"example {index}: {dataset.class_names[y[index]]}", "its reconstruction"],
+                    size=112)
+        mu, _ = encodings(checkpoint)
+        return f"example-{index}", mu[index]
+    return "mean", np.zeros(latent_dim, dtype=np.float32)
+
+
+def move_sliders_to(z: np.ndarray) -> None:
+    """Set the code and every slider to z; sliders are created later in this run, so this is allowed."""
+    z = np.clip(z, -RANGE, RANGE).astype(np.float32)
+    st.session_state["sliders_z"] = z
+    for dim, value in enumerate(z):
+        st.session_state[f"sliders_z{dim}"] = float(value)
+
+
+@st.fragment
+def sliders_and_image(checkpoint: Checkpoint, kl: np.ndarray, dims: list[int]) -> None:
+    """The live part: dragging a slider reruns only this function (a Streamlit fragment)."""
+    started = time.perf_counter()
+    z = st.session_state["sliders_z"].copy()
+    left, right = st.columns([3, 2])
+    with left:
+        for dim in dims:
+            key = f"sliders_z{dim}"
+            if key not in st.session_state:  # a dimension shown again after being filtered out
+                st.session_state[key] = float(z[dim])
+            z[dim] = st.slider(f"z{dim} · KL {kl[dim]:.2f} nats", -RANGE, RANGE, step=0.05, key=key)
+    st.session_state["sliders_z"] = z
+    image = checkpoint.model.decode_image(torch.from_numpy(z)[None])  # (1, C, H, W)
+    with right:
+        show_images(image, size=320)
+        st.session_state["sliders_image"] = image[0].numpy()
+        st.session_state["sliders_ms"] = (time.perf_counter() - started) * 1000
+        st.caption(f"decode(z), ready {st.session_state['sliders_ms']:.1f} ms after the slider moved (server side)")
+
+
+def shown_dimensions(kl: np.ndarray) -> list[int]:
+    sort, active = st.columns(2)
+    dims = list(np.argsort(-kl, kind="stable")) if sort.toggle("Most active first", key="sliders_sort") \
+        else list(range(len(kl)))
+    if active.toggle(f"Hide inactive dimensions (KL < {ACTIVE_KL} nats)", key="sliders_active_only"):
+        dims = [d for d in dims if kl[d] >= ACTIVE_KL]
+    return [int(d) for d in dims]
+
+
+def traversal(checkpoint: Checkpoint, z: np.ndarray, dims: list[int]) -> None:
+    with st.expander("Traversal grid: one row per dimension", expanded=False):
+        st.caption(f"Rows: {', '.join(f'z{d}' for d in dims)}. Columns: that dimension from -{RANGE:g} to "
+                   f"+{RANGE:g} around the starting code, all others fixed.")
+        values = torch.linspace(-RANGE, RANGE, TRAVERSAL_STEPS)
+        images = traversal_grid(checkpoint.model, torch.from_numpy(z), dims, values)  # (R, V, C, H, W)
+        st.image(tile(images.flatten(0, 1), ncols=TRAVERSAL_STEPS, size=48))
+
+
+st.title("Latent sliders")
+st.caption("Each slider sets one coordinate of the latent code z; the image is the decoder's mean image for that "
+           "z. KL is the average KL(q(z_d|x) || N(0,1)) over the test set: dimensions near 0 nats are ignored by "
+           "the model, so moving them changes little.")
+checkpoint = current_checkpoint()
+dataset = dataset_for(checkpoint)
+mu, logvar = encodings(checkpoint)
+kl = kl_per_dimension(torch.tensor(mu), torch.tensor(logvar)).numpy()
+choice, start = start_code_ui(checkpoint, dataset)
+start_key = (checkpoint.sha256, choice)
+reset = st.button("Reset sliders to the start", key="sliders_reset")
+if reset or st.session_state.get("sliders_start") != start_key:
+    move_sliders_to(start)
+    st.session_state["sliders_start"] = start_key
+dims = shown_dimensions(kl)
+if not dims:
+    st.info("Every dimension is inactive for this model; turn off the filter to see the sliders.")
+else:
+    sliders_and_image(checkpoint, kl, dims)
+    traversal(checkpoint, np.clip(start, -RANGE, RANGE), dims)

@@ -53,3 +53,47 @@ def trained_checkpoint(trained_digits, digits, tmp_path_factory) -> Path:
     info = DatasetInfo(digits.name, digits.image_shape, digits.class_names, digits.options)
     save_checkpoint(path, trained_digits.model, info, trained_digits.history, trained_digits.epoch, "test fixture")
     return path
+
+
+# --- fixtures for the vae_core unit, attack and reliability tests ---
+
+TINY_CONFIG = {"image_shape": (1, 8, 8), "latent_dim": 2, "hidden_dims": (16, 8)}
+
+
+@pytest.fixture
+def digits_info(digits) -> DatasetInfo:
+    return DatasetInfo(digits.name, digits.image_shape, digits.class_names, digits.options)
+
+
+@pytest.fixture
+def tiny_config() -> VAEConfig:
+    """A digits-shaped model small enough to train for an epoch in a fraction of a second."""
+    return VAEConfig(**TINY_CONFIG)
+
+
+@pytest.fixture
+def tiny_checkpoint(tmp_path, digits_info, tiny_config) -> Path:
+    """An untrained tiny digits model saved as a valid checkpoint (a few kB), fresh per test."""
+    torch.manual_seed(0)
+    model = VAE(tiny_config)
+    history = {"train": [{"step": 1, "epoch": 0.1, "recon": -40.0, "kl": 0.5, "elbo": -40.5, "beta": 1.0}],
+               "test": [{"step": 1, "epoch": 1, "recon": -41.0, "kl": 0.5, "elbo": -41.5}]}
+    return save_checkpoint(tmp_path / "tiny.safetensors", model, digits_info, history, 1, "tiny fixture")
+
+
+@pytest.fixture(autouse=True)
+def app_runs_its_entry_point(monkeypatch):
+    """Make every AppTest run execute app.py, as the server does once st.navigation has run.
+
+    AppTest resets Streamlit's legacy "there is a pages/ folder" flag before each run; because our pages
+    live in pages/, a rerun would otherwise execute the page file alone, without app.py's sidebar.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    original_init = PagesManager.__init__
+
+    def init_without_legacy_pages(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", init_without_legacy_pages)

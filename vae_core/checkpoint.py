@@ -147,7 +147,8 @@ def checkpoint_path(folder: str | Path, name: str) -> Path:
 
 
 def _refuse_foreign_formats(data: bytes) -> None:
-    if data[:2] == b"PK" or data[:1] == b"\x80":
+    # A safetensors file has '{' at byte 8; its 8-byte header length may itself start with 0x80 or "PK".
+    if data[8:9] != b"{" and (data[:2] == b"PK" or data[:1] == b"\x80"):
         raise CheckpointError(
             "this is a pickle-based PyTorch file (.pt/.pth); loading it could run arbitrary code, so it is "
             "refused. Convert it to a VAE Latent Explorer .safetensors checkpoint"
@@ -171,8 +172,9 @@ def _read_header(data: bytes) -> dict:
 
 
 def _parse_metadata(header: dict) -> dict:
-    raw = (header.get("__metadata__") or {}).get(METADATA_KEY)
-    if raw is None:
+    metadata = header.get("__metadata__") or {}
+    raw = metadata.get(METADATA_KEY) if isinstance(metadata, dict) else None
+    if not isinstance(raw, str):
         raise CheckpointError("this safetensors file has no VAE Latent Explorer metadata (config, dataset)")
     try:
         meta = json.loads(raw)
@@ -192,7 +194,11 @@ def _dataset_info(meta: dict, config: VAEConfig) -> DatasetInfo:
     ds = meta["dataset"]
     if not isinstance(ds, dict) or set(ds) != DATASET_KEYS:
         raise CheckpointError(f"checkpoint dataset entry must have exactly the keys {sorted(DATASET_KEYS)}")
-    info = DatasetInfo(ds["name"], tuple(ds["image_shape"]), tuple(map(str, ds["class_names"])), dict(ds["options"]))
+    try:
+        info = DatasetInfo(str(ds["name"]), tuple(ds["image_shape"]), tuple(map(str, ds["class_names"])),
+                           dict(ds["options"]))
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint dataset entry is malformed: {exc}") from exc
     if info.image_shape != config.image_shape:
         raise CheckpointError(f"dataset image shape {info.image_shape} does not match the model's {config.image_shape}")
     return info
@@ -212,7 +218,10 @@ def _check_tensors(header: dict, config: VAEConfig) -> None:
     """Compare declared tensors with what the config builds, before any real allocation."""
     with torch.device("meta"):
         expected = {k: (tuple(v.shape), "F32") for k, v in VAE(config).state_dict().items()}
-    declared = {k: (tuple(v.get("shape", ())), v.get("dtype")) for k, v in header.items() if k != "__metadata__"}
+    entries = {k: v for k, v in header.items() if k != "__metadata__"}
+    if not all(isinstance(v, dict) and isinstance(v.get("shape"), list) for v in entries.values()):
+        raise CheckpointError("corrupt safetensors header: a tensor entry has no shape list")
+    declared = {k: (tuple(v["shape"]), v.get("dtype")) for k, v in entries.items()}
     if set(declared) != set(expected):
         missing, extra = sorted(set(expected) - set(declared)), sorted(set(declared) - set(expected))
         raise CheckpointError(f"weights do not match the config: missing {missing[:5]}, unexpected {extra[:5]}")
@@ -239,6 +248,8 @@ def load_checkpoint_bytes(data: bytes) -> Checkpoint:
         raise CheckpointError(f"invalid model config in checkpoint: {exc}") from exc
     dataset = _dataset_info(meta, config)
     history = _check_history(meta["history"])
+    if not isinstance(meta["epoch"], int) or meta["epoch"] < 0:
+        raise CheckpointError(f"checkpoint epoch must be a non-negative integer, got {meta['epoch']!r}")
     _check_tensors(header, config)
     try:
         tensors = load(data)

@@ -105,7 +105,10 @@ class ProgressBar:
 def _load_data_for(args, dataset_info: DatasetInfo | None = None) -> Dataset:
     name = args.dataset if dataset_info is None or args.dataset != "digits" else dataset_info.name
     if dataset_info is not None and name == dataset_info.name and name != "digits" and not args.data_dir:
-        return load_dataset(name, **dataset_info.options)
+        options = dict(dataset_info.options)
+        if "download" in options:  # the options come from a file that may be a stranger's: only --download downloads
+            options["download"] = args.download
+        return load_dataset(name, **options)
     args.dataset = name
     return load_dataset(name, **_dataset_options(args))
 
@@ -209,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "train":
             return cmd_train(args, argv)
         return cmd_eval(args) if args.command == "eval" else cmd_encode(args)
-    except (VAEError, ValueError) as exc:
+    except (VAEError, ValueError, OSError) as exc:  # OSError: an output folder that is missing or read-only
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

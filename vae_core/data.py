@@ -86,6 +86,11 @@ def _torchvision_split(cls, root: Path, train: bool, download: bool):
     try:
         return cls(root=str(root), train=train, download=download)
     except RuntimeError as exc:
+        if download:  # torchvision raises RuntimeError once every mirror has failed
+            raise DatasetError(
+                f"could not download {cls.__name__} into {root} ({exc}); check the network, or put the files "
+                f"under {root / cls.__name__}/raw and run without download"
+            ) from exc
         hint = (
             f"put the {cls.__name__} files under {root / cls.__name__}/raw (torchvision's layout) "
             "or enable download"
@@ -128,7 +133,8 @@ def _read_image(path: Path, size: int, mode: str) -> np.ndarray | None:
         with Image.open(path) as img:
             img = img.convert(mode).resize((size, size), Image.Resampling.BILINEAR)
             return np.asarray(img, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+    # DecompressionBombError is not an OSError: a tiny file declaring gigapixels must be skipped, not raised.
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError):
         return None
 
 
@@ -143,6 +149,8 @@ def load_image_folder(
 
     Unreadable files are skipped and counted in `skipped_files`.
     """
+    if not str(path).strip():
+        raise DatasetError("no image folder given: enter the path of a folder of png/jpg images")
     root = Path(path).expanduser()
     if not root.is_dir():
         raise DatasetError(f"image folder {root} does not exist or is not a folder")

@@ -54,3 +54,9 @@ def gif_bytes(frames: np.ndarray, frame_ms: int = 120, bounce: bool = True) -> b
     buf = io.BytesIO()
     pil[0].save(buf, format="GIF", save_all=True, append_images=pil[1:], duration=frame_ms, loop=0)
     return buf.getvalue()
+
+
+def tile(images: torch.Tensor | np.ndarray, ncols: int, size: int = 64, pad: int = 2) -> np.ndarray:
+    """Model images (N, C, H, W) in [0, 1] -> one uint8 picture, each image upscaled crisply to about `size`
+    pixels before tiling, so the gaps stay thin lines instead of growing with the upscale."""
+    return grid(np.stack([upscale(img, size) for img in to_uint8(images)]), ncols, pad=pad)

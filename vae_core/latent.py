@@ -102,3 +102,23 @@ def latent_grid(n: int, extent: float = 3.0) -> torch.Tensor:
     axis = torch.linspace(-extent, extent, n)
     z1, z0 = torch.meshgrid(axis.flip(0), axis, indexing="ij")
     return torch.stack([z0.flatten(), z1.flatten()], dim=1)
+
+
+def project_points(mu: np.ndarray, points: np.ndarray, method: str) -> np.ndarray:
+    """Place new codes (M, D) on the 2-D map that `project_2d(mu, method)` draws: (M, 2).
+
+    PCA is refitted on `mu` exactly as `project_2d` fits it (deterministic solver and sign convention), so
+    a path lands where the scatter's points are. t-SNE has no transform for new points: ValueError.
+    """
+    mu = np.asarray(mu, dtype=np.float32)
+    points = np.asarray(points, dtype=np.float32)
+    if method == "direct":
+        return points[:, :2] if points.shape[1] >= 2 else np.column_stack([points[:, 0], np.zeros(len(points))])
+    if method == "pca":
+        from sklearn.decomposition import PCA
+
+        coords = PCA(n_components=min(2, mu.shape[1])).fit(mu).transform(points)
+        return coords if coords.shape[1] == 2 else np.column_stack([coords[:, 0], np.zeros(len(points))])
+    if method == "tsne":
+        raise ValueError("t-SNE cannot place new points on an existing map; use 'pca' or 'direct'")
+    raise ValueError(f"projection must be one of {PROJECTIONS}, got {method!r}")

@@ -52,7 +52,8 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
     Closed form, Kingma & Welling (2014), Appendix B: -1/2 (1 + logvar - mu^2 - exp(logvar)).
     """
-    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
+    # expm1: exp(logvar) - 1 rounds to 0 for |logvar| below float eps, which made the KL slightly negative.
+    return 0.5 * (mu.pow(2) + (torch.expm1(logvar) - logvar))
 
 
 def elbo_terms(output: VAEOutput, x: torch.Tensor, config: VAEConfig) -> ELBOTerms:
@@ -67,17 +68,18 @@ def discrete_kl(p, q) -> float:
     Inputs are normalised first. Terms with p_i = 0 contribute 0; p_i > 0 where q_i = 0 gives inf
     (q says an observed symbol is impossible).
     """
-    p = _normalise(p)
-    q = _normalise(q)
+    p = normalise_distribution(p)
+    q = normalise_distribution(q)
     if len(p) != len(q):
         raise ValueError(f"distributions have different sizes: {len(p)} and {len(q)}")
     support = p > 0
     if torch.any(q[support] == 0):
         return math.inf
-    return float((p[support] * (p[support] / q[support]).log()).sum())
+    kl = float((p[support] * (p[support] / q[support]).log()).sum())
+    return max(kl, 0.0)  # KL >= 0 (Gibbs); rounding can leave -1e-17 when p and q nearly agree
 
 
-def _normalise(weights) -> torch.Tensor:
+def normalise_distribution(weights) -> torch.Tensor:
     w = torch.as_tensor(weights, dtype=torch.float64).flatten()
     if w.numel() == 0 or torch.any(w < 0) or not torch.all(torch.isfinite(w)) or w.sum() <= 0:
         raise ValueError("a distribution needs non-negative, finite weights with a positive sum")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields
+from numbers import Integral
 
 import torch
 from torch import nn
@@ -37,7 +38,8 @@ class VAEConfig:
         checks = [
             (len(self.image_shape) == 3 and c in (1, 3) and 4 <= h <= 256 and 4 <= w <= 256,
              f"image_shape must be (C, H, W) with C 1 or 3 and sides 4..256, got {self.image_shape}"),
-            (1 <= self.latent_dim <= 128, f"latent_dim must be 1..128, got {self.latent_dim}"),
+            (isinstance(self.latent_dim, Integral) and 1 <= self.latent_dim <= 128,
+             f"latent_dim must be an integer 1..128, got {self.latent_dim!r}"),
             (self.architecture in ARCHITECTURES,
              f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}"),
             (1 <= len(self.hidden_dims) <= 6 and all(1 <= d <= 4096 for d in self.hidden_dims),
@@ -62,7 +64,9 @@ class VAEConfig:
             raise ConfigError(f"unknown model config keys: {sorted(unknown)}")
         try:
             return cls(**data)
-        except TypeError as exc:
+        except ConfigError:
+            raise
+        except (TypeError, ValueError) as exc:  # e.g. image_shape ["a", 8, 8] from a hand-edited file
             raise ConfigError(f"bad model config: {exc}") from exc
 
 

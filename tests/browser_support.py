@@ -1,0 +1,193 @@
+"""Helpers for the browser end-to-end tests: a `streamlit run` server, Chromium, and in-page timing.
+
+Selectors are Streamlit's own test ids and ARIA roles (sidebar nav links by title, `stSlider`, `img` in
+`stMain`), so the tests keep working while the pages evolve.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+VIEWPORT = {"width": 1280, "height": 900}
+# The first run of a session imports torch and loads the dataset; on a busy 2-core CI box that takes ~30 s.
+FIRST_LOAD_MS = 120_000
+PAGE_LOAD_MS = 60_000
+
+MAIN = "[data-testid=stMain]"
+SLIDER_INPUT = "[data-testid=stSlider] input[type=range], [data-testid=stSlider] [role=slider]"
+EXCEPTION = "[data-testid=stException]"
+NAV_LINK = "[data-testid=stSidebarNavLink]"
+PROGRESS = "[data-testid=stProgress]"
+
+# Resolves with the ms from the next keydown to the moment an <img> in the main area shows a new picture
+# (src changed and decoded). Armed before the key press so the clock starts in the page, not in Python.
+ARM_IMAGE_TIMER = """(timeoutMs) => {
+  const main = document.querySelector('[data-testid=stMain]');
+  const images = () => Array.from(main.querySelectorAll('img'));
+  const sources = () => images().map(img => img.src).join('|');
+  const before = sources();
+  let pressedAt = null;
+  document.addEventListener('keydown', () => { pressedAt ??= performance.now(); }, {capture: true, once: true});
+  window.__imageChanged = new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { observer.disconnect(); reject(new Error('image did not change')); }, timeoutMs);
+    const observer = new MutationObserver(async () => {
+      if (pressedAt === null || sources() === before) return;
+      observer.disconnect();
+      clearTimeout(timer);
+      await Promise.all(images().map(img => img.decode().catch(() => null)));
+      resolve(performance.now() - pressedAt);
+    });
+    observer.observe(main, {subtree: true, childList: true, attributes: true, attributeFilter: ['src']});
+  });
+}"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def streamlit_server(timeout_s: float = 60.0) -> Iterator[str]:
+    """`streamlit run app.py` on 127.0.0.1 from the repo root; yields its base URL, kills it afterwards."""
+    port = free_port()
+    # No file watcher: other edits in the tree must not rerun the app mid-test (and inotify floods on CI).
+    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
+               "--server.port", str(port), "--server.headless", "true", "--server.fileWatcherType", "none",
+               "--browser.gatherUsageStats", "false"]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_health(url, process, timeout_s)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def wait_for_health(url: str, process: subprocess.Popen, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {process.returncode}:\n{process.stdout.read()}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise TimeoutError(f"streamlit did not answer {url}/_stcore/health within {timeout_s:.0f} s")
+
+
+def local_only(context, base_url: str) -> None:
+    """Abort every request that is not to our server (the page icon would otherwise go to Google fonts)."""
+    local = re.compile(rf"^(http|ws)://127\.0\.0\.1:{base_url.rsplit(':', 1)[1]}/")
+    context.route("**/*", lambda route: route.continue_() if local.match(route.request.url) else route.abort())
+
+
+def wait_for_script(page, timeout_ms: int = PAGE_LOAD_MS) -> None:
+    """Wait until the script run is over and nothing on the page is drawn stale."""
+    page.wait_for_function(
+        """() => document.querySelector('[data-testid=stApp]')?.dataset.testScriptState === 'notRunning'
+                 && !document.querySelector('[data-stale=true]')""", timeout=timeout_ms)
+
+
+def wait_until_idle(page, timeout_ms: int = PAGE_LOAD_MS) -> None:
+    """Wait for the script run, then for its images and lazily loaded widget code to arrive."""
+    wait_for_script(page, timeout_ms)
+    page.wait_for_load_state("networkidle", timeout=timeout_ms)
+
+
+def wait_for_charts(page, timeout_ms: int = PAGE_LOAD_MS) -> None:
+    """Plotly draws after the script run ends: wait until every chart on the page has its SVG."""
+    page.wait_for_function(
+        """() => Array.from(document.querySelectorAll('[data-testid=stPlotlyChart]'))
+                      .every(chart => chart.querySelector('.main-svg'))""", timeout=timeout_ms)
+
+
+def settle_for_screenshot(page, timeout_ms: int = PAGE_LOAD_MS) -> None:
+    wait_until_idle(page, timeout_ms)
+    wait_for_charts(page, timeout_ms)
+    page.evaluate("document.fonts.ready.then(() => null)")
+    page.wait_for_timeout(1000)  # WebGL points and widget skeletons finish a frame or two later
+
+
+def open_page(page, title: str, timeout_ms: int = PAGE_LOAD_MS) -> None:
+    """Click the sidebar navigation link with this title and wait for the page to finish running."""
+    link = page.locator(NAV_LINK).filter(has=page.get_by_text(title, exact=True)).first
+    link.click()
+    page.wait_for_function("link => link.getAttribute('aria-current') === 'page'", arg=link.element_handle(),
+                           timeout=timeout_ms)
+    page.wait_for_timeout(300)  # let the rerun the click asked for start before waiting for it to end
+    wait_until_idle(page, timeout_ms)
+
+
+def nav_titles(page) -> list[str]:
+    # A link's text is "<icon ligature>\n\n<title>"; the title is the last line.
+    return [text.strip().splitlines()[-1] for text in page.locator(NAV_LINK).all_inner_texts()]
+
+
+def main_image_sources(page) -> list[str]:
+    return page.eval_on_selector_all(f"{MAIN} img", "images => images.map(img => img.src)")
+
+
+def time_slider_moves(page, key: str, moves: int, timeout_ms: int = 30_000) -> list[float]:
+    """Press `key` on the first latent slider `moves` times; the ms from each key press to the new image."""
+    thumb = page.locator(SLIDER_INPUT).first
+    latencies = []
+    for _ in range(moves):
+        wait_for_script(page)
+        page.evaluate(ARM_IMAGE_TIMER, timeout_ms)
+        thumb.focus()
+        page.keyboard.press(key)
+        latencies.append(page.evaluate("window.__imageChanged"))
+    wait_until_idle(page)
+    return latencies
+
+
+@dataclass(frozen=True)
+class LatencySummary:
+    p50_ms: float
+    p95_ms: float
+    n: int
+
+    @classmethod
+    def of(cls, latencies_ms: list[float]) -> LatencySummary:
+        return cls(float(np.percentile(latencies_ms, 50)), float(np.percentile(latencies_ms, 95)), len(latencies_ms))
+
+    def __str__(self) -> str:
+        return f"p50 {self.p50_ms:.0f} ms, p95 {self.p95_ms:.0f} ms (n={self.n})"
+
+
+def slug(title: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
+
+
+def save_small_png(png: bytes, path: Path, colors: int = 256) -> int:
+    """Save a screenshot as a palette PNG (UI screenshots have few colours; this keeps them ~3x smaller)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = Image.open(io.BytesIO(png)).convert("RGB").quantize(colors=colors, method=Image.Quantize.MEDIANCUT)
+    image.save(path, format="PNG", optimize=True)
+    return path.stat().st_size

@@ -1,0 +1,140 @@
+"""Interpolation page, driven through the app with AppTest."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.runtime.media_file_storage import MediaFileKind
+from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+from conftest import ROOT
+from pages.common import SCATTER_PROJECTION, SCATTER_SELECTED
+from test_app_scatter import chart_traces, page, plotly_array
+from vae_core.checkpoint import load_checkpoint
+from vae_core.data import load_digits_dataset
+from vae_core.latent import prior_samples, project_2d, project_points
+from vae_core.metrics import encode_means
+
+
+@pytest.fixture(scope="module")
+def mu() -> np.ndarray:
+    """Posterior means of the digits test set under the default (2-D) model."""
+    model = load_checkpoint(ROOT / "checkpoints" / "digits-2d.safetensors").model
+    return encode_means(model, load_digits_dataset().x_test)[0].numpy()
+
+
+def far_apart(mu: np.ndarray) -> tuple[int, int]:
+    """Two examples whose codes point about 90 degrees apart, where lerp and slerp part ways."""
+    return int(np.argmax(mu[:, 0])), int(np.argmax(mu[:, 1]))
+
+
+def choose_examples(at, a: int, b: int):
+    at.radio(key="interpolate_source").set_value("Test examples by index").run()
+    at.number_input(key="interpolate_index_A").set_value(a).run()
+    return at.number_input(key="interpolate_index_B").set_value(b).run()
+
+
+def test_endpoints_are_the_encodings_of_the_chosen_examples(mu):
+    at = choose_examples(page("pages/interpolate.py"), 40, 123)
+    for path in at.session_state["interpolate_paths"].values():
+        assert len(path) == 10
+        np.testing.assert_allclose(path[0], mu[40], atol=1e-5)
+        np.testing.assert_allclose(path[-1], mu[123], atol=1e-5)
+
+
+def test_linear_and_spherical_strips_share_ends_and_differ_in_the_middle(mu):
+    at = choose_examples(page("pages/interpolate.py"), *far_apart(mu))
+    images = at.session_state["interpolate_images"]
+    linear, spherical = images["linear"], images["spherical"]
+    assert linear.shape == spherical.shape == (10, 1, 8, 8)
+    np.testing.assert_allclose(linear[[0, -1]], spherical[[0, -1]], atol=1e-6)
+    assert np.abs(linear[4:6] - spherical[4:6]).max() > 0.05
+    paths = at.session_state["interpolate_paths"]
+    assert np.linalg.norm(paths["spherical"][5]) > np.linalg.norm(paths["linear"][5])
+
+
+def test_class_endpoints_are_examples_of_those_classes(mu):
+    at = page("pages/interpolate.py")
+    at.selectbox(key="interpolate_class_A").select(3).run()
+    at.selectbox(key="interpolate_class_B").select(8).run()
+    at.number_input(key="interpolate_nth_B").set_value(2).run()
+    labels = load_digits_dataset().y_test.numpy()
+    path = at.session_state["interpolate_paths"]["linear"]
+    np.testing.assert_allclose(path[0], mu[np.flatnonzero(labels == 3)[0]], atol=1e-5)
+    np.testing.assert_allclose(path[-1], mu[np.flatnonzero(labels == 8)[2]], atol=1e-5)
+
+
+def test_random_prior_endpoints_are_the_seeded_samples():
+    at = page("pages/interpolate.py")
+    at.radio(key="interpolate_source").set_value("Random prior samples").run()
+    at.number_input(key="interpolate_seed_B").set_value(7).run()
+    path = at.session_state["interpolate_paths"]["spherical"]
+    np.testing.assert_allclose(path[0], prior_samples(1, 2, 0)[0], atol=1e-6)
+    np.testing.assert_allclose(path[-1], prior_samples(1, 2, 7)[0], atol=1e-6)
+
+
+def test_scatter_selection_gives_the_endpoints_or_an_error_saying_what_to_do(mu):
+    at = page("pages/interpolate.py")
+    at.radio(key="interpolate_source").set_value("Points selected on the scatter").run()
+    assert not at.exception
+    assert "Latent scatter page" in at.error[0].value
+
+    at.session_state[SCATTER_SELECTED] = [9, 30, 77]
+    at.run()
+    path = at.session_state["interpolate_paths"]["linear"]
+    np.testing.assert_allclose(path[[0, -1]], mu[[9, 77]], atol=1e-5)
+
+
+def test_path_is_drawn_on_the_scatter_projection_and_falls_back_to_pca_for_tsne(mu):
+    at = page("pages/interpolate.py", "digits-8d.safetensors")
+    at.session_state[SCATTER_PROJECTION] = "tsne"
+    at.run()
+    assert "cannot place new points" in at.info[0].value
+    path_traces = chart_traces(at, -1)[-2:]
+    mu_8d = encode_means(load_checkpoint(ROOT / "checkpoints" / "digits-8d.safetensors").model,
+                         load_digits_dataset().x_test)[0].numpy()
+    for trace, path in zip(path_traces, at.session_state["interpolate_paths"].values()):
+        expected = project_points(mu_8d, path, "pca")
+        np.testing.assert_allclose(plotly_array(trace["x"]), expected[:, 0], atol=1e-4)
+
+
+@pytest.fixture
+def downloads(monkeypatch) -> list[tuple[str, bytes]]:
+    """(filename, bytes) of every download button the app serves, caught where Streamlit stores them."""
+    served = []
+    original = MemoryMediaFileStorage.load_and_get_id
+
+    def record(self, path_or_data, mimetype, kind, filename=None):
+        if kind == MediaFileKind.DOWNLOADABLE:
+            served.append((filename, path_or_data))
+        return original(self, path_or_data, mimetype, kind, filename)
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", record)
+    return served
+
+
+def test_exports_are_a_png_strip_and_an_animated_gif(downloads):
+    at = page("pages/interpolate.py")
+    at.slider(key="interpolate_steps").set_value(6).run()
+    files = dict(downloads[-4:])
+    assert sorted(files) == ["linear-interpolation.gif", "linear-interpolation.png",
+                             "spherical-interpolation.gif", "spherical-interpolation.png"]
+    strip = Image.open(io.BytesIO(files["linear-interpolation.png"]))
+    assert strip.format == "PNG" and strip.width > 5 * strip.height  # six frames side by side
+    gif = Image.open(io.BytesIO(files["spherical-interpolation.gif"]))
+    assert gif.format == "GIF" and gif.n_frames == 2 * 6 - 2  # forward, then back without repeating the ends
+    first = np.asarray(gif.convert("L"))
+    gif.seek(5)
+    assert not np.array_equal(first, np.asarray(gif.convert("L")))  # the animation moves
+
+
+@pytest.mark.parametrize("method", ["direct", "pca"])
+def test_projected_codes_land_where_the_scatter_draws_them(method):
+    codes = np.random.default_rng(0).normal(size=(50, 8)).astype(np.float32)
+    on_scatter = project_2d(codes, method).coords[:7]
+    np.testing.assert_allclose(project_points(codes, codes[:7], method), on_scatter, atol=1e-5)
+    with pytest.raises(ValueError, match="t-SNE cannot place"):
+        project_points(codes, codes[:7], "tsne")

@@ -1,0 +1,150 @@
+"""The app shell: it opens on the shipped model, every page renders, bad checkpoints never replace the model."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import DEFAULT_CHECKPOINT, ROOT
+from streamlit.testing.v1 import AppTest
+
+import pages.common
+from vae_core.checkpoint import DatasetInfo, checkpoint_bytes, load_checkpoint_bytes
+from vae_core.models import VAE, VAEConfig
+
+PAGE_FILES = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "pages").glob("*.py") if p.name != "common.py")
+
+
+def open_app() -> AppTest:
+    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+
+
+def folder_state(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
+def sidebar_errors(at: AppTest) -> list[str]:
+    return [e.value for e in at.sidebar.error]
+
+
+class RunsCodeWhenUnpickled:
+    marker: Path
+
+    def __reduce__(self):
+        return (os.makedirs, (str(self.marker),))
+
+
+@pytest.fixture
+def checkpoint_dir(tmp_path, monkeypatch) -> Path:
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    monkeypatch.setattr(pages.common, "CHECKPOINT_DIR", folder)
+    return folder
+
+
+def test_app_opens_on_the_shipped_digits_2d_model():
+    at = open_app()
+    assert not at.exception and not at.error
+    assert at.session_state["model"]["name"] == "digits-2d.safetensors"
+    assert at.session_state["model"]["data"] == DEFAULT_CHECKPOINT.read_bytes()
+    assert any("digits · 2-D mlp" in caption.value for caption in at.sidebar.caption)
+
+
+@pytest.mark.parametrize("page", PAGE_FILES)
+def test_every_page_renders_without_an_exception(page):
+    at = open_app()
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+    assert at.title, f"{page} shows no title"
+
+
+def refusable_uploads(tmp_path: Path) -> dict[str, bytes]:
+    marker = tmp_path / "code-ran"
+    RunsCodeWhenUnpickled.marker = marker
+    good = DEFAULT_CHECKPOINT.read_bytes()
+    return {
+        "random": os.urandom(4096),
+        "pickle": pickle.dumps(RunsCodeWhenUnpickled()),
+        "torch-save": _torch_save_bytes(tmp_path),
+        "truncated": good[: len(good) // 2],
+        "too-large": b"\0" * (pages.common.MAX_UPLOAD_MB * 2**20 + 1),
+    }
+
+
+def _torch_save_bytes(tmp_path: Path) -> bytes:
+    path = tmp_path / "model.pt"
+    torch.save({"weights": torch.zeros(3), "evil": RunsCodeWhenUnpickled()}, path)
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("kind", ["random", "pickle", "torch-save", "truncated", "too-large"])
+def test_bad_upload_is_refused_and_changes_nothing(kind, tmp_path):
+    uploads = refusable_uploads(tmp_path)
+    checkpoints_before = folder_state(ROOT / "checkpoints")
+    at = open_app()
+    model_before = dict(at.session_state["model"])
+    at.file_uploader(key="app_upload").set_value(("../../evil.safetensors", uploads[kind], "application/octet-stream")).run()
+    assert not at.exception
+    assert any("Upload refused" in message for message in sidebar_errors(at)), sidebar_errors(at)
+    assert at.session_state["model"] == model_before
+    assert folder_state(ROOT / "checkpoints") == checkpoints_before
+    assert not RunsCodeWhenUnpickled.marker.exists(), "unpickling ran code"
+    at.switch_page("pages/home.py").run()  # the app keeps working on the old model
+    assert not at.exception and at.session_state["model"] == model_before
+
+
+def test_good_upload_becomes_the_current_model_under_its_base_name():
+    data = (ROOT / "checkpoints" / "digits-8d.safetensors").read_bytes()
+    at = open_app()
+    at.file_uploader(key="app_upload").set_value(("../../mine.safetensors", data, "application/octet-stream")).run()
+    assert not at.exception and not sidebar_errors(at)
+    assert at.session_state["model"] == {"name": "mine.safetensors", "data": data}
+
+
+def test_valid_checkpoint_whose_header_length_starts_with_0x80_is_not_mistaken_for_a_pickle():
+    model = VAE(VAEConfig(hidden_dims=(8,)))
+    info = DatasetInfo("digits", (1, 8, 8), tuple("0123456789"), {})
+    history = {"train": [], "test": []}
+    data = next(d for pad in range(256) if (d := checkpoint_bytes(model, info, history, 0, "x" * pad))[0] == 0x80)
+    at = open_app()
+    at.file_uploader(key="app_upload").set_value(("odd.safetensors", data, "application/octet-stream")).run()
+    assert not at.exception and not sidebar_errors(at)
+    assert load_checkpoint_bytes(at.session_state["model"]["data"]).config.hidden_dims == (8,)
+
+
+def test_unreadable_checkpoint_in_the_folder_is_listed_but_never_loaded(checkpoint_dir):
+    shutil.copy(DEFAULT_CHECKPOINT, checkpoint_dir / DEFAULT_CHECKPOINT.name)
+    (checkpoint_dir / "broken.safetensors").write_bytes(b"\x00" * 100)
+    before = folder_state(checkpoint_dir)
+    at = open_app()
+    assert not at.exception and at.session_state["model"]["name"] == "digits-2d.safetensors"
+    picker = at.sidebar.selectbox(key="app_checkpoint")
+    assert "unreadable" in picker.format_func("broken.safetensors")
+    picker.set_value("broken.safetensors").run()
+    assert not at.exception
+    assert any("broken.safetensors was not loaded" in message for message in sidebar_errors(at))
+    assert at.session_state["model"]["name"] == "digits-2d.safetensors"
+    assert folder_state(checkpoint_dir) == before
+
+
+def test_an_unreadable_default_opens_the_next_readable_checkpoint(checkpoint_dir):
+    (checkpoint_dir / DEFAULT_CHECKPOINT.name).write_bytes(b"not a checkpoint")
+    shutil.copy(ROOT / "checkpoints" / "digits-8d.safetensors", checkpoint_dir / "digits-8d.safetensors")
+    at = open_app()
+    assert not at.exception and not at.error
+    assert at.session_state["model"]["name"] == "digits-8d.safetensors"
+
+
+def test_picking_another_checkpoint_switches_the_model_and_the_picker_follows_uploads():
+    at = open_app()
+    at.sidebar.selectbox(key="app_checkpoint").set_value("digits-8d.safetensors").run()
+    assert load_checkpoint_bytes(at.session_state["model"]["data"]).config.latent_dim == 8
+    data = DEFAULT_CHECKPOINT.read_bytes()
+    at.file_uploader(key="app_upload").set_value(("uploaded.safetensors", data, "application/octet-stream")).run()
+    assert at.session_state["model"]["name"] == "uploaded.safetensors"
+    assert at.sidebar.selectbox(key="app_checkpoint").value is None  # not left showing digits-8d

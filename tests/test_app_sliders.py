@@ -1,0 +1,110 @@
+"""Latent sliders page, driven through the app with AppTest."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from conftest import ROOT
+from vae_core.checkpoint import load_checkpoint
+from vae_core.data import load_digits_dataset
+from vae_core.metrics import encode_means, kl_per_dimension
+
+EIGHT_D = "digits-8d.safetensors"
+
+
+def sliders_page(checkpoint: str | None = None) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.run()
+    if checkpoint:
+        at.sidebar.selectbox(key="app_checkpoint").select(checkpoint).run()
+    at.switch_page("pages/sliders.py").run()
+    assert not at.exception
+    return at
+
+
+def slider_values(at: AppTest) -> dict[int, float]:
+    return {int(s.key.removeprefix("sliders_z")): s.value for s in at.slider if s.key.startswith("sliders_z")}
+
+
+def label_kl(label: str) -> float:
+    return float(re.search(r"KL ([\d.]+)", label).group(1))
+
+
+@pytest.fixture(scope="module")
+def eight_d_kl() -> np.ndarray:
+    checkpoint = load_checkpoint(ROOT / "checkpoints" / EIGHT_D)
+    mu, logvar = encode_means(checkpoint.model, load_digits_dataset().x_test)
+    return kl_per_dimension(mu, logvar).numpy()
+
+
+def test_one_slider_per_latent_dimension_starting_at_the_prior_mean():
+    at = sliders_page()
+    assert slider_values(at) == {0: 0.0, 1: 0.0}
+    assert not at.error
+
+
+def test_moving_a_slider_changes_the_decoded_image():
+    at = sliders_page()
+    before = at.session_state["sliders_image"].copy()
+    at.slider(key="sliders_z0").set_value(2.5).run()
+    after = at.session_state["sliders_image"]
+    assert after.shape == before.shape == (1, 8, 8)
+    assert np.abs(after - before).max() > 0.1
+
+
+def test_decoded_image_is_the_decoder_mean_at_the_slider_code():
+    at = sliders_page()
+    at.slider(key="sliders_z0").set_value(-1.5).run()
+    at.slider(key="sliders_z1").set_value(2.0).run()
+    model = load_checkpoint(ROOT / "checkpoints" / "digits-2d.safetensors").model
+    expected = model.decode_image(torch.tensor([[-1.5, 2.0]]))[0].numpy()
+    np.testing.assert_allclose(at.session_state["sliders_image"], expected, atol=1e-6)
+
+
+def test_dataset_example_start_puts_the_sliders_at_its_encoding_and_reset_returns_there():
+    at = sliders_page()
+    at.radio(key="sliders_source").set_value("Dataset example").run()
+    at.number_input(key="sliders_index").set_value(7).run()
+    model = load_checkpoint(ROOT / "checkpoints" / "digits-2d.safetensors").model
+    mu, _ = encode_means(model, load_digits_dataset().x_test[7:8])
+    expected = np.clip(mu[0].numpy(), -3, 3)
+    np.testing.assert_allclose(list(slider_values(at).values()), expected, atol=1e-5)
+    assert len(at.get("image")[0].value) == 2  # the example beside its reconstruction
+
+    at.slider(key="sliders_z0").set_value(3.0).run()
+    at.button(key="sliders_reset").click().run()
+    np.testing.assert_allclose(list(slider_values(at).values()), expected, atol=1e-5)
+
+
+def test_random_prior_start_changes_with_the_seed():
+    at = sliders_page()
+    at.radio(key="sliders_source").set_value("Random prior sample").run()
+    first = slider_values(at)
+    at.number_input(key="sliders_seed").set_value(1).run()
+    assert slider_values(at) != first != {0: 0.0, 1: 0.0}
+
+
+def test_sliders_show_kl_and_can_be_ordered_and_filtered_by_it(eight_d_kl):
+    at = sliders_page(EIGHT_D)
+    shown = [label_kl(s.label) for s in at.slider]
+    np.testing.assert_allclose(shown, eight_d_kl, atol=0.006)
+
+    at.toggle(key="sliders_sort").set_value(True).run()
+    assert list(slider_values(at)) == list(np.argsort(-eight_d_kl, kind="stable"))
+
+    at.toggle(key="sliders_active_only").set_value(True).run()
+    assert sorted(slider_values(at)) == [int(d) for d in np.flatnonzero(eight_d_kl >= 0.01)]
+
+
+def test_hidden_dimensions_keep_their_value_when_shown_again():
+    at = sliders_page(EIGHT_D)
+    at.slider(key="sliders_z1").set_value(1.25).run()  # an inactive dimension
+    at.toggle(key="sliders_active_only").set_value(True).run()
+    assert 1 not in slider_values(at)
+    at.toggle(key="sliders_active_only").set_value(False).run()
+    assert slider_values(at)[1] == 1.25

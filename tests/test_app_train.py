@@ -1,0 +1,249 @@
+"""The Train page and the background TrainingJob behind it: live chart, stop, use, save, bad input."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import DEFAULT_CHECKPOINT, ROOT
+from streamlit.testing.v1 import AppTest
+
+import pages.common
+from vae_core.background import TrainingJob, start_training
+from vae_core.checkpoint import load_checkpoint, load_checkpoint_bytes
+from vae_core.models import VAEConfig
+from vae_core.train import TrainConfig
+
+TINY = {"latent_dim": 2, "hidden_dims": (32, 16)}
+
+
+def wait_until(condition, timeout: float = 30.0, interval: float = 0.05) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting for the training thread"
+        time.sleep(interval)
+
+
+def tiny_job(dataset, epochs: int, **train) -> TrainingJob:
+    config = TrainConfig(epochs=epochs, batch_size=64, learning_rate=2e-3, device="cpu", **train)
+    return start_training(dataset, config, VAEConfig(image_shape=dataset.image_shape, **TINY))
+
+
+# --- TrainingJob ---------------------------------------------------------------------------------------------
+
+
+def test_stop_ends_the_run_between_steps_and_keeps_the_weights(digits):
+    job = tiny_job(digits, epochs=1000)
+    wait_until(lambda: job.progress().steps_done >= 5)
+    job.stop()
+    assert job.join(timeout=10)
+    progress = job.progress()
+    assert progress.finished.reason == "stopped"
+    assert [row["step"] for row in progress.train] == list(range(1, progress.step + 1))
+    kept = load_checkpoint_bytes(job.checkpoint_bytes())
+    assert kept.epoch == progress.epoch and len(kept.history["train"]) == progress.step
+    for key, value in job.trainer.model.state_dict().items():
+        assert torch.equal(kept.model.state_dict()[key], value)
+
+
+def test_snapshots_taken_while_training_are_consistent(digits):
+    job = tiny_job(digits, epochs=1000)
+    try:
+        wait_until(lambda: job.progress().steps_done >= 1)
+        for _ in range(20):
+            progress = job.progress()
+            assert progress.running
+            assert [row["step"] for row in progress.train] == list(range(1, progress.step + 1))
+            assert [row["epoch"] for row in progress.test] == list(range(1, progress.epoch + 1))
+            snapshot = load_checkpoint_bytes(job.checkpoint_bytes())  # a valid file mid-run
+            assert len(snapshot.history["train"]) >= progress.step
+            time.sleep(0.02)
+    finally:
+        job.stop()
+        job.join(timeout=10)
+
+
+def test_previews_improve_as_training_proceeds(digits):
+    job = tiny_job(digits, epochs=1000)
+    x, before, _ = job.previews()
+    wait_until(lambda: job.progress().epoch >= 3)
+    job.stop()
+    job.join(timeout=10)
+    _, after, samples = job.previews()
+    assert samples.shape == (8, 1, 8, 8) and 0 <= samples.min() and samples.max() <= 1
+    assert (after - x).abs().mean() < (before - x).abs().mean()
+
+
+def test_diverged_run_stops_with_the_nan_message_and_finite_weights(digits):
+    x_train = digits.x_train.clone()
+    x_train[100] = float("nan")  # the batch holding this image makes the loss NaN
+    poisoned = dataclasses.replace(digits, x_train=x_train)
+    job = tiny_job(poisoned, epochs=3)
+    assert job.join(timeout=30)
+    progress = job.progress()
+    assert progress.finished.reason == "diverged" and "NaN" in progress.finished.message
+    assert progress.epoch == 0 and progress.steps_done < 23
+    kept = load_checkpoint_bytes(job.checkpoint_bytes())  # loading refuses NaN weights, so they are finite
+    assert all(torch.isfinite(t).all() for t in kept.model.state_dict().values())
+
+
+def test_resumed_run_continues_the_history(digits):
+    first = tiny_job(digits, epochs=1)
+    first.join(timeout=30)
+    checkpoint = load_checkpoint_bytes(first.checkpoint_bytes())
+    second = start_training(digits, TrainConfig(epochs=2, batch_size=64, device="cpu"), resume=checkpoint)
+    second.join(timeout=30)
+    progress = second.progress()
+    assert progress.epoch == 3 and [row["epoch"] for row in progress.test] == [1, 2, 3]
+    assert [row["step"] for row in progress.train] == list(range(1, progress.step + 1))
+    assert checkpoint.epoch == 1 and len(checkpoint.history["train"]) == first.progress().step  # not mutated
+
+
+# --- the page -----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def checkpoint_dir(tmp_path, monkeypatch) -> Path:
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    shutil.copy(DEFAULT_CHECKPOINT, folder / DEFAULT_CHECKPOINT.name)
+    monkeypatch.setattr(pages.common, "CHECKPOINT_DIR", folder)
+    return folder
+
+
+@pytest.fixture
+def train_page(checkpoint_dir) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    at.switch_page("pages/train.py").run()
+    assert not at.exception
+    yield at
+    job = at.session_state.get("train_job")
+    if job is not None:
+        job.stop()
+        job.join(timeout=10)
+
+
+def start(at: AppTest, epochs: int) -> TrainingJob:
+    at.number_input(key="train_epochs").set_value(epochs)
+    at.text_input(key="train_hidden").set_value("32 16")
+    at.button(key="train_start").click().run()
+    assert not at.exception and not at.error
+    return at.session_state["train_job"]
+
+
+def chart_lengths(at: AppTest) -> dict[str, int]:
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    return {trace["name"]: len(trace["x"]) for trace in spec["data"]}
+
+
+def finish(at: AppTest, job: TrainingJob) -> None:
+    assert job.join(timeout=60)
+    at.run()
+    assert not at.exception
+
+
+def test_live_chart_series_grow_with_steps_and_stop_keeps_the_model(train_page):
+    at = train_page
+    job = start(at, epochs=1000)
+    seen = []
+    while len(set(seen)) < 3:
+        time.sleep(0.2)
+        at.run()
+        lengths = chart_lengths(at)
+        assert lengths["train recon"] == lengths["train kl"] == lengths["train elbo"]
+        seen.append(lengths["train kl"])
+    assert seen == sorted(seen) and seen[-1] > seen[0] > 0
+    at.button(key="train_stop").click().run()
+    assert not job.running and job.progress().finished.reason == "stopped"
+    assert any("stopped" in info.value for info in at.info)
+    at.button(key="train_use").click().run()
+    current = load_checkpoint_bytes(at.session_state["model"]["data"])
+    assert current.epoch == job.progress().epoch
+    assert len(current.history["train"]) == job.progress().step >= seen[-1]
+    assert "(unsaved)" in at.session_state["model"]["name"]
+
+
+def test_browser_reload_finds_the_running_job_again_and_other_sessions_do_not(train_page):
+    job = start(train_page, epochs=1000)
+    token = train_page.query_params["run"]
+    token = token[0] if isinstance(token, list) else token
+    reloaded = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)  # a reload is a new session...
+    reloaded.query_params["run"] = token  # ...with the same URL
+    reloaded.switch_page("pages/train.py").run()
+    assert not reloaded.exception
+    assert reloaded.session_state["train_job"] is job
+    stranger = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    stranger.switch_page("pages/train.py").run()
+    assert "train_job" not in stranger.session_state
+    job.stop()
+    job.join(timeout=10)
+
+
+def test_completed_run_shows_every_step_and_epoch(train_page):
+    at = train_page
+    job = start(at, epochs=2)
+    finish(at, job)
+    steps_per_epoch = -(-len(job.trainer.x_train) // 64)
+    assert chart_lengths(at) == {
+        "train recon": 2 * steps_per_epoch, "test recon": 2, "train elbo": 2 * steps_per_epoch, "test elbo": 2,
+        "train kl": 2 * steps_per_epoch, "test kl": 2,
+    }
+    assert any("completed" in message.value for message in at.success)
+
+
+def test_save_writes_a_loadable_checkpoint(train_page, checkpoint_dir):
+    at = train_page
+    finish(at, start(at, epochs=1))
+    at.text_input(key="train_save_name").set_value("my model")
+    at.button(key="train_save").click().run()
+    saved = load_checkpoint(checkpoint_dir / "my model.safetensors")
+    assert saved.epoch == 1 and saved.dataset.name == "digits" and saved.config.hidden_dims == (32, 16)
+    assert not list(checkpoint_dir.glob(".*.tmp"))  # the atomic write left no temp file
+
+
+def test_saving_under_an_existing_name_asks_before_overwriting(train_page, checkpoint_dir):
+    at = train_page
+    finish(at, start(at, epochs=1))
+    existing = checkpoint_dir / "digits-2d.safetensors"
+    original = existing.read_bytes()
+    at.text_input(key="train_save_name").set_value("digits-2d").run()
+    assert any("already exists" in w.value for w in at.warning)
+    assert at.button(key="train_save").disabled and existing.read_bytes() == original
+    at.checkbox(key="train_overwrite").check().run()
+    at.button(key="train_save").click().run()
+    assert not at.exception and load_checkpoint(existing).epoch == 1
+
+
+def test_invalid_save_name_is_refused(train_page, checkpoint_dir):
+    at = train_page
+    finish(at, start(at, epochs=1))
+    at.text_input(key="train_save_name").set_value("../outside").run()
+    assert any("invalid checkpoint name" in e.value for e in at.error)
+    assert not (checkpoint_dir.parent / "outside.safetensors").exists()
+
+
+@pytest.mark.parametrize("dataset, field, value, expected", [
+    ("folder", "train_folder", "/no/such/folder", "does not exist"),
+    ("folder", "train_folder", "", "enter the path"),
+    ("mnist", "train_data_root", "/no/such/root", "enable download"),
+])
+def test_bad_dataset_input_shows_an_error_and_starts_nothing(train_page, dataset, field, value, expected):
+    at = train_page
+    at.selectbox(key="train_dataset").set_value(dataset).run()
+    at.text_input(key=field).set_value(value)
+    at.button(key="train_start").click().run()
+    assert not at.exception
+    assert any(expected in e.value for e in at.error), [e.value for e in at.error]
+    assert "train_job" not in at.session_state
+
+
+def test_bad_hidden_sizes_show_an_error(train_page):
+    at = train_page
+    at.text_input(key="train_hidden").set_value("256, lots")
+    at.button(key="train_start").click().run()
+    assert not at.exception and any("Cannot start training" in e.value for e in at.error)

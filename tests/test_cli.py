@@ -1,0 +1,138 @@
+"""`python -m vae_core train|eval|encode`: real runs on digits, and one-line errors for bad input."""
+
+from __future__ import annotations
+
+import csv
+import shlex
+
+import numpy as np
+import pytest
+
+from vae_core import cli
+from vae_core.checkpoint import load_checkpoint
+
+TRAIN = ["train", "--dataset", "digits", "--latent-dim", "3", "--hidden", "32", "16", "--epochs", "2",
+         "--batch-size", "128"]
+
+
+@pytest.fixture(scope="module")
+def cli_checkpoint(tmp_path_factory):
+    """A checkpoint written by `train` for 2 epochs, and the argv that wrote it."""
+    out = tmp_path_factory.mktemp("cli") / "cli.safetensors"
+    argv = [*TRAIN, "--out", str(out)]
+    assert cli.main(argv) == 0
+    return out, argv
+
+
+def _error_line(capsys) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    return lines[0]
+
+
+def test_train_writes_a_loadable_checkpoint_recording_its_command(cli_checkpoint):
+    out, argv = cli_checkpoint
+    ckpt = load_checkpoint(out)
+    assert ckpt.command == "python -m vae_core " + shlex.join(argv)
+    assert ckpt.epoch == 2 and len(ckpt.history["test"]) == 2
+    assert ckpt.config.latent_dim == 3 and ckpt.config.hidden_dims == (32, 16)
+    assert ckpt.train_config["epochs"] == 2 and ckpt.train_config["batch_size"] == 128
+    assert ckpt.history["test"][-1]["elbo"] > ckpt.history["test"][0]["elbo"]
+
+
+def test_eval_prints_recon_kl_elbo_and_log_px(cli_checkpoint, capsys):
+    out, _ = cli_checkpoint
+    assert cli.main(["eval", str(out), "-k", "20", "--limit", "100"]) == 0
+    text = capsys.readouterr().out
+    values = {}
+    for label in ("reconstruction", "KL(q(z|x) || p(z))", "ELBO", "log p(x), IWAE K=20", "gap"):
+        line = next(line for line in text.splitlines() if line.strip().startswith(label))
+        values[label] = float(line.split()[-1])
+    assert "digits test set, 100 examples, 2 epochs" in text
+    assert values["ELBO"] == pytest.approx(values["reconstruction"] - values["KL(q(z|x) || p(z))"], abs=2e-3)
+    assert values["log p(x), IWAE K=20"] >= values["ELBO"] and values["gap"] >= 0
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".npz"])
+def test_encode_writes_one_row_per_example_with_mu_and_sigma(cli_checkpoint, digits, tmp_path, suffix, capsys):
+    out, _ = cli_checkpoint
+    target = tmp_path / f"codes{suffix}"
+    assert cli.main(["encode", str(out), "--split", "test", "--out", str(target)]) == 0
+    n = len(digits.x_test)
+    assert f"wrote {n} codes (3-D)" in capsys.readouterr().out
+    if suffix == ".csv":
+        with open(target) as f:
+            rows = list(csv.reader(f))
+        assert rows[0] == ["index", "label", "mu0", "mu1", "mu2", "sigma0", "sigma1", "sigma2"]
+        assert len(rows) == n + 1 and all(len(r) == 8 for r in rows)
+        assert [int(r[1]) for r in rows[1:]] == digits.y_test.tolist()
+    else:
+        codes = np.load(target)
+        assert codes["mu"].shape == codes["sigma"].shape == (n, 3)
+        assert np.array_equal(codes["label"], digits.y_test.numpy()) and np.all(codes["sigma"] > 0)
+
+
+def test_train_resume_continues_the_checkpoint_history(cli_checkpoint, tmp_path):
+    out, _ = cli_checkpoint
+    resumed = tmp_path / "resumed.safetensors"
+    assert cli.main(["train", "--resume", str(out), "--epochs", "1", "--out", str(resumed)]) == 0
+    before, after = load_checkpoint(out), load_checkpoint(resumed)
+    assert after.epoch == 3 and after.config == before.config
+    assert after.history["train"][: len(before.history["train"])] == before.history["train"]
+    assert after.history["train"][-1]["step"] > before.history["train"][-1]["step"]
+    assert [row["epoch"] for row in after.history["test"]] == [1, 2, 3]
+
+
+def test_train_refuses_to_overwrite_without_the_flag(cli_checkpoint, capsys):
+    out, _ = cli_checkpoint
+    before = out.read_bytes()
+    assert cli.main([*TRAIN, "--out", str(out)]) == 2
+    assert "--overwrite" in _error_line(capsys)
+    assert out.read_bytes() == before
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--latent-dim", "0"], "latent_dim"), (["--latent-dim", "200"], "latent_dim"),
+    (["--batch-size", "0"], "batch size"), (["--epochs", "0"], "epochs"), (["--lr", "-1"], "learning rate"),
+    (["--dataset", "folder"], "--data-dir"), (["--dataset", "mnist", "--data-dir", "{tmp}"], "put the MNIST files"),
+    (["--dataset", "folder", "--data-dir", "{tmp}"], "0 readable image"),
+])
+def test_bad_train_arguments_give_one_error_line_and_exit_2(tmp_path, capsys, args, message):
+    args = [a.format(tmp=tmp_path) for a in args]
+    assert cli.main(["train", *args, "--out", str(tmp_path / "x.safetensors")]) == 2
+    assert message in _error_line(capsys)
+    assert not (tmp_path / "x.safetensors").exists()
+
+
+@pytest.mark.parametrize("argv", [["train", "--dataset", "imagenet", "--out", "x"], ["train"], ["fly"],
+                                  ["train", "--latent-dim", "two", "--out", "x"]])
+def test_argparse_errors_exit_2_without_a_traceback(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "error:" in err and "Traceback" not in err
+
+
+def test_encode_to_an_unknown_format_or_missing_folder_is_one_error_line(cli_checkpoint, tmp_path, capsys):
+    out, _ = cli_checkpoint
+    assert cli.main(["encode", str(out), "--out", str(tmp_path / "codes.parquet")]) == 2
+    assert ".csv or .npz" in _error_line(capsys)
+    assert cli.main(["encode", str(out), "--out", str(tmp_path / "no" / "such" / "codes.csv")]) == 2
+    _error_line(capsys)
+
+
+def test_eval_with_out_of_range_k_is_one_error_line(cli_checkpoint, capsys):
+    out, _ = cli_checkpoint
+    assert cli.main(["eval", str(out), "-k", "0"]) == 2
+    assert "-k must be" in _error_line(capsys)
+
+
+def test_help_lists_the_three_commands(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--help"])
+    assert info.value.code == 0
+    text = capsys.readouterr().out
+    assert all(word in text for word in ("train", "eval", "encode"))
