@@ -90,7 +90,7 @@ def checkpoint_picker() -> None:
     st.session_state[PICKER_KEY] = current if current in files else None
     st.sidebar.selectbox(
         "Checkpoint", list(files), key=PICKER_KEY, on_change=on_pick, args=(files,),
-        format_func=lambda n: f"{n.removesuffix('.safetensors')} · {labels[n]}",
+        format_func=lambda n: n.removesuffix(".safetensors") + (" · unreadable" if labels[n].startswith("unreadable") else ""),
         placeholder=current or "choose a checkpoint",
     )
     st.sidebar.file_uploader(
@@ -99,6 +99,8 @@ def checkpoint_picker() -> None:
     )
     if REFUSED_KEY in st.session_state:
         st.sidebar.error(st.session_state.pop(REFUSED_KEY))
+    with st.sidebar.expander(f"All checkpoints ({len(files)})"):
+        st.markdown("\n".join(f"- **{name.removesuffix('.safetensors')}**: {label}" for name, label in labels.items()))
 
 
 def model_picker() -> None:

@@ -115,7 +115,7 @@ def describe(checkpoint: Checkpoint) -> str:
 def show_images(images, captions=None, size: int = 160, **kwargs) -> None:
     """Show model images (N, C, H, W) in [0, 1], upscaled crisply (nearest neighbour)."""
     arrays = [upscale(img, size) for img in to_uint8(images)]
-    st.image(arrays, caption=captions, **kwargs)
+    st.image(arrays, caption=captions, output_format="PNG", **kwargs)  # JPEG would blur the pixel edges
 
 
 def default_projection(latent_dim: int) -> str:

@@ -14,7 +14,7 @@ st.caption(
 )
 st.markdown(f"**Current model:** {describe(checkpoint)}")
 if checkpoint.command:
-    st.code(checkpoint.command, language="bash")
+    st.code(checkpoint.command, language="bash", wrap_lines=True)
 
 left, right = st.columns(2)
 with left:

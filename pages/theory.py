@@ -33,8 +33,9 @@ def show_kl(p: np.ndarray, q: np.ndarray, p_name: str, q_name: str) -> None:
     kl = divergence.kl_divergence(p, q, SYMBOLS, (p_name, q_name))
     terms = " + ".join(rf"{a:.3g}\ln\frac{{{a:.3g}}}{{{b:.3g}}}" for a, b in zip(p, q) if a > 0)
     value = r"\infty" if math.isinf(kl.nats) else f"{kl.nats:.4f}"
-    st.latex(rf"\mathrm{{KL}}({p_name}\,\|\,{q_name}) = \sum_i {p_name}(i)\ln\frac{{{p_name}(i)}}{{{q_name}(i)}}"
-             rf" = {terms} = {value}\ \text{{nats}}")
+    # One step per line: side by side in two columns, a single line would be cut off.
+    st.latex(rf"\begin{{aligned}}\mathrm{{KL}}({p_name}\,\|\,{q_name}) &= \sum_i {p_name}(i)"
+             rf"\ln\frac{{{p_name}(i)}}{{{q_name}(i)}} \\ &= {terms} \\ &= {value}\ \text{{nats}}\end{{aligned}}")
     nats, bits = st.columns(2)
     nats.metric(f"KL({p_name}||{q_name}) in nats", f"{kl.nats:.4f}")
     bits.metric(f"KL({p_name}||{q_name}) in bits", f"{kl.bits:.4f}", help="nats / ln 2")

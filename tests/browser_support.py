@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -22,7 +23,8 @@ import numpy as np
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = Path("/usr/bin/chromium")
+# Debian's chromium (apt-get install chromium); `playwright install` cannot download browsers here.
+CHROMIUM = Path(shutil.which("chromium") or "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 VIEWPORT = {"width": 1280, "height": 900}
@@ -120,18 +122,37 @@ def wait_until_idle(page, timeout_ms: int = PAGE_LOAD_MS) -> None:
     page.wait_for_load_state("networkidle", timeout=timeout_ms)
 
 
-def wait_for_charts(page, timeout_ms: int = PAGE_LOAD_MS) -> None:
-    """Plotly draws after the script run ends: wait until every chart on the page has its SVG."""
+def wait_for_charts(page, timeout_ms: int = PAGE_LOAD_MS, at_least: int = 0) -> None:
+    """Plotly draws after the script run ends: wait until every chart on the page (and at least
+    `at_least` of them) has its SVG. Plotly's code loads lazily, so the first chart can take seconds."""
     page.wait_for_function(
-        """() => Array.from(document.querySelectorAll('[data-testid=stPlotlyChart]'))
-                      .every(chart => chart.querySelector('.main-svg'))""", timeout=timeout_ms)
+        """(atLeast) => {
+             const charts = Array.from(document.querySelectorAll('[data-testid=stPlotlyChart]'));
+             return charts.length >= atLeast && charts.every(chart => chart.querySelector('.main-svg'));
+           }""", arg=at_least, timeout=timeout_ms)
+
+
+# Resolves once the main area has looked the same for `quietMs`: lazily loaded widgets and Plotly charts
+# appear after the script run has ended, so "script done" is not yet "drawn".
+WAIT_FOR_STABLE_LAYOUT = """(quietMs) => new Promise(resolve => {
+  const main = document.querySelector('[data-testid=stMain]');
+  const look = () => [main.scrollHeight, main.getElementsByTagName('*').length,
+                      Array.from(main.querySelectorAll('img')).filter(img => img.complete).length].join(',');
+  let last = look(), since = performance.now();
+  const timer = setInterval(() => {
+    const now = look();
+    if (now !== last) { last = now; since = performance.now(); }
+    else if (performance.now() - since >= quietMs) { clearInterval(timer); resolve(); }
+  }, 100);
+})"""
 
 
 def settle_for_screenshot(page, timeout_ms: int = PAGE_LOAD_MS) -> None:
     wait_until_idle(page, timeout_ms)
+    page.evaluate(WAIT_FOR_STABLE_LAYOUT, 1000)
     wait_for_charts(page, timeout_ms)
     page.evaluate("document.fonts.ready.then(() => null)")
-    page.wait_for_timeout(1000)  # WebGL points and widget skeletons finish a frame or two later
+    page.wait_for_timeout(500)  # WebGL points are drawn a frame or two after the chart's SVG
 
 
 def open_page(page, title: str, timeout_ms: int = PAGE_LOAD_MS) -> None:
