@@ -21,7 +21,7 @@ JOB_KEY = "train_job"  # the job belongs to this session and outlives page switc
 RUN_PARAM = "run"  # ?run=<token> in the URL finds the job again after a browser reload
 MAX_KEPT_JOBS = 16
 POLL_SECONDS = 1.0
-MAX_CHART_POINTS = 2000  # per train series; long runs are thinned so each poll stays a small message
+MAX_CHART_POINTS = 600  # per train series; long runs are thinned so each poll stays a small message
 SERIES = [("recon", 1, common.CLASS_COLORS[0]), ("elbo", 1, common.CLASS_COLORS[2]), ("kl", 2, common.CLASS_COLORS[1])]
 
 

@@ -128,7 +128,8 @@ def wait_for_charts(page, timeout_ms: int = PAGE_LOAD_MS, at_least: int = 0) -> 
     page.wait_for_function(
         """(atLeast) => {
              const charts = Array.from(document.querySelectorAll('[data-testid=stPlotlyChart]'));
-             return charts.length >= atLeast && charts.every(chart => chart.querySelector('.main-svg'));
+             return charts.length >= atLeast && charts.every(chart => chart.querySelector('.main-svg'))
+                    && charts.slice(0, atLeast).every(chart => chart.querySelector('.scatterlayer .trace'));
            }""", arg=at_least, timeout=timeout_ms)
 
 

@@ -107,7 +107,7 @@ def test_latent_plane_grid_decodes_one_tile_per_grid_point():
     at.toggle(key="scatter_grid").set_value(True).run()
     at.slider(key="scatter_grid_size").set_value(5).run()
     assert len(at.get("image")) == images_before + 1
-    assert "5x5 grid" in at.caption[-1].value
+    assert "5x5 grid" in at.main.caption[-1].value
 
 
 @pytest.mark.slow

@@ -9,6 +9,7 @@ waits for at most the step in progress: the training thread lets waiting readers
 from __future__ import annotations
 
 import copy
+import os
 import threading
 import time
 from contextlib import contextmanager
@@ -117,6 +118,7 @@ class TrainingJob:
 
     def _run(self) -> None:
         torch.set_num_threads(self.num_threads)
+        _lower_this_threads_priority()
         events = self.trainer.run(should_stop=self._stop.is_set)
         try:
             while True:
@@ -174,6 +176,17 @@ class TrainingJob:
         model, history, epoch = self._snapshot()
         return save_checkpoint(path, model, self.dataset, history, epoch, self.command,
                                vars(self.trainer.config), overwrite=overwrite)
+
+
+def _lower_this_threads_priority(niceness: int = 10) -> None:
+    """Let the app's own threads (other sessions' sliders) win the CPU over a background training run.
+
+    On Linux a nice value applies to one thread, addressed by its native id; elsewhere this does nothing.
+    """
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+    except (AttributeError, OSError):
+        pass
 
 
 def dataset_info(dataset: Dataset) -> DatasetInfo:

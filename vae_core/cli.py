@@ -15,7 +15,7 @@ from .data import DATASETS, Dataset, load_dataset
 from .errors import VAEError
 from .metrics import encode_means, evaluate
 from .models import VAE, VAEConfig
-from .train import EpochEvent, FinishedEvent, StepEvent, TrainConfig, Trainer, new_history
+from .train import EpochEvent, FinishedEvent, StepEvent, TrainConfig, Trainer, new_history, resolve_device
 
 
 def _dataset_options(args) -> dict:
@@ -77,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_args(enc)
     enc.add_argument("--split", default="test", choices=["train", "test"])
     enc.add_argument("--out", required=True, help="output file ending in .csv or .npz")
+    for sub_parser in (ev, enc):
+        sub_parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                                help="where the model runs (auto picks cuda when available)")
     return parser
 
 
@@ -170,6 +173,7 @@ def cmd_eval(args) -> int:
     x = dataset.x_test[: args.limit] if args.limit else dataset.x_test
     if not 1 <= args.k <= 10_000:
         raise VAEError(f"-k must be 1..10000, got {args.k}")
+    ckpt.model.to(resolve_device(args.device))
     torch.manual_seed(0)
     r = evaluate(ckpt.model, x, k=args.k)
     print(f"{dataset.name} test set, {len(x)} examples, {ckpt.epoch} epochs (nats per example)")
@@ -188,7 +192,10 @@ def cmd_encode(args) -> int:
     ckpt = load_checkpoint(args.checkpoint)
     dataset = _load_data_for(args, ckpt.dataset)
     x, y = dataset.split(args.split)
-    mu, logvar = encode_means(ckpt.model, x)
+    ckpt.model.to(resolve_device(args.device))
+    bar = ProgressBar(len(x))
+    mu, logvar = encode_means(ckpt.model, x, on_batch=lambda done, total: bar.update(done, "examples encoded"))
+    bar.close()
     sigma = (0.5 * logvar).exp()
     out = Path(args.out)
     if out.suffix == ".npz":

@@ -8,6 +8,7 @@ and rises towards log p(x) as K grows, so the difference exposes the posterior g
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 
@@ -81,14 +82,18 @@ def importance_weighted_log_px(model: VAE, x: torch.Tensor, k: int = 100) -> tor
 
 
 @torch.no_grad()
-def encode_means(model: VAE, x: torch.Tensor, batch_size: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:
-    """Posterior means and log-variances (N, D) each, on the CPU."""
+def encode_means(model: VAE, x: torch.Tensor, batch_size: int = 2048,
+                 on_batch: Callable[[int, int], None] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Posterior means and log-variances (N, D) each, on the CPU, encoded on the model's device in batches
+    (memory stays bounded by one batch on the device); `on_batch(done, total)` reports progress."""
     was_training = _eval_mode(model)
     mus, logvars = [], []
     for batch in _batches(x, batch_size):
         mu, logvar = model.encode(batch.to(model.device))
         mus.append(mu.cpu())
         logvars.append(logvar.cpu())
+        if on_batch is not None:
+            on_batch(sum(len(m) for m in mus), len(x))
     model.train(was_training)
     return torch.cat(mus), torch.cat(logvars)
 

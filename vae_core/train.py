@@ -125,7 +125,8 @@ class Trainer:
         self.network = self._wrap_for_world(self.model)
         if self.config.compile:
             self.network = torch.compile(self.network)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.config.learning_rate)
+        # The fused kernel does Adam's per-parameter updates in one pass: ~25% faster steps (benchmarks/).
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.config.learning_rate, fused=True)
         if self.history["train"]:
             self.step = self.history["train"][-1]["step"]
         # The whole split moves to the device once; batches are index lookups, no per-item work.
@@ -190,9 +191,9 @@ class Trainer:
         # The loss is computed in float32 even under autocast: the sums over pixels need the precision.
         terms = elbo_terms(_as_float32(output), batch, self.model.config)
         loss = -terms.elbo(beta).mean()
-        recon, kl, non_finite = self.world.mean(
-            [terms.recon.mean().item(), terms.kl.mean().item(), float(not torch.isfinite(loss))]
-        )
+        # One host sync per step (a single .tolist()), not one per number: it is what bounds a GPU step.
+        stats = torch.stack([terms.recon.mean(), terms.kl.mean(), (~torch.isfinite(loss)).float()])
+        recon, kl, non_finite = self.world.mean(stats.tolist())
         if non_finite > 0:  # every rank agrees, so all stop together
             return None  # no optimizer step: the weights stay those of the last good step
         self.optimizer.zero_grad(set_to_none=True)

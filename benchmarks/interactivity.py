@@ -1,0 +1,118 @@
+"""Interactivity: decode latency of one code, slider-to-image time in the app, encoding and projection."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from vae_core.checkpoint import DatasetInfo, checkpoint_bytes
+from vae_core.images import to_uint8, upscale
+from vae_core.latent import project_2d
+from vae_core.metrics import encode_means
+from vae_core.models import VAE
+from vae_core.train import new_history
+
+from .context import REPO, Context
+from .report import Table, median, percentile, repeat_seconds, timed
+
+SLIDERS_PAGE = REPO / "pages" / "sliders.py"
+SCATTER_PAGE = REPO / "pages" / "scatter.py"
+GOAL_SERVER_MS = 100
+GOAL_BROWSER_MS = 300
+
+
+def latency_row(table: Table, what: str, seconds: list[float], goal_ms: float | None, note: str = "") -> None:
+    ms = [s * 1000 for s in seconds]
+    p95 = percentile(ms, 95)
+    verdict = "-" if goal_ms is None else ("met" if p95 < goal_ms else "MISSED")
+    table.add(what, len(ms), percentile(ms, 50), p95, f"< {goal_ms:g} ms: {verdict}" if goal_ms else "-", note)
+
+
+def decode_latency(table: Table, model: VAE, calls: int) -> None:
+    z = torch.zeros(1, model.config.latent_dim)
+    latency_row(table, "decode one code (model.decode_image)", repeat_seconds(lambda: model.decode_image(z), calls),
+                GOAL_SERVER_MS)
+    as_picture = lambda: upscale(to_uint8(model.decode_image(z))[0], 320)  # noqa: E731 - what the page draws
+    latency_row(table, "decode + uint8 + upscale to 320 px", repeat_seconds(as_picture, calls), GOAL_SERVER_MS)
+
+
+def app_with_model(model: VAE, ctx: Context, page: Path):
+    """An AppTest of the real app, its current model set to `model` (as checkpoint bytes), on `page`."""
+    from streamlit.testing.v1 import AppTest
+
+    mnist = ctx.mnist
+    info = DatasetInfo("mnist", mnist.image_shape, mnist.class_names,
+                       {"root": str(ctx.settings.data_root), "download": False})
+    data = checkpoint_bytes(model, info, new_history(), epoch=1, command="benchmarks")
+    app = AppTest.from_file(str(REPO / "app.py"), default_timeout=300)
+    app.session_state["model"] = {"name": "benchmark-mnist.safetensors", "data": data}
+    app.run()
+    app.switch_page(str(page.relative_to(REPO)))
+    return app
+
+
+def slider_latency(table: Table, model: VAE, ctx: Context) -> None:
+    """Move the z0 slider back and forth; time each AppTest rerun and read the page's own timing."""
+    app = app_with_model(model, ctx, SLIDERS_PAGE)
+    app.run()
+    if app.exception or not app.slider(key="sliders_z0"):
+        table.notes.append(f"AppTest on the sliders page failed: {app.exception}")
+        return
+    rerun_s, page_s = [], []
+    for i in range(ctx.settings.slider_changes + 1):
+        seconds, _ = timed(lambda: app.slider(key="sliders_z0").set_value(round(-2 + 0.2 * (i % 20), 2)).run())
+        if i:  # the first change warms caches
+            rerun_s.append(seconds)
+            page_s.append(app.session_state["sliders_ms"] / 1000)
+    latency_row(table, "slider change -> image, page's own timer (fragment)", page_s, GOAL_SERVER_MS,
+                "sliders_ms set by pages/sliders.py")
+    latency_row(table, "slider change -> image, whole AppTest rerun", rerun_s, GOAL_SERVER_MS,
+                "includes AppTest's own overhead")
+
+
+def scatter_first_render(table: Table, model: VAE, ctx: Context) -> None:
+    """First render of the scatter page with the 10,000 MNIST test points, arriving from the home page:
+    MNIST is loaded (the home page loads it); encoding, projection and the figure are computed afresh."""
+    import streamlit as st
+
+    app = app_with_model(model, ctx, SCATTER_PAGE)
+    st.cache_data.clear()  # encodings and projections; the dataset (cache_resource) stays loaded
+    seconds, _ = timed(app.run)
+    failed = f" (page raised: {app.exception})" if app.exception else ""
+    table.add("scatter page first render, 10,000 points", 1, seconds * 1000, "-", "-",
+              f"AppTest, from the home page: encode + project + figure{failed}")
+
+
+def app_latency(ctx: Context) -> Table:
+    table = Table("Interactivity: latency for a 28x28 model (server side, CPU)",
+                  ["what", "calls", "p50 ms", "p95 ms", "goal", "note"])
+    model = ctx.mnist_model()
+    table.title += f" ({model.config.architecture}, latent {model.config.latent_dim})"
+    decode_latency(table, model, ctx.settings.decode_calls)
+    slider_latency(table, model, ctx)
+    scatter_first_render(table, model, ctx)
+    table.add("browser: drag -> image update (Playwright)", "-", "-", "-", f"< {GOAL_BROWSER_MS} ms",
+              "measured by the browser tests, not here")
+    return table
+
+
+def projection_times(ctx: Context) -> Table:
+    table = Table("Encode + project MNIST points (CPU, seconds)",
+                  ["points", "latent", "encode", "direct", "PCA", "t-SNE", "t-SNE points"])
+    model = ctx.mnist_model()
+    mnist = ctx.mnist
+    for x in (mnist.x_test, mnist.x_train):
+        encode_s, (mu, _) = timed(lambda: encode_means(model, x))
+        mu = mu.numpy()
+        times = [median(repeat_seconds(lambda: project_2d(mu, method), 3, warmup=0)) for method in ("direct", "pca")]
+        tsne_s, projected = timed(lambda: project_2d(mu, "tsne", max_points=ctx.settings.tsne_points))
+        table.add(len(x), model.config.latent_dim, encode_s, *times, tsne_s, len(projected.indices))
+    table.notes.append("t-SNE (scikit-learn, Barnes-Hut) runs on a random subsample; direct and PCA on all points.")
+    return table
+
+
+def run(ctx: Context) -> list[Table]:
+    if ctx.mnist is None:
+        return [Table("Interactivity", [], notes=[ctx.mnist_missing])]
+    return [app_latency(ctx), projection_times(ctx)]
