@@ -59,7 +59,7 @@ def _dataset(name: str, options_json: str) -> Dataset:
 def dataset_for(checkpoint: Checkpoint) -> Dataset:
     """The dataset the model was trained on (shared, read-only); stops the page with a message if missing."""
     try:
-        return _dataset(checkpoint.dataset.name, json.dumps(checkpoint.dataset.options, sort_keys=True))
+        return _dataset(checkpoint.dataset.name, json.dumps(checkpoint.dataset.loading_options(), sort_keys=True))
     except VAEError as exc:
         st.error(f"The model's dataset could not be loaded: {exc}")
         st.stop()

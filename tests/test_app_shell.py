@@ -106,6 +106,18 @@ def test_good_upload_becomes_the_current_model_under_its_base_name():
     assert at.session_state["model"] == {"name": "mine.safetensors", "data": data}
 
 
+def test_uploaded_checkpoint_cannot_make_the_server_download_or_create_folders(tmp_path):
+    target = tmp_path / "planted" / "root"
+    model = VAE(VAEConfig(image_shape=(1, 28, 28), hidden_dims=(8,)))
+    info = DatasetInfo("mnist", (1, 28, 28), tuple("0123456789"), {"root": str(target), "download": True})
+    data = checkpoint_bytes(model, info, {"train": [], "test": []}, 0)
+    at = open_app()
+    at.file_uploader(key="app_upload").set_value(("stranger.safetensors", data, "application/octet-stream")).run()
+    assert not at.exception
+    assert any("could not be loaded" in error.value for error in at.main.error)  # no data: a message, no download
+    assert not (tmp_path / "planted").exists()
+
+
 def test_valid_checkpoint_whose_header_length_starts_with_0x80_is_not_mistaken_for_a_pickle():
     model = VAE(VAEConfig(hidden_dims=(8,)))
     info = DatasetInfo("digits", (1, 8, 8), tuple("0123456789"), {})

@@ -42,6 +42,14 @@ class DatasetInfo:
     class_names: tuple[str, ...]
     options: dict = field(default_factory=dict)
 
+    def loading_options(self, download: bool = False) -> dict:
+        """The options to load this dataset again. A stored `download` flag is never trusted: the checkpoint
+        may be a stranger's, and only the user's own choice may fetch data or create folders."""
+        options = dict(self.options)
+        if "download" in options:
+            options["download"] = download
+        return options
+
 
 @dataclass
 class Checkpoint:

@@ -108,10 +108,7 @@ class ProgressBar:
 def _load_data_for(args, dataset_info: DatasetInfo | None = None) -> Dataset:
     name = args.dataset if dataset_info is None or args.dataset != "digits" else dataset_info.name
     if dataset_info is not None and name == dataset_info.name and name != "digits" and not args.data_dir:
-        options = dict(dataset_info.options)
-        if "download" in options:  # the options come from a file that may be a stranger's: only --download downloads
-            options["download"] = args.download
-        return load_dataset(name, **options)
+        return load_dataset(name, **dataset_info.loading_options(download=args.download))
     args.dataset = name
     return load_dataset(name, **_dataset_options(args))
 
