@@ -90,7 +90,7 @@ def checkpoint_picker() -> None:
     st.session_state[PICKER_KEY] = current if current in files else None
     st.sidebar.selectbox(
         "Checkpoint", list(files), key=PICKER_KEY, on_change=on_pick, args=(files,),
-        format_func=lambda n: n.removesuffix(".safetensors") + (" · unreadable" if labels[n].startswith("unreadable") else ""),
+        format_func=lambda n: n.removesuffix(".safetensors") + (" · unreadable" if "unreadable" in labels[n] else ""),
         placeholder=current or "choose a checkpoint",
     )
     st.sidebar.file_uploader(

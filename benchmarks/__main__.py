@@ -30,7 +30,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def document(tables: list[Table], args: argparse.Namespace, seconds: float) -> str:
     command = "python -m benchmarks" + (" --quick" if args.quick else "") + (
-        f" --device {args.device}" if args.device != "cpu" else "") + (f" --threads {args.threads}" if args.threads else "")
+        f" --device {args.device}" if args.device != "cpu" else "") + (
+        f" --threads {args.threads}" if args.threads else "")
     header = [
         "# Benchmark results", "",
         f"Written by `{command}` on {time.strftime('%Y-%m-%d %H:%M')} in {seconds / 60:.1f} minutes. "

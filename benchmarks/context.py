@@ -41,11 +41,11 @@ class Settings:
     memory_train_steps: int = 200
 
     @classmethod
-    def full(cls, **overrides) -> "Settings":
+    def full(cls, **overrides) -> Settings:
         return cls(quick=False, **overrides)
 
     @classmethod
-    def quick_run(cls, **overrides) -> "Settings":
+    def quick_run(cls, **overrides) -> Settings:
         return cls(
             quick=True, mnist_train_limit=6000, throughput_epochs=1, digits_max_epochs=80,
             digits_quality_epochs=20, mnist_mlp_epochs=1, mnist_eval_examples=300, latent_dims=(20,), iwae_k=100,

@@ -45,9 +45,10 @@ def scenario_load_encode(data_root: str) -> None:
 
 
 def scenario_app_scatter(data_root: str) -> None:
+    from vae_core.models import VAE, VAEConfig
+
     from .context import Settings
     from .interactivity import SCATTER_PAGE, app_with_model
-    from vae_core.models import VAE, VAEConfig
 
     ctx = Context(Settings.full(data_root=data_root))
     model = VAE(VAEConfig(image_shape=(1, 28, 28), latent_dim=2, hidden_dims=(400,))).eval()

@@ -9,7 +9,7 @@ are interleaved so a change in background load hits both alike.
 from __future__ import annotations
 
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 from torch.utils.data import DataLoader, Subset

@@ -10,8 +10,15 @@ import streamlit as st
 import torch
 
 from pages.common import (
-    SCATTER_PROJECTION, SCATTER_SELECTED, current_checkpoint, dataset_for, default_projection, encodings,
-    latent_scatter_figure, projection, show_images,
+    SCATTER_PROJECTION,
+    SCATTER_SELECTED,
+    current_checkpoint,
+    dataset_for,
+    default_projection,
+    encodings,
+    latent_scatter_figure,
+    projection,
+    show_images,
 )
 from vae_core.checkpoint import Checkpoint
 from vae_core.data import Dataset

@@ -7,8 +7,15 @@ st.session_state[SCATTER_PROJECTION] (the projection drawn) for the Interpolatio
 import streamlit as st
 
 from pages.common import (
-    SCATTER_PROJECTION, SCATTER_SELECTED, current_checkpoint, dataset_for, default_projection,
-    latent_scatter_figure, projection, selected_indices, show_images,
+    SCATTER_PROJECTION,
+    SCATTER_SELECTED,
+    current_checkpoint,
+    dataset_for,
+    default_projection,
+    latent_scatter_figure,
+    projection,
+    selected_indices,
+    show_images,
 )
 from vae_core.checkpoint import Checkpoint
 from vae_core.data import Dataset

@@ -6,13 +6,13 @@ import io
 
 import numpy as np
 import pytest
+from conftest import ROOT
 from PIL import Image
 from streamlit.runtime.media_file_storage import MediaFileKind
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
-
-from conftest import ROOT
-from pages.common import SCATTER_PROJECTION, SCATTER_SELECTED
 from test_app_scatter import chart_traces, page, plotly_array
+
+from pages.common import SCATTER_PROJECTION, SCATTER_SELECTED
 from vae_core.checkpoint import load_checkpoint
 from vae_core.data import load_digits_dataset
 from vae_core.latent import prior_samples, project_2d, project_points

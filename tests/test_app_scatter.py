@@ -8,9 +8,9 @@ import time
 
 import numpy as np
 import pytest
+from conftest import ROOT
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT
 from pages.common import SCATTER_SELECTED, class_color, selected_indices
 from vae_core.checkpoint import DatasetInfo, checkpoint_bytes, load_checkpoint
 from vae_core.data import load_digits_dataset

@@ -88,7 +88,8 @@ def test_bad_upload_is_refused_and_changes_nothing(kind, tmp_path):
     checkpoints_before = folder_state(ROOT / "checkpoints")
     at = open_app()
     model_before = dict(at.session_state["model"])
-    at.file_uploader(key="app_upload").set_value(("../../evil.safetensors", uploads[kind], "application/octet-stream")).run()
+    upload = ("../../evil.safetensors", uploads[kind], "application/octet-stream")
+    at.file_uploader(key="app_upload").set_value(upload).run()
     assert not at.exception
     assert any("Upload refused" in message for message in sidebar_errors(at)), sidebar_errors(at)
     assert at.session_state["model"] == model_before

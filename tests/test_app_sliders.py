@@ -7,9 +7,9 @@ import re
 import numpy as np
 import pytest
 import torch
+from conftest import ROOT
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT
 from vae_core.checkpoint import load_checkpoint
 from vae_core.data import load_digits_dataset
 from vae_core.metrics import encode_means, kl_per_dimension

@@ -16,7 +16,7 @@ import re
 import struct
 import tempfile
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
@@ -108,7 +108,7 @@ def checkpoint_bytes(
         "train_config": train_config,
         "command": command,
         "versions": _versions(),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     return save(tensors, metadata={METADATA_KEY: json.dumps(metadata)})
@@ -246,7 +246,9 @@ def load_checkpoint_bytes(data: bytes) -> Checkpoint:
     from safetensors.torch import load
 
     if len(data) > MAX_CHECKPOINT_BYTES:
-        raise CheckpointError(f"checkpoint is {len(data) / 2**20:.0f} MiB; the limit is {MAX_CHECKPOINT_BYTES // 2**20} MiB")
+        raise CheckpointError(
+            f"checkpoint is {len(data) / 2**20:.0f} MiB; the limit is {MAX_CHECKPOINT_BYTES // 2**20} MiB"
+        )
     _refuse_foreign_formats(data)
     header = _read_header(data)
     meta = _parse_metadata(header)

@@ -152,7 +152,8 @@ def cmd_train(args, argv: list[str]) -> int:
             bar.close()
             print(f"{event.reason}: {event.message}", file=sys.stderr)
     if world.is_main:
-        launcher = f"torchrun --nproc_per_node={world.world_size} -m vae_core" if world.is_distributed else "python -m vae_core"
+        launcher = (f"torchrun --nproc_per_node={world.world_size} -m vae_core" if world.is_distributed
+                    else "python -m vae_core")
         command = f"{launcher} {shlex.join(argv)}"
         info = DatasetInfo(dataset.name, dataset.image_shape, dataset.class_names, dataset.options)
         save_checkpoint(out, trainer.model, info, trainer.history, trainer.epoch, command,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .loss import normalise_distribution, discrete_kl, elbo_terms, gaussian_kl
+from .loss import discrete_kl, elbo_terms, gaussian_kl, normalise_distribution
 from .metrics import iwae_bound, log_importance_weights
 from .models import VAE
 

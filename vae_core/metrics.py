@@ -8,7 +8,7 @@ and rises towards log p(x) as K grows, so the difference exposes the posterior g
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -57,7 +57,8 @@ def log_importance_weights(model: VAE, x: torch.Tensor, k: int, batch_size: int 
     for batch in _batches(x, batch_size):
         batch = batch.to(model.device)
         mu, logvar = model.encode(batch)  # (B, D)
-        z = mu.unsqueeze(1) + torch.randn(len(batch), k, mu.shape[1], device=mu.device) * (0.5 * logvar).exp().unsqueeze(1)
+        noise = torch.randn(len(batch), k, mu.shape[1], device=mu.device)
+        z = mu.unsqueeze(1) + noise * (0.5 * logvar).exp().unsqueeze(1)  # (B, K, D) samples of q(z|x)
         logits = model.decode(z.flatten(0, 1))  # (B*K, C, H, W)
         targets = batch.repeat_interleave(k, dim=0)
         log_px_z = reconstruction_log_likelihood(

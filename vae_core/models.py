@@ -57,7 +57,7 @@ class VAEConfig:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "VAEConfig":
+    def from_dict(cls, data: dict) -> VAEConfig:
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:

@@ -7,8 +7,8 @@ The objective maximised is recon - beta_t * kl (beta_t ramps to config.beta duri
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Union
 
 import torch
 
@@ -85,7 +85,7 @@ class FinishedEvent:
     message: str
 
 
-TrainEvent = Union[StepEvent, EpochEvent, FinishedEvent]
+TrainEvent = StepEvent | EpochEvent | FinishedEvent
 
 
 def _as_float32(output: VAEOutput) -> VAEOutput:
