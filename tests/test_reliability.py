@@ -150,3 +150,43 @@ def test_resuming_a_checkpoint_continues_its_history(digits, digits_info, tiny_c
     assert steps == list(range(1, len(steps) + 1)) and len(steps) > len(old_train)
     assert [row["epoch"] for row in resumed.history["test"]] == [1, 2, 3]
     assert resumed.history["train"][len(old_train)]["epoch"] > 2  # fractional epochs continue past the old ones
+
+
+def test_resuming_at_an_epoch_boundary_repeats_the_uninterrupted_run_exactly(
+    digits, digits_info, tiny_config, tmp_path
+):
+    """Weights, Adam's moments and the per-epoch seed all travel in the checkpoint: 1 + 1 epochs == 2 epochs."""
+    config = TrainConfig(epochs=2, batch_size=128, learning_rate=2e-3, device="cpu")
+    torch.manual_seed(0)
+    straight = Trainer(VAE(tiny_config), digits, config)
+    for _ in straight.run():
+        pass
+    torch.manual_seed(0)
+    first = Trainer(VAE(tiny_config), digits, replace(config, epochs=1))
+    for _ in first.run():
+        pass
+    path = save_checkpoint(tmp_path / "half.safetensors", first.model, digits_info, first.history, first.epoch,
+                           optimizer_state=first.optimizer.state_dict()["state"])
+    saved = load_checkpoint(path)
+    assert set(saved.optimizer_state) == set(range(len(list(saved.model.parameters()))))
+    resumed = Trainer(saved.model, digits, replace(config, epochs=1), saved.history, saved.epoch,
+                      optimizer_state=saved.optimizer_state)
+    for _ in resumed.run():
+        pass
+    assert resumed.epoch == straight.epoch == 2
+    for key, value in straight.model.state_dict().items():
+        assert torch.equal(resumed.model.state_dict()[key], value), key
+    assert [r["elbo"] for r in resumed.history["train"]] == [r["elbo"] for r in straight.history["train"]]
+
+
+def test_optimizer_state_with_a_wrong_shape_is_refused(digits, digits_info, tiny_config, tmp_path):
+    torch.manual_seed(0)
+    trainer = Trainer(VAE(tiny_config), digits, TrainConfig(epochs=1, device="cpu"))
+    for _ in trainer.run():
+        pass
+    state = trainer.optimizer.state_dict()["state"]
+    state[0]["exp_avg"] = torch.zeros(3)
+    path = save_checkpoint(tmp_path / "bad.safetensors", trainer.model, digits_info, trainer.history, 1,
+                           optimizer_state=state)
+    with pytest.raises(CheckpointError, match="optimizer.0.exp_avg"):
+        load_checkpoint(path)

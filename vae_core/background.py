@@ -146,14 +146,17 @@ class TrainingJob:
                 steps_per_second=steps_done / elapsed if elapsed > 0 else 0.0,
             )
 
-    def _snapshot(self) -> tuple[VAE, dict, int]:
-        """Weights (copied to a CPU model in eval mode), history and epoch as they are between two steps."""
+    def _snapshot(self) -> tuple[VAE, dict, int, dict]:
+        """Weights (copied to a CPU model in eval mode), history, epoch and Adam's state, as they are between
+        two steps."""
         with self._reading():
             state = {k: v.detach().to("cpu", copy=True) for k, v in self.trainer.model.state_dict().items()}
             history, epoch = copy.deepcopy(self.trainer.history), self.trainer.epoch
+            adam = {i: {k: v.detach().to("cpu", copy=True) for k, v in s.items()}
+                    for i, s in self.trainer.optimizer.state_dict()["state"].items()}
         model = VAE(self.trainer.model.config)
         model.load_state_dict(state)
-        return model.eval(), history, epoch
+        return model.eval(), history, epoch, adam
 
     def model_copy(self) -> VAE:
         """A CPU copy of the model trained so far, in eval mode; training goes on undisturbed."""
@@ -168,14 +171,14 @@ class TrainingJob:
 
     def checkpoint_bytes(self) -> bytes:
         """The model trained so far as the bytes of a checkpoint file (loadable while training runs)."""
-        model, history, epoch = self._snapshot()
-        return checkpoint_bytes(model, self.dataset, history, epoch, self.command, vars(self.trainer.config))
+        model, history, epoch, adam = self._snapshot()
+        return checkpoint_bytes(model, self.dataset, history, epoch, self.command, vars(self.trainer.config), adam)
 
     def save(self, path: str | Path, overwrite: bool = False) -> Path:
         """Save the model trained so far atomically; refuses to replace a file unless `overwrite`."""
-        model, history, epoch = self._snapshot()
+        model, history, epoch, adam = self._snapshot()
         return save_checkpoint(path, model, self.dataset, history, epoch, self.command,
-                               vars(self.trainer.config), overwrite=overwrite)
+                               vars(self.trainer.config), overwrite=overwrite, optimizer_state=adam)
 
 
 def _lower_this_threads_priority(niceness: int = 10) -> None:
@@ -199,11 +202,12 @@ def start_training(dataset: Dataset, train_config: TrainConfig, model_config: VA
     (a copy of it: a loaded checkpoint may be shared by other sessions), and start training it."""
     if resume is not None:
         model, history, epoch = copy.deepcopy(resume.model), copy.deepcopy(resume.history), resume.epoch
+        optimizer_state = copy.deepcopy(resume.optimizer_state)
     elif model_config is not None:
         torch.manual_seed(train_config.seed)
-        model, history, epoch = VAE(model_config), new_history(), 0
+        model, history, epoch, optimizer_state = VAE(model_config), new_history(), 0, None
     else:
         raise ValueError("start_training needs a model_config or a checkpoint to resume")
-    trainer = Trainer(model, dataset, train_config, history, epoch)
+    trainer = Trainer(model, dataset, train_config, history, epoch, optimizer_state=optimizer_state)
     return TrainingJob(trainer, dataset_info(dataset), command).start()
 

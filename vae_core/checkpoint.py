@@ -25,6 +25,8 @@ from .errors import CheckpointError, ConfigError
 from .models import VAE, VAEConfig
 
 FORMAT_VERSION = 1
+OPTIMIZER_PREFIX = "optimizer."  # Adam's moments per parameter, so a resumed run continues exactly
+ADAM_STATE = ("exp_avg", "exp_avg_sq", "step")
 METADATA_KEY = "vae_explorer"
 SUFFIX = ".safetensors"
 MAX_CHECKPOINT_BYTES = 256 * 1024 * 1024
@@ -64,6 +66,7 @@ class Checkpoint:
     train_config: dict | None = None
     versions: dict = field(default_factory=dict)
     created: str | None = None
+    optimizer_state: dict | None = None  # Adam's per-parameter state {index: {exp_avg, exp_avg_sq, step}}
 
     @property
     def config(self) -> VAEConfig:
@@ -92,8 +95,10 @@ def checkpoint_bytes(
     epoch: int,
     command: str | None = None,
     train_config: dict | None = None,
+    optimizer_state: dict | None = None,
 ) -> bytes:
-    """Serialise a model and its metadata to the bytes of a .safetensors file."""
+    """Serialise a model, optionally Adam's state (`optimizer.state_dict()["state"]`), and its metadata to the
+    bytes of a .safetensors file."""
     from safetensors.torch import save
 
     metadata = {
@@ -111,6 +116,9 @@ def checkpoint_bytes(
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    for index, state in (optimizer_state or {}).items():
+        for name in ADAM_STATE:
+            tensors[f"{OPTIMIZER_PREFIX}{index}.{name}"] = state[name].detach().cpu().float().contiguous()
     return save(tensors, metadata={METADATA_KEY: json.dumps(metadata)})
 
 
@@ -138,8 +146,8 @@ def write_atomically(path: str | Path, data: bytes, overwrite: bool = True) -> P
 
 def save_checkpoint(path: str | Path, model: VAE, dataset: DatasetInfo, history: dict, epoch: int,
                     command: str | None = None, train_config: dict | None = None,
-                    overwrite: bool = True) -> Path:
-    data = checkpoint_bytes(model, dataset, history, epoch, command, train_config)
+                    overwrite: bool = True, optimizer_state: dict | None = None) -> Path:
+    data = checkpoint_bytes(model, dataset, history, epoch, command, train_config, optimizer_state)
     return write_atomically(path, data, overwrite=overwrite)
 
 
@@ -225,7 +233,12 @@ def _check_history(history) -> dict:
 def _check_tensors(header: dict, config: VAEConfig) -> None:
     """Compare declared tensors with what the config builds, before any real allocation."""
     with torch.device("meta"):
-        expected = {k: (tuple(v.shape), "F32") for k, v in VAE(config).state_dict().items()}
+        model = VAE(config)
+    expected = {k: (tuple(v.shape), "F32") for k, v in model.state_dict().items()}
+    adam = {f"{OPTIMIZER_PREFIX}{i}.{name}": (tuple(p.shape) if name != "step" else (), "F32")
+            for i, p in enumerate(model.parameters()) for name in ADAM_STATE}
+    if any(k.startswith(OPTIMIZER_PREFIX) for k in header):  # optional, but then complete
+        expected.update(adam)
     entries = {k: v for k, v in header.items() if k != "__metadata__"}
     if not all(isinstance(v, dict) and isinstance(v.get("shape"), list) for v in entries.values()):
         raise CheckpointError("corrupt safetensors header: a tensor entry has no shape list")
@@ -267,6 +280,10 @@ def load_checkpoint_bytes(data: bytes) -> Checkpoint:
         raise CheckpointError(f"corrupt or truncated weights: {exc}") from exc
     if not all(torch.isfinite(t).all() for t in tensors.values()):
         raise CheckpointError("checkpoint weights contain NaN or inf")
+    optimizer_state: dict[int, dict] = {}
+    for key in [k for k in tensors if k.startswith(OPTIMIZER_PREFIX)]:
+        index, name = key[len(OPTIMIZER_PREFIX):].split(".")
+        optimizer_state.setdefault(int(index), {})[name] = tensors.pop(key)
     model = VAE(config)
     model.load_state_dict(tensors, strict=True)
     model.eval()
@@ -274,6 +291,7 @@ def load_checkpoint_bytes(data: bytes) -> Checkpoint:
         model=model, dataset=dataset, history=history, epoch=int(meta["epoch"]),
         sha256=hashlib.sha256(data).hexdigest(), command=meta.get("command"),
         train_config=meta.get("train_config"), versions=meta.get("versions") or {}, created=meta.get("created"),
+        optimizer_state=optimizer_state or None,
     )
 
 

@@ -128,15 +128,16 @@ def cmd_train(args, argv: list[str]) -> int:
     world = distributed.setup(train_config.device)
     if args.resume:
         ckpt = load_checkpoint(args.resume)
-        model, history, epoch = ckpt.model, ckpt.history, ckpt.epoch
+        model, history, epoch, optimizer_state = ckpt.model, ckpt.history, ckpt.epoch, ckpt.optimizer_state
     else:
         config = VAEConfig(
             image_shape=dataset.image_shape, latent_dim=args.latent_dim, architecture=args.architecture,
             hidden_dims=tuple(args.hidden), likelihood=args.likelihood, beta=args.beta,
         )
         torch.manual_seed(args.seed)
-        model, history, epoch = VAE(config), None, 0
-    trainer = Trainer(model, dataset, train_config, history or new_history(), epoch, world=world)
+        model, history, epoch, optimizer_state = VAE(config), None, 0, None
+    trainer = Trainer(model, dataset, train_config, history or new_history(), epoch, world=world,
+                      optimizer_state=optimizer_state)
     steps_per_epoch = -(-len(trainer.x_train) // trainer.batch_size)
     bar = ProgressBar(train_config.epochs * steps_per_epoch) if world.is_main else None
     first_step, last_test = trainer.step, ""
@@ -157,7 +158,8 @@ def cmd_train(args, argv: list[str]) -> int:
         command = f"{launcher} {shlex.join(argv)}"
         info = DatasetInfo(dataset.name, dataset.image_shape, dataset.class_names, dataset.options)
         save_checkpoint(out, trainer.model, info, trainer.history, trainer.epoch, command,
-                        train_config=vars(train_config), overwrite=True)
+                        train_config=vars(train_config), overwrite=True,
+                        optimizer_state=trainer.optimizer.state_dict()["state"])
         test = trainer.history["test"][-1] if trainer.history["test"] else None
         summary = f"test recon {test['recon']:.2f} KL {test['kl']:.2f} ELBO {test['elbo']:.2f} nats" if test else ""
         print(f"saved {out} (epoch {trainer.epoch}) {summary}")
