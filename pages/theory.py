@@ -59,11 +59,8 @@ def kl_section() -> tuple[np.ndarray, np.ndarray]:
     st.caption("Edit the weights; each row is normalised to sum to 1.")
     d1, d2 = distribution_ui("D1", DEFAULT_D1), distribution_ui("D2", DEFAULT_D2)
     st.markdown(f"Normalised: D1 = {np.round(d1, 3).tolist()}, D2 = {np.round(d2, 3).tolist()}")
-    left, right = st.columns(2)
-    with left:
-        show_kl(d1, d2, "D1", "D2")
-    with right:
-        show_kl(d2, d1, "D2", "D1")
+    show_kl(d1, d2, "D1", "D2")  # one above the other: side by side, the expanded sums do not fit
+    show_kl(d2, d1, "D2", "D1")
     return d1, d2
 
 
