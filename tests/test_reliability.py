@@ -190,3 +190,17 @@ def test_optimizer_state_with_a_wrong_shape_is_refused(digits, digits_info, tiny
                            optimizer_state=state)
     with pytest.raises(CheckpointError, match="optimizer.0.exp_avg"):
         load_checkpoint(path)
+
+
+def test_temp_files_left_by_a_killed_save_are_removed_by_the_next_save(tiny_checkpoint):
+    folder = tiny_checkpoint.parent
+    stale = folder / f".{tiny_checkpoint.name}.abc123.tmp"
+    fresh = folder / f".{tiny_checkpoint.name}.def456.tmp"  # maybe another process saving right now
+    stale.write_bytes(b"half a file")
+    fresh.write_bytes(b"half a file")
+    an_hour_ago = time.time() - 3600
+    os.utime(stale, (an_hour_ago, an_hour_ago))
+    checkpoint.write_atomically(tiny_checkpoint, tiny_checkpoint.read_bytes())
+    assert not stale.exists()
+    assert fresh.exists()
+    load_checkpoint(tiny_checkpoint)

@@ -8,6 +8,7 @@ validated fully on load; no pickle is ever read.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
@@ -15,6 +16,7 @@ import platform
 import re
 import struct
 import tempfile
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -141,7 +143,22 @@ def write_atomically(path: str | Path, data: bytes, overwrite: bool = True) -> P
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _remove_stale_temp_files(path)
     return path
+
+
+STALE_TEMP_SECONDS = 600  # far longer than any save takes, so a save in progress is never touched
+
+
+def _remove_stale_temp_files(path: Path) -> None:
+    """Temp files of `path` left by a process killed mid-save (the `except` above never ran)."""
+    cutoff = time.time() - STALE_TEMP_SECONDS
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        try:
+            if stale.stat().st_mtime < cutoff:
+                stale.unlink()
+        except OSError:
+            pass  # another process removed it first
 
 
 def save_checkpoint(path: str | Path, model: VAE, dataset: DatasetInfo, history: dict, epoch: int,
