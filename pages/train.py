@@ -144,7 +144,7 @@ def history_figure(progress: Progress) -> go.Figure:
 def draw_job(job: TrainingJob, progress: Progress) -> None:
     st.progress(progress.fraction, text=f"epoch {progress.epoch} · step {progress.steps_done:,} of "
                                          f"{progress.total_steps:,} · {progress.steps_per_second:.0f} steps/s")
-    st.plotly_chart(history_figure(progress))
+    st.plotly_chart(history_figure(progress), key="train_chart")  # a stable key updates in place, no blank remount
     x, x_recon, samples = job.previews()
     for title, images in [("Test images", x), ("Reconstructions", x_recon), ("Prior samples", samples)]:
         st.caption(title)

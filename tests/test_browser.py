@@ -165,6 +165,7 @@ def test_two_sessions_train_and_explore_without_seeing_each_other(browser, app_u
         assert first_slider_value(explorer) > fresh_slider_value
 
         assert training_progress(trainer) > progress_before, "training did not advance while the other session slid"
+        trainer.bring_to_front()  # a page in the background may not repaint its charts
         wait_for_charts(trainer, at_least=1)  # not a full settle: the live view redraws every second
         save_small_png(trainer.screenshot(), SCREENSHOTS / "train-live.png")
         busy = LATENCIES["while another session trains"] = LatencySummary.of(latencies)
