@@ -101,6 +101,14 @@ def current_checkpoint() -> Checkpoint:
         st.stop()
 
 
+def page_intro(title: str, caption: str) -> tuple[Checkpoint, Dataset]:
+    """Every explorer page opens the same way: title, what the user is looking at, the model and its data."""
+    st.title(title)
+    st.caption(caption)
+    checkpoint = current_checkpoint()
+    return checkpoint, dataset_for(checkpoint)
+
+
 def current_model_name() -> str:
     return st.session_state.get("model", {}).get("name", "")
 

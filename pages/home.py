@@ -3,14 +3,12 @@
 import streamlit as st
 import torch
 
-from pages.common import current_checkpoint, dataset_for, describe, show_images
+from pages.common import describe, page_intro, show_images
 
-st.title("VAE Latent Explorer")
-checkpoint = current_checkpoint()
-dataset = dataset_for(checkpoint)
-st.caption(
+checkpoint, dataset = page_intro(
+    "VAE Latent Explorer",
     "A Variational Autoencoder maps each image x to a Gaussian q(z|x) in a small latent space and decodes "
-    "z back to an image. Pick a model in the sidebar, then explore it with the pages on the left."
+    "z back to an image. Pick a model in the sidebar, then explore it with the pages on the left.",
 )
 st.markdown(f"**Current model:** {describe(checkpoint)}")
 if checkpoint.command:

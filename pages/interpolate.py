@@ -12,11 +12,10 @@ import torch
 from pages.common import (
     SCATTER_PROJECTION,
     SCATTER_SELECTED,
-    current_checkpoint,
-    dataset_for,
     default_projection,
     encodings,
     latent_scatter_figure,
+    page_intro,
     projection,
     show_images,
 )
@@ -104,12 +103,12 @@ def path_figure(checkpoint: Checkpoint, dataset: Dataset, paths: dict[str, np.nd
     return figure
 
 
-st.title("Interpolation")
-st.caption("Walk from code A to code B in latent space and decode each step. Linear interpolation cuts straight "
-           "through the middle of the prior, where codes have unusually small norm; spherical interpolation keeps "
-           "the norm typical of N(0, I) samples.")
-checkpoint = current_checkpoint()
-dataset = dataset_for(checkpoint)
+checkpoint, dataset = page_intro(
+    "Interpolation",
+    "Walk from code A to code B in latent space and decode each step. Linear interpolation cuts straight "
+    "through the middle of the prior, where codes have unusually small norm; spherical interpolation keeps "
+    "the norm typical of N(0, I) samples.",
+)
 try:
     z0, z1 = endpoints_ui(checkpoint, dataset)
 except ValueError as exc:

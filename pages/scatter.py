@@ -9,10 +9,9 @@ import streamlit as st
 from pages.common import (
     SCATTER_PROJECTION,
     SCATTER_SELECTED,
-    current_checkpoint,
-    dataset_for,
     default_projection,
     latent_scatter_figure,
+    page_intro,
     projection,
     selected_indices,
     show_images,
@@ -74,11 +73,11 @@ def latent_plane(checkpoint: Checkpoint) -> None:
     st.image(tile(checkpoint.model.decode_image(latent_grid(n, GRID_EXTENT)), ncols=n, size=40))
 
 
-st.title("Latent scatter")
-st.caption("Each point is one test image placed at its posterior mean mu(x), coloured by its label. Similar images "
-           "should sit together; click, box- or lasso-select points to see them.")
-checkpoint = current_checkpoint()
-dataset = dataset_for(checkpoint)
+checkpoint, dataset = page_intro(
+    "Latent scatter",
+    "Each point is one test image placed at its posterior mean mu(x), coloured by its label. Similar images "
+    "should sit together; click, box- or lasso-select points to see them.",
+)
 _, labels = dataset.split("test")
 method, max_points = projection_ui(len(labels), checkpoint.config.latent_dim)
 with st.spinner("Projecting..." if method != "tsne" else f"Running t-SNE on {max_points:,} points..."):

@@ -11,7 +11,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from pages.common import current_checkpoint, dataset_for, encodings, show_images
+from pages.common import encodings, page_intro, show_images
 from vae_core.checkpoint import Checkpoint
 from vae_core.data import Dataset
 from vae_core.images import tile
@@ -89,12 +89,12 @@ def traversal(checkpoint: Checkpoint, z: np.ndarray, dims: list[int]) -> None:
         st.image(tile(images.flatten(0, 1), ncols=TRAVERSAL_STEPS, size=48))
 
 
-st.title("Latent sliders")
-st.caption("Each slider sets one coordinate of the latent code z; the image is the decoder's mean image for that "
-           "z. KL is the average KL(q(z_d|x) || N(0,1)) over the test set: dimensions near 0 nats are ignored by "
-           "the model, so moving them changes little.")
-checkpoint = current_checkpoint()
-dataset = dataset_for(checkpoint)
+checkpoint, dataset = page_intro(
+    "Latent sliders",
+    "Each slider sets one coordinate of the latent code z; the image is the decoder's mean image for that "
+    "z. KL is the average KL(q(z_d|x) || N(0,1)) over the test set: dimensions near 0 nats are ignored by "
+    "the model, so moving them changes little.",
+)
 mu, logvar = encodings(checkpoint)
 kl = kl_per_dimension(torch.tensor(mu), torch.tensor(logvar)).numpy()
 choice, start = start_code_ui(checkpoint, dataset)
