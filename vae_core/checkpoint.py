@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from .data import Dataset, load_dataset
 from .errors import CheckpointError, ConfigError
 from .models import VAE, VAEConfig
 
@@ -53,6 +54,11 @@ class DatasetInfo:
         if "download" in options:
             options["download"] = download
         return options
+
+    def load(self, download: bool = False) -> Dataset:
+        """The one way to reload a checkpoint's dataset (CLI, app, resume): through `loading_options`, so a
+        stranger's file can never make this process download or create folders."""
+        return load_dataset(self.name, **self.loading_options(download=download))
 
 
 @dataclass

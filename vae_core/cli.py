@@ -110,7 +110,7 @@ class ProgressBar:
 def _load_data_for(args, dataset_info: DatasetInfo | None = None) -> Dataset:
     name = args.dataset if dataset_info is None or args.dataset != "digits" else dataset_info.name
     if dataset_info is not None and name == dataset_info.name and name != "digits" and not args.data_dir:
-        return load_dataset(name, **dataset_info.loading_options(download=args.download))
+        return dataset_info.load(download=args.download)
     args.dataset = name
     return load_dataset(name, **_dataset_options(args))
 
