@@ -66,17 +66,17 @@ class Projection:
     explained: str  # a short caption: what the axes are
 
 
-def project_2d(mu: np.ndarray, method: str = "direct", max_points: int = 5000, seed: int = 0) -> Projection:
+def project_2d(mu: np.ndarray, method: str = "direct", max_points: int = 5000, seed: int = 0,
+               dims: tuple[int, int] = (0, 1)) -> Projection:
     """Project latent means (N, D) to 2-D.
 
-    direct: the first two dimensions (exact for a 2-D latent); pca: the top two principal components;
+    direct: the two latent dimensions `dims` (exact for a 2-D latent); pca: the top two principal components;
     tsne: t-SNE on a random subsample of at most `max_points` (t-SNE is O(N log N) and slow on a CPU).
     """
     mu = np.asarray(mu, dtype=np.float32)
     indices = np.arange(len(mu))
     if method == "direct":
-        coords = mu[:, :2] if mu.shape[1] >= 2 else np.column_stack([mu[:, 0], np.zeros(len(mu))])
-        return Projection(coords, indices, method, "latent dimensions z0 and z1")
+        return Projection(_direct(mu, dims), indices, method, _direct_axes(mu.shape[1], dims))
     if method == "pca":
         from sklearn.decomposition import PCA
 
@@ -104,7 +104,18 @@ def latent_grid(n: int, extent: float = 3.0) -> torch.Tensor:
     return torch.stack([z0.flatten(), z1.flatten()], dim=1)
 
 
-def project_points(mu: np.ndarray, points: np.ndarray, method: str) -> np.ndarray:
+def _direct(codes: np.ndarray, dims: tuple[int, int]) -> np.ndarray:
+    """Columns `dims` of codes (N, D) as (N, 2); a 1-D latent gets a zero second axis."""
+    if codes.shape[1] < 2:
+        return np.column_stack([codes[:, 0], np.zeros(len(codes), dtype=codes.dtype)])
+    return codes[:, list(dims)]
+
+
+def _direct_axes(latent_dim: int, dims: tuple[int, int]) -> str:
+    return "latent dimension z0" if latent_dim < 2 else f"latent dimensions z{dims[0]} and z{dims[1]}"
+
+
+def project_points(mu: np.ndarray, points: np.ndarray, method: str, dims: tuple[int, int] = (0, 1)) -> np.ndarray:
     """Place new codes (M, D) on the 2-D map that `project_2d(mu, method)` draws: (M, 2).
 
     PCA is refitted on `mu` exactly as `project_2d` fits it (deterministic solver and sign convention), so
@@ -113,7 +124,7 @@ def project_points(mu: np.ndarray, points: np.ndarray, method: str) -> np.ndarra
     mu = np.asarray(mu, dtype=np.float32)
     points = np.asarray(points, dtype=np.float32)
     if method == "direct":
-        return points[:, :2] if points.shape[1] >= 2 else np.column_stack([points[:, 0], np.zeros(len(points))])
+        return _direct(points, dims)
     if method == "pca":
         from sklearn.decomposition import PCA
 
