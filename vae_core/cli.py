@@ -1,4 +1,4 @@
-"""Command line: `python -m vae_core train|eval|encode ...` (also under torchrun for several processes)."""
+"""Command line: `python -m vae_core train|eval|encode|export ...` (also under torchrun for several processes)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import torch
 from .checkpoint import DatasetInfo, load_checkpoint, save_checkpoint
 from .data import DATASETS, Dataset, load_dataset
 from .errors import VAEError
+from .export import DECODER_INPUT, DECODER_OUTPUT, export_decoder_onnx
 from .metrics import encode_means, evaluate
 from .models import VAE, VAEConfig
 from .train import EpochEvent, FinishedEvent, StepEvent, TrainConfig, Trainer, new_history, resolve_device
@@ -82,6 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
     for sub_parser in (ev, enc):
         sub_parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                                 help="where the model runs (auto picks cuda when available)")
+
+    exp = sub.add_parser("export", help="write the decoder (z -> mean image) as an ONNX file")
+    exp.add_argument("checkpoint")
+    exp.add_argument("--format", default="onnx", choices=["onnx"], help="file format (default: onnx)")
+    exp.add_argument("--out", required=True, help="output file, e.g. decoder.onnx")
+    exp.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     return parser
 
 
@@ -214,12 +221,23 @@ def cmd_encode(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    ckpt = load_checkpoint(args.checkpoint)
+    out = export_decoder_onnx(ckpt.model, args.out, overwrite=args.overwrite)
+    config = ckpt.config
+    print(f"wrote {out} ({out.stat().st_size / 1e3:.0f} kB): input '{DECODER_INPUT}' (batch, {config.latent_dim}) "
+          f"-> '{DECODER_OUTPUT}' (batch, {', '.join(map(str, config.image_shape))}) in [0, 1]")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     try:
         if args.command == "train":
             return cmd_train(args, argv)
+        if args.command == "export":
+            return cmd_export(args)
         return cmd_eval(args) if args.command == "eval" else cmd_encode(args)
     except (VAEError, ValueError, OSError) as exc:  # OSError: an output folder that is missing or read-only
         print(f"error: {exc}", file=sys.stderr)

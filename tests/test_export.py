@@ -1,0 +1,84 @@
+"""The decoder exported to ONNX decodes, in onnxruntime, what torch decodes: MLP and conv, any batch size."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from vae_core import cli
+from vae_core.checkpoint import load_checkpoint
+from vae_core.export import DECODER_INPUT, DECODER_OUTPUT, decoder_onnx_bytes
+from vae_core.models import VAE, VAEConfig
+
+ort = pytest.importorskip("onnxruntime", reason="onnxruntime is in requirements-dev.txt")
+
+SHIPPED_8D = Path(__file__).resolve().parent.parent / "checkpoints" / "digits-8d.safetensors"
+PIXEL_TOLERANCE = 1e-5  # float32 rounding; the browser test allows 1e-3
+
+
+def conv_model() -> VAE:
+    """A small MNIST-shaped conv VAE: odd sizes (28 -> 14 -> 7 -> 4) exercise the exact-size upsampling."""
+    torch.manual_seed(0)
+    return VAE(VAEConfig(image_shape=(1, 28, 28), latent_dim=5, architecture="conv", hidden_dims=(8, 16, 16)))
+
+
+def onnx_decode(onnx: bytes, z: np.ndarray) -> np.ndarray:
+    session = ort.InferenceSession(onnx, providers=["CPUExecutionProvider"])
+    return session.run([DECODER_OUTPUT], {DECODER_INPUT: z.astype(np.float32)})[0]
+
+
+def random_codes(n: int, latent_dim: int) -> np.ndarray:
+    return np.random.default_rng(0).normal(scale=2.0, size=(n, latent_dim)).astype(np.float32)
+
+
+@pytest.mark.parametrize("model", [
+    pytest.param(lambda: load_checkpoint(SHIPPED_8D).model, id="shipped-mlp-8d"),
+    pytest.param(conv_model, id="conv-28x28"),
+])
+def test_onnx_decoder_equals_torch_decode_image(model):
+    model = model()
+    z = random_codes(7, model.config.latent_dim)  # a batch of 7: the batch axis is dynamic
+    expected = model.decode_image(torch.from_numpy(z)).numpy()
+
+    decoded = onnx_decode(decoder_onnx_bytes(model), z)
+
+    assert decoded.shape == (7, *model.config.image_shape)
+    assert np.abs(decoded - expected).max() <= PIXEL_TOLERANCE
+    assert 0.0 <= decoded.min() and decoded.max() <= 1.0
+
+
+def test_exporting_leaves_the_model_as_it_was(tiny_config):
+    model = VAE(tiny_config).train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+
+    decoder_onnx_bytes(model)
+
+    assert model.training
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_cli_export_writes_an_onnx_file_that_decodes_like_the_checkpoint(tiny_checkpoint, tmp_path, capsys):
+    out = tmp_path / "decoder.onnx"
+
+    assert cli.main(["export", str(tiny_checkpoint), "--format", "onnx", "--out", str(out)]) == 0
+
+    model = load_checkpoint(tiny_checkpoint).model
+    z = random_codes(3, model.config.latent_dim)
+    assert np.abs(onnx_decode(out.read_bytes(), z) - model.decode_image(torch.from_numpy(z)).numpy()).max() \
+        <= PIXEL_TOLERANCE
+    assert f"wrote {out}" in capsys.readouterr().out
+
+
+def test_cli_export_refuses_to_replace_a_file_without_overwrite(tiny_checkpoint, tmp_path, capsys):
+    out = tmp_path / "decoder.onnx"
+    out.write_bytes(b"keep me")
+
+    assert cli.main(["export", str(tiny_checkpoint), "--out", str(out)]) == 2
+
+    assert out.read_bytes() == b"keep me"
+    assert "already exists" in capsys.readouterr().err
+    assert cli.main(["export", str(tiny_checkpoint), "--out", str(out), "--overwrite"]) == 0
+    assert out.read_bytes() != b"keep me"
