@@ -1,14 +1,19 @@
-"""Training in a background thread: the trainer runs on, a UI polls consistent snapshots of it.
+"""Training in a background thread: the trainer runs on, a UI reads what its events reported.
 
-`TrainingJob` owns one `Trainer`, runs `Trainer.run()` in a daemon thread and records its events under a
-lock. Each step runs while holding that lock, so a snapshot of the weights or the history taken at any
-moment is one that lies between two optimisation steps, never half-way through an update. A reader
-waits for at most the step in progress: the training thread lets waiting readers in before its next step.
+`TrainingJob` owns one `Trainer`, runs `Trainer.run()` in a daemon thread and keeps the rows of its events
+in its own append-only lists, so `progress()` is a cheap snapshot that never waits for a step. Only reading
+the weights (previews, saving) needs the trainer itself: each step runs while holding the training lock, so
+weights copied at any moment are those between two optimisation steps, never half-way through an update. A
+reader waits for at most the step in progress: the training thread lets waiting readers in before its next step.
+
+A job nobody looks at ends itself: a UI showing it calls `keep_alive()`; after `JobConfig.abandon_after_s`
+without one, the job stops between steps ("abandoned") and lets go of its data and optimizer, keeping only
+what saving it needs.
 """
 
 from __future__ import annotations
 
-import copy
+import logging
 import os
 import threading
 import time
@@ -20,26 +25,52 @@ import torch
 
 from .checkpoint import Checkpoint, DatasetInfo, checkpoint_bytes, save_checkpoint
 from .data import Dataset
+from .errors import TrainingError
+from .limits import Range, check
 from .models import VAE, VAEConfig
-from .train import FinishedEvent, TrainConfig, Trainer, new_history
+from .train import EpochEvent, FinishedEvent, StepEvent, TrainConfig, Trainer, build_trainer
 
-# Digits-sized models run fastest on one thread, and the UI (and other sessions) share the CPU cores.
-# torch.set_num_threads is per OS thread here, so this only affects the training thread.
-DEFAULT_TRAINING_THREADS = 1
+logger = logging.getLogger(__name__)
+
+PREVIEW_IMAGES = 32  # test images kept for previews (a copy: the job does not hold the dataset)
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    """How a background run shares a server (how it trains is TrainConfig)."""
+
+    ABANDON_AFTER_S: Range = Range(0.05, 24 * 3600.0)
+
+    # A UI showing the job calls keep_alive() at least this often (the Train page polls every second); a
+    # closed browser tab stops calling, and the run stops instead of holding a core and memory forever.
+    abandon_after_s: float = 60.0
+    # Digits-sized models run fastest on one thread, and the UI (and other sessions) share the CPU cores.
+    # torch.set_num_threads is per OS thread here, so this only affects the training thread.
+    num_threads: int = 1
+
+    def __post_init__(self):
+        check([
+            (self.ABANDON_AFTER_S.contains(self.abandon_after_s),
+             f"abandon_after_s must be in {self.ABANDON_AFTER_S} seconds, got {self.abandon_after_s}"),
+            (self.num_threads >= 1, f"num_threads must be >= 1, got {self.num_threads}"),
+        ])
+
+
+DEFAULT_TRAINING_THREADS = JobConfig.num_threads  # the old name, kept for callers that read it
 
 
 @dataclass(frozen=True)
 class Progress:
     """A consistent copy of where a job stands; safe to read while training continues."""
 
-    train: list[dict]  # the trainer's history rows {step, epoch, recon, kl, elbo, beta}, resumed ones included
-    test: list[dict]  # {step, epoch, recon, kl, elbo}, one per epoch
+    train: list[dict]  # {step, epoch, recon, kl, elbo, beta} per step, resumed ones included
+    test: list[dict]  # {step, epoch, recon, kl, elbo, examples}, one per epoch
     step: int
     epoch: int  # completed epochs, including those of a resumed checkpoint
     steps_done: int  # steps of this run
     total_steps: int  # steps this run will take if not stopped
     finished: FinishedEvent | None
-    error: str | None  # an unexpected exception in the training thread
+    error: str | None  # an unexpected exception in the training thread (then finished.reason is "failed")
     steps_per_second: float
 
     @property
@@ -57,28 +88,53 @@ class Progress:
         return self.train[::-1][::stride][::-1]
 
 
+@dataclass(frozen=True)
+class _Weights:
+    """Weights and Adam's state copied to the CPU between two steps, with the epoch count they belong to."""
+
+    state: dict[str, torch.Tensor]
+    adam: dict | None  # None where the caller does not need it (previews)
+    epoch: int
+    train_rows: int  # how many history rows they belong to
+    test_rows: int
+
+
 class TrainingJob:
     """Runs a Trainer in a daemon thread; `stop()` ends it between steps, keeping the weights so far."""
 
     def __init__(self, trainer: Trainer, dataset: DatasetInfo, command: str | None = None,
-                 num_threads: int = DEFAULT_TRAINING_THREADS):
-        self.trainer, self.dataset, self.command, self.num_threads = trainer, dataset, command, num_threads
-        self._lock = threading.Lock()  # held for each step and each snapshot
-        self._readers = 0  # snapshots waiting for or holding the lock
+                 config: JobConfig | None = None, num_threads: int | None = None):
+        config = config or JobConfig()
+        if num_threads is not None:  # the old keyword, kept working
+            config = JobConfig(config.abandon_after_s, num_threads)
+        self.dataset, self.command, self.config = dataset, command, config
+        self._trainer: Trainer | None = trainer  # let go of once the run ends
+        self._model_config, self._train_config = trainer.model.config, trainer.config
+        self._preview_x = trainer.dataset.x_test[:PREVIEW_IMAGES].clone()
+        self._lock = threading.Lock()  # held for each step and each copy of the weights
+        self._readers = 0  # weight copies waiting for or holding the lock
         self._readers_changed = threading.Condition()
-        self._stop = threading.Event()
-        self._first_step = trainer.step
-        steps_per_epoch = -(-len(trainer.x_train) // trainer.batch_size)
-        self._total_steps = trainer.config.epochs * steps_per_epoch
+        self._rows = threading.Lock()  # held briefly to append or read the rows below
+        self._train, self._test = list(trainer.history["train"]), list(trainer.history["test"])
+        self._epoch, self._first_step = trainer.epoch, trainer.step
+        self._total_steps = trainer.run_steps
         self._finished: FinishedEvent | None = None
         self._error: str | None = None
+        self._final: _Weights | None = None  # the weights and Adam's state once the run has ended
+        self._stop = threading.Event()
+        self._seen = time.monotonic()
         self._started = self._ended = 0.0
         self._thread = threading.Thread(target=self._run, name="vae-training", daemon=True)
 
     def start(self) -> TrainingJob:
         self._started = time.perf_counter()
+        self.keep_alive()
         self._thread.start()
         return self
+
+    def keep_alive(self) -> None:
+        """Say that a UI still shows this job; without a call for config.abandon_after_s it stops itself."""
+        self._seen = time.monotonic()
 
     def stop(self) -> None:
         """Ask the trainer to stop before its next step; the weights trained so far stay."""
@@ -95,8 +151,78 @@ class TrainingJob:
 
     def default_name(self) -> str:
         """A checkpoint name that says what this is, e.g. 'digits-2d-mlp-20ep'."""
-        config = self.trainer.model.config
-        return f"{self.dataset.name}-{config.latent_dim}d-{config.architecture}-{self.trainer.epoch}ep"
+        config = self._model_config
+        return f"{self.dataset.name}-{config.latent_dim}d-{config.architecture}-{self._epoch}ep"
+
+    # --- the training thread ---------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        torch.set_num_threads(self.config.num_threads)
+        _lower_this_threads_priority()
+        events = self._trainer.run(should_stop=self._stop.is_set)
+        finished = error = None
+        try:
+            while finished is None:
+                self._let_readers_in()
+                with self._lock:  # the step mutates the weights: copies of them wait for it to finish
+                    finished = self._abandoned() or self._record(next(events, None))
+        except Exception as exc:  # noqa: BLE001 - the UI shows it; a thread's exception would be lost
+            error = f"training failed: {type(exc).__name__}: {exc}"
+            finished = FinishedEvent("failed", error)
+        finally:
+            events.close()
+            self._end(finished, error)
+
+    def _abandoned(self) -> FinishedEvent | None:
+        unseen = time.monotonic() - self._seen
+        if unseen < self.config.abandon_after_s:
+            return None
+        message = (f"abandoned at epoch {self._epoch}, step {self._train[-1]['step'] if self._train else 0}: "
+                   f"no page showed this run for {unseen:.0f} s (limit {self.config.abandon_after_s:g} s)")
+        logger.warning("training run %s %s", self.default_name(), message)
+        return FinishedEvent("abandoned", message)
+
+    def _record(self, event: StepEvent | EpochEvent | FinishedEvent | None) -> FinishedEvent | None:
+        """Keep the rows a UI draws; returns the event that ends the run, if this is it."""
+        if event is None or isinstance(event, FinishedEvent):
+            return event or FinishedEvent("completed", "training ended")
+        with self._rows:
+            if isinstance(event, StepEvent):
+                self._train.append(event.history_row())
+            else:
+                self._test.append(event.history_row())
+                self._epoch = event.epoch
+        return None
+
+    def _end(self, finished: FinishedEvent | None, error: str | None) -> None:
+        """Keep the final weights and Adam's state on the CPU; let go of the trainer (data, optimizer)."""
+        with self._lock:
+            final = None if error else self._copy_weights(with_adam=True)  # after a failure they may be torn
+            with self._rows:
+                self._final, self._finished, self._error = final, finished, error
+                self._ended = time.perf_counter()
+            self._trainer = None
+
+    def _let_readers_in(self) -> None:
+        # A plain Lock is not fair: the training thread would re-take it right after each step and a
+        # polling UI could wait seconds (measured: up to 3.9 s on digits). Waiting readers go first.
+        with self._readers_changed:
+            self._readers_changed.wait_for(lambda: self._readers == 0, timeout=1.0)
+
+    # --- readers ---------------------------------------------------------------------------------------------
+
+    def progress(self) -> Progress:
+        """Where the run stands, from the rows its events reported; never waits for a training step."""
+        with self._rows:
+            steps = len(self._train)
+            train, test, epoch = self._train[:steps], self._test[:], self._epoch
+            finished, error, ended = self._finished, self._error, self._ended
+        step = train[-1]["step"] if train else self._first_step
+        steps_done = step - self._first_step
+        elapsed = (ended or time.perf_counter()) - self._started
+        return Progress(train=train, test=test, step=step, epoch=epoch, steps_done=steps_done,
+                        total_steps=self._total_steps, finished=finished, error=error,
+                        steps_per_second=steps_done / elapsed if elapsed > 0 else 0.0)
 
     @contextmanager
     def _reading(self):
@@ -110,75 +236,58 @@ class TrainingJob:
                 self._readers -= 1
                 self._readers_changed.notify_all()
 
-    def _let_readers_in(self) -> None:
-        # A plain Lock is not fair: the training thread would re-take it right after each step and a
-        # polling UI could wait seconds (measured: up to 3.9 s on digits). Waiting readers go first.
-        with self._readers_changed:
-            self._readers_changed.wait_for(lambda: self._readers == 0, timeout=1.0)
-
-    def _run(self) -> None:
-        torch.set_num_threads(self.num_threads)
-        _lower_this_threads_priority()
-        events = self.trainer.run(should_stop=self._stop.is_set)
-        try:
-            while True:
-                self._let_readers_in()
-                with self._lock:  # the step mutates weights and history: snapshots wait for it to finish
-                    event = next(events, None)
-                    if event is None or isinstance(event, FinishedEvent):
-                        self._finished = event or FinishedEvent("completed", "training ended")
-                        break
-        except Exception as exc:  # noqa: BLE001 - the UI shows it; a thread's exception would be lost
-            with self._lock:
-                self._error = f"training failed: {type(exc).__name__}: {exc}"
-        finally:
-            self._ended = time.perf_counter()
-
-    def progress(self) -> Progress:
-        with self._reading():
-            history = self.trainer.history
-            steps_done = self.trainer.step - self._first_step
-            elapsed = (self._ended or time.perf_counter()) - self._started
-            return Progress(
-                train=list(history["train"]), test=list(history["test"]), step=self.trainer.step,
-                epoch=self.trainer.epoch, steps_done=steps_done, total_steps=self._total_steps,
-                finished=self._finished, error=self._error,
-                steps_per_second=steps_done / elapsed if elapsed > 0 else 0.0,
-            )
-
-    def _snapshot(self) -> tuple[VAE, dict, int, dict]:
-        """Weights (copied to a CPU model in eval mode), history, epoch and Adam's state, as they are between
-        two steps."""
-        with self._reading():
-            state = {k: v.detach().to("cpu", copy=True) for k, v in self.trainer.model.state_dict().items()}
-            history, epoch = copy.deepcopy(self.trainer.history), self.trainer.epoch
+    def _copy_weights(self, with_adam: bool) -> _Weights:
+        """Call holding the training lock: the trainer's weights (and Adam's state) copied to the CPU."""
+        trainer = self._trainer
+        state = {k: v.detach().to("cpu", copy=True) for k, v in trainer.model.state_dict().items()}
+        adam = None
+        if with_adam:
             adam = {i: {k: v.detach().to("cpu", copy=True) for k, v in s.items()}
-                    for i, s in self.trainer.optimizer.state_dict()["state"].items()}
-        model = VAE(self.trainer.model.config)
-        model.load_state_dict(state)
-        return model.eval(), history, epoch, adam
+                    for i, s in trainer.optimizer.state_dict()["state"].items()}
+        with self._rows:
+            return _Weights(state, adam, self._epoch, len(self._train), len(self._test))
+
+    def _weights(self, with_adam: bool) -> _Weights:
+        with self._reading():
+            if self._trainer is not None:
+                return self._copy_weights(with_adam)
+            if self._final is None:
+                raise TrainingError(f"{self._error}; the weights may be half-updated, so there is nothing to save")
+            return self._final
+
+    def _model(self, weights: _Weights) -> VAE:
+        model = VAE(self._model_config)
+        model.load_state_dict(weights.state)
+        return model.eval()
 
     def model_copy(self) -> VAE:
         """A CPU copy of the model trained so far, in eval mode; training goes on undisturbed."""
-        return self._snapshot()[0]
+        return self._model(self._weights(with_adam=False))
 
     def previews(self, n: int = 8, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The first n test images x, their reconstructions and n prior samples (fixed z, so successive
-        previews show the same codes improving), each (n, C, H, W) in [0, 1], from the weights so far."""
+        """The first n (at most PREVIEW_IMAGES) test images x, their reconstructions and n prior samples (fixed
+        z, so successive previews show the same codes improving), each (n, C, H, W) in [0, 1], from the
+        weights so far."""
         model = self.model_copy()
-        x = self.trainer.dataset.x_test[:n]
-        return x, model.reconstruct(x), model.sample(n, generator=torch.Generator().manual_seed(seed))
+        x = self._preview_x[:n]
+        return x, model.reconstruct(x), model.sample(len(x), generator=torch.Generator().manual_seed(seed))
+
+    def _checkpoint_parts(self) -> tuple[VAE, dict, int, dict | None]:
+        weights = self._weights(with_adam=True)
+        with self._rows:  # the rows only grow: these are the ones the weights belong to
+            history = {"train": self._train[:weights.train_rows], "test": self._test[:weights.test_rows]}
+        return self._model(weights), history, weights.epoch, weights.adam
 
     def checkpoint_bytes(self) -> bytes:
         """The model trained so far as the bytes of a checkpoint file (loadable while training runs)."""
-        model, history, epoch, adam = self._snapshot()
-        return checkpoint_bytes(model, self.dataset, history, epoch, self.command, vars(self.trainer.config), adam)
+        model, history, epoch, adam = self._checkpoint_parts()
+        return checkpoint_bytes(model, self.dataset, history, epoch, self.command, vars(self._train_config), adam)
 
     def save(self, path: str | Path, overwrite: bool = False) -> Path:
         """Save the model trained so far atomically; refuses to replace a file unless `overwrite`."""
-        model, history, epoch, adam = self._snapshot()
-        return save_checkpoint(path, model, self.dataset, history, epoch, self.command,
-                               vars(self.trainer.config), overwrite=overwrite, optimizer_state=adam)
+        model, history, epoch, adam = self._checkpoint_parts()
+        return save_checkpoint(path, model, self.dataset, history, epoch, self.command, vars(self._train_config),
+                               overwrite=overwrite, optimizer_state=adam)
 
 
 def _lower_this_threads_priority(niceness: int = 10) -> None:
@@ -197,17 +306,8 @@ def dataset_info(dataset: Dataset) -> DatasetInfo:
 
 
 def start_training(dataset: Dataset, train_config: TrainConfig, model_config: VAEConfig | None = None,
-                   resume: Checkpoint | None = None, command: str | None = None) -> TrainingJob:
-    """Build a fresh model from `model_config` (seeded by train_config.seed), or continue `resume`
-    (a copy of it: a loaded checkpoint may be shared by other sessions), and start training it."""
-    if resume is not None:
-        model, history, epoch = copy.deepcopy(resume.model), copy.deepcopy(resume.history), resume.epoch
-        optimizer_state = copy.deepcopy(resume.optimizer_state)
-    elif model_config is not None:
-        torch.manual_seed(train_config.seed)
-        model, history, epoch, optimizer_state = VAE(model_config), new_history(), 0, None
-    else:
-        raise ValueError("start_training needs a model_config or a checkpoint to resume")
-    trainer = Trainer(model, dataset, train_config, history, epoch, optimizer_state=optimizer_state)
-    return TrainingJob(trainer, dataset_info(dataset), command).start()
-
+                   resume: Checkpoint | None = None, command: str | None = None,
+                   job_config: JobConfig | None = None) -> TrainingJob:
+    """Start a fresh model from `model_config` or continue `resume` (see train.build_trainer) in the background."""
+    trainer = build_trainer(dataset, train_config, model_config, resume)
+    return TrainingJob(trainer, dataset_info(dataset), command, job_config).start()

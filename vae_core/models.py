@@ -9,11 +9,13 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, fields
 from numbers import Integral
+from typing import ClassVar
 
 import torch
 from torch import nn
 
 from .errors import ConfigError
+from .limits import Range, check
 
 ARCHITECTURES = ("mlp", "conv")
 LIKELIHOODS = ("bernoulli", "gaussian")
@@ -21,37 +23,52 @@ LIKELIHOODS = ("bernoulli", "gaussian")
 
 @dataclass(frozen=True)
 class VAEConfig:
-    """Everything needed to rebuild a model; stored in every checkpoint."""
+    """Everything needed to rebuild a model; stored in every checkpoint.
+
+    The class constants are the allowed values; the CLI help and the Train page read them from here.
+    """
+
+    ARCHITECTURES: ClassVar[tuple[str, ...]] = ARCHITECTURES
+    LIKELIHOODS: ClassVar[tuple[str, ...]] = LIKELIHOODS
+    LATENT_DIM: ClassVar[Range] = Range(1, 128)
+    HIDDEN_SIZE: ClassVar[Range] = Range(1, 4096)  # each MLP width or conv channel count
+    HIDDEN_LAYERS: ClassVar[Range] = Range(1, 6)
+    IMAGE_SIDE: ClassVar[Range] = Range(4, 256)
+    CHANNELS: ClassVar[tuple[int, ...]] = (1, 3)
+    BETA: ClassVar[Range] = Range(0.0, 100.0)
+    # Each body has its own sensible sizes: MLP widths shrink towards the code, conv channels grow.
+    DEFAULT_HIDDEN_DIMS: ClassVar[dict[str, tuple[int, ...]]] = {"mlp": (256, 128), "conv": (32, 64)}
 
     image_shape: tuple[int, int, int] = (1, 8, 8)  # (C, H, W)
-    latent_dim: int = 2  # 1..128
-    architecture: str = "mlp"  # "mlp" | "conv"
-    hidden_dims: tuple[int, ...] = (256, 128)  # MLP layer widths, or conv channels per stride-2 layer
-    likelihood: str = "bernoulli"  # "bernoulli" | "gaussian" (fixed std below)
+    latent_dim: int = 2
+    architecture: str = "mlp"  # one of ARCHITECTURES
+    hidden_dims: tuple[int, ...] | None = None  # MLP widths or conv channels; None: DEFAULT_HIDDEN_DIMS[architecture]
+    likelihood: str = "bernoulli"  # one of LIKELIHOODS; "gaussian" has the fixed std below
     gaussian_std: float = 0.1  # std of p(x|z) when likelihood == "gaussian"
     beta: float = 1.0  # weight of the KL term; beta != 1 is a beta-VAE
 
     def __post_init__(self):
+        if self.hidden_dims is None:
+            object.__setattr__(self, "hidden_dims", self.DEFAULT_HIDDEN_DIMS.get(self.architecture, ()))
         object.__setattr__(self, "image_shape", tuple(int(v) for v in self.image_shape))
         object.__setattr__(self, "hidden_dims", tuple(int(v) for v in self.hidden_dims))
         c, h, w = self.image_shape if len(self.image_shape) == 3 else (0, 0, 0)
-        checks = [
-            (len(self.image_shape) == 3 and c in (1, 3) and 4 <= h <= 256 and 4 <= w <= 256,
-             f"image_shape must be (C, H, W) with C 1 or 3 and sides 4..256, got {self.image_shape}"),
-            (isinstance(self.latent_dim, Integral) and 1 <= self.latent_dim <= 128,
-             f"latent_dim must be an integer 1..128, got {self.latent_dim!r}"),
-            (self.architecture in ARCHITECTURES,
-             f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}"),
-            (1 <= len(self.hidden_dims) <= 6 and all(1 <= d <= 4096 for d in self.hidden_dims),
-             f"hidden_dims must be 1..6 sizes in 1..4096, got {self.hidden_dims}"),
-            (self.likelihood in LIKELIHOODS,
-             f"likelihood must be one of {LIKELIHOODS}, got {self.likelihood!r}"),
+        check([
+            (len(self.image_shape) == 3 and c in self.CHANNELS and self.IMAGE_SIDE.contains(h)
+             and self.IMAGE_SIDE.contains(w),
+             f"image_shape must be (C, H, W) with C 1 or 3 and sides {self.IMAGE_SIDE}, got {self.image_shape}"),
+            (isinstance(self.latent_dim, Integral) and self.LATENT_DIM.contains(self.latent_dim),
+             f"latent_dim must be an integer {self.LATENT_DIM}, got {self.latent_dim!r}"),
+            (self.architecture in self.ARCHITECTURES,
+             f"architecture must be one of {self.ARCHITECTURES}, got {self.architecture!r}"),
+            (self.HIDDEN_LAYERS.contains(len(self.hidden_dims))
+             and all(self.HIDDEN_SIZE.contains(d) for d in self.hidden_dims),
+             f"hidden_dims must be {self.HIDDEN_LAYERS} sizes in {self.HIDDEN_SIZE}, got {self.hidden_dims}"),
+            (self.likelihood in self.LIKELIHOODS,
+             f"likelihood must be one of {self.LIKELIHOODS}, got {self.likelihood!r}"),
             (self.gaussian_std > 0, f"gaussian_std must be > 0, got {self.gaussian_std}"),
-            (0 <= self.beta <= 100, f"beta must be in 0..100, got {self.beta}"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(message)
+            (self.BETA.contains(self.beta), f"beta must be in {self.BETA}, got {self.beta}"),
+        ])
 
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
@@ -62,6 +79,8 @@ class VAEConfig:
         unknown = set(data) - known
         if unknown:
             raise ConfigError(f"unknown model config keys: {sorted(unknown)}")
+        if data.get("hidden_dims", ()) is None:  # a stored model names its sizes; None is for new configs only
+            raise ConfigError("bad model config: hidden_dims is missing")
         try:
             return cls(**data)
         except ConfigError:

@@ -6,43 +6,59 @@ The objective maximised is recon - beta_t * kl (beta_t ramps to config.beta duri
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar
 
 import torch
 
 from .data import Dataset
 from .distributed import World
 from .errors import ConfigError
+from .limits import Range, check
 from .loss import elbo_terms
 from .metrics import evaluate_elbo
-from .models import VAE, VAEOutput
+from .models import VAE, VAEConfig, VAEOutput
+
+if TYPE_CHECKING:
+    from .checkpoint import Checkpoint
 
 
 @dataclass(frozen=True)
 class TrainConfig:
+    """How a run trains. The class constants are the allowed values; the CLI help and the Train page read them."""
+
+    EPOCHS: ClassVar[Range] = Range(1, 10_000)
+    BATCH_SIZE: ClassVar[Range] = Range(1, 65_536)
+    LEARNING_RATE: ClassVar[Range] = Range(1e-6, 1.0)
+    KL_WARMUP_EPOCHS: ClassVar[Range] = Range(0.0, 10_000.0)
+    SEED: ClassVar[Range] = Range(0, 2**31 - 1)
+    DEVICES: ClassVar[tuple[str, ...]] = ("auto", "cpu", "cuda")
+    PRECISIONS: ClassVar[tuple[str, ...]] = ("fp32", "bf16")
+
     epochs: int = 50  # epochs to run in this call (resuming adds to the checkpoint's count)
     batch_size: int = 128
     learning_rate: float = 1e-3
     seed: int = 0
     kl_warmup_epochs: float = 0.0  # beta ramps linearly from 0 over this many epochs
-    device: str = "auto"  # "auto" | "cpu" | "cuda"
-    precision: str = "fp32"  # "fp32" | "bf16" (autocast, cuda only)
+    device: str = "auto"  # one of DEVICES; "auto" picks cuda when available
+    precision: str = "fp32"  # one of PRECISIONS; "bf16" is autocast, cuda only
     compile: bool = False  # torch.compile the network (off by default: see benchmarks/RESULTS.md)
 
     def __post_init__(self):
-        checks = [
-            (1 <= self.epochs <= 10_000, f"epochs must be 1..10000, got {self.epochs}"),
-            (1 <= self.batch_size <= 65_536, f"batch size must be 1..65536, got {self.batch_size}"),
-            (0 < self.learning_rate <= 1, f"learning rate must be in (0, 1], got {self.learning_rate}"),
-            (self.kl_warmup_epochs >= 0, f"KL warm-up must be >= 0 epochs, got {self.kl_warmup_epochs}"),
-            (self.device in ("auto", "cpu", "cuda"), f"device must be auto, cpu or cuda, got {self.device!r}"),
-            (self.precision in ("fp32", "bf16"), f"precision must be fp32 or bf16, got {self.precision!r}"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(message)
+        check([
+            (self.EPOCHS.contains(self.epochs), f"epochs must be {self.EPOCHS}, got {self.epochs}"),
+            (self.BATCH_SIZE.contains(self.batch_size), f"batch size must be {self.BATCH_SIZE}, got {self.batch_size}"),
+            (self.LEARNING_RATE.contains(self.learning_rate),
+             f"learning rate must be in {self.LEARNING_RATE}, got {self.learning_rate}"),
+            (self.KL_WARMUP_EPOCHS.contains(self.kl_warmup_epochs),
+             f"KL warm-up must be {self.KL_WARMUP_EPOCHS} epochs, got {self.kl_warmup_epochs}"),
+            (self.SEED.contains(self.seed), f"seed must be {self.SEED}, got {self.seed}"),
+            (self.device in self.DEVICES, f"device must be one of {self.DEVICES}, got {self.device!r}"),
+            (self.precision in self.PRECISIONS, f"precision must be one of {self.PRECISIONS}, got {self.precision!r}"),
+        ])
 
 
 def resolve_device(name: str) -> torch.device:
@@ -65,6 +81,10 @@ class StepEvent:
     elbo: float
     beta: float
 
+    def history_row(self) -> dict:
+        """The row kept in the training history (and checkpoints): {step, epoch, recon, kl, elbo, beta}."""
+        return vars(self).copy()
+
 
 @dataclass
 class EpochEvent:
@@ -77,11 +97,20 @@ class EpochEvent:
     elbo: float
     seconds: float
     examples_per_second: float
+    test_examples: int  # test examples averaged, over all ranks
+
+    def history_row(self) -> dict:
+        """The row kept in the test history (and checkpoints): {step, epoch, recon, kl, elbo, examples}."""
+        return {"step": self.step, "epoch": self.epoch, "recon": self.recon, "kl": self.kl, "elbo": self.elbo,
+                "examples": self.test_examples}
 
 
 @dataclass
 class FinishedEvent:
-    reason: str  # "completed" | "stopped" | "diverged"
+    """The last event of a run. The trainer ends with "completed", "stopped" or "diverged"; a background job
+    (vae_core.background) adds "abandoned" (no UI kept it alive) and "failed" (an unexpected exception)."""
+
+    reason: str
     message: str
 
 
@@ -138,6 +167,15 @@ class Trainer:
         self.x_test = self._to_device(self._shard(self.dataset.x_test))
         self.batch_size = max(1, self.config.batch_size // self.world.world_size)  # per rank
 
+    @property
+    def steps_per_epoch(self) -> int:
+        return max(1, -(-len(self.x_train) // self.batch_size))
+
+    @property
+    def run_steps(self) -> int:
+        """Steps one `run()` takes if it is not stopped: config.epochs epochs."""
+        return self.config.epochs * self.steps_per_epoch
+
     def _wrap_for_world(self, model: VAE) -> torch.nn.Module:
         if not self.world.is_distributed:
             return model
@@ -163,8 +201,7 @@ class Trainer:
 
     def run(self, should_stop: Callable[[], bool] = lambda: False) -> Iterator[TrainEvent]:
         """Train for config.epochs more epochs, yielding a StepEvent per step and an EpochEvent per epoch."""
-        n = len(self.x_train)
-        steps_per_epoch = max(1, -(-n // self.batch_size))
+        n, steps_per_epoch = len(self.x_train), self.steps_per_epoch
         for _ in range(self.config.epochs):
             # Seeded per epoch, so a run resumed from a checkpoint at an epoch boundary repeats exactly.
             torch.manual_seed(self.config.seed + self.epoch)
@@ -208,7 +245,7 @@ class Trainer:
         # 1e-4 nats is far below the step-to-step noise; rounding halves the history stored in checkpoints.
         recon, kl = round(recon, 4), round(kl, 4)
         event = StepEvent(self.step, round(epoch, 4), recon, kl, round(recon - kl, 4), round(beta, 6))
-        self.history["train"].append(vars(event).copy())
+        self.history["train"].append(event.history_row())
         return event
 
     def _end_epoch(self, seconds: float, n_examples: int) -> EpochEvent:
@@ -216,9 +253,21 @@ class Trainer:
         n = len(self.x_test)
         recon_sum, kl_sum, count = self.world.sum([test["recon"] * n, test["kl"] * n, float(n)])
         recon, kl = recon_sum / count, kl_sum / count
-        event = EpochEvent(self.epoch, self.step, recon, kl, recon - kl, seconds, n_examples / seconds)
-        self.history["test"].append(
-            {"step": self.step, "epoch": self.epoch, "recon": event.recon, "kl": event.kl, "elbo": event.elbo,
-             "examples": int(count)}  # test examples averaged, over all ranks
-        )
+        event = EpochEvent(self.epoch, self.step, recon, kl, recon - kl, seconds, n_examples / seconds, int(count))
+        self.history["test"].append(event.history_row())
         return event
+
+
+def build_trainer(dataset: Dataset, config: TrainConfig, model_config: VAEConfig | None = None,
+                  resume: Checkpoint | None = None, world: World | None = None) -> Trainer:
+    """The one way to start a run: a fresh model from `model_config` (initialised from config.seed), or a
+    copy of the checkpoint `resume` (a loaded checkpoint may be shared, e.g. by the app's sessions) whose
+    weights, history, epoch count and Adam state continue exactly where it stopped."""
+    if (model_config is None) == (resume is None):
+        raise ConfigError("start a run from either a model config or a checkpoint to resume, not both or neither")
+    world = world or World()
+    if resume is None:
+        torch.manual_seed(config.seed)
+        return Trainer(VAE(model_config), dataset, config, new_history(), 0, world=world)
+    return Trainer(copy.deepcopy(resume.model), dataset, config, copy.deepcopy(resume.history), resume.epoch,
+                   world=world, optimizer_state=copy.deepcopy(resume.optimizer_state))

@@ -1,0 +1,205 @@
+"""The background TrainingJob: progress from its events, consistent snapshots, stop, abandonment, failures."""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import logging
+import threading
+import time
+import weakref
+
+import pytest
+import torch
+
+from vae_core.background import JobConfig, TrainingJob, dataset_info, start_training
+from vae_core.checkpoint import load_checkpoint_bytes
+from vae_core.errors import ConfigError, TrainingError
+from vae_core.models import VAEConfig
+from vae_core.train import TrainConfig, Trainer, build_trainer
+
+TINY = {"latent_dim": 2, "hidden_dims": (32, 16)}
+
+
+def wait_until(condition, timeout: float = 30.0, interval: float = 0.02) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting for the training thread"
+        time.sleep(interval)
+
+
+def tiny_train_config(epochs: int, **train) -> TrainConfig:
+    return TrainConfig(epochs=epochs, batch_size=64, learning_rate=2e-3, device="cpu", **train)
+
+
+def tiny_job(dataset, epochs: int, job_config: JobConfig | None = None, **train) -> TrainingJob:
+    return start_training(dataset, tiny_train_config(epochs, **train), VAEConfig(image_shape=dataset.image_shape,
+                                                                                  **TINY), job_config=job_config)
+
+
+def finish(job: TrainingJob) -> None:
+    job.stop()
+    assert job.join(timeout=30)
+
+
+def test_stop_ends_the_run_between_steps_and_keeps_the_weights(digits):
+    job = tiny_job(digits, epochs=1000)
+    wait_until(lambda: job.progress().steps_done >= 5)
+    finish(job)
+    progress = job.progress()
+    assert progress.finished.reason == "stopped" and not progress.running
+    assert [row["step"] for row in progress.train] == list(range(1, progress.step + 1))
+    kept = load_checkpoint_bytes(job.checkpoint_bytes())
+    assert kept.epoch == progress.epoch and kept.history["train"] == progress.train
+    assert kept.optimizer_state is not None  # a stopped run can be resumed exactly
+    final = job.model_copy().state_dict()
+    for key, value in kept.model.state_dict().items():
+        assert torch.equal(final[key], value)
+
+
+def test_snapshots_taken_while_training_are_consistent(digits):
+    job = tiny_job(digits, epochs=1000)
+    try:
+        wait_until(lambda: job.progress().steps_done >= 1)
+        for _ in range(20):
+            progress = job.progress()
+            assert progress.running
+            assert [row["step"] for row in progress.train] == list(range(1, progress.step + 1))
+            assert [row["epoch"] for row in progress.test] == list(range(1, progress.epoch + 1))
+            snapshot = load_checkpoint_bytes(job.checkpoint_bytes())  # a valid file mid-run
+            steps = [row["step"] for row in snapshot.history["train"]]
+            assert steps == list(range(1, len(steps) + 1)) and len(steps) >= progress.step
+            assert len(snapshot.history["test"]) == snapshot.epoch
+            time.sleep(0.02)
+    finally:
+        finish(job)
+
+
+def test_progress_rows_are_the_events_the_trainer_reported(digits):
+    job = tiny_job(digits, epochs=2)
+    assert job.join(timeout=30)
+    progress = job.progress()
+    reference = build_trainer(digits, tiny_train_config(2), VAEConfig(image_shape=digits.image_shape, **TINY))
+    for _ in reference.run():
+        pass
+    assert progress.finished.reason == "completed" and progress.fraction == 1.0
+    assert progress.train == reference.history["train"] and progress.test == reference.history["test"]
+    assert progress.steps_done == progress.total_steps == reference.run_steps
+
+
+def test_progress_never_waits_for_the_step_in_progress(digits):
+    """The page polls every second: reading where the run stands must not queue behind a slow step."""
+    torch.manual_seed(0)
+    trainer = build_trainer(digits, tiny_train_config(1000), VAEConfig(image_shape=digits.image_shape, **TINY))
+    step_started = threading.Event()
+
+    def slow_forward(module, inputs):
+        step_started.set()
+        time.sleep(0.5)
+
+    trainer.model.register_forward_pre_hook(slow_forward)
+    job = TrainingJob(trainer, dataset_info(digits)).start()
+    try:
+        assert step_started.wait(10)
+        started = time.perf_counter()
+        job.progress()
+        assert time.perf_counter() - started < 0.2
+    finally:
+        finish(job)
+
+
+def test_previews_improve_as_training_proceeds(digits):
+    job = tiny_job(digits, epochs=1000)
+    x, before, _ = job.previews()
+    wait_until(lambda: job.progress().epoch >= 3)
+    finish(job)
+    _, after, samples = job.previews()
+    assert samples.shape == (8, 1, 8, 8) and 0 <= samples.min() and samples.max() <= 1
+    assert torch.equal(x, digits.x_test[:8])
+    assert (after - x).abs().mean() < (before - x).abs().mean()
+
+
+def test_diverged_run_stops_with_the_nan_message_and_finite_weights(digits):
+    x_train = digits.x_train.clone()
+    x_train[100] = float("nan")  # the batch holding this image makes the loss NaN
+    job = tiny_job(dataclasses.replace(digits, x_train=x_train), epochs=3)
+    assert job.join(timeout=30)
+    progress = job.progress()
+    assert progress.finished.reason == "diverged" and "NaN" in progress.finished.message
+    assert progress.epoch == 0 and progress.steps_done < 23
+    kept = load_checkpoint_bytes(job.checkpoint_bytes())  # loading refuses NaN weights, so they are finite
+    assert all(torch.isfinite(t).all() for t in kept.model.state_dict().values())
+
+
+def test_a_resumed_background_run_repeats_the_uninterrupted_run_exactly(digits):
+    first = tiny_job(digits, epochs=1)
+    assert first.join(timeout=30)
+    checkpoint = load_checkpoint_bytes(first.checkpoint_bytes())
+    second = start_training(digits, tiny_train_config(1), resume=checkpoint)
+    assert second.join(timeout=30)
+    straight = build_trainer(digits, tiny_train_config(2), VAEConfig(image_shape=digits.image_shape, **TINY))
+    for _ in straight.run():
+        pass
+    progress = second.progress()
+    assert progress.epoch == 2 and progress.train == straight.history["train"]
+    for key, value in second.model_copy().state_dict().items():
+        assert torch.equal(value, straight.model.state_dict()[key]), key
+    assert checkpoint.epoch == 1 and len(checkpoint.history["train"]) == first.progress().step  # not mutated
+
+
+def test_a_job_nobody_keeps_alive_stops_itself_and_says_so(digits, caplog):
+    job = tiny_job(digits, epochs=1000, job_config=JobConfig(abandon_after_s=0.3))
+    with caplog.at_level(logging.WARNING, logger="vae_core.background"):
+        assert job.join(timeout=20)
+    progress = job.progress()
+    assert progress.finished.reason == "abandoned" and "no page showed this run" in progress.finished.message
+    assert progress.error is None and progress.steps_done > 0
+    records = [r for r in caplog.records if r.name == "vae_core.background"]
+    assert len(records) == 1 and "abandoned" in records[0].getMessage()
+    kept = load_checkpoint_bytes(job.checkpoint_bytes())  # what it trained can still be saved and resumed
+    assert len(kept.history["train"]) == progress.step and kept.optimizer_state is not None
+
+
+def test_a_job_kept_alive_trains_on_past_the_abandon_time(digits):
+    job = tiny_job(digits, epochs=1000, job_config=JobConfig(abandon_after_s=0.3))
+    try:
+        deadline = time.monotonic() + 1.2
+        while time.monotonic() < deadline:
+            job.keep_alive()
+            time.sleep(0.05)
+        assert job.running and job.progress().running
+    finally:
+        finish(job)
+    assert job.progress().finished.reason == "stopped"
+
+
+def test_a_finished_job_lets_go_of_the_training_data(digits):
+    data = dataclasses.replace(digits, x_train=digits.x_train.clone(), x_test=digits.x_test.clone())
+    x_train, x_test = weakref.ref(data.x_train), weakref.ref(data.x_test)
+    job = tiny_job(data, epochs=1)
+    del data
+    assert job.join(timeout=30)
+    gc.collect()
+    assert x_train() is None and x_test() is None
+    assert job.previews()[0].shape == (8, 1, 8, 8)
+    assert load_checkpoint_bytes(job.checkpoint_bytes()).optimizer_state is not None
+
+
+def test_an_unexpected_failure_is_reported_and_nothing_half_trained_is_saved(digits, monkeypatch, tmp_path):
+    def broken_step(self, batch, epoch):
+        raise RuntimeError("out of memory (simulated)")
+
+    monkeypatch.setattr(Trainer, "_train_step", broken_step)
+    job = tiny_job(digits, epochs=2)
+    assert job.join(timeout=30)
+    progress = job.progress()
+    assert not progress.running and "out of memory (simulated)" in progress.error
+    assert progress.finished.reason == "failed"
+    with pytest.raises(TrainingError, match="out of memory"):
+        job.save(tmp_path / "x.safetensors")
+    assert not (tmp_path / "x.safetensors").exists()
+
+
+def test_job_config_limits_are_clear_errors():
+    with pytest.raises(ConfigError, match="abandon_after_s"):
+        JobConfig(abandon_after_s=0)
