@@ -12,11 +12,11 @@ import torch
 
 from .checkpoint import DatasetInfo, load_checkpoint, save_checkpoint
 from .data import DATASETS, Dataset, load_dataset
-from .errors import VAEError
+from .errors import TrainingError, VAEError
 from .export import DECODER_INPUT, DECODER_OUTPUT, export_decoder_onnx
 from .metrics import encode_means, evaluate
-from .models import VAE, VAEConfig
-from .train import EpochEvent, FinishedEvent, StepEvent, TrainConfig, Trainer, new_history, resolve_device
+from .models import VAEConfig
+from .train import EpochEvent, FinishedEvent, StepEvent, TrainConfig, Trainer, build_trainer, resolve_device
 
 
 def _dataset_options(args) -> dict:
@@ -37,6 +37,42 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rgb", action="store_true", help="keep colour for --dataset folder")
 
 
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    """Defaults and allowed values come from VAEConfig (for a new model; --resume keeps the checkpoint's)."""
+    model = VAEConfig()
+    hidden = ", ".join(f"{arch} {' '.join(map(str, dims))}" for arch, dims in VAEConfig.DEFAULT_HIDDEN_DIMS.items())
+    p.add_argument("--architecture", default=model.architecture, choices=VAEConfig.ARCHITECTURES,
+                   help="encoder/decoder bodies (default: %(default)s)")
+    p.add_argument("--latent-dim", type=int, default=model.latent_dim,
+                   help=f"latent dimensions, {VAEConfig.LATENT_DIM} (default: %(default)s)")
+    p.add_argument("--hidden", type=int, nargs="+",
+                   help=f"MLP widths or conv channels, {VAEConfig.HIDDEN_LAYERS} sizes in {VAEConfig.HIDDEN_SIZE} "
+                        f"(default: {hidden})")
+    p.add_argument("--likelihood", default=model.likelihood, choices=VAEConfig.LIKELIHOODS,
+                   help="p(x|z) (default: %(default)s)")
+    p.add_argument("--beta", type=float, default=model.beta,
+                   help=f"KL weight, {VAEConfig.BETA} (default: %(default)s: a true VAE)")
+
+
+def _add_training_args(p: argparse.ArgumentParser) -> None:
+    """Defaults and allowed values come from TrainConfig."""
+    train = TrainConfig()
+    p.add_argument("--epochs", type=int, default=train.epochs,
+                   help=f"epochs to train, {TrainConfig.EPOCHS} (default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=train.batch_size,
+                   help=f"{TrainConfig.BATCH_SIZE} (default: %(default)s)")
+    p.add_argument("--lr", type=float, default=train.learning_rate,
+                   help=f"Adam learning rate, {TrainConfig.LEARNING_RATE} (default: %(default)s)")
+    p.add_argument("--kl-warmup", type=float, default=train.kl_warmup_epochs,
+                   help=f"epochs of beta annealing, {TrainConfig.KL_WARMUP_EPOCHS} (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=train.seed, help=f"{TrainConfig.SEED} (default: %(default)s)")
+    p.add_argument("--device", default=train.device, choices=TrainConfig.DEVICES,
+                   help="auto picks cuda when available (default: %(default)s)")
+    p.add_argument("--precision", default=train.precision, choices=TrainConfig.PRECISIONS,
+                   help="bf16 autocast, cuda only (default: %(default)s)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model (measure first)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m vae_core", description="Train, evaluate and encode with Variational Autoencoders."
@@ -50,24 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     train.add_argument("--no-optimizer-state", action="store_true",
                        help="leave Adam's moments out of the checkpoint: 3x smaller, but --resume restarts Adam")
-    defaults = VAEConfig()
-    train.add_argument("--architecture", default=defaults.architecture, choices=["mlp", "conv"])
-    train.add_argument("--latent-dim", type=int, default=defaults.latent_dim, help="1..128 (default 2)")
-    train.add_argument("--hidden", type=int, nargs="+", default=list(defaults.hidden_dims),
-                       help="MLP widths or conv channels (default 256 128)")
-    train.add_argument("--likelihood", default=defaults.likelihood, choices=["bernoulli", "gaussian"])
-    train.add_argument("--beta", type=float, default=defaults.beta, help="KL weight (default 1: a true VAE)")
-    tdef = TrainConfig()
-    train.add_argument("--epochs", type=int, default=tdef.epochs)
-    train.add_argument("--batch-size", type=int, default=tdef.batch_size)
-    train.add_argument("--lr", type=float, default=tdef.learning_rate, help="Adam learning rate")
-    train.add_argument("--kl-warmup", type=float, default=tdef.kl_warmup_epochs, help="epochs of beta annealing")
-    train.add_argument("--seed", type=int, default=tdef.seed)
-    train.add_argument("--device", default=tdef.device, choices=["auto", "cpu", "cuda"],
-                       help="auto picks cuda when available")
-    train.add_argument("--precision", default=tdef.precision, choices=["fp32", "bf16"],
-                       help="bf16 autocast (cuda only)")
-    train.add_argument("--compile", action="store_true", help="torch.compile the model (measure first)")
+    _add_model_args(train)
+    _add_training_args(train)
 
     ev = sub.add_parser("eval", help="print test recon / KL / ELBO / importance-weighted log p(x)")
     ev.add_argument("checkpoint")
@@ -81,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     enc.add_argument("--split", default="test", choices=["train", "test"])
     enc.add_argument("--out", required=True, help="output file ending in .csv or .npz")
     for sub_parser in (ev, enc):
-        sub_parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+        sub_parser.add_argument("--device", default="auto", choices=TrainConfig.DEVICES,
                                 help="where the model runs (auto picks cuda when available)")
 
     exp = sub.add_parser("export", help="write the decoder (z -> mean image) as an ONNX file")
@@ -122,35 +142,31 @@ def _load_data_for(args, dataset_info: DatasetInfo | None = None) -> Dataset:
     return load_dataset(name, **_dataset_options(args))
 
 
-def cmd_train(args, argv: list[str]) -> int:
-    from . import distributed
-
-    dataset = load_dataset(args.dataset, **_dataset_options(args))
-    train_config = TrainConfig(
+def _train_config(args) -> TrainConfig:
+    return TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
         seed=args.seed, kl_warmup_epochs=args.kl_warmup, device=args.device,
         precision=args.precision, compile=args.compile,
     )
-    out = Path(args.out)
-    if out.exists() and not (args.overwrite or args.resume):
-        raise VAEError(f"{out} exists; pass --overwrite to replace it or choose another --out")
-    world = distributed.setup(train_config.device)
-    if args.resume:
-        ckpt = load_checkpoint(args.resume)
-        model, history, epoch, optimizer_state = ckpt.model, ckpt.history, ckpt.epoch, ckpt.optimizer_state
-    else:
-        config = VAEConfig(
-            image_shape=dataset.image_shape, latent_dim=args.latent_dim, architecture=args.architecture,
-            hidden_dims=tuple(args.hidden), likelihood=args.likelihood, beta=args.beta,
-        )
-        torch.manual_seed(args.seed)
-        model, history, epoch, optimizer_state = VAE(config), None, 0, None
-    trainer = Trainer(model, dataset, train_config, history or new_history(), epoch, world=world,
-                      optimizer_state=optimizer_state)
-    steps_per_epoch = -(-len(trainer.x_train) // trainer.batch_size)
-    bar = ProgressBar(train_config.epochs * steps_per_epoch) if world.is_main else None
+
+
+def _model_config(args, dataset: Dataset) -> VAEConfig:
+    return VAEConfig(
+        image_shape=dataset.image_shape, latent_dim=args.latent_dim, architecture=args.architecture,
+        hidden_dims=tuple(args.hidden) if args.hidden else None, likelihood=args.likelihood, beta=args.beta,
+    )
+
+
+def _train_with_progress_bar(trainer: Trainer, show: bool) -> FinishedEvent:
+    """Run the trainer to its end, drawing its events on stderr when `show`; returns the final event."""
+    bar = ProgressBar(trainer.run_steps) if show else None
     first_step, last_test = trainer.step, ""
     for event in trainer.run():
+        if isinstance(event, FinishedEvent):
+            if bar is not None:
+                bar.close()
+                print(f"{event.reason}: {event.message}", file=sys.stderr)
+            return event
         if bar is None:
             continue
         if isinstance(event, StepEvent):
@@ -158,9 +174,27 @@ def cmd_train(args, argv: list[str]) -> int:
                                                 f"KL {event.kl:6.2f} ELBO {event.elbo:8.2f} {last_test}")
         elif isinstance(event, EpochEvent):
             last_test = f"| test ELBO {event.elbo:.2f}"
-        elif isinstance(event, FinishedEvent):
-            bar.close()
-            print(f"{event.reason}: {event.message}", file=sys.stderr)
+    raise AssertionError("Trainer.run ends with a FinishedEvent")
+
+
+def cmd_train(args, argv: list[str]) -> int:
+    from . import distributed
+
+    dataset = load_dataset(args.dataset, **_dataset_options(args))
+    train_config = _train_config(args)
+    out = Path(args.out)
+    if out.exists() and not (args.overwrite or args.resume):
+        raise VAEError(f"{out} exists; pass --overwrite to replace it or choose another --out")
+    world = distributed.setup(train_config.device)
+    if args.resume:
+        trainer = build_trainer(dataset, train_config, resume=load_checkpoint(args.resume), world=world)
+    else:
+        trainer = build_trainer(dataset, train_config, _model_config(args, dataset), world=world)
+    first_step = trainer.step
+    finished = _train_with_progress_bar(trainer, world.is_main)
+    if finished.reason == "diverged" and trainer.step == first_step:  # every rank agrees on divergence
+        distributed.teardown(world)
+        raise TrainingError(f"{finished.message} Not one step was trained, so {out} was not written")
     if world.is_main:
         launcher = (f"torchrun --nproc_per_node={world.world_size} -m vae_core" if world.is_distributed
                     else "python -m vae_core")
