@@ -10,6 +10,8 @@ import pytest
 
 from vae_core import cli
 from vae_core.checkpoint import load_checkpoint
+from vae_core.models import VAEConfig
+from vae_core.train import TrainConfig, Trainer
 
 TRAIN = ["train", "--dataset", "digits", "--latent-dim", "3", "--hidden", "32", "16", "--epochs", "2",
          "--batch-size", "128"]
@@ -136,3 +138,28 @@ def test_help_lists_the_three_commands(capsys):
     assert info.value.code == 0
     text = capsys.readouterr().out
     assert all(word in text for word in ("train", "eval", "encode"))
+
+
+def test_train_help_reads_defaults_and_limits_from_the_configs(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"latent dimensions, {VAEConfig.LATENT_DIM} (default: {VAEConfig().latent_dim})" in text
+    assert "{" + ",".join(VAEConfig.ARCHITECTURES) + "}" in text and "{" + ",".join(VAEConfig.LIKELIHOODS) + "}" in text
+    assert f"epochs to train, {TrainConfig.EPOCHS} (default: {TrainConfig().epochs})" in text
+    assert "(default: mlp 256 128, conv 32 64)" in text
+
+
+def test_each_architecture_gets_its_own_default_hidden_sizes(tmp_path):
+    out = tmp_path / "conv.safetensors"
+    assert cli.main(["train", "--architecture", "conv", "--epochs", "1", "--out", str(out)]) == 0
+    assert load_checkpoint(out).config.hidden_dims == VAEConfig.DEFAULT_HIDDEN_DIMS["conv"] == (32, 64)
+    assert VAEConfig().hidden_dims == VAEConfig.DEFAULT_HIDDEN_DIMS["mlp"] == (256, 128)
+
+
+def test_a_run_that_diverges_before_its_first_step_writes_nothing_and_says_so(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(Trainer, "_train_step", lambda self, batch, epoch: None)  # the loss is NaN at once
+    out = tmp_path / "x.safetensors"
+    assert cli.main([*TRAIN, "--out", str(out)]) == 2
+    assert "NaN/inf at step 1" in capsys.readouterr().err.splitlines()[-1]
+    assert not out.exists()

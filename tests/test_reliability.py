@@ -17,7 +17,7 @@ from vae_core import checkpoint
 from vae_core.checkpoint import load_checkpoint, save_checkpoint
 from vae_core.errors import CheckpointError
 from vae_core.models import VAE, VAEConfig
-from vae_core.train import FinishedEvent, StepEvent, TrainConfig, Trainer
+from vae_core.train import FinishedEvent, StepEvent, TrainConfig, Trainer, build_trainer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -155,28 +155,29 @@ def test_resuming_a_checkpoint_continues_its_history(digits, digits_info, tiny_c
 def test_resuming_at_an_epoch_boundary_repeats_the_uninterrupted_run_exactly(
     digits, digits_info, tiny_config, tmp_path
 ):
-    """Weights, Adam's moments and the per-epoch seed all travel in the checkpoint: 1 + 1 epochs == 2 epochs."""
+    """Weights, Adam's moments and the per-epoch seed all travel in the checkpoint: 1 + 1 epochs == 2 epochs,
+    started the one way the CLI and the app start runs (build_trainer)."""
     config = TrainConfig(epochs=2, batch_size=128, learning_rate=2e-3, device="cpu")
-    torch.manual_seed(0)
-    straight = Trainer(VAE(tiny_config), digits, config)
+    straight = build_trainer(digits, config, tiny_config)
     for _ in straight.run():
         pass
-    torch.manual_seed(0)
-    first = Trainer(VAE(tiny_config), digits, replace(config, epochs=1))
+    first = build_trainer(digits, replace(config, epochs=1), tiny_config)
     for _ in first.run():
         pass
     path = save_checkpoint(tmp_path / "half.safetensors", first.model, digits_info, first.history, first.epoch,
                            optimizer_state=first.optimizer.state_dict()["state"])
     saved = load_checkpoint(path)
     assert set(saved.optimizer_state) == set(range(len(list(saved.model.parameters()))))
-    resumed = Trainer(saved.model, digits, replace(config, epochs=1), saved.history, saved.epoch,
-                      optimizer_state=saved.optimizer_state)
+    saved_weights = {k: v.clone() for k, v in saved.model.state_dict().items()}
+    resumed = build_trainer(digits, replace(config, epochs=1), resume=saved)
     for _ in resumed.run():
         pass
     assert resumed.epoch == straight.epoch == 2
     for key, value in straight.model.state_dict().items():
         assert torch.equal(resumed.model.state_dict()[key], value), key
     assert [r["elbo"] for r in resumed.history["train"]] == [r["elbo"] for r in straight.history["train"]]
+    _assert_weights_are(saved.model, saved_weights)  # the checkpoint (shared by the app's sessions) is untouched
+    assert saved.epoch == 1 and len(saved.history["train"]) == first.step
 
 
 def test_optimizer_state_with_a_wrong_shape_is_refused(digits, digits_info, tiny_config, tmp_path):

@@ -9,7 +9,15 @@ from vae_core.data import Dataset
 from vae_core.errors import ConfigError
 from vae_core.metrics import evaluate_elbo
 from vae_core.models import VAE, VAEConfig
-from vae_core.train import EpochEvent, FinishedEvent, StepEvent, TrainConfig, Trainer, resolve_device
+from vae_core.train import (
+    EpochEvent,
+    FinishedEvent,
+    StepEvent,
+    TrainConfig,
+    Trainer,
+    build_trainer,
+    resolve_device,
+)
 
 # Test ELBO in nats per 8x8 digit, measured on this machine: untrained models score about -44.5 (seeds 0-2),
 # the 20-epoch `trained_digits` fixture (~10 s on one core) about -25. The threshold sits between with margin.
@@ -91,7 +99,8 @@ def test_model_and_dataset_shapes_must_agree(digits):
 
 @pytest.mark.parametrize("bad, message", [
     ({"epochs": 0}, "epochs"), ({"batch_size": 0}, "batch size"), ({"learning_rate": 0}, "learning rate"),
-    ({"kl_warmup_epochs": -1}, "warm-up"), ({"device": "tpu"}, "device"),
+    ({"kl_warmup_epochs": -1}, "warm-up"), ({"device": "tpu"}, "device"), ({"seed": -1}, "seed"),
+    ({"learning_rate": TrainConfig.LEARNING_RATE.high * 2}, "learning rate"), ({"precision": "fp8"}, "precision"),
 ])
 def test_out_of_range_train_config_is_a_clear_error(bad, message):
     with pytest.raises(ConfigError, match=message):
@@ -103,3 +112,22 @@ def test_asking_for_cuda_without_a_gpu_is_a_clear_error():
     assert resolve_device("auto").type == "cpu"
     with pytest.raises(ConfigError, match="no CUDA GPU"):
         resolve_device("cuda")
+
+
+def test_a_fresh_run_is_seeded_by_its_train_config(digits, tiny_config):
+    """build_trainer initialises the model from config.seed, whatever the global RNG state was."""
+    config = TrainConfig(epochs=1, seed=3, device="cpu")
+    torch.manual_seed(99)
+    a = build_trainer(digits, config, tiny_config)
+    b = build_trainer(digits, config, tiny_config)
+    c = build_trainer(digits, TrainConfig(epochs=1, seed=4, device="cpu"), tiny_config)
+    assert all(torch.equal(p, q) for p, q in zip(a.model.parameters(), b.model.parameters()))
+    assert not all(torch.equal(p, q) for p, q in zip(a.model.parameters(), c.model.parameters()))
+    assert a.run_steps == a.steps_per_epoch == -(-len(digits.x_train) // config.batch_size)
+
+
+@pytest.mark.parametrize("both", [True, False])
+def test_a_run_starts_from_a_model_config_or_a_checkpoint_not_both_nor_neither(digits, tiny_config, both):
+    resume = Trainer(VAE(tiny_config), digits, TrainConfig(device="cpu")) if both else None  # any object will do
+    with pytest.raises(ConfigError, match="either a model config or a checkpoint"):
+        build_trainer(digits, TrainConfig(device="cpu"), tiny_config if both else None, resume=resume)
