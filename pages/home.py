@@ -1,9 +1,12 @@
-"""Overview: the current model at a glance (samples, reconstructions, training curve summary)."""
+"""Overview: the current model at a glance (samples from the prior, test images and their reconstructions)."""
 
 import streamlit as st
 import torch
 
-from pages.common import describe, page_intro, show_images
+from ui.navigation import page_intro
+from ui.widgets import describe, image_rows
+
+SHOWN = 8
 
 checkpoint, dataset = page_intro(
     "VAE Latent Explorer",
@@ -14,14 +17,10 @@ st.markdown(f"**Current model:** {describe(checkpoint)}")
 if checkpoint.command:
     st.code(checkpoint.command, language="bash", wrap_lines=True)
 
-left, right = st.columns(2)
-with left:
-    st.subheader("Samples from the prior")
-    st.caption("z ~ N(0, I), decoded: what the model imagines.")
-    show_images(checkpoint.model.sample(8, generator=torch.Generator().manual_seed(0)), size=96)
-with right:
-    st.subheader("Test images and reconstructions")
-    st.caption("Top: test images x. Bottom: decoded posterior means, decode(mu(x)).")
-    x = dataset.x_test[:8]
-    show_images(x, size=96)
-    show_images(checkpoint.model.reconstruct(x), size=96)
+st.subheader("Test images and their reconstructions")
+st.caption("Each column: a test image x above decode(mu(x)), the decoder's image of its posterior mean.")
+x = dataset.x_test[:SHOWN]
+image_rows({"x": x, "reconstruction": checkpoint.model.reconstruct(x)}, size=84)
+st.subheader("Samples from the prior")
+st.caption("z ~ N(0, I), decoded: what the model imagines.")
+image_rows({"decode(z)": checkpoint.model.sample(SHOWN, generator=torch.Generator().manual_seed(0))}, size=84)

@@ -9,16 +9,10 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from pages.common import (
-    SCATTER_PROJECTION,
-    SCATTER_SELECTED,
-    default_projection,
-    encodings,
-    latent_scatter_figure,
-    page_intro,
-    projection,
-    show_images,
-)
+from ui.cache import encodings, projection
+from ui.navigation import page_intro
+from ui.state import SCATTER_DIMS, SCATTER_PROJECTION, SCATTER_SELECTED
+from ui.widgets import latent_scatter_figure, show_images, show_picture
 from vae_core.checkpoint import Checkpoint
 from vae_core.data import Dataset
 from vae_core.images import gif_bytes, png_bytes, tile, to_uint8, upscale
@@ -81,22 +75,23 @@ def strip_with_exports(method: str, images: torch.Tensor) -> None:
                         key=f"interpolate_png_{method}")
     gif.download_button("Animated GIF", gif_bytes(frames), f"{method}-interpolation.gif", "image/gif",
                         key=f"interpolate_gif_{method}")
-    st.image(strip)
+    show_picture(strip)
 
 
 def path_figure(checkpoint: Checkpoint, dataset: Dataset, paths: dict[str, np.ndarray]) -> go.Figure:
     """The paths over the scatter page's 2-D map; PCA where the scatter shows t-SNE (it cannot place new points)."""
-    method = st.session_state.get(SCATTER_PROJECTION, default_projection(checkpoint.config.latent_dim))
+    method = st.session_state.get(SCATTER_PROJECTION, "direct" if checkpoint.config.latent_dim <= 2 else "pca")
+    dims = st.session_state.get(SCATTER_DIMS, (0, 1))
     if method == "tsne":
         st.info("The scatter page shows t-SNE, which cannot place new points; the path is drawn over PCA instead.")
         method = "pca"
-    background = projection(checkpoint, method)
+    background = projection(checkpoint, method, dims=dims)
     labels = dataset.split("test")[1].numpy()[background.indices]
     figure = latent_scatter_figure(background.coords, background.indices, labels, dataset.class_names,
                                    marker_size=3, opacity=0.3)
     mu = encodings(checkpoint)[0]
     for name, path in paths.items():
-        xy = project_points(mu, path, method)
+        xy = project_points(mu, path, method, dims)
         figure.add_trace(go.Scatter(x=xy[:, 0], y=xy[:, 1], mode="lines+markers", name=METHODS[name],
                                     line={"color": PATH_COLORS[name], "width": 2}, marker={"size": 7}))
     figure.update_layout(title=f"Axes: {background.explained}", height=480)

@@ -11,10 +11,11 @@ import numpy as np
 import streamlit as st
 import torch
 
-from pages.common import encodings, page_intro, show_images
+from ui.cache import encodings
+from ui.navigation import page_intro
+from ui.widgets import image_rows, show_images
 from vae_core.checkpoint import Checkpoint
 from vae_core.data import Dataset
-from vae_core.images import tile
 from vae_core.latent import prior_samples, traversal_grid
 from vae_core.metrics import kl_per_dimension
 
@@ -46,6 +47,7 @@ def move_sliders_to(z: np.ndarray) -> None:
     """Set the code and every slider to z; sliders are created later in this run, so this is allowed."""
     z = np.clip(z, -RANGE, RANGE).astype(np.float32)
     st.session_state["sliders_z"] = z
+    st.session_state["sliders_start_z"] = z.copy()
     for dim, value in enumerate(z):
         st.session_state[f"sliders_z{dim}"] = float(value)
 
@@ -68,7 +70,9 @@ def sliders_and_image(checkpoint: Checkpoint, kl: np.ndarray, dims: list[int]) -
         show_images(image, size=320)
         st.session_state["sliders_image"] = image[0].numpy()
         st.session_state["sliders_ms"] = (time.perf_counter() - started) * 1000
-        st.caption(f"decode(z), ready {st.session_state['sliders_ms']:.1f} ms after the slider moved (server side)")
+        moved = not np.array_equal(z, st.session_state["sliders_start_z"])
+        st.caption(f"decode(z), ready {st.session_state['sliders_ms']:.1f} ms after the slider moved (server side)"
+                   if moved else "decode(z) at the starting code; move a slider")
 
 
 def shown_dimensions(kl: np.ndarray) -> list[int]:
@@ -82,11 +86,11 @@ def shown_dimensions(kl: np.ndarray) -> list[int]:
 
 def traversal(checkpoint: Checkpoint, z: np.ndarray, dims: list[int]) -> None:
     with st.expander("Traversal grid: one row per dimension", expanded=False):
-        st.caption(f"Rows: {', '.join(f'z{d}' for d in dims)}. Columns: that dimension from -{RANGE:g} to "
-                   f"+{RANGE:g} around the starting code, all others fixed.")
+        st.caption(f"Each row sweeps one dimension from -{RANGE:g} to +{RANGE:g} (the value under each column), "
+                   "all others held at the starting code.")
         values = torch.linspace(-RANGE, RANGE, TRAVERSAL_STEPS)
         images = traversal_grid(checkpoint.model, torch.from_numpy(z), dims, values)  # (R, V, C, H, W)
-        st.image(tile(images.flatten(0, 1), ncols=TRAVERSAL_STEPS, size=48))
+        image_rows({f"z{d}": row for d, row in zip(dims, images)}, captions=[f"{v:+.2f}" for v in values], size=48)
 
 
 checkpoint, dataset = page_intro(

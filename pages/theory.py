@@ -9,7 +9,10 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from pages.common import current_checkpoint, dataset_for, encodings, show_images
+from ui.cache import dataset_for, encodings
+from ui.navigation import page_header
+from ui.state import current_checkpoint
+from ui.widgets import show_images
 from vae_core import divergence
 from vae_core.checkpoint import Checkpoint
 from vae_core.errors import VAEError
@@ -132,17 +135,18 @@ def elbo_section(checkpoint: Checkpoint, x_test, index: int) -> None:
                  rf"\underbrace{{{recon:.3f} - {kl:.3f}}}_{{\mathrm{{ELBO}} = {elbo:.3f}}}"
                  rf" + \underbrace{{{log_px - elbo:.3f}}}_{{\mathrm{{KL}}(q\|p(z|x))}}")
         st.plotly_chart(bound_figure(part), key=f"theory_bound_{name}")
-    st.caption("The bound's K=1 point is the ELBO in expectation; it rises towards log p(x) as K grows. "
-               "The gap is estimated from samples, so a tiny negative value is noise.")
+    st.caption("The bound's K=1 point is the ELBO in expectation. Averaged over many examples the bound rises "
+               "towards log p(x) as K grows; a single example's curve is one noisy estimate per K, so it can wobble "
+               "or even fall. The gap is estimated from samples, so a tiny negative value is noise.")
     st.subheader("Largest gaps: where q(z|x) fits the true posterior worst")
     worst = np.argsort(gap.gap)[::-1][:8]
     show_images(x_test[worst.copy()], captions=[f"#{i}: {gap.gap[i]:.2f} nats" for i in worst], size=96)
 
 
 def main() -> None:
-    st.title("Theory: KL divergence and the ELBO")
-    st.caption("The notes this project started from, made live: KL between two small distributions, KL as the "
-               "limit of a log-likelihood ratio, and what it means inside the VAE you loaded.")
+    page_header("Theory: KL divergence and the ELBO",
+                "The notes this project started from, made live: KL between two small distributions, KL as the "
+                "limit of a log-likelihood ratio, and what it means inside the VAE you loaded.")
     try:
         ratio_section(*kl_section())
     except ValueError as exc:

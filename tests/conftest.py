@@ -79,24 +79,3 @@ def tiny_checkpoint(tmp_path, digits_info, tiny_config) -> Path:
     history = {"train": [{"step": 1, "epoch": 0.1, "recon": -40.0, "kl": 0.5, "elbo": -40.5, "beta": 1.0}],
                "test": [{"step": 1, "epoch": 1, "recon": -41.0, "kl": 0.5, "elbo": -41.5}]}
     return save_checkpoint(tmp_path / "tiny.safetensors", model, digits_info, history, 1, "tiny fixture")
-
-
-@pytest.fixture(autouse=True)
-def app_runs_its_entry_point(monkeypatch):
-    """Make every AppTest run execute app.py, as the server does once st.navigation has run.
-
-    AppTest resets Streamlit's legacy "there is a pages/ folder" flag before each run; because our pages
-    live in pages/, a rerun would otherwise execute the page file alone, without app.py's sidebar.
-    """
-    try:
-        from streamlit.runtime.pages_manager import PagesManager
-    except ImportError:  # a library-only environment (e.g. the GPU machine): no app tests run there
-        return
-
-    original_init = PagesManager.__init__
-
-    def init_without_legacy_pages(self, *args, **kwargs):
-        original_init(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", init_without_legacy_pages)

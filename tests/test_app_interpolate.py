@@ -12,7 +12,7 @@ from streamlit.runtime.media_file_storage import MediaFileKind
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from test_app_scatter import chart_traces, page, plotly_array
 
-from pages.common import SCATTER_PROJECTION, SCATTER_SELECTED
+from ui.state import SCATTER_PROJECTION, SCATTER_SELECTED
 from vae_core.checkpoint import load_checkpoint
 from vae_core.data import load_digits_dataset
 from vae_core.latent import prior_samples, project_2d, project_points

@@ -11,7 +11,8 @@ import pytest
 from conftest import ROOT
 from streamlit.testing.v1 import AppTest
 
-from pages.common import SCATTER_SELECTED, class_color, selected_indices
+from ui.state import SCATTER_SELECTED, CurrentModel
+from ui.widgets import class_color, selected_indices
 from vae_core.checkpoint import DatasetInfo, checkpoint_bytes, load_checkpoint
 from vae_core.data import load_digits_dataset
 from vae_core.metrics import encode_means
@@ -90,9 +91,8 @@ def test_selecting_points_shows_them_and_keeps_them_for_the_interpolation_page()
     select_points(at, [{"curve_number": 0, "point_index": 0, "customdata": 5},
                        {"curve_number": 1, "point_index": 2, "customdata": 17}])
     assert at.session_state[SCATTER_SELECTED] == [5, 17]
-    originals, reconstructions = at.get("image")[-2:]
-    assert len(originals.value) == len(reconstructions.value) == 2
-    assert originals.captions[0].startswith("#5")
+    panel = at.get("html")[-1].proto.body  # images above their reconstructions, column by column
+    assert panel.count("<img") == 4 and panel.index("#5:") < panel.index("#17:")
 
     at.switch_page("pages/interpolate.py").run()
     at.switch_page("pages/scatter.py").run()
@@ -117,7 +117,7 @@ def test_full_mnist_test_set_is_drawn(mnist_root, tmp_path):
     info = DatasetInfo("mnist", (1, 28, 28), tuple(str(d) for d in range(10)), {"root": str(mnist_root)})
     at = page("pages/scatter.py")
     data = checkpoint_bytes(model, info, {"train": [], "test": []}, epoch=0)
-    at.session_state["model"] = {"name": "mnist.safetensors", "data": data}
+    at.session_state["model"] = CurrentModel("mnist.safetensors", data)
     at.run()  # loads and encodes MNIST once (cached)
     started = time.perf_counter()
     at.run()

@@ -13,7 +13,8 @@ import torch
 from conftest import DEFAULT_CHECKPOINT, ROOT
 from streamlit.testing.v1 import AppTest
 
-import pages.common
+import ui.state
+from ui.state import CurrentModel
 from vae_core.checkpoint import DatasetInfo, checkpoint_bytes, load_checkpoint_bytes
 from vae_core.models import VAE, VAEConfig
 
@@ -43,15 +44,16 @@ class RunsCodeWhenUnpickled:
 def checkpoint_dir(tmp_path, monkeypatch) -> Path:
     folder = tmp_path / "checkpoints"
     folder.mkdir()
-    monkeypatch.setattr(pages.common, "CHECKPOINT_DIR", folder)
+    monkeypatch.setattr(ui.state, "CHECKPOINT_DIR", folder)
+    monkeypatch.setattr(ui.state, "USER_CHECKPOINT_DIR", folder / "user")
     return folder
 
 
 def test_app_opens_on_the_shipped_digits_2d_model():
     at = open_app()
     assert not at.exception and not at.error
-    assert at.session_state["model"]["name"] == "digits-2d.safetensors"
-    assert at.session_state["model"]["data"] == DEFAULT_CHECKPOINT.read_bytes()
+    assert at.session_state["model"].name == "digits-2d.safetensors"
+    assert at.session_state["model"].data == DEFAULT_CHECKPOINT.read_bytes()
     assert any("digits · 2-D mlp" in caption.value for caption in at.sidebar.caption)
 
 
@@ -72,7 +74,7 @@ def refusable_uploads(tmp_path: Path) -> dict[str, bytes]:
         "pickle": pickle.dumps(RunsCodeWhenUnpickled()),
         "torch-save": _torch_save_bytes(tmp_path),
         "truncated": good[: len(good) // 2],
-        "too-large": b"\0" * (pages.common.MAX_UPLOAD_MB * 2**20 + 1),
+        "too-large": b"\0" * (ui.state.MAX_UPLOAD_MB * 2**20 + 1),
     }
 
 
@@ -87,7 +89,7 @@ def test_bad_upload_is_refused_and_changes_nothing(kind, tmp_path):
     uploads = refusable_uploads(tmp_path)
     checkpoints_before = folder_state(ROOT / "checkpoints")
     at = open_app()
-    model_before = dict(at.session_state["model"])
+    model_before = at.session_state["model"]
     upload = ("../../evil.safetensors", uploads[kind], "application/octet-stream")
     at.file_uploader(key="app_upload").set_value(upload).run()
     assert not at.exception
@@ -104,7 +106,7 @@ def test_good_upload_becomes_the_current_model_under_its_base_name():
     at = open_app()
     at.file_uploader(key="app_upload").set_value(("../../mine.safetensors", data, "application/octet-stream")).run()
     assert not at.exception and not sidebar_errors(at)
-    assert at.session_state["model"] == {"name": "mine.safetensors", "data": data}
+    assert at.session_state["model"] == CurrentModel("mine.safetensors", data)
 
 
 def test_uploaded_checkpoint_cannot_make_the_server_download_or_create_folders(tmp_path):
@@ -127,7 +129,7 @@ def test_valid_checkpoint_whose_header_length_starts_with_0x80_is_not_mistaken_f
     at = open_app()
     at.file_uploader(key="app_upload").set_value(("odd.safetensors", data, "application/octet-stream")).run()
     assert not at.exception and not sidebar_errors(at)
-    assert load_checkpoint_bytes(at.session_state["model"]["data"]).config.hidden_dims == (8,)
+    assert load_checkpoint_bytes(at.session_state["model"].data).config.hidden_dims == (8,)
 
 
 def test_unreadable_checkpoint_in_the_folder_is_listed_but_never_loaded(checkpoint_dir):
@@ -135,13 +137,13 @@ def test_unreadable_checkpoint_in_the_folder_is_listed_but_never_loaded(checkpoi
     (checkpoint_dir / "broken.safetensors").write_bytes(b"\x00" * 100)
     before = folder_state(checkpoint_dir)
     at = open_app()
-    assert not at.exception and at.session_state["model"]["name"] == "digits-2d.safetensors"
+    assert not at.exception and at.session_state["model"].name == "digits-2d.safetensors"
     picker = at.sidebar.selectbox(key="app_checkpoint")
     assert "unreadable" in picker.format_func("broken.safetensors")
     picker.set_value("broken.safetensors").run()
     assert not at.exception
     assert any("broken.safetensors was not loaded" in message for message in sidebar_errors(at))
-    assert at.session_state["model"]["name"] == "digits-2d.safetensors"
+    assert at.session_state["model"].name == "digits-2d.safetensors"
     assert folder_state(checkpoint_dir) == before
 
 
@@ -150,14 +152,14 @@ def test_an_unreadable_default_opens_the_next_readable_checkpoint(checkpoint_dir
     shutil.copy(ROOT / "checkpoints" / "digits-8d.safetensors", checkpoint_dir / "digits-8d.safetensors")
     at = open_app()
     assert not at.exception and not at.error
-    assert at.session_state["model"]["name"] == "digits-8d.safetensors"
+    assert at.session_state["model"].name == "digits-8d.safetensors"
 
 
 def test_picking_another_checkpoint_switches_the_model_and_the_picker_follows_uploads():
     at = open_app()
     at.sidebar.selectbox(key="app_checkpoint").set_value("digits-8d.safetensors").run()
-    assert load_checkpoint_bytes(at.session_state["model"]["data"]).config.latent_dim == 8
+    assert load_checkpoint_bytes(at.session_state["model"].data).config.latent_dim == 8
     data = DEFAULT_CHECKPOINT.read_bytes()
     at.file_uploader(key="app_upload").set_value(("uploaded.safetensors", data, "application/octet-stream")).run()
-    assert at.session_state["model"]["name"] == "uploaded.safetensors"
+    assert at.session_state["model"].name == "uploaded.safetensors"
     assert at.sidebar.selectbox(key="app_checkpoint").value is None  # not left showing digits-8d

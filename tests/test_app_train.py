@@ -13,7 +13,7 @@ import torch
 from conftest import DEFAULT_CHECKPOINT, ROOT
 from streamlit.testing.v1 import AppTest
 
-import pages.common
+import ui.state
 from vae_core.background import TrainingJob, start_training
 from vae_core.checkpoint import load_checkpoint, load_checkpoint_bytes
 from vae_core.models import VAEConfig
@@ -47,7 +47,7 @@ def test_stop_ends_the_run_between_steps_and_keeps_the_weights(digits):
     assert [row["step"] for row in progress.train] == list(range(1, progress.step + 1))
     kept = load_checkpoint_bytes(job.checkpoint_bytes())
     assert kept.epoch == progress.epoch and len(kept.history["train"]) == progress.step
-    for key, value in job.trainer.model.state_dict().items():
+    for key, value in job.model_copy().state_dict().items():
         assert torch.equal(kept.model.state_dict()[key], value)
 
 
@@ -112,7 +112,8 @@ def checkpoint_dir(tmp_path, monkeypatch) -> Path:
     folder = tmp_path / "checkpoints"
     folder.mkdir()
     shutil.copy(DEFAULT_CHECKPOINT, folder / DEFAULT_CHECKPOINT.name)
-    monkeypatch.setattr(pages.common, "CHECKPOINT_DIR", folder)
+    monkeypatch.setattr(ui.state, "CHECKPOINT_DIR", folder)
+    monkeypatch.setattr(ui.state, "USER_CHECKPOINT_DIR", folder / "user")
     return folder
 
 
@@ -130,7 +131,7 @@ def train_page(checkpoint_dir) -> AppTest:
 
 def start(at: AppTest, epochs: int) -> TrainingJob:
     at.number_input(key="train_epochs").set_value(epochs)
-    at.text_input(key="train_hidden").set_value("32 16")
+    at.text_input(key="train_hidden_mlp").set_value("32 16")
     at.button(key="train_start").click().run()
     assert not at.exception and not at.error
     return at.session_state["train_job"]
@@ -162,10 +163,10 @@ def test_live_chart_series_grow_with_steps_and_stop_keeps_the_model(train_page):
     assert not job.running and job.progress().finished.reason == "stopped"
     assert any("stopped" in info.value for info in at.info)
     at.button(key="train_use").click().run()
-    current = load_checkpoint_bytes(at.session_state["model"]["data"])
+    current = load_checkpoint_bytes(at.session_state["model"].data)
     assert current.epoch == job.progress().epoch
     assert len(current.history["train"]) == job.progress().step >= seen[-1]
-    assert "(unsaved)" in at.session_state["model"]["name"]
+    assert "(unsaved)" in at.session_state["model"].name
 
 
 def test_browser_reload_finds_the_running_job_again_and_other_sessions_do_not(train_page):
@@ -184,11 +185,11 @@ def test_browser_reload_finds_the_running_job_again_and_other_sessions_do_not(tr
     job.join(timeout=10)
 
 
-def test_completed_run_shows_every_step_and_epoch(train_page):
+def test_completed_run_shows_every_step_and_epoch(train_page, digits):
     at = train_page
     job = start(at, epochs=2)
     finish(at, job)
-    steps_per_epoch = -(-len(job.trainer.x_train) // 64)
+    steps_per_epoch = -(-len(digits.split("train")[0]) // TrainConfig().batch_size)
     assert chart_lengths(at) == {
         "train recon": 2 * steps_per_epoch, "test recon": 2, "train elbo": 2 * steps_per_epoch, "test elbo": 2,
         "train kl": 2 * steps_per_epoch, "test kl": 2,
@@ -201,7 +202,7 @@ def test_save_writes_a_loadable_checkpoint(train_page, checkpoint_dir):
     finish(at, start(at, epochs=1))
     at.text_input(key="train_save_name").set_value("my model")
     at.button(key="train_save").click().run()
-    saved = load_checkpoint(checkpoint_dir / "my model.safetensors")
+    saved = load_checkpoint(checkpoint_dir / "user" / "my model.safetensors")
     assert saved.epoch == 1 and saved.dataset.name == "digits" and saved.config.hidden_dims == (32, 16)
     assert not list(checkpoint_dir.glob(".*.tmp"))  # the atomic write left no temp file
 
@@ -209,9 +210,11 @@ def test_save_writes_a_loadable_checkpoint(train_page, checkpoint_dir):
 def test_saving_under_an_existing_name_asks_before_overwriting(train_page, checkpoint_dir):
     at = train_page
     finish(at, start(at, epochs=1))
-    existing = checkpoint_dir / "digits-2d.safetensors"
+    existing = checkpoint_dir / "user" / "mine.safetensors"
+    existing.parent.mkdir()
+    shutil.copy(checkpoint_dir / DEFAULT_CHECKPOINT.name, existing)
     original = existing.read_bytes()
-    at.text_input(key="train_save_name").set_value("digits-2d").run()
+    at.text_input(key="train_save_name").set_value("mine").run()
     assert any("already exists" in w.value for w in at.warning)
     assert at.button(key="train_save").disabled and existing.read_bytes() == original
     at.checkbox(key="train_overwrite").check().run()
@@ -244,6 +247,6 @@ def test_bad_dataset_input_shows_an_error_and_starts_nothing(train_page, dataset
 
 def test_bad_hidden_sizes_show_an_error(train_page):
     at = train_page
-    at.text_input(key="train_hidden").set_value("256, lots")
+    at.text_input(key="train_hidden_mlp").set_value("256, lots")
     at.button(key="train_start").click().run()
     assert not at.exception and any("Cannot start training" in e.value for e in at.error)

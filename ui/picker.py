@@ -1,0 +1,74 @@
+"""The sidebar model picker: shipped and saved checkpoints, an upload, a download of the current model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from vae_core.errors import VAEError
+
+from . import cache, state
+from .widgets import describe
+
+PICKER_KEY = "app_checkpoint"
+UPLOAD_KEY = "app_upload"
+REFUSED_KEY = "app_refused"  # a message from a picker callback, shown in the sidebar on the next draw
+
+
+def _describe_files(files: list[Path]) -> dict[str, str]:
+    labels = {}
+    for path in files:
+        try:
+            labels[path.name] = describe(cache.checkpoint(path.read_bytes()))
+        except (VAEError, OSError):
+            labels[path.name] = "unreadable (pick it to see why)"
+    return labels
+
+
+def _on_pick(files: dict[str, Path]) -> None:
+    name = st.session_state[PICKER_KEY]
+    try:
+        state.set_current_model(name, files[name].read_bytes())
+    except (VAEError, OSError) as exc:
+        st.session_state[REFUSED_KEY] = f"{name} was not loaded, the current model stays. {exc}"
+
+
+def _on_upload() -> None:
+    upload = st.session_state[UPLOAD_KEY]
+    if upload is None:
+        return
+    try:
+        # Only the base name is kept, for display; uploads are never written to disk.
+        state.set_current_model(Path(upload.name).name, upload.getvalue())
+    except (VAEError, ValueError) as exc:
+        st.session_state[REFUSED_KEY] = (f"Upload refused, the current model stays: {exc}. Upload a checkpoint "
+                                         "saved by this app or by `python -m vae_core train`.")
+
+
+def _label(name: str, labels: dict[str, str]) -> str:
+    return name.removesuffix(".safetensors") + (" · unreadable" if "unreadable" in labels[name] else "")
+
+
+def model_picker() -> None:
+    """Runs after the callbacks above, so the widgets show the model they (or the Train page) chose."""
+    st.sidebar.header("Model")
+    files = {path.name: path for path in state.checkpoint_files()}
+    current = state.current_model()
+    labels = _describe_files(list(files.values()))
+    st.session_state[PICKER_KEY] = current.name if current and current.name in files else None
+    st.sidebar.selectbox("Checkpoint", list(files), key=PICKER_KEY, on_change=_on_pick, args=(files,),
+                         format_func=lambda name: _label(name, labels),
+                         placeholder=current.name if current else "choose a checkpoint")
+    st.sidebar.file_uploader(f"...or upload a .safetensors checkpoint (max {state.MAX_UPLOAD_MB} MB)",
+                             type=["safetensors"], key=UPLOAD_KEY, on_change=_on_upload)
+    if REFUSED_KEY in st.session_state:
+        st.sidebar.error(st.session_state.pop(REFUSED_KEY))
+    with st.sidebar.expander(f"All checkpoints ({len(files)})"):
+        st.markdown("\n".join(f"- **{name.removesuffix('.safetensors')}**: {label}" for name, label in labels.items()))
+    if current is None:
+        return
+    st.sidebar.caption(f"**{current.name}**  \n{describe(cache.checkpoint(current.data))}")
+    st.sidebar.download_button("Download this checkpoint", current.data, mime="application/octet-stream",
+                               file_name=Path(current.name).stem.removesuffix(" (unsaved)") + ".safetensors",
+                               key="app_download")

@@ -1,0 +1,88 @@
+"""Session state: the keys pages share and THE current model (its only home).
+
+The current model lives in the session as checkpoint bytes and a display name, so a shipped file, an upload and a
+model fresh from training are the same thing to every page; caches are keyed by the bytes' sha256.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from vae_core.checkpoint import Checkpoint, list_checkpoints
+from vae_core.errors import VAEError
+
+from . import cache
+
+ROOT = Path(__file__).resolve().parent.parent
+CHECKPOINT_DIR = ROOT / "checkpoints"  # the shipped models, each trained by the project's CLI
+USER_CHECKPOINT_DIR = CHECKPOINT_DIR / "user"  # models a user saves from the app (not tracked by git)
+DEFAULT_CHECKPOINT = "digits-2d.safetensors"
+MAX_UPLOAD_MB = 20  # also server.maxUploadSize in .streamlit/config.toml
+
+# Keys shared between pages (not widgets, so they survive leaving the page that sets them).
+MODEL = "model"  # CurrentModel
+SCATTER_SELECTED = "scatter_selected"  # list[int]: test-set indices selected on the scatter page
+SCATTER_PROJECTION = "scatter_projection"  # str: the projection the scatter page last drew
+SCATTER_DIMS = "scatter_dims"  # (int, int): the latent dimensions its direct view shows
+TRAIN_JOB = "train_job"  # TrainingJob: this session's run; outlives page switches and reruns
+FLASH = "app_flash"  # (kind, text): a message for the next run, e.g. after a callback or a rerun
+
+
+@dataclass(frozen=True)
+class CurrentModel:
+    name: str
+    data: bytes  # the checkpoint file's bytes
+
+
+def checkpoint_files() -> list[Path]:
+    """Shipped checkpoints (the default first), then the user's saved ones."""
+    shipped = sorted(list_checkpoints(CHECKPOINT_DIR), key=lambda p: (p.name != DEFAULT_CHECKPOINT, p.name))
+    return shipped + sorted(list_checkpoints(USER_CHECKPOINT_DIR))
+
+
+def set_current_model(name: str, data: bytes) -> Checkpoint:
+    """Make `data` the current model only if it loads (raises VAEError, and the current model stays)."""
+    if len(data) > MAX_UPLOAD_MB * 2**20:
+        raise VAEError(f"the file is larger than {MAX_UPLOAD_MB} MB")
+    checkpoint = cache.checkpoint(data)
+    st.session_state[MODEL] = CurrentModel(name, data)
+    return checkpoint
+
+
+def current_model() -> CurrentModel | None:
+    if MODEL not in st.session_state:
+        _open_on_first_readable()
+    return st.session_state.get(MODEL)
+
+
+def _open_on_first_readable() -> None:
+    """A new session opens on the shipped default, or else the first file that loads."""
+    for path in checkpoint_files():
+        try:
+            set_current_model(path.name, path.read_bytes())
+            return
+        except (VAEError, OSError):
+            continue
+
+
+def current_checkpoint() -> Checkpoint:
+    """The model the user picked (or the shipped default); stops the page with a message if there is none."""
+    model = current_model()
+    if model is None:
+        st.error("No readable checkpoint in checkpoints/. Train one on the Train page or upload one in the sidebar.")
+        st.stop()
+    return cache.checkpoint(model.data)
+
+
+def flash(kind: str, text: str) -> None:
+    """Show `text` (st.success / info / warning / error) at the top of the next run's page."""
+    st.session_state[FLASH] = (kind, text)
+
+
+def show_flash() -> None:
+    if FLASH in st.session_state:
+        kind, text = st.session_state.pop(FLASH)
+        getattr(st, kind)(text)
