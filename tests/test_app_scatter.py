@@ -125,3 +125,38 @@ def test_full_mnist_test_set_is_drawn(mnist_root, tmp_path):
     assert not at.exception
     assert sum(len(plotly_array(t["customdata"])) for t in chart_traces(at)) == 10_000
     assert rerun_s < 5, f"a rerun with 10,000 cached points took {rerun_s:.1f} s"
+
+
+def chart_layout(at: AppTest) -> dict:
+    return json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]
+
+
+def test_a_click_on_a_point_selects_it():
+    """Plotly only turns a click into a selection event when clickmode includes "select"."""
+    assert "select" in chart_layout(page("pages/scatter.py"))["clickmode"].split("+")
+
+
+def test_direct_view_defaults_to_the_two_most_active_dimensions_and_any_two_can_be_picked():
+    at = page("pages/scatter.py", "digits-8d.safetensors")
+    at.radio(key="scatter_method").set_value("direct").run()
+    checkpoint = load_checkpoint(ROOT / "checkpoints" / "digits-8d.safetensors")
+    x = load_digits_dataset().split("test")[0]
+    mu, logvar = encode_means(checkpoint.model, x)
+    kl = (0.5 * (mu**2 + logvar.exp() - 1 - logvar)).mean(0).numpy()
+    top_two = [int(d) for d in np.argsort(-kl)[:2]]
+    assert [at.selectbox(key=k).value for k in ("scatter_dim_x", "scatter_dim_y")] == top_two
+    at.selectbox(key="scatter_dim_y").set_value(5).run()
+    xs = np.concatenate([plotly_array(t["y"]) for t in chart_traces(at)])
+    ids = np.concatenate([plotly_array(t["customdata"]) for t in chart_traces(at)])
+    np.testing.assert_allclose(xs, mu.numpy()[ids, 5], atol=1e-5)
+    assert any("z5" in caption.value for caption in at.main.caption)
+
+
+def test_a_new_projection_starts_with_no_selection_and_hides_the_latent_plane():
+    at = page("pages/scatter.py")
+    select_points(at, [{"curve_number": 0, "point_index": 0, "customdata": 5}])
+    assert at.session_state[SCATTER_SELECTED] == [5]
+    assert any(t.key == "scatter_grid" for t in at.toggle)
+    at.radio(key="scatter_method").set_value("pca").run()
+    assert SCATTER_SELECTED not in at.session_state
+    assert not any(t.key == "scatter_grid" for t in at.toggle)  # its caption says "as in the scatter"

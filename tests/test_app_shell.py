@@ -8,6 +8,7 @@ import pickle
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from conftest import DEFAULT_CHECKPOINT, ROOT
@@ -163,3 +164,27 @@ def test_picking_another_checkpoint_switches_the_model_and_the_picker_follows_up
     at.file_uploader(key="app_upload").set_value(("uploaded.safetensors", data, "application/octet-stream")).run()
     assert at.session_state["model"].name == "uploaded.safetensors"
     assert at.sidebar.selectbox(key="app_checkpoint").value is None  # not left showing digits-8d
+
+
+def test_a_deep_link_as_the_first_request_gets_the_apps_navigation_and_sidebar():
+    """Streamlit's legacy pages/ mode runs a deep-linked page alone on a fresh server; it must still be routed."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.switch_page("pages/sliders.py").run()  # the very first run of this session is the deep link
+    assert not at.exception
+    assert [title.value for title in at.title] == ["Latent sliders"]  # drawn once, not once bare and once routed
+    assert at.sidebar.selectbox(key="app_checkpoint").value == "digits-2d.safetensors"
+
+
+def test_images_are_sent_inline_so_a_rerun_never_breaks_one():
+    at = open_app()
+    at.switch_page("pages/interpolate.py").run()
+    urls = [img.url for image in at.get("image") for img in image.proto.imgs]
+    assert urls and all(url.startswith("data:image/png;base64,") for url in urls)
+
+
+def test_class_colours_are_ten_hues_far_apart():
+    from ui.widgets import CLASS_COLORS
+
+    rgb = np.array([[int(c[i:i + 2], 16) for i in (1, 3, 5)] for c in CLASS_COLORS], dtype=float)
+    distances = np.linalg.norm(rgb[:, None] - rgb[None], axis=-1)[np.triu_indices(len(rgb), 1)]
+    assert len(CLASS_COLORS) == 10 and distances.min() > 60  # the old palette had 1/4/9 and 6/8 within ~50

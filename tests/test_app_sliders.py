@@ -108,3 +108,12 @@ def test_hidden_dimensions_keep_their_value_when_shown_again():
     assert 1 not in slider_values(at)
     at.toggle(key="sliders_active_only").set_value(False).run()
     assert slider_values(at)[1] == 1.25
+
+
+def test_no_latency_is_claimed_before_a_slider_moves_and_traversal_rows_are_named():
+    at = sliders_page()
+    assert not any("ms after the slider moved" in c.value for c in at.main.caption)
+    at.slider(key="sliders_z0").set_value(1.0).run()
+    assert any("ms after the slider moved" in c.value for c in at.main.caption)
+    grid = at.get("html")[-1].proto.body
+    assert ">z0</th>" in grid and ">z1</th>" in grid and "+3.00" in grid

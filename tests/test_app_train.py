@@ -250,3 +250,33 @@ def test_bad_hidden_sizes_show_an_error(train_page):
     at.text_input(key="train_hidden_mlp").set_value("256, lots")
     at.button(key="train_start").click().run()
     assert not at.exception and any("Cannot start training" in e.value for e in at.error)
+
+
+def test_a_run_stays_findable_and_stoppable_from_any_page_after_a_page_switch_and_a_reload(train_page):
+    job = start(train_page, epochs=1000)
+    train_page.query_params.clear()  # what the browser does to the URL on a page switch
+    train_page.switch_page("pages/sliders.py").run()
+    token = train_page.query_params["run"]  # ...and the page puts the run's token back
+    reloaded = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    reloaded.query_params["run"] = token[0] if isinstance(token, list) else token
+    reloaded.switch_page("pages/sliders.py").run()  # a reload on the sliders page
+    assert reloaded.session_state["train_job"] is job
+    reloaded.sidebar.button(key="app_stop_training").click().run()
+    assert not job.running and job.progress().finished.reason == "stopped"
+
+
+def test_use_this_model_now_shows_in_the_sidebar_at_once(train_page):
+    at = train_page
+    finish(at, start(at, epochs=1))
+    at.button(key="train_use").click().run()
+    assert any("(unsaved)" in caption.value for caption in at.sidebar.caption)
+    assert any("now the current model" in message.value for message in at.success)
+
+
+def test_a_saved_model_is_in_the_sidebar_list_at_once(train_page):
+    at = train_page
+    finish(at, start(at, epochs=1))
+    at.text_input(key="train_save_name").set_value("fresh").run()
+    at.button(key="train_save").click().run()
+    assert "user/fresh" in at.sidebar.selectbox(key="app_checkpoint").options
+    assert any("Saved fresh.safetensors" in message.value for message in at.success)

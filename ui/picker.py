@@ -20,9 +20,9 @@ def _describe_files(files: list[Path]) -> dict[str, str]:
     labels = {}
     for path in files:
         try:
-            labels[path.name] = describe(cache.checkpoint(path.read_bytes()))
+            labels[state.checkpoint_name(path)] = describe(cache.checkpoint(path.read_bytes()))
         except (VAEError, OSError):
-            labels[path.name] = "unreadable (pick it to see why)"
+            labels[state.checkpoint_name(path)] = "unreadable (pick it to see why)"
     return labels
 
 
@@ -53,7 +53,7 @@ def _label(name: str, labels: dict[str, str]) -> str:
 def model_picker() -> None:
     """Runs after the callbacks above, so the widgets show the model they (or the Train page) chose."""
     st.sidebar.header("Model")
-    files = {path.name: path for path in state.checkpoint_files()}
+    files = {state.checkpoint_name(path): path for path in state.checkpoint_files()}
     current = state.current_model()
     labels = _describe_files(list(files.values()))
     st.session_state[PICKER_KEY] = current.name if current and current.name in files else None

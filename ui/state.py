@@ -43,6 +43,11 @@ def checkpoint_files() -> list[Path]:
     return shipped + sorted(list_checkpoints(USER_CHECKPOINT_DIR))
 
 
+def checkpoint_name(path: Path) -> str:
+    """How the picker names a file: "digits-2d.safetensors" (shipped) or "user/my-model.safetensors"."""
+    return path.relative_to(CHECKPOINT_DIR).as_posix() if path.is_relative_to(CHECKPOINT_DIR) else path.name
+
+
 def set_current_model(name: str, data: bytes) -> Checkpoint:
     """Make `data` the current model only if it loads (raises VAEError, and the current model stays)."""
     if len(data) > MAX_UPLOAD_MB * 2**20:
@@ -62,7 +67,7 @@ def _open_on_first_readable() -> None:
     """A new session opens on the shipped default, or else the first file that loads."""
     for path in checkpoint_files():
         try:
-            set_current_model(path.name, path.read_bytes())
+            set_current_model(checkpoint_name(path), path.read_bytes())
             return
         except (VAEError, OSError):
             continue
