@@ -1,0 +1,34 @@
+"""Test-only app: the latent canvas alone, on the checkpoint file named by ?checkpoint=PATH.
+
+tests/test_browser_canvas.py serves it (beside a link to static/) to drive the component with real pointer
+events on any model, MLP or conv, without the rest of the app. It shows what Python received on release.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+import torch
+
+from ui import cache
+from ui.components.latent_canvas import latent_canvas
+from vae_core.metrics import kl_per_dimension
+
+LIMIT = 3.0
+
+
+def main() -> None:
+    st.title("Latent canvas (test app)")
+    checkpoint = cache.checkpoint(Path(st.query_params["checkpoint"]).read_bytes())
+    mu, logvar = cache.encodings(checkpoint)
+    _, labels = cache.dataset_for(checkpoint).split("test")
+    kl = kl_per_dimension(torch.from_numpy(mu), torch.from_numpy(logvar)).numpy()
+    state = latent_canvas(checkpoint, mu, labels.numpy(), start=np.zeros(checkpoint.config.latent_dim),
+                          start_id="zero", dims=[int(d) for d in np.argsort(-kl, kind="stable")], kl=kl, limit=LIMIT)
+    st.markdown(f"ready: `{state.ready}` · problem: `{state.problem}`")
+    st.markdown("code received on release: `" + ",".join(f"{v:.6f}" for v in state.z) + "`")
+
+
+main()

@@ -1,0 +1,130 @@
+"""The latent canvas: sliders and a 2-D pad editing one latent code, decoded in the browser as the pointer moves.
+
+The decoder runs in the page on onnxruntime-web (WebAssembly, vendored under static/), so a drag costs no server
+round trip; the code comes back to Python on release. This wrapper is the only place that knows what canvas.js
+reads (`data`) and sends back (state and triggers):
+
+  data.model    once per model and session, else only {"sha256"}: the decoder as ONNX (base64) with its input and
+                output names, latent_dim, image_shape (C, H, W), the test codes drawn on the pad (subsampled,
+                with labels and one colour per class) and the PCA plane of all test codes (origin, 2 x D basis)
+  data.start    {"id", "z"}: the browser moves its code to z whenever id changes
+  data.sliders  {"dims": the dimensions shown, in order; "kl": per dimension; "limit": slider range}
+  data.runtime  URL path of the vendored onnxruntime-web module
+  state status  {"state": "ready"} or {"state": "error", "reason": why in-browser decoding is off}; sent once
+                per mount and on change (each report is a rerun)
+  state code    {"start": the start id it was edited from, "z": [...]}, on every release
+  trigger model_missing  a sha256 whose model the browser was not sent (the next run sends it)
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from ui.widgets import class_color
+from vae_core.checkpoint import Checkpoint
+from vae_core.export import DECODER_INPUT, DECODER_OUTPUT, decoder_onnx_bytes
+
+HERE = Path(__file__).resolve().parent
+STATIC_DIR = HERE.parents[2] / "static"  # served at /app/static/ (server.enableStaticServing, next to app.py)
+RUNTIME_DIR = "onnxruntime-web-1.30.0"  # see its VENDORED.md
+RUNTIME_FILES = ("ort.wasm.bundle.min.mjs", "ort-wasm-simd-threaded.wasm")
+MAX_POINTS = 2000  # test codes drawn on the pad; more would only slow the first load
+
+
+@dataclass(frozen=True)
+class CanvasState:
+    ready: bool  # the browser decodes as the pointer moves
+    problem: str | None  # why it does not (None while it is still starting)
+    z: np.ndarray  # (D,) the code as of the last release (the start until the user moves it)
+
+
+@functools.cache
+def _component():
+    read = lambda name: (HERE / name).read_text()  # noqa: E731
+    return st.components.v2.component(
+        "latent_canvas", html=read("canvas.html"), css=read("canvas.css"), js=read("canvas.js"))
+
+
+def _runtime_problem() -> str | None:
+    """Why the vendored runtime cannot be served, if it cannot (then the page falls back to server decoding)."""
+    if not st.get_option("server.enableStaticServing"):
+        return "static file serving is off (server.enableStaticServing in .streamlit/config.toml)"
+    missing = [name for name in RUNTIME_FILES if not (STATIC_DIR / RUNTIME_DIR / name).is_file()]
+    return f"the runtime files are missing from static/{RUNTIME_DIR}: {', '.join(missing)}" if missing else None
+
+
+def _runtime_path() -> str:
+    base = st.get_option("server.baseUrlPath").strip("/")
+    return "/".join(filter(None, ["", base, "app", "static", RUNTIME_DIR, RUNTIME_FILES[0]]))
+
+
+def _pca_plane(codes: np.ndarray) -> dict:
+    """The plane of the codes' top two principal components: z = origin + basis^T u (+ the residual)."""
+    from sklearn.decomposition import PCA
+
+    pca = PCA(n_components=min(2, codes.shape[1], len(codes))).fit(codes)
+    basis = np.zeros((2, codes.shape[1]), dtype=np.float64)
+    basis[: len(pca.components_)] = pca.components_
+    return {"origin": pca.mean_.round(6).tolist(), "basis": basis.round(6).tolist()}
+
+
+@st.cache_data(max_entries=4, show_spinner="Exporting the decoder for the browser...")
+def _model_payload(sha256: str, _checkpoint: Checkpoint, _codes: np.ndarray, _labels: np.ndarray,
+                   n_classes: int) -> dict:
+    shown = np.random.default_rng(0).permutation(len(_codes))[:MAX_POINTS]
+    config = _checkpoint.config
+    return {
+        "sha256": sha256,
+        "onnx": base64.b64encode(decoder_onnx_bytes(_checkpoint.model)).decode(),
+        "input": DECODER_INPUT, "output": DECODER_OUTPUT,
+        "latent_dim": config.latent_dim, "image_shape": list(config.image_shape),
+        "points": {"codes": _codes[shown].round(4).tolist(), "labels": _labels[shown].astype(int).tolist(),
+                   "colors": [class_color(label) for label in range(n_classes)]},
+        "pca": _pca_plane(_codes),
+    }
+
+
+def _forget_sent_model(sent_key: str) -> None:
+    st.session_state.pop(sent_key, None)
+
+
+def latent_canvas(checkpoint: Checkpoint, codes: np.ndarray, labels: np.ndarray, *, start: np.ndarray,
+                  start_id: str, dims: Sequence[int], kl: np.ndarray, limit: float,
+                  key: str = "sliders_canvas") -> CanvasState:
+    """Mount the canvas for `checkpoint`; the pad shows `codes` (N, D) coloured by `labels` (N,).
+
+    The browser's code starts at `start` (D,) and returns there whenever `start_id` changes; `dims` are the
+    sliders shown, in order, each labelled with its `kl`; sliders span [-limit, limit].
+    """
+    start = np.asarray(start, dtype=np.float32)
+    problem = _runtime_problem()
+    if problem:
+        return CanvasState(False, problem, start)
+    sent_key = f"{key}_sent_model"  # the model this session's browser was sent; it keeps it for the page's life
+    first_send = st.session_state.get(sent_key) != checkpoint.sha256
+    model = (_model_payload(checkpoint.sha256, checkpoint, codes, labels, int(labels.max()) + 1) if first_send
+             else {"sha256": checkpoint.sha256})
+    result = _component()(
+        key=key,
+        data={"model": model, "start": {"id": start_id, "z": start.tolist()},
+              "sliders": {"dims": [int(d) for d in dims], "kl": np.asarray(kl).round(4).tolist(), "limit": limit},
+              "runtime": _runtime_path()},
+        on_status_change=lambda: None, on_code_change=lambda: None,
+        on_model_missing_change=functools.partial(_forget_sent_model, sent_key),
+    )
+    st.session_state[sent_key] = checkpoint.sha256
+    return _state(result, start, start_id)
+
+
+def _state(result, start: np.ndarray, start_id: str) -> CanvasState:
+    status = result.get("status") or {}
+    code = result.get("code") or {}
+    z = np.asarray(code["z"], dtype=np.float32) if code.get("start") == start_id else start
+    return CanvasState(status.get("state") == "ready", status.get("reason"), z)
