@@ -1,8 +1,14 @@
-"""Latent sliders: one slider per latent dimension, decoded live.
+"""Latent sliders and the latent pad: one code, dragged and decoded in the browser as the pointer moves.
 
-Session keys this page owns: "sliders_z" (np.ndarray (D,), the code the sliders show), "sliders_image"
-(np.ndarray (C, H, W) in [0, 1], the last decoded image) and "sliders_ms" (server time from the start of
-the slider rerun to the image being handed to Streamlit, in ms). Tests read the last two.
+The latent canvas (ui/components/latent_canvas) runs the decoder in the page; the code comes back here on
+release. Where it cannot run (no WebAssembly, its script blocked) or until it has started, server-side sliders
+stand in, with a note saying why.
+
+Session keys this page owns: "sliders_z" (np.ndarray (D,), the current code: the canvas's on release, else the
+server sliders'), "sliders_start_z" / "sliders_start_id" (where the code starts; the id changes on every
+restart), and for the server sliders "sliders_image" (np.ndarray (C, H, W) in [0, 1], the last decoded image)
+and "sliders_ms" (server time from the start of the slider rerun to the image being handed to Streamlit, in
+ms). Tests read the last two.
 """
 
 import time
@@ -12,10 +18,12 @@ import streamlit as st
 import torch
 
 from ui.cache import encodings
+from ui.components.latent_canvas import latent_canvas
 from ui.navigation import page_intro
 from ui.widgets import image_rows, show_images
 from vae_core.checkpoint import Checkpoint
 from vae_core.data import Dataset
+from vae_core.images import png_bytes, to_uint8, upscale
 from vae_core.latent import prior_samples, traversal_grid
 from vae_core.metrics import kl_per_dimension
 
@@ -48,13 +56,35 @@ def move_sliders_to(z: np.ndarray) -> None:
     z = np.clip(z, -RANGE, RANGE).astype(np.float32)
     st.session_state["sliders_z"] = z
     st.session_state["sliders_start_z"] = z.copy()
+    st.session_state["sliders_start_id"] = st.session_state.get("sliders_start_id", 0) + 1
     for dim, value in enumerate(z):
         st.session_state[f"sliders_z{dim}"] = float(value)
 
 
 @st.fragment
-def sliders_and_image(checkpoint: Checkpoint, kl: np.ndarray, dims: list[int]) -> None:
-    """The live part: dragging a slider reruns only this function (a Streamlit fragment)."""
+def live_code(checkpoint: Checkpoint, labels: np.ndarray, mu: np.ndarray, kl: np.ndarray, dims: list[int]) -> None:
+    """The live part, a fragment: a release on the canvas or a server slider move reruns only this."""
+    canvas = latent_canvas(checkpoint, mu, labels, start=st.session_state["sliders_start_z"],
+                           start_id=str(st.session_state["sliders_start_id"]), dims=dims, kl=kl, limit=RANGE)
+    if canvas.ready:
+        st.session_state["sliders_z"] = canvas.z
+        save_image(checkpoint, canvas.z)
+        return
+    st.info((f"In-browser decoding is off: {canvas.problem}." if canvas.problem else
+             "Starting in-browser decoding (it needs JavaScript and WebAssembly).") +
+            " Meanwhile these sliders decode on the server: the image changes when you let go of a slider.")
+    server_sliders(checkpoint, kl, dims)
+
+
+def save_image(checkpoint: Checkpoint, z: np.ndarray) -> None:
+    st.caption("Code as of your last release: " + ", ".join(f"z{d} = {v:+.2f}" for d, v in enumerate(z)))
+    image = checkpoint.model.decode_image(torch.from_numpy(z)[None])  # (1, C, H, W)
+    st.download_button("Save this image (PNG)", png_bytes(upscale(to_uint8(image)[0], 320)),
+                       file_name="decoded.png", mime="image/png", key="sliders_save")
+
+
+def server_sliders(checkpoint: Checkpoint, kl: np.ndarray, dims: list[int]) -> None:
+    """The fallback: one st.slider per dimension, decoded on the server at each change."""
     started = time.perf_counter()
     z = st.session_state["sliders_z"].copy()
     left, right = st.columns([3, 2])
@@ -95,9 +125,11 @@ def traversal(checkpoint: Checkpoint, z: np.ndarray, dims: list[int]) -> None:
 
 checkpoint, dataset = page_intro(
     "Latent sliders",
-    "Each slider sets one coordinate of the latent code z; the image is the decoder's mean image for that "
-    "z. KL is the average KL(q(z_d|x) || N(0,1)) over the test set: dimensions near 0 nats are ignored by "
-    "the model, so moving them changes little.",
+    "Drag a slider, or press on the pad and drag: the image, the decoder's mean image for the code z, follows "
+    "the pointer. Each slider sets one coordinate of z; the pad moves z within a plane (z itself for a 2-D model, "
+    "else two chosen dimensions or the PCA plane of the test codes, the rest of z kept), over the test set's "
+    "codes coloured by label. KL is the average KL(q(z_d|x) || N(0,1)) over the test set: dimensions near 0 nats "
+    "are ignored by the model, so moving them changes little.",
 )
 mu, logvar = encodings(checkpoint)
 kl = kl_per_dimension(torch.tensor(mu), torch.tensor(logvar)).numpy()
@@ -111,5 +143,5 @@ dims = shown_dimensions(kl)
 if not dims:
     st.info("Every dimension is inactive for this model; turn off the filter to see the sliders.")
 else:
-    sliders_and_image(checkpoint, kl, dims)
+    live_code(checkpoint, dataset.split("test")[1].numpy(), mu, kl, dims)
     traversal(checkpoint, np.clip(start, -RANGE, RANGE), dims)

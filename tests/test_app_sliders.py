@@ -117,3 +117,25 @@ def test_no_latency_is_claimed_before_a_slider_moves_and_traversal_rows_are_name
     assert any("ms after the slider moved" in c.value for c in at.main.caption)
     grid = at.get("html")[-1].proto.body
     assert ">z0</th>" in grid and ">z1</th>" in grid and "+3.00" in grid
+
+
+def test_server_sliders_stand_in_with_a_note_until_the_browser_decodes():
+    at = sliders_page()  # AppTest runs no JavaScript, so the latent canvas never reports that it decodes
+
+    assert any("Starting in-browser decoding" in note.value and "decode on the server" in note.value
+               for note in at.info)
+    assert slider_values(at) == {0: 0.0, 1: 0.0}
+
+
+def test_without_static_serving_the_note_says_why_decoding_stays_on_the_server():
+    from streamlit import config
+
+    served = config.get_option("server.enableStaticServing")
+    config.set_option("server.enableStaticServing", False)
+    try:
+        at = sliders_page()
+    finally:
+        config.set_option("server.enableStaticServing", served)
+
+    assert any("In-browser decoding is off: static file serving is off" in note.value for note in at.info)
+    assert slider_values(at) == {0: 0.0, 1: 0.0}

@@ -6,7 +6,8 @@ reads (`data`) and sends back (state and triggers):
 
   data.model    once per model and session, else only {"sha256"}: the decoder as ONNX (base64) with its input and
                 output names, latent_dim, image_shape (C, H, W), the test codes drawn on the pad (subsampled,
-                with labels and one colour per class) and the PCA plane of all test codes (origin, 2 x D basis)
+                with labels, and per class a colour and a name) and the PCA plane of all test codes (origin,
+                2 x D basis)
   data.start    {"id", "z"}: the browser moves its code to z whenever id changes
   data.sliders  {"dims": the dimensions shown, in order; "kl": per dimension; "limit": slider range}
   data.runtime  URL path of the vendored onnxruntime-web module
@@ -76,17 +77,17 @@ def _pca_plane(codes: np.ndarray) -> dict:
 
 
 @st.cache_data(max_entries=4, show_spinner="Exporting the decoder for the browser...")
-def _model_payload(sha256: str, _checkpoint: Checkpoint, _codes: np.ndarray, _labels: np.ndarray,
-                   n_classes: int) -> dict:
+def _model_payload(sha256: str, _checkpoint: Checkpoint, _codes: np.ndarray, _labels: np.ndarray) -> dict:
     shown = np.random.default_rng(0).permutation(len(_codes))[:MAX_POINTS]
     config = _checkpoint.config
+    names = _checkpoint.dataset.class_names
     return {
         "sha256": sha256,
         "onnx": base64.b64encode(decoder_onnx_bytes(_checkpoint.model)).decode(),
         "input": DECODER_INPUT, "output": DECODER_OUTPUT,
         "latent_dim": config.latent_dim, "image_shape": list(config.image_shape),
         "points": {"codes": _codes[shown].round(4).tolist(), "labels": _labels[shown].astype(int).tolist(),
-                   "colors": [class_color(label) for label in range(n_classes)]},
+                   "colors": [class_color(label) for label in range(len(names))], "names": list(names)},
         "pca": _pca_plane(_codes),
     }
 
@@ -109,7 +110,7 @@ def latent_canvas(checkpoint: Checkpoint, codes: np.ndarray, labels: np.ndarray,
         return CanvasState(False, problem, start)
     sent_key = f"{key}_sent_model"  # the model this session's browser was sent; it keeps it for the page's life
     first_send = st.session_state.get(sent_key) != checkpoint.sha256
-    model = (_model_payload(checkpoint.sha256, checkpoint, codes, labels, int(labels.max()) + 1) if first_send
+    model = (_model_payload(checkpoint.sha256, checkpoint, codes, labels) if first_send
              else {"sha256": checkpoint.sha256})
     result = _component()(
         key=key,

@@ -79,7 +79,8 @@ class LatentCanvas {
     this.el = {
       status: find(".status"), padView: find(".pad-view"), pad: find(".pad"), image: find(".image"),
       timing: find(".timing"), sliders: find(".sliders"), plane: find(".plane"), axisX: find(".axis-x"),
-      axisY: find(".axis-y"), planeChoice: find(".plane-choice"), axisChoices: root.querySelectorAll(".axis-choice"),
+      axisY: find(".axis-y"), legend: find(".legend"), planeChoice: find(".plane-choice"),
+      axisChoices: root.querySelectorAll(".axis-choice"),
     };
     this.marks = 0;
     this.lastPointerMove = -Infinity;
@@ -115,6 +116,7 @@ class LatentCanvas {
   setModel(model) {
     this.session = null;
     this.setPlaneChoices(model);
+    this.setLegend(model.points);
     this.imageData = new ImageData(model.image_shape[2], model.image_shape[1]);
     Object.assign(this.el.image, { width: model.image_shape[2], height: model.image_shape[1] });
     model.session.then(
@@ -288,6 +290,16 @@ class LatentCanvas {
     [this.el.axisX.value, this.el.axisY.value] = mostActive.slice(0, 2).map(String);
     this.el.plane.value = latentDim > 2 ? "pca" : "axes";
     this.choosePlane();
+  }
+
+  setLegend({ colors, names }) {
+    this.el.legend.replaceChildren(...names.map((name, label) => {
+      const entry = document.createElement("span");
+      const swatch = Object.assign(document.createElement("span"), { className: "swatch" });
+      swatch.style.background = colors[label];
+      entry.append(swatch, name);
+      return entry;
+    }));
   }
 
   choosePlane() {
