@@ -1,4 +1,4 @@
-"""Shared fixtures: the real digits data, tiny real models, and the MNIST files in ../shared/data."""
+"""Shared fixtures: the real digits data, the bundled MNIST, tiny real models, and ../shared/data's MNIST."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from vae_core.checkpoint import DatasetInfo, save_checkpoint
-from vae_core.data import Dataset, load_digits_dataset
+from vae_core.data import DATA_ROOT, Dataset, load_dataset, load_digits_dataset
 from vae_core.models import VAE, VAEConfig
 from vae_core.train import TrainConfig, Trainer
 
@@ -26,8 +26,22 @@ def digits() -> Dataset:
 
 @pytest.fixture(scope="session")
 def mnist_root() -> Path:
+    """torchvision's root of the MNIST copy this repository bundles (data/MNIST/raw/*.gz): always present."""
+    return DATA_ROOT
+
+
+@pytest.fixture(scope="session")
+def mnist() -> Dataset:
+    """The bundled MNIST, loaded once (60,000 + 10,000 images, ~0.3 s)."""
+    return load_dataset("mnist")
+
+
+@pytest.fixture(scope="session")
+def reference_mnist_root() -> Path:
+    """The reference machine's uncompressed MNIST (../shared/data), which the bundled copy was made from."""
     if not (SHARED_DATA / "MNIST" / "raw" / "t10k-images-idx3-ubyte").exists():
-        pytest.skip(f"MNIST raw files not found under {SHARED_DATA}/MNIST/raw (see shared/data/README.md)")
+        pytest.skip(f"reference MNIST raw files not found under {SHARED_DATA}/MNIST/raw (only on the reference "
+                    "machine); the bundled copy's own checksums are in data/README.md")
     return SHARED_DATA
 
 

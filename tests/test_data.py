@@ -1,7 +1,11 @@
-"""Dataset registry: digits, torchvision MNIST from ../shared/data, and folders of the user's images."""
+"""Dataset registry: digits, the bundled MNIST (gzip idx files), other idx copies, and folders of images."""
 
 from __future__ import annotations
 
+import gzip
+import hashlib
+import re
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +13,8 @@ import pytest
 import torch
 from PIL import Image
 
-from vae_core.data import load_dataset, load_image_folder
+from vae_core.checkpoint import DatasetInfo
+from vae_core.data import DATA_ROOT, load_dataset, load_image_folder, read_idx
 from vae_core.errors import DatasetError
 
 
@@ -37,13 +42,116 @@ def test_split_names_are_checked(digits):
         digits.split("validation")
 
 
-@pytest.mark.slow
-def test_mnist_loads_from_the_shared_raw_files(mnist_root):
-    mnist = load_dataset("mnist", root=mnist_root)
+MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+
+def _write_idx(path: Path, array: np.ndarray, compress: bool = False) -> Path:
+    """An idx file of unsigned bytes (MNIST's format), gzip-compressed when asked."""
+    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with (gzip.open if compress else open)(path, "wb") as f:
+        f.write(header + array.astype(np.uint8).tobytes())
+    return path
+
+
+def _write_idx_dataset(raw: Path, n_train: int = 6, n_test: int = 4, compress: bool = False) -> np.ndarray:
+    """A tiny MNIST-shaped dataset in torchvision's raw layout; returns its training images."""
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        arrays[f"{prefix}-images-idx3-ubyte"] = rng.integers(0, 256, (n, 28, 28))
+        arrays[f"{prefix}-labels-idx1-ubyte"] = np.arange(n) % 10
+    for name, array in arrays.items():
+        _write_idx(raw / (name + ".gz" if compress else name), array, compress)
+    return arrays["train-images-idx3-ubyte"]
+
+
+def test_mnist_loads_offline_from_the_bundled_copy_with_no_options(mnist):
     assert mnist.x_train.shape == (60000, 1, 28, 28) and mnist.x_test.shape == (10000, 1, 28, 28)
     assert mnist.y_train.shape == (60000,) and mnist.y_train.dtype == torch.int64
     assert mnist.x_test.dtype == torch.float32 and mnist.x_test.min() == 0 and mnist.x_test.max() == 1
-    assert len(mnist.class_names) == 10 and mnist.options == {"root": str(mnist_root), "download": False}
+    assert torch.equal(torch.bincount(mnist.y_test), torch.tensor([980, 1135, 1032, 1010, 982, 892, 958, 1028, 974,
+                                                                   1009]))  # the official test split
+    assert mnist.class_names == tuple("0123456789")
+    assert mnist.options == {"download": False}  # no path: the bundled copy is found again on any machine
+
+
+def test_bundled_mnist_files_match_the_checksums_in_the_data_readme():
+    readme = (DATA_ROOT / "README.md").read_text()
+    for name in MNIST_FILES:
+        gz = DATA_ROOT / "MNIST" / "raw" / f"{name}.gz"
+        row = next(line for line in readme.splitlines() if line.startswith(f"| `{name}.gz`"))
+        gz_sha, raw_sha = re.findall(r"`([0-9a-f]{64})`", row)
+        assert hashlib.sha256(gz.read_bytes()).hexdigest() == gz_sha
+        assert hashlib.sha256(gzip.decompress(gz.read_bytes())).hexdigest() == raw_sha
+
+
+def test_bundled_mnist_equals_the_reference_raw_files_byte_for_byte(reference_mnist_root, mnist):
+    raw = reference_mnist_root / "MNIST" / "raw"
+    for name in MNIST_FILES:
+        assert np.array_equal(read_idx(DATA_ROOT / "MNIST" / "raw" / f"{name}.gz"), read_idx(raw / name)), name
+    reference = load_dataset("mnist", root=reference_mnist_root)
+    assert torch.equal(reference.x_train, mnist.x_train) and torch.equal(reference.y_test, mnist.y_test)
+    assert reference.options == {"root": str(reference_mnist_root), "download": False}
+
+
+def test_a_model_trained_on_the_bundled_copy_reloads_it_without_a_stored_path(monkeypatch, tmp_path):
+    monkeypatch.chdir(DATA_ROOT.parent)
+    for root in (None, "data", str(DATA_ROOT)):  # every way of naming data/ is stored as "no path"
+        info = DatasetInfo("mnist", (1, 28, 28), tuple("0123456789"), load_dataset("mnist", root=root).options)
+        assert "root" not in info.options
+        monkeypatch.chdir(tmp_path)  # another working directory, as on another machine
+        assert info.load().x_test.shape == (10000, 1, 28, 28)
+        monkeypatch.chdir(DATA_ROOT.parent)
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_idx_datasets_load_from_plain_or_gzip_files_in_torchvision_layout(tmp_path, compress):
+    train_images = _write_idx_dataset(tmp_path / "FashionMNIST" / "raw", compress=compress)
+    ds = load_dataset("fashion_mnist", root=tmp_path)
+    assert ds.image_shape == (1, 28, 28) and len(ds.x_train) == 6 and len(ds.x_test) == 4
+    assert torch.equal(ds.x_train[:, 0], torch.from_numpy(train_images).float() / 255)
+    assert ds.y_test.tolist() == [0, 1, 2, 3] and ds.class_names[0] == "T-shirt/top"
+    assert ds.options == {"root": str(tmp_path), "download": False}
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda b: b[:-10], "truncated or too long"),
+    (lambda b: b + b"\0", "truncated or too long"),
+    (lambda b: b"\0\0\x0d\x03" + b[4:], "not an idx file of unsigned bytes"),  # float32 data, not bytes
+    (lambda b: b[:4] + struct.pack(">I", 2**31) + b[8:], "more than the"),  # declares 2 GiB: never allocated
+    (lambda b: b[:6], "cannot read"),  # the header itself is cut
+])
+@pytest.mark.parametrize("compress", [False, True])
+def test_damaged_idx_files_are_dataset_errors(tmp_path, damage, message, compress):
+    plain = _write_idx(tmp_path / "x", np.zeros((3, 28, 28))).read_bytes()
+    path = tmp_path / ("bad.gz" if compress else "bad")
+    path.write_bytes(gzip.compress(damage(plain)) if compress else damage(plain))
+    with pytest.raises(DatasetError, match=message):
+        read_idx(path)
+
+
+def test_a_corrupt_gzip_stream_is_a_dataset_error(tmp_path):
+    data = gzip.compress(_write_idx(tmp_path / "x", np.zeros((3, 28, 28))).read_bytes())
+    (tmp_path / "bad.gz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(DatasetError, match="cannot read"):
+        read_idx(tmp_path / "bad.gz")
+
+
+def test_images_and_labels_of_different_lengths_are_refused(tmp_path):
+    raw = tmp_path / "MNIST" / "raw"
+    _write_idx_dataset(raw)
+    _write_idx(raw / "t10k-labels-idx1-ubyte", np.arange(3))  # 4 test images, 3 labels
+    with pytest.raises(DatasetError, match="do not match"):
+        load_dataset("mnist", root=tmp_path)
+
+
+def test_files_already_there_are_never_downloaded_again(tmp_path, monkeypatch):
+    import torchvision.datasets as tvd
+
+    monkeypatch.setattr(tvd.MNIST, "mirrors", ["http://127.0.0.1:9/"])  # any download attempt would fail
+    _write_idx_dataset(tmp_path / "MNIST" / "raw", compress=True)
+    assert len(load_dataset("mnist", root=tmp_path, download=True).x_train) == 6
 
 
 def test_torchvision_dataset_without_files_offline_says_where_to_put_them(tmp_path):

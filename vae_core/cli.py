@@ -26,12 +26,13 @@ def _dataset_options(args) -> dict:
         if not args.data_dir:
             raise VAEError("--dataset folder needs --data-dir PATH (a folder of png/jpg images)")
         return {"path": args.data_dir, "size": args.image_size, "grayscale": not args.rgb}
-    return {"root": args.data_dir or "data", "download": args.download}
+    return {"root": args.data_dir, "download": args.download}  # root None: data/, where MNIST is bundled
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", default="digits", choices=list(DATASETS), help="dataset name (default: digits)")
-    p.add_argument("--data-dir", help="torchvision root folder, or the image folder for --dataset folder")
+    p.add_argument("--data-dir", help="torchvision root folder (default: the repository's data/, which bundles "
+                   "MNIST), or the image folder for --dataset folder")
     p.add_argument("--download", action="store_true", help="let torchvision download the dataset")
     p.add_argument("--image-size", type=int, default=28, help="side in pixels for --dataset folder (default 28)")
     p.add_argument("--rgb", action="store_true", help="keep colour for --dataset folder")

@@ -6,6 +6,11 @@ a batch is one index into a tensor.
 
 from __future__ import annotations
 
+import functools
+import gzip
+import math
+import struct
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,30 +79,88 @@ def load_digits_dataset(test_fraction: float = 0.2, seed: int = 0) -> Dataset:
     return Dataset("digits", x_train, y_train, x_test, y_test, tuple(str(d) for d in range(10)))
 
 
-_TORCHVISION = {
-    "mnist": "MNIST",
-    "fashion_mnist": "FashionMNIST",
-    "kmnist": "KMNIST",
-    "cifar10": "CIFAR10",
+DATA_ROOT = Path(__file__).resolve().parent.parent / "data"  # the repository's data/: bundled MNIST lives here
+
+# Datasets stored as idx files (LeCun's MNIST format) under torchvision's layout <root>/<folder>/raw.
+_IDX_DATASETS = {
+    "mnist": ("MNIST", tuple("0123456789")),
+    "fashion_mnist": ("FashionMNIST", ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                                       "Sneaker", "Bag", "Ankle boot")),
+    "kmnist": ("KMNIST", ("o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo")),
 }
+_IDX_FILES = {  # split -> (images, labels), each read plain or gzip-compressed (name + ".gz")
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+_TORCHVISION = {name: folder for name, (folder, _) in _IDX_DATASETS.items()} | {"cifar10": "CIFAR10"}
+MAX_IDX_BYTES = 2**30  # a header may not declare more: a stranger's root must not make us allocate without bound
 
 
-def _torchvision_split(cls, root: Path, train: bool, download: bool):
+def _data_root(root: str | Path | None) -> Path:
+    return DATA_ROOT if root is None else Path(root).expanduser()
+
+
+def _root_option(root: str | Path | None) -> dict:
+    """How a root is recorded in a dataset's options: not at all when it is the repository's data/ folder,
+    so a model trained on the bundled copy reloads from the bundled copy on any machine."""
+    if root is None or _data_root(root).resolve() == DATA_ROOT.resolve():
+        return {}
+    return {"root": str(root)}
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """An idx file of unsigned bytes (MNIST's format), plain or gzip-compressed (.gz), as a uint8 array.
+
+    The header's magic and sizes are checked against the bytes actually there, and the bytes are read in one
+    bounded call, so a corrupt or hostile file is a DatasetError, never a huge allocation.
+    """
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
     try:
-        return cls(root=str(root), train=train, download=download)
-    except RuntimeError as exc:
-        if download:  # torchvision raises RuntimeError once every mirror has failed
-            raise DatasetError(
-                f"could not download {cls.__name__} into {root} ({exc}); check the network, or put the files "
-                f"under {root / cls.__name__}/raw and run without download"
-            ) from exc
-        hint = (
-            f"put the {cls.__name__} files under {root / cls.__name__}/raw (torchvision's layout) "
-            "or enable download"
-        )
-        raise DatasetError(f"{cls.__name__} not found in {root}: {hint}") from exc
-    except OSError as exc:  # network errors while downloading
-        raise DatasetError(f"could not download {cls.__name__} into {root}: {exc}") from exc
+        with opener(path, "rb") as f:
+            magic = f.read(4)
+            if len(magic) != 4 or magic[:3] != b"\0\0\x08" or not 1 <= magic[3] <= 4:
+                raise DatasetError(f"{path} is not an idx file of unsigned bytes (bad magic {magic.hex()})")
+            shape = struct.unpack(f">{magic[3]}I", f.read(4 * magic[3]))
+            size = math.prod(shape)
+            if size > MAX_IDX_BYTES:
+                raise DatasetError(f"{path} declares {size:,} bytes, more than the {MAX_IDX_BYTES:,} allowed")
+            data = bytearray(size + 1)  # writable, so torch can share it; one byte more detects trailing data
+            n_read = _read_fully(f, memoryview(data))
+    except (OSError, EOFError, struct.error, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
+        raise DatasetError(f"cannot read {path}: {exc}") from exc
+    if n_read != size:
+        raise DatasetError(f"{path} is truncated or too long: its header declares {size:,} bytes of data")
+    return np.frombuffer(data, dtype=np.uint8, count=size).reshape(shape)
+
+
+def _read_fully(f, buffer: memoryview) -> int:
+    """readinto until the buffer is full or the file ends (one call may return less); bytes read."""
+    done = 0
+    while done < len(buffer):
+        n = f.readinto(buffer[done:])
+        if not n:
+            break
+        done += n
+    return done
+
+
+def _idx_path(raw: Path, name: str) -> Path | None:
+    """The file `name` in `raw`, uncompressed (as torchvision leaves it) or gzip-compressed (as bundled)."""
+    return next((p for p in (raw / name, raw / f"{name}.gz") if p.is_file()), None)
+
+
+def _download_with_torchvision(name: str, root: Path) -> None:
+    import torchvision.datasets as tvd
+
+    cls = getattr(tvd, _TORCHVISION[name])
+    try:
+        cls(root=str(root), train=True, download=True)  # fetches the files of both splits
+    except (RuntimeError, OSError) as exc:  # RuntimeError once every mirror has failed; OSError: network errors
+        raise DatasetError(
+            f"could not download {cls.__name__} into {root} ({exc}); check the network, or put the files "
+            f"under {root / cls.__name__}/raw and run without download"
+        ) from exc
 
 
 def _as_float_images(data) -> torch.Tensor:
@@ -110,19 +173,66 @@ def _as_float_images(data) -> torch.Tensor:
     return images.contiguous().float().div_(255.0)
 
 
-def load_torchvision_dataset(name: str, root: str | Path = "data", download: bool = False) -> Dataset:
-    """A torchvision dataset read once into tensors (its `.data` array, no per-item transforms)."""
+def _idx_paths(name: str, base: Path, download: bool) -> dict[str, Path]:
+    """file name -> path of the dataset's four idx files under `base`, downloading them first if asked."""
+    folder, _ = _IDX_DATASETS[name]
+    raw = base / folder / "raw"
+    names = [file for files in _IDX_FILES.values() for file in files]
+    if download and any(_idx_path(raw, file) is None for file in names):
+        _download_with_torchvision(name, base)
+    paths = {file: _idx_path(raw, file) for file in names}
+    missing = [file for file, path in paths.items() if path is None]
+    if missing:
+        raise DatasetError(
+            f"{folder} not found in {base}: put the {folder} files ({', '.join(missing)}, plain or .gz) under "
+            f"{raw} (torchvision's layout) or enable download"
+        )
+    return paths
+
+
+def _idx_split(images_path: Path, labels_path: Path, n_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x, y) from an images file (N, H, W) and its labels file (N,)."""
+    images, labels = read_idx(images_path), read_idx(labels_path)
+    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels) or labels.max(initial=0) >= n_classes:
+        raise DatasetError(f"{images_path.name} {images.shape} and {labels_path.name} {labels.shape} do not match")
+    return _as_float_images(images), torch.from_numpy(labels.astype(np.int64))
+
+
+def load_idx_dataset(name: str, root: str | Path | None = None, download: bool = False) -> Dataset:
+    """MNIST, FashionMNIST or KMNIST from `<root>/<folder>/raw`, idx files plain or .gz (torchvision's layout).
+
+    `root` None is the repository's data/ folder, which carries MNIST: it loads offline with no options.
+    `download` fetches missing files with torchvision first; files already there are never fetched again.
+    """
+    _, class_names = _IDX_DATASETS[name]
+    paths = _idx_paths(name, _data_root(root), download)
+    x_train, y_train = _idx_split(*(paths[file] for file in _IDX_FILES["train"]), len(class_names))
+    x_test, y_test = _idx_split(*(paths[file] for file in _IDX_FILES["test"]), len(class_names))
+    return Dataset(name, x_train, y_train, x_test, y_test, class_names,
+                   options={**_root_option(root), "download": download})
+
+
+def load_torchvision_dataset(name: str, root: str | Path | None = None, download: bool = False) -> Dataset:
+    """CIFAR10 through torchvision, read once into tensors (its `.data` array, no per-item transforms)."""
     import torchvision.datasets as tvd
 
     cls = getattr(tvd, _TORCHVISION[name])
-    root = Path(root).expanduser()
-    splits = [_torchvision_split(cls, root, train, download) for train in (True, False)]
+    base = _data_root(root)
+    if download:
+        _download_with_torchvision(name, base)
+    try:
+        splits = [cls(root=str(base), train=train, download=False) for train in (True, False)]
+    except RuntimeError as exc:
+        raise DatasetError(
+            f"{cls.__name__} not found in {base}: put the extracted {cls.base_folder} folder under {base} "
+            "(torchvision's layout) or enable download"
+        ) from exc
     (x_train, y_train), (x_test, y_test) = [
         (_as_float_images(s.data), torch.as_tensor(s.targets, dtype=torch.int64)) for s in splits
     ]
     return Dataset(
         name, x_train, y_train, x_test, y_test, tuple(splits[0].classes),
-        options={"root": str(root), "download": download},
+        options={**_root_option(root), "download": download},
     )
 
 
@@ -190,7 +300,8 @@ def load_image_folder(
 
 DATASETS: dict[str, Callable[..., Dataset]] = {
     "digits": load_digits_dataset,
-    **{name: (lambda n: lambda **kw: load_torchvision_dataset(n, **kw))(name) for name in _TORCHVISION},
+    **{name: functools.partial(load_idx_dataset, name) for name in _IDX_DATASETS},
+    "cifar10": functools.partial(load_torchvision_dataset, "cifar10"),
     "folder": load_image_folder,
 }
 
