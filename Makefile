@@ -6,9 +6,10 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test bench bench-quick setup clean
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --disable-pip-version-check -q -r requirements-dev.txt
+	$(BIN)/pip install --disable-pip-version-check -q -e . --no-build-isolation --no-deps
 	touch $(STAMP)
 
 setup: $(STAMP)
