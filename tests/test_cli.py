@@ -163,3 +163,15 @@ def test_a_run_that_diverges_before_its_first_step_writes_nothing_and_says_so(tm
     assert cli.main([*TRAIN, "--out", str(out)]) == 2
     assert "NaN/inf at step 1" in capsys.readouterr().err.splitlines()[-1]
     assert not out.exists()
+
+
+@pytest.mark.slow  # one epoch of 60,000 images: 15-30 s on 2 cores
+def test_mnist_trains_and_evaluates_offline_from_the_bundled_copy_with_no_data_flag(tmp_path, capsys):
+    out = tmp_path / "m.safetensors"
+    assert cli.main(["train", "--dataset", "mnist", "--epochs", "1", "--out", str(out)]) == 0
+    ckpt = load_checkpoint(out)
+    assert ckpt.dataset.name == "mnist" and ckpt.dataset.image_shape == (1, 28, 28)
+    assert ckpt.dataset.options == {"download": False}  # no path stored: it reloads on any machine
+    assert ckpt.history["test"][-1]["elbo"] > -250  # one epoch already beats an untrained model (~ -550)
+    assert cli.main(["eval", str(out), "-k", "10", "--limit", "200"]) == 0
+    assert "mnist test set, 200 examples, 1 epochs" in capsys.readouterr().out
