@@ -66,7 +66,8 @@ def remember_selection(picked: list[int], view: tuple) -> None:
 def selection_panel(checkpoint: Checkpoint, dataset: Dataset) -> None:
     selected = st.session_state.get(SCATTER_SELECTED, [])
     if not selected:
-        st.info("Click a point, or drag a box or lasso, to see the images and their reconstructions here.")
+        st.info("Click a point (or pick box or lasso select in the chart's toolbar and drag) to see the images and "
+                "their reconstructions here.")
         return
     x, y = dataset.split("test")
     shown = selected[:MAX_SHOWN]
@@ -93,7 +94,8 @@ def latent_plane(checkpoint: Checkpoint) -> None:
 checkpoint, dataset = page_intro(
     "Latent scatter",
     "Each point is one test image placed at its posterior mean mu(x), coloured by its label. Similar images "
-    "should sit together; click a point, or drag a box or lasso, to see the images.",
+    "should sit together; click a point, or box- or lasso-select from the chart's toolbar, to see the images. "
+    "Dragging zooms; double-click zooms back out.",
 )
 _, labels = dataset.split("test")
 method, max_points, dims = projection_ui(len(labels), checkpoint)

@@ -80,10 +80,10 @@ def latent_scatter_figure(coords: np.ndarray, indices: np.ndarray, labels: np.nd
             marker={"color": class_color(int(label)), "size": marker_size, "opacity": opacity},
             hovertemplate=f"label <b>{name}</b><br>index %{{customdata}}<extra></extra>",
         ))
-    # clickmode "event+select": a click selects the point (with "event" alone it only fires an event that
-    # Streamlit's selection handling never sees, so a click selected nothing).
+    # Streamlit's chart forces clickmode "event" (a click selects nothing) while the drag mode is box or lasso
+    # select, so dragging zooms by default and box / lasso are one click away in the chart's toolbar.
     figure.update_layout(height=560, margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend_title_text="label",
-                         dragmode="select", clickmode="event+select")
+                         dragmode="zoom", clickmode="event+select")
     return figure
 
 
