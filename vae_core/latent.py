@@ -10,6 +10,11 @@ import torch
 from .models import VAE
 
 PROJECTIONS = ("direct", "pca", "tsne")
+# t-SNE runs on one OpenMP/BLAS thread: in the app it shares the cores with torch's own OpenMP pool (a second
+# libgomp), a training thread and other sessions, and oversubscribed OpenMP barriers made 359 points take 10-56 s
+# instead of 2.4-7.6 s (2 cores under load; benchmarks/projection_threads.py). On 2 cores two threads never won,
+# also for 3,000 points (51-66 s against 29-43 s). Not measured on many-core machines, where more may pay off.
+TSNE_THREADS = 1
 
 
 def prior_samples(n: int, latent_dim: int, seed: int = 0) -> torch.Tensor:
@@ -87,14 +92,21 @@ def project_2d(mu: np.ndarray, method: str = "direct", max_points: int = 5000, s
         share = pca.explained_variance_ratio_.sum()
         return Projection(coords, indices, method, f"top principal components ({share:.0%} of variance)")
     if method == "tsne":
-        from sklearn.manifold import TSNE
-
         if len(mu) > max_points:
             indices = np.sort(np.random.default_rng(seed).choice(len(mu), max_points, replace=False))
-        perplexity = min(30.0, max(2.0, (len(indices) - 1) / 3))
-        coords = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(mu[indices])
+        coords = _tsne(mu[indices], seed)
         return Projection(coords, indices, method, f"t-SNE of {len(indices):,} points (axes have no units)")
     raise ValueError(f"projection must be one of {PROJECTIONS}, got {method!r}")
+
+
+def _tsne(mu: np.ndarray, seed: int) -> np.ndarray:
+    """t-SNE of (M, D) points to (M, 2), with its thread pools limited to TSNE_THREADS while it runs."""
+    from sklearn.manifold import TSNE
+    from threadpoolctl import threadpool_limits
+
+    perplexity = min(30.0, max(2.0, (len(mu) - 1) / 3))
+    with threadpool_limits(limits=TSNE_THREADS):
+        return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(mu)
 
 
 def latent_grid(n: int, extent: float = 3.0) -> torch.Tensor:
