@@ -20,6 +20,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 
@@ -39,7 +40,7 @@ PREVIEW_IMAGES = 32  # test images kept for previews (a copy: the job does not h
 class JobConfig:
     """How a background run shares a server (how it trains is TrainConfig)."""
 
-    ABANDON_AFTER_S: Range = Range(0.05, 24 * 3600.0)
+    ABANDON_AFTER_S: ClassVar[Range] = Range(0.05, 24 * 3600.0)
 
     # A UI showing the job calls keep_alive() at least this often (the Train page polls every second); a
     # closed browser tab stops calling, and the run stops instead of holding a core and memory forever.
@@ -54,9 +55,6 @@ class JobConfig:
              f"abandon_after_s must be in {self.ABANDON_AFTER_S} seconds, got {self.abandon_after_s}"),
             (self.num_threads >= 1, f"num_threads must be >= 1, got {self.num_threads}"),
         ])
-
-
-DEFAULT_TRAINING_THREADS = JobConfig.num_threads  # the old name, kept for callers that read it
 
 
 @dataclass(frozen=True)
@@ -103,11 +101,8 @@ class TrainingJob:
     """Runs a Trainer in a daemon thread; `stop()` ends it between steps, keeping the weights so far."""
 
     def __init__(self, trainer: Trainer, dataset: DatasetInfo, command: str | None = None,
-                 config: JobConfig | None = None, num_threads: int | None = None):
-        config = config or JobConfig()
-        if num_threads is not None:  # the old keyword, kept working
-            config = JobConfig(config.abandon_after_s, num_threads)
-        self.dataset, self.command, self.config = dataset, command, config
+                 config: JobConfig | None = None):
+        self.dataset, self.command, self.config = dataset, command, config or JobConfig()
         self._trainer: Trainer | None = trainer  # let go of once the run ends
         self._model_config, self._train_config = trainer.model.config, trainer.config
         self._preview_x = trainer.dataset.x_test[:PREVIEW_IMAGES].clone()
@@ -177,8 +172,8 @@ class TrainingJob:
         unseen = time.monotonic() - self._seen
         if unseen < self.config.abandon_after_s:
             return None
-        message = (f"abandoned at epoch {self._epoch}, step {self._train[-1]['step'] if self._train else 0}: "
-                   f"no page showed this run for {unseen:.0f} s (limit {self.config.abandon_after_s:g} s)")
+        message = (f"abandoned at epoch {self._epoch}, step {self._last_step(self._train)}: no page showed this run "
+                   f"for {unseen:.0f} s (limit {self.config.abandon_after_s:g} s)")
         logger.warning("training run %s %s", self.default_name(), message)
         return FinishedEvent("abandoned", message)
 
@@ -197,7 +192,13 @@ class TrainingJob:
     def _end(self, finished: FinishedEvent | None, error: str | None) -> None:
         """Keep the final weights and Adam's state on the CPU; let go of the trainer (data, optimizer)."""
         with self._lock:
-            final = None if error else self._copy_weights(with_adam=True)  # after a failure they may be torn
+            final = None
+            if error is None:  # after a failure the weights may be half-updated: nothing is kept to save
+                try:
+                    final = self._copy_weights(with_adam=True)
+                except Exception as exc:  # noqa: BLE001 - e.g. a CUDA error; the job must still end visibly
+                    error = f"training ended but its weights could not be copied: {type(exc).__name__}: {exc}"
+                    finished = FinishedEvent("failed", error)
             with self._rows:
                 self._final, self._finished, self._error = final, finished, error
                 self._ended = time.perf_counter()
@@ -213,16 +214,18 @@ class TrainingJob:
 
     def progress(self) -> Progress:
         """Where the run stands, from the rows its events reported; never waits for a training step."""
-        with self._rows:
-            steps = len(self._train)
-            train, test, epoch = self._train[:steps], self._test[:], self._epoch
+        with self._rows:  # shallow copies: the rows themselves are never changed once appended
+            train, test, epoch = self._train[:], self._test[:], self._epoch
             finished, error, ended = self._finished, self._error, self._ended
-        step = train[-1]["step"] if train else self._first_step
+        step = self._last_step(train)
         steps_done = step - self._first_step
         elapsed = (ended or time.perf_counter()) - self._started
         return Progress(train=train, test=test, step=step, epoch=epoch, steps_done=steps_done,
                         total_steps=self._total_steps, finished=finished, error=error,
                         steps_per_second=steps_done / elapsed if elapsed > 0 else 0.0)
+
+    def _last_step(self, train_rows: list[dict]) -> int:
+        return train_rows[-1]["step"] if train_rows else self._first_step
 
     @contextmanager
     def _reading(self):

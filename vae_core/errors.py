@@ -18,4 +18,5 @@ class CheckpointError(VAEError):
 
 
 class TrainingError(VAEError):
-    """Training could not continue (e.g. the loss became NaN)."""
+    """A run left nothing usable: it diverged before its first step (CLI), or its training thread failed
+    (vae_core.background: saving or previewing that job is refused, its weights may be half-updated)."""
