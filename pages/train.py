@@ -32,9 +32,10 @@ def dataset_ui() -> tuple[str, dict]:
         size = st.number_input("Image size (pixels)", side.low, side.high, 28, key="train_image_size")
         grayscale = st.checkbox("Grayscale", True, key="train_grayscale")
         return name, {"path": path, "size": int(size), "grayscale": grayscale}
-    root = st.text_input("Data folder (torchvision layout)", "data", key="train_data_root")
+    root = st.text_input("Data folder (torchvision layout; empty: this repository's data/, which bundles MNIST)",
+                         key="train_data_root").strip()
     download = st.checkbox("Download if missing", False, key="train_download")
-    return name, {"root": root, "download": download}
+    return name, {"root": root or None, "download": download}
 
 
 def model_ui() -> tuple[dict, str]:

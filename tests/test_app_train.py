@@ -245,6 +245,19 @@ def test_bad_dataset_input_shows_an_error_and_starts_nothing(train_page, dataset
     assert "train_job" not in at.session_state
 
 
+def test_mnist_trains_offline_from_the_bundled_copy_by_default(train_page):
+    at = train_page
+    at.selectbox(key="train_dataset").set_value("mnist").run()
+    assert at.text_input(key="train_data_root").value == "" and not at.checkbox(key="train_download").value
+    job = start(at, epochs=1000)
+    wait_until(lambda: job.progress().steps_done >= 3)
+    job.stop()
+    assert job.join(timeout=10)
+    kept = load_checkpoint_bytes(job.checkpoint_bytes())
+    assert kept.dataset.name == "mnist" and kept.config.image_shape == (1, 28, 28)
+    assert kept.dataset.options == {"download": False}  # the bundled copy: no path, reloads anywhere
+
+
 def test_bad_hidden_sizes_show_an_error(train_page):
     at = train_page
     at.text_input(key="train_hidden_mlp").set_value("256, lots")
