@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench bench-quick setup clean
+.PHONY: run test bench bench-quick screenshots setup clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,10 +15,14 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 setup: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/streamlit run app.py
+	$(BIN)/python -m ui.serve
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# Rewrites the tracked docs/screenshots/*.png (a plain test run writes them under tests/artifacts/ only).
+screenshots: $(STAMP)
+	UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest -q -m browser
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
