@@ -42,9 +42,11 @@ class JobConfig:
 
     ABANDON_AFTER_S: ClassVar[Range] = Range(0.05, 24 * 3600.0)
 
-    # A UI showing the job calls keep_alive() at least this often (the Train page polls every second); a
-    # closed browser tab stops calling, and the run stops instead of holding a core and memory forever.
-    abandon_after_s: float = 60.0
+    # A UI showing the job calls keep_alive() every few seconds; a closed browser tab stops calling, and the run
+    # stops instead of holding a core and memory forever. Generous, because browsers throttle the timers of a
+    # hidden tab (Chrome: to once a minute after 5 minutes hidden), and a run in a tab left in the background
+    # is not abandoned.
+    abandon_after_s: float = 180.0
     # Digits-sized models run fastest on one thread, and the UI (and other sessions) share the CPU cores.
     # torch.set_num_threads is per OS thread here, so this only affects the training thread.
     num_threads: int = 1
