@@ -1,7 +1,7 @@
 """Interpolation: decode the straight (lerp) and great-circle (slerp) paths between two latent codes.
 
-Session keys this page owns: "interpolate_paths" and "interpolate_images", each {"linear": ..., "spherical": ...}
-with the codes (steps, D) and decoded images (steps, C, H, W) in [0, 1] of the last run. Tests read them.
+Session key this page owns: "interpolate_paths", {"linear": ..., "spherical": ...}, the codes (steps, D) it decodes
+and draws over the scatter's map.
 """
 
 import numpy as np
@@ -113,7 +113,6 @@ steps = st.slider("Steps (including both ends)", 3, 24, 10, key="interpolate_ste
 paths = {method: interpolate(z0, z1, steps, method) for method in METHODS}
 images = {method: checkpoint.model.decode_image(path).cpu() for method, path in paths.items()}
 st.session_state["interpolate_paths"] = {method: path.numpy() for method, path in paths.items()}
-st.session_state["interpolate_images"] = {method: batch.numpy() for method, batch in images.items()}
 st.caption("The two strips one above the other, step by step; the ends are the same codes.")
 for method in METHODS:
     strip_with_exports(method, images[method])

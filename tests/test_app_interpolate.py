@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import io
 
 import numpy as np
 import pytest
 from conftest import ROOT
+import torch
 from PIL import Image
 from streamlit.runtime.media_file_storage import MediaFileKind
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
@@ -15,6 +17,7 @@ from test_app_scatter import chart_traces, page, plotly_array
 from ui.state import SCATTER_PROJECTION, SCATTER_SELECTED
 from vae_core.checkpoint import load_checkpoint
 from vae_core.data import load_digits_dataset
+from vae_core.images import tile
 from vae_core.latent import prior_samples, project_2d, project_points
 from vae_core.metrics import encode_means
 
@@ -37,6 +40,14 @@ def choose_examples(at, a: int, b: int):
     return at.number_input(key="interpolate_index_B").set_value(b).run()
 
 
+def image_urls(at) -> list[str]:
+    return [img.url for image in at.get("image") for img in image.proto.imgs]
+
+
+def strip_pixels(url: str) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))))
+
+
 def test_endpoints_are_the_encodings_of_the_chosen_examples(mu):
     at = choose_examples(page("pages/interpolate.py"), 40, 123)
     for path in at.session_state["interpolate_paths"].values():
@@ -47,12 +58,15 @@ def test_endpoints_are_the_encodings_of_the_chosen_examples(mu):
 
 def test_linear_and_spherical_strips_share_ends_and_differ_in_the_middle(mu):
     at = choose_examples(page("pages/interpolate.py"), *far_apart(mu))
-    images = at.session_state["interpolate_images"]
-    linear, spherical = images["linear"], images["spherical"]
+    paths = at.session_state["interpolate_paths"]
+    strips = [strip_pixels(url) for url in image_urls(at)[-2:]]  # what the page shows, uint8
+    model = load_checkpoint(ROOT / "checkpoints" / "digits-2d.safetensors").model
+    linear, spherical = (model.decode_image(torch.from_numpy(paths[m])).numpy() for m in ("linear", "spherical"))
+    for strip, images in zip(strips, (linear, spherical)):
+        np.testing.assert_array_equal(strip, tile(images, ncols=10, size=64))
     assert linear.shape == spherical.shape == (10, 1, 8, 8)
     np.testing.assert_allclose(linear[[0, -1]], spherical[[0, -1]], atol=1e-6)
     assert np.abs(linear[4:6] - spherical[4:6]).max() > 0.05
-    paths = at.session_state["interpolate_paths"]
     assert np.linalg.norm(paths["spherical"][5]) > np.linalg.norm(paths["linear"][5])
 
 
