@@ -164,13 +164,14 @@ class LatentCanvas {
     this.decoding = true;
     try {
       while (this.wanted && this.session) {
+        const { model, session } = this;
         const { z, moveTime } = this.wanted;
         this.wanted = null;
         const started = performance.now();
-        const feeds = { [this.model.input]: new this.ort.Tensor("float32", z, [1, z.length]) };
-        const result = await this.session.run(feeds);
+        const result = await session.run({ [model.input]: new this.ort.Tensor("float32", z, [1, z.length]) });
+        if (model !== this.model) break; // the model changed during the decode: its image is not wanted
         this.decodeMs = performance.now() - started;
-        this.paint(result[this.model.output].data, z, moveTime);
+        this.paint(result[model.output].data, z, moveTime);
       }
     } catch (error) {
       this.fail(`decoding failed in this browser (${error.message ?? error})`);
