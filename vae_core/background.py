@@ -18,7 +18,7 @@ import os
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
@@ -33,6 +33,7 @@ from .train import EpochEvent, FinishedEvent, StepEvent, TrainConfig, Trainer, b
 
 logger = logging.getLogger(__name__)
 
+ABANDON_ENV = "VAE_ABANDON_AFTER_S"  # overrides JobConfig's default abandon time (load tests wait less)
 PREVIEW_IMAGES = 32  # test images kept for previews (a copy: the job does not hold the dataset)
 
 
@@ -46,7 +47,7 @@ class JobConfig:
     # stops instead of holding a core and memory forever. Generous, because browsers throttle the timers of a
     # hidden tab (Chrome: to once a minute after 5 minutes hidden), and a run in a tab left in the background
     # is not abandoned.
-    abandon_after_s: float = 180.0
+    abandon_after_s: float = field(default_factory=lambda: float(os.environ.get(ABANDON_ENV, 180.0)))
     # Digits-sized models run fastest on one thread, and the UI (and other sessions) share the CPU cores.
     # torch.set_num_threads is per OS thread here, so this only affects the training thread.
     num_threads: int = 1
