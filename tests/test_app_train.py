@@ -1,110 +1,21 @@
-"""The Train page and the background TrainingJob behind it: live chart, stop, use, save, bad input."""
+"""The Train page, driven through the app with AppTest: live chart, stop, use, save, runs across pages, bad input."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import shutil
 import time
 from pathlib import Path
 
 import pytest
-import torch
 from conftest import DEFAULT_CHECKPOINT, ROOT
 from streamlit.testing.v1 import AppTest
+from test_background import wait_until
 
 import ui.state
-from vae_core.background import TrainingJob, start_training
+from vae_core.background import TrainingJob
 from vae_core.checkpoint import load_checkpoint, load_checkpoint_bytes
-from vae_core.models import VAEConfig
 from vae_core.train import TrainConfig
-
-TINY = {"latent_dim": 2, "hidden_dims": (32, 16)}
-
-
-def wait_until(condition, timeout: float = 30.0, interval: float = 0.05) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting for the training thread"
-        time.sleep(interval)
-
-
-def tiny_job(dataset, epochs: int, **train) -> TrainingJob:
-    config = TrainConfig(epochs=epochs, batch_size=64, learning_rate=2e-3, device="cpu", **train)
-    return start_training(dataset, config, VAEConfig(image_shape=dataset.image_shape, **TINY))
-
-
-# --- TrainingJob ---------------------------------------------------------------------------------------------
-
-
-def test_stop_ends_the_run_between_steps_and_keeps_the_weights(digits):
-    job = tiny_job(digits, epochs=1000)
-    wait_until(lambda: job.progress().steps_done >= 5)
-    job.stop()
-    assert job.join(timeout=10)
-    progress = job.progress()
-    assert progress.finished.reason == "stopped"
-    assert [row["step"] for row in progress.train] == list(range(1, progress.step + 1))
-    kept = load_checkpoint_bytes(job.checkpoint_bytes())
-    assert kept.epoch == progress.epoch and len(kept.history["train"]) == progress.step
-    for key, value in job.model_copy().state_dict().items():
-        assert torch.equal(kept.model.state_dict()[key], value)
-
-
-def test_snapshots_taken_while_training_are_consistent(digits):
-    job = tiny_job(digits, epochs=1000)
-    try:
-        wait_until(lambda: job.progress().steps_done >= 1)
-        for _ in range(20):
-            progress = job.progress()
-            assert progress.running
-            assert [row["step"] for row in progress.train] == list(range(1, progress.step + 1))
-            assert [row["epoch"] for row in progress.test] == list(range(1, progress.epoch + 1))
-            snapshot = load_checkpoint_bytes(job.checkpoint_bytes())  # a valid file mid-run
-            assert len(snapshot.history["train"]) >= progress.step
-            time.sleep(0.02)
-    finally:
-        job.stop()
-        job.join(timeout=10)
-
-
-def test_previews_improve_as_training_proceeds(digits):
-    job = tiny_job(digits, epochs=1000)
-    x, before, _ = job.previews()
-    wait_until(lambda: job.progress().epoch >= 3)
-    job.stop()
-    job.join(timeout=10)
-    _, after, samples = job.previews()
-    assert samples.shape == (8, 1, 8, 8) and 0 <= samples.min() and samples.max() <= 1
-    assert (after - x).abs().mean() < (before - x).abs().mean()
-
-
-def test_diverged_run_stops_with_the_nan_message_and_finite_weights(digits):
-    x_train = digits.x_train.clone()
-    x_train[100] = float("nan")  # the batch holding this image makes the loss NaN
-    poisoned = dataclasses.replace(digits, x_train=x_train)
-    job = tiny_job(poisoned, epochs=3)
-    assert job.join(timeout=30)
-    progress = job.progress()
-    assert progress.finished.reason == "diverged" and "NaN" in progress.finished.message
-    assert progress.epoch == 0 and progress.steps_done < 23
-    kept = load_checkpoint_bytes(job.checkpoint_bytes())  # loading refuses NaN weights, so they are finite
-    assert all(torch.isfinite(t).all() for t in kept.model.state_dict().values())
-
-
-def test_resumed_run_continues_the_history(digits):
-    first = tiny_job(digits, epochs=1)
-    first.join(timeout=30)
-    checkpoint = load_checkpoint_bytes(first.checkpoint_bytes())
-    second = start_training(digits, TrainConfig(epochs=2, batch_size=64, device="cpu"), resume=checkpoint)
-    second.join(timeout=30)
-    progress = second.progress()
-    assert progress.epoch == 3 and [row["epoch"] for row in progress.test] == [1, 2, 3]
-    assert [row["step"] for row in progress.train] == list(range(1, progress.step + 1))
-    assert checkpoint.epoch == 1 and len(checkpoint.history["train"]) == first.progress().step  # not mutated
-
-
-# --- the page -----------------------------------------------------------------------------------------------
 
 
 @pytest.fixture
