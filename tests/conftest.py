@@ -14,7 +14,7 @@ from vae_core.train import TrainConfig, Trainer
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
-DEFAULT_CHECKPOINT = ROOT / "checkpoints" / "digits-2d.safetensors"
+DEFAULT_CHECKPOINT = ROOT / "checkpoints" / "mnist-2d.safetensors"  # the model the app opens on (ui.state)
 
 torch.set_num_threads(1)  # tiny models: one thread is as fast and keeps parallel jobs from thrashing
 

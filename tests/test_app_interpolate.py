@@ -7,8 +7,8 @@ import io
 
 import numpy as np
 import pytest
-from conftest import ROOT
 import torch
+from conftest import ROOT
 from PIL import Image
 from streamlit.runtime.media_file_storage import MediaFileKind
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
@@ -24,7 +24,7 @@ from vae_core.metrics import encode_means
 
 @pytest.fixture(scope="module")
 def mu() -> np.ndarray:
-    """Posterior means of the digits test set under the default (2-D) model."""
+    """Posterior means of the digits test set under the digits 2-D model (what `page` opens by default)."""
     model = load_checkpoint(ROOT / "checkpoints" / "digits-2d.safetensors").model
     return encode_means(model, load_digits_dataset().x_test)[0].numpy()
 
@@ -68,6 +68,16 @@ def test_linear_and_spherical_strips_share_ends_and_differ_in_the_middle(mu):
     np.testing.assert_allclose(linear[[0, -1]], spherical[[0, -1]], atol=1e-6)
     assert np.abs(linear[4:6] - spherical[4:6]).max() > 0.05
     assert np.linalg.norm(paths["spherical"][5]) > np.linalg.norm(paths["linear"][5])
+
+
+def test_the_default_mnist_model_interpolates_between_28x28_test_images(mnist):
+    at = choose_examples(page("pages/interpolate.py", None), 0, 1)
+    model = load_checkpoint(ROOT / "checkpoints" / "mnist-2d.safetensors").model
+    path = at.session_state["interpolate_paths"]["linear"]
+    np.testing.assert_allclose(path[[0, -1]], encode_means(model, mnist.x_test[:2])[0].numpy(), atol=1e-5)
+    images = model.decode_image(torch.from_numpy(path)).numpy()
+    assert images.shape == (10, 1, 28, 28)
+    np.testing.assert_array_equal(strip_pixels(image_urls(at)[-2]), tile(images, ncols=10, size=64))
 
 
 def test_class_endpoints_are_examples_of_those_classes(mu):

@@ -19,7 +19,9 @@ from vae_core.metrics import encode_means
 from vae_core.models import VAE, VAEConfig
 
 
-def page(name: str, checkpoint: str | None = None) -> AppTest:
+def page(name: str, checkpoint: str | None = "digits-2d.safetensors") -> AppTest:
+    """The app on page `name` with `checkpoint` picked: the small digits model unless told otherwise (fast, 359
+    test images); None keeps the app's default model (MNIST 2-D)."""
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
     at.run()
     if checkpoint:
@@ -108,6 +110,18 @@ def test_latent_plane_grid_decodes_one_tile_per_grid_point():
     at.slider(key="scatter_grid_size").set_value(5).run()
     assert len(at.get("image")) == images_before + 1
     assert "5x5 grid" in at.main.caption[-1].value
+
+
+def test_the_default_mnist_model_draws_all_10000_test_points_at_their_latent_means(mnist):
+    at = page("pages/scatter.py", None)
+    assert at.session_state["model"].name == "mnist-2d.safetensors"
+    mu, _ = encode_means(load_checkpoint(ROOT / "checkpoints" / "mnist-2d.safetensors").model, mnist.x_test)
+    traces = chart_traces(at)
+    assert sum(len(plotly_array(t["customdata"])) for t in traces) == 10_000
+    for trace in traces:
+        rows = plotly_array(trace["customdata"])
+        np.testing.assert_allclose(plotly_array(trace["x"]), mu[rows, 0].numpy(), atol=1e-5)
+        assert set(mnist.y_test.numpy()[rows]) == {int(trace["name"])}
 
 
 @pytest.mark.slow

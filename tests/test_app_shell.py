@@ -50,12 +50,12 @@ def checkpoint_dir(tmp_path, monkeypatch) -> Path:
     return folder
 
 
-def test_app_opens_on_the_shipped_digits_2d_model():
+def test_app_opens_on_the_shipped_mnist_2d_model():
     at = open_app()
     assert not at.exception and not at.error
-    assert at.session_state["model"].name == "digits-2d.safetensors"
+    assert at.session_state["model"].name == "mnist-2d.safetensors" == ui.state.DEFAULT_CHECKPOINT
     assert at.session_state["model"].data == DEFAULT_CHECKPOINT.read_bytes()
-    assert any("digits · 2-D mlp" in caption.value for caption in at.sidebar.caption)
+    assert any("mnist · 2-D mlp" in caption.value for caption in at.sidebar.caption)
 
 
 @pytest.mark.parametrize("page", PAGE_FILES)
@@ -138,13 +138,13 @@ def test_unreadable_checkpoint_in_the_folder_is_listed_but_never_loaded(checkpoi
     (checkpoint_dir / "broken.safetensors").write_bytes(b"\x00" * 100)
     before = folder_state(checkpoint_dir)
     at = open_app()
-    assert not at.exception and at.session_state["model"].name == "digits-2d.safetensors"
+    assert not at.exception and at.session_state["model"].name == DEFAULT_CHECKPOINT.name
     picker = at.sidebar.selectbox(key="app_checkpoint")
     assert "unreadable" in picker.format_func("broken.safetensors")
     picker.set_value("broken.safetensors").run()
     assert not at.exception
     assert any("broken.safetensors was not loaded" in message for message in sidebar_errors(at))
-    assert at.session_state["model"].name == "digits-2d.safetensors"
+    assert at.session_state["model"].name == DEFAULT_CHECKPOINT.name
     assert folder_state(checkpoint_dir) == before
 
 
@@ -172,7 +172,7 @@ def test_a_deep_link_as_the_first_request_gets_the_apps_navigation_and_sidebar()
     at.switch_page("pages/sliders.py").run()  # the very first run of this session is the deep link
     assert not at.exception
     assert [title.value for title in at.title] == ["Latent sliders"]  # drawn once, not once bare and once routed
-    assert at.sidebar.selectbox(key="app_checkpoint").value == "digits-2d.safetensors"
+    assert at.sidebar.selectbox(key="app_checkpoint").value == DEFAULT_CHECKPOINT.name
 
 
 def test_images_are_sent_inline_so_a_rerun_never_breaks_one():

@@ -17,7 +17,8 @@ from vae_core.metrics import encode_means, kl_per_dimension
 EIGHT_D = "digits-8d.safetensors"
 
 
-def sliders_page(checkpoint: str | None = None) -> AppTest:
+def sliders_page(checkpoint: str | None = "digits-2d.safetensors") -> AppTest:
+    """The sliders page on the small digits model unless told otherwise; None keeps the app's default (MNIST 2-D)."""
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
     at.run()
     if checkpoint:
@@ -46,6 +47,15 @@ def test_one_slider_per_latent_dimension_starting_at_the_prior_mean():
     at = sliders_page()
     assert slider_values(at) == {0: 0.0, 1: 0.0}
     assert not at.error
+
+
+def test_the_default_mnist_model_decodes_28x28_images():
+    at = sliders_page(None)
+    at.slider(key="sliders_z0").set_value(1.0).run()
+    model = load_checkpoint(ROOT / "checkpoints" / "mnist-2d.safetensors").model
+    expected = model.decode_image(torch.tensor([[1.0, 0.0]]))[0].numpy()
+    assert at.session_state["sliders_image"].shape == (1, 28, 28)
+    np.testing.assert_allclose(at.session_state["sliders_image"], expected, atol=1e-6)
 
 
 def test_moving_a_slider_changes_the_decoded_image():

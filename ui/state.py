@@ -19,7 +19,7 @@ from . import cache
 ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINT_DIR = ROOT / "checkpoints"  # the shipped models, each trained by the project's CLI
 USER_CHECKPOINT_DIR = CHECKPOINT_DIR / "user"  # models a user saves from the app (not tracked by git)
-DEFAULT_CHECKPOINT = "digits-2d.safetensors"
+DEFAULT_CHECKPOINT = "mnist-2d.safetensors"
 MAX_UPLOAD_MB = 20  # also server.maxUploadSize in .streamlit/config.toml
 
 # Keys shared between pages (not widgets, so they survive leaving the page that sets them).
