@@ -1,4 +1,4 @@
-# Two commands: `make run` (the app on the offline digits default) and `make test`.
+# Two commands: `make run` (the app on the offline MNIST default) and `make test`.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
