@@ -170,8 +170,7 @@ class LatentCanvas {
         const started = performance.now();
         const result = await session.run({ [model.input]: new this.ort.Tensor("float32", z, [1, z.length]) });
         if (model !== this.model) break; // the model changed during the decode: its image is not wanted
-        this.decodeMs = performance.now() - started;
-        this.paint(result[model.output].data, z, moveTime);
+        this.paint(result[model.output].data, z, moveTime, performance.now() - started);
       }
     } catch (error) {
       this.fail(`decoding failed in this browser (${error.message ?? error})`);
@@ -180,7 +179,7 @@ class LatentCanvas {
     }
   }
 
-  paint(pixels, z, moveTime) {
+  paint(pixels, z, moveTime, decodeMs) {
     const [channels, height, width] = this.model.image_shape;
     const area = height * width;
     const rgba = this.imageData.data; // Uint8ClampedArray: rounds and clamps
@@ -192,7 +191,7 @@ class LatentCanvas {
       rgba[4 * i + 3] = 255;
     }
     this.el.image.getContext("2d").putImageData(this.imageData, 0, 0);
-    this.shown = { pixels, z, moveTime };
+    this.shown = { pixels, z, moveTime, decodeMs };
     if (!this.framePending) {
       this.framePending = true;
       requestAnimationFrame(() => this.framePainted());
@@ -202,12 +201,12 @@ class LatentCanvas {
   // Runs as the browser renders the next frame, the first one that shows the newest image.
   framePainted() {
     this.framePending = false;
-    const { pixels, z, moveTime } = this.shown;
-    this.mark(FRAME_MARK, { moveTime, z: Array.from(z), pixels });
+    const { pixels, z, moveTime, decodeMs } = this.shown;
+    this.mark(FRAME_MARK, { moveTime, decodeMs, z: Array.from(z), pixels });
     const now = performance.now();
     if (!(now - this.timingShownAt < 250)) {
       this.timingShownAt = now;
-      this.el.timing.textContent = `decode ${this.decodeMs.toFixed(2)} ms in the browser`;
+      this.el.timing.textContent = `decode ${decodeMs.toFixed(2)} ms in the browser`;
     }
   }
 
