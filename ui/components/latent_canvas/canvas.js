@@ -103,14 +103,16 @@ class LatentCanvas {
     const model = modelFor(data.model, data.runtime);
     if (!model) return api.setTriggerValue("model_missing", data.model.sha256);
     const newModel = model !== this.model;
+    const restart = newModel || data.start.id !== this.startId;
     this.model = model;
-    if (newModel || data.start.id !== this.startId) {
+    if (restart) {
       this.startId = data.start.id;
       this.z = Float32Array.from(data.start.z);
     }
     this.setSliders(data.sliders);
-    if (newModel) this.setModel(model);
-    else this.showCode();
+    if (newModel) return this.setModel(model); // it decodes once the model is ready
+    this.showCode();
+    if (restart) this.requestDecode(null);
   }
 
   setModel(model) {
