@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
@@ -149,3 +150,13 @@ def test_without_static_serving_the_note_says_why_decoding_stays_on_the_server()
 
     assert any("In-browser decoding is off: static file serving is off" in note.value for note in at.info)
     assert slider_values(at) == {0: 0.0, 1: 0.0}
+
+
+def test_the_browser_gets_the_decoder_once_then_only_a_few_hundred_bytes_per_rerun():
+    at = sliders_page(None)  # mnist-2d: its decoder is about a megabyte as ONNX
+    first = at.get("bidi_component")[0].proto.json
+    at.toggle(key="sliders_sort").set_value(True).run()
+    later = at.get("bidi_component")[0].proto.json
+
+    assert json.loads(first)["model"]["onnx"] and len(first) > 500_000
+    assert "onnx" not in json.loads(later)["model"] and len(later) < 1_000

@@ -63,7 +63,7 @@ def _runtime_problem() -> str | None:
 
 def _runtime_path() -> str:
     base = st.get_option("server.baseUrlPath").strip("/")
-    return "/".join(filter(None, ["", base, "app", "static", RUNTIME_DIR, RUNTIME_FILES[0]]))
+    return "/" + "/".join(filter(None, [base, "app", "static", RUNTIME_DIR, RUNTIME_FILES[0]]))
 
 
 def _pca_plane(codes: np.ndarray) -> dict:
@@ -86,10 +86,15 @@ def _model_payload(sha256: str, _checkpoint: Checkpoint, _codes: np.ndarray, _la
         "onnx": base64.b64encode(decoder_onnx_bytes(_checkpoint.model)).decode(),
         "input": DECODER_INPUT, "output": DECODER_OUTPUT,
         "latent_dim": config.latent_dim, "image_shape": list(config.image_shape),
-        "points": {"codes": _codes[shown].round(4).tolist(), "labels": _labels[shown].astype(int).tolist(),
+        "points": {"codes": _rounded(_codes[shown]), "labels": _labels[shown].astype(int).tolist(),
                    "colors": [class_color(label) for label in range(len(names))], "names": list(names)},
         "pca": _pca_plane(_codes),
     }
+
+
+def _rounded(values) -> list:
+    """Floats for JSON at 4 decimals (float32 values would print ~17 digits each)."""
+    return np.asarray(values, dtype=np.float64).round(4).tolist()
 
 
 def _forget_sent_model(sent_key: str) -> None:
@@ -115,7 +120,7 @@ def latent_canvas(checkpoint: Checkpoint, codes: np.ndarray, labels: np.ndarray,
     result = _component()(
         key=key,
         data={"model": model, "start": {"id": start_id, "z": start.tolist()},
-              "sliders": {"dims": [int(d) for d in dims], "kl": np.asarray(kl).round(4).tolist(), "limit": limit},
+              "sliders": {"dims": [int(d) for d in dims], "kl": _rounded(kl), "limit": limit},
               "runtime": _runtime_path()},
         on_status_change=lambda: None, on_code_change=lambda: None,
         on_model_missing_change=functools.partial(_forget_sent_model, sent_key),
