@@ -7,6 +7,7 @@ Selectors are Streamlit's own test ids and ARIA roles (sidebar nav links by titl
 from __future__ import annotations
 
 import io
+import os
 import re
 import shutil
 import socket
@@ -23,6 +24,8 @@ import numpy as np
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "tests" / "artifacts"  # git-ignored: logs, measurements, screenshots of a test run
+SCREENSHOTS = ROOT / "docs" / "screenshots"  # tracked: rewritten only by `make screenshots`
 # Debian's chromium (apt-get install chromium); `playwright install` cannot download browsers here.
 CHROMIUM = Path(shutil.which("chromium") or "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -67,18 +70,30 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def screenshot_path(name: str) -> Path:
+    """Where a test saves the screenshot `name`: docs/screenshots under `make screenshots`
+    (UPDATE_SCREENSHOTS=1), else tests/artifacts/screenshots, so a test run never rewrites tracked files."""
+    return (SCREENSHOTS if os.environ.get("UPDATE_SCREENSHOTS") == "1" else ARTIFACTS / "screenshots") / name
+
+
+def server_log_path(port: int) -> Path:
+    return ARTIFACTS / f"streamlit-{port}.log"
+
+
 @contextmanager
 def streamlit_server(timeout_s: float = 60.0) -> Iterator[str]:
-    """`streamlit run app.py` on 127.0.0.1 from the repo root; yields its base URL, kills it afterwards."""
+    """`streamlit run app.py` on 127.0.0.1 from the repo root, configured by .streamlit/config.toml as a user's
+    is; yields its base URL, kills it afterwards. Its output goes to `server_log_path(port)`."""
     port = free_port()
-    # No file watcher: other edits in the tree must not rerun the app mid-test (and inotify floods on CI).
     command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
-               "--server.port", str(port), "--server.headless", "true", "--server.fileWatcherType", "none",
-               "--browser.gatherUsageStats", "false"]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+               "--server.port", str(port)]
+    log_path = server_log_path(port)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_for_health(url, process, timeout_s)
+        wait_for_health(url, process, timeout_s, log_path)
         yield url
     finally:
         process.terminate()
@@ -89,11 +104,11 @@ def streamlit_server(timeout_s: float = 60.0) -> Iterator[str]:
             process.wait()
 
 
-def wait_for_health(url: str, process: subprocess.Popen, timeout_s: float) -> None:
+def wait_for_health(url: str, process: subprocess.Popen, timeout_s: float, log_path: Path) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {process.returncode}:\n{process.stdout.read()}")
+            raise RuntimeError(f"streamlit exited with {process.returncode}:\n{log_path.read_text()}")
         try:
             with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as response:
                 if response.status == 200:
@@ -213,3 +228,4 @@ def save_small_png(png: bytes, path: Path, colors: int = 256) -> int:
     image = Image.open(io.BytesIO(png)).convert("RGB").quantize(colors=colors, method=Image.Quantize.MEDIANCUT)
     image.save(path, format="PNG", optimize=True)
     return path.stat().st_size
+
