@@ -229,3 +229,81 @@ def save_small_png(png: bytes, path: Path, colors: int = 256) -> int:
     image.save(path, format="PNG", optimize=True)
     return path.stat().st_size
 
+
+# --- the latent canvas (ui/components/latent_canvas), driven with real pointer events ---
+
+CANVAS_PAD = ".latent-canvas .pad"  # the component's own classes (its shadow root is open: CSS locators pierce it)
+CANVAS_SLIDER = ".latent-canvas .slider input"
+CANVAS_MOVES = 60  # over about a second, as a hand drags
+CANVAS_MOVE_INTERVAL_S = 1 / 60
+# Every frame the component painted for a pointer move, and every move that changed the code, since `since`.
+CANVAS_MARKS = """(since) => {
+  const after = (name) => performance.getEntriesByName(name).filter(m => m.startTime >= since);
+  const frames = after('latent-canvas:frame').filter(m => m.detail.moveTime !== null);
+  const last = frames.at(-1);
+  return {
+    moves: after('latent-canvas:move').filter(m => m.detail.moveTime !== null).length,
+    frames: frames.map(m => ({at: m.startTime, move: m.detail.moveTime, decode: m.detail.decodeMs})),
+    z: last ? last.detail.z : null,
+    pixels: last ? Array.from(last.detail.pixels) : null,
+  };
+}"""
+
+
+@dataclass(frozen=True)
+class Drag:
+    """What the latent canvas painted during one drag (from its performance marks)."""
+
+    moves: int  # pointer moves that changed the code
+    frames: int  # animation frames that showed a new image
+    seconds: float  # first move to last painted frame
+    latency_ms: list[float]  # per frame: the pointer move it shows -> that frame
+    decode_ms: list[float]  # per frame: the decoder's run in the browser
+    z: list[float]  # the code of the last frame
+    pixels: list[float]  # its decoded image, flattened (C * H * W)
+
+    @property
+    def frames_per_move(self) -> float:
+        return self.frames / self.moves
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds
+
+    def summary(self) -> dict:
+        p50, p95 = np.percentile(self.latency_ms, [50, 95])
+        return {"moves": self.moves, "frames": self.frames, "frames_per_move": round(self.frames_per_move, 3),
+                "fps": round(self.fps, 1), "drag_s": round(self.seconds, 2), "latency_p50_ms": round(float(p50), 1),
+                "latency_p95_ms": round(float(p95), 1), "latency_max_ms": round(max(self.latency_ms), 1),
+                "decode_p50_ms": round(float(np.percentile(self.decode_ms, 50)), 2),
+                "decode_p95_ms": round(float(np.percentile(self.decode_ms, 95)), 2),
+                "load_1min": round(os.getloadavg()[0], 2)}
+
+
+def drag_on_canvas(page, target: str, path) -> Drag:
+    """Press on the centre of `target`, move CANVAS_MOVES times along `path(t)` -> (dx, dy) in pixels, t in (0, 1],
+    one move per 1/60 s (or as fast as Playwright delivers them), release."""
+    box = page.locator(target).first.bounding_box()
+    x0, y0 = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    since = page.evaluate("performance.now()")
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    started = time.perf_counter()
+    for i in range(1, CANVAS_MOVES + 1):
+        dx, dy = path(i / CANVAS_MOVES, box)
+        page.mouse.move(x0 + dx, y0 + dy)
+        time.sleep(max(0.0, started + i * CANVAS_MOVE_INTERVAL_S - time.perf_counter()))
+    page.mouse.up()
+    page.wait_for_timeout(200)  # the last frame
+    marks = page.evaluate(CANVAS_MARKS, since)
+    frames = marks["frames"]
+    return Drag(marks["moves"], len(frames), (frames[-1]["at"] - frames[0]["move"]) / 1000,
+                [f["at"] - f["move"] for f in frames], [f["decode"] for f in frames], marks["z"], marks["pixels"])
+
+
+def arc_across_pad(t: float, box: dict) -> tuple[float, float]:
+    return 0.4 * box["width"] * t, -0.3 * box["height"] * float(np.sin(np.pi * t))
+
+
+def along_slider(t: float, box: dict) -> tuple[float, float]:
+    return 0.45 * box["width"] * t, 0.0
