@@ -8,12 +8,12 @@ from pathlib import Path
 
 import torch
 
-from . import canvas, interactivity, memory, quality, throughput
+from . import canvas, interactivity, load, memory, quality, soak, throughput
 from .context import DEFAULT_DATA_ROOT, Context, Settings
 from .report import Table, machine_table
 
 BENCHMARKS = {"throughput": throughput, "quality": quality, "interactivity": interactivity, "canvas": canvas,
-              "memory": memory}
+              "memory": memory, "load": load, "soak": soak}
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 QUICK_RESULTS = Path(__file__).resolve().parent / "out" / "RESULTS-quick.md"  # git-ignored
 

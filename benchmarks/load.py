@@ -1,0 +1,659 @@
+"""Load: sessions dragging on the latent canvas and clicking scatter points while one more session trains.
+
+A fresh `python -m ui.serve` (the way `make run` starts the app), then every session at once, each in its own
+headless Chromium driven by real pointer events: explorers alternate between the Latent sliders page (drags on
+the pad and on a slider, each ending with its release round trip to the server) and the Latent scatter page
+(clicks on random points, each rerunning the page and showing the selection's images); the trainer starts a long
+run on the Train page and watches it. Every session checks on every page that it has the app's own navigation,
+that no image is broken, that no exception, console error or failed request occurred, and that it sees only its
+own code and no other session's run. At the end the trainer closes its browser, and the server log shows when
+its job, no longer kept alive by any page, stopped itself.
+
+`python -m benchmarks --only load` (the full run: 8 explorers + 1 trainer for 120 s) or
+`python -m benchmarks.load [--sessions N] [--seconds S] [--abandon-after S]`. Also measured here: the first paint
+of a fresh session on a freshly started server, `python -m ui.serve` against a plain `streamlit run app.py`.
+Each run writes its figures to benchmarks/out/ (git-ignored) with the load averages of the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .context import REPO, Context
+from .report import Table, percentile
+
+sys.path.insert(0, str(REPO / "tests"))  # the browser tests' helpers: one way to drive the app in Chromium
+
+from browser_support import (  # noqa: E402
+    CANVAS_PAD,
+    CANVAS_SLIDER,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    EXCEPTION,
+    FIRST_LOAD_MS,
+    MAIN,
+    NAV_LINK,
+    PROGRESS,
+    VIEWPORT,
+    Drag,
+    drag_on_canvas,
+    free_port,
+    local_only,
+    nav_titles,
+    open_page,
+    streamlit_server,
+    wait_for_health,
+    wait_until_idle,
+)
+
+from ui.navigation import PAGES  # noqa: E402
+from vae_core.background import ABANDON_ENV  # noqa: E402
+
+OUT = REPO / "benchmarks" / "out"  # git-ignored
+APP_TITLES = [title for _, title, _ in PAGES]
+SLIDERS, SCATTER, TRAIN = "Latent sliders", "Latent scatter", "Train"
+DRAGS_PER_VISIT = 3  # then the explorer goes to the scatter
+CLICKS_PER_VISIT = 3  # then back to the sliders
+ACTION_TIMEOUT_MS = 30_000  # a drag's release round trip or a click's selection panel
+TRAIN_EPOCHS = 10_000  # longer than any run here: the run ends by being abandoned, not by completing
+ABANDONED = re.compile(r"training run \S+ abandoned")
+
+# Armed before a drag: resolves with the ms from the pointer's release to the server's answer on the page (the
+# caption naming the code as of the last release changes), and that caption.
+ARM_RELEASE_TIMER = """(timeoutMs) => {
+  const main = document.querySelector('[data-testid=stMain]');
+  const caption = () => Array.from(main.querySelectorAll('[data-testid=stCaptionContainer]'))
+    .map(c => c.innerText).find(t => t.startsWith('Code as of your last release')) ?? '';
+  const before = caption();
+  let releasedAt = null;
+  document.addEventListener('pointerup', () => { releasedAt ??= performance.now(); }, {capture: true, once: true});
+  window.__released = new Promise((resolve, reject) => {
+    const check = () => {
+      const now = caption();
+      if (releasedAt === null || !now || now === before) return false;
+      observer.disconnect(); clearTimeout(timer);
+      resolve({ms: performance.now() - releasedAt, caption: now});
+      return true;
+    };
+    const timer = setTimeout(() => { if (!check()) { observer.disconnect(); reject(new Error(
+      'no release round trip: the caption still reads ' + JSON.stringify(caption()))); } }, timeoutMs);
+    const observer = new MutationObserver(check);
+    observer.observe(main, {subtree: true, childList: true, characterData: true});
+  });
+}"""
+
+# A random point of the scatter on screen (from Plotly's own axes: WebGL points are not in the DOM), inside the
+# plot area, other than the one selected now.
+RANDOM_POINT_ON_SCREEN = """(seed) => {
+  const gd = document.querySelector('[data-testid=stPlotlyChart] .js-plotly-plot');
+  gd.scrollIntoView({block: 'center'});  // a point below the fold cannot be clicked
+  const layout = gd._fullLayout, box = gd.getBoundingClientRect(), size = layout._size;
+  let rnd = seed;
+  const next = () => (rnd = (rnd * 1103515245 + 12345) % 2147483648) / 2147483648;
+  for (let tries = 0; tries < 100; tries++) {
+    const trace = gd._fullData[Math.floor(next() * gd._fullData.length)];
+    const i = Math.floor(next() * trace.x.length);
+    const px = layout.xaxis.l2p(trace.x[i]), py = layout.yaxis.l2p(trace.y[i]);
+    const x = box.left + size.l + px, y = box.top + size.t + py;
+    if (px < 5 || py < 5 || px > size.w - 5 || py > size.h - 5 || y < 5 || y > innerHeight - 5) continue;
+    return {x, y, index: trace.customdata[i]};
+  }
+  return null;
+}"""
+
+# Armed before a click: resolves with the ms from the release to the selection panel showing a new selection
+# with its images decoded, and the panel's captions.
+ARM_SELECTION_TIMER = """(timeoutMs) => {
+  const main = document.querySelector('[data-testid=stMain]');
+  const panel = () => {  // the captions under the selected images, '#12: 3|#40: 7', once the heading is there
+    const heading = Array.from(main.querySelectorAll('h1, h2, h3')).find(h => /^\\d+ selected/.test(h.innerText));
+    return heading ? (main.innerText.match(/#\\d+: [^\\s|]+/g) ?? []).join('|') : null;
+  };
+  const before = panel();
+  let releasedAt = null;
+  document.addEventListener('pointerup', () => { releasedAt ??= performance.now(); }, {capture: true, once: true});
+  window.__selected = new Promise((resolve, reject) => {
+    let done = false;
+    const check = async () => {
+      const now = panel();
+      if (done || releasedAt === null || !now || now === before || main.querySelector('[data-stale=true]')) return;
+      done = true; observer.disconnect(); clearTimeout(timer);
+      await Promise.all(Array.from(main.querySelectorAll('img')).map(img => img.decode().catch(() => null)));
+      resolve({ms: performance.now() - releasedAt, captions: now});
+    };
+    const timer = setTimeout(() => { if (!done) { done = true; observer.disconnect(); reject(new Error(
+      'the click selected nothing new: the panel still shows ' + JSON.stringify(panel()))); } }, timeoutMs);
+    const observer = new MutationObserver(check);
+    observer.observe(main, {subtree: true, childList: true, characterData: true, attributes: true});
+  });
+}"""
+
+# Images that finished loading with nothing to show (a broken data: URL or a failed fetch).
+BROKEN_IMAGES = """() => Array.from(document.querySelectorAll('img'))
+  .filter(img => img.complete && img.naturalWidth === 0 && img.src)
+  .map(img => img.src.slice(0, 80))"""
+
+
+@dataclass
+class SessionReport:
+    """What one browser session did and saw."""
+
+    name: str
+    role: str  # explore | train
+    moves: int = 0  # drags, each with its release round trip
+    pointer_moves: int = 0  # pointer moves that changed the code, over all drags
+    frames: int = 0  # frames that showed a new image, over all drags
+    frame_ms: list[float] = field(default_factory=list)  # per frame: pointer move -> frame
+    release_ms: list[float] = field(default_factory=list)  # per drag: release -> server's answer on the page
+    select_ms: list[float] = field(default_factory=list)  # per click: release -> selection panel with images
+    page_visits: int = 0
+    nav_ok: int = 0  # page visits that showed the app's own navigation
+    errors: list[str] = field(default_factory=list)  # everything that went wrong, each with what it was
+    broken_images: set[str] = field(default_factory=set)
+    isolation: list[str] = field(default_factory=list)  # a trace of another session's code or run
+    training_steps: tuple[int, int] = (0, 0)  # trainer: steps done at the start and at the end of the watch
+    closed_at: float = 0.0  # trainer: time.monotonic() when its browser had closed
+
+    def error(self, what: str) -> None:
+        self.errors.append(f"{time.strftime('%H:%M:%S')} {what}"[:400])
+
+    def summary(self) -> dict:
+        return {"name": self.name, "role": self.role, "moves": self.moves, "pointer_moves": self.pointer_moves,
+                "frames": self.frames, "frame_ms": spread(self.frame_ms), "release_ms": spread(self.release_ms),
+                "selections": len(self.select_ms), "select_ms": spread(self.select_ms),
+                "page_visits": self.page_visits, "nav_ok": self.nav_ok, "errors": self.errors,
+                "broken_images": sorted(self.broken_images), "isolation": self.isolation,
+                "training_progress": self.training_steps}
+
+
+def spread(values: list[float]) -> dict:
+    if not values:
+        return {"n": 0}
+    return {"n": len(values), "p50": round(percentile(values, 50), 1), "p95": round(percentile(values, 95), 1),
+            "max": round(max(values), 1)}
+
+
+def load_averages() -> str:
+    return " / ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+# --- the server ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen
+    log_path: Path
+    ready_s: float  # from the process start to the health check answering
+
+    def rss_mb(self) -> float:
+        return _status_kb(self.process.pid, "VmRSS") / 1024
+
+    def peak_rss_mb(self) -> float:
+        return _status_kb(self.process.pid, "VmHWM") / 1024
+
+    def cpu_s(self) -> float:
+        """User + system CPU seconds of the server so far."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def _status_kb(pid: int, key: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+@contextmanager
+def serve(log_dir: Path, abandon_after_s: float | None = None, timeout_s: float = 180) -> Iterator[Server]:
+    """A fresh `python -m ui.serve` on 127.0.0.1 (as `make run` starts it), answering once warmed up."""
+    port = free_port()
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"ui-serve-{port}.log"
+    env = dict(os.environ)
+    if abandon_after_s is not None:
+        env[ABANDON_ENV] = str(abandon_after_s)
+    started = time.perf_counter()
+    with open(log_path, "w") as log:
+        process = subprocess.Popen([sys.executable, "-m", "ui.serve", "--server.address", "127.0.0.1",
+                                    "--server.port", str(port)], cwd=REPO, env=env, stdout=log,
+                                   stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_health(url, process, timeout_s, log_path)
+        yield Server(url, process, log_path, time.perf_counter() - started)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def server_problems(log: str) -> list[str]:
+    """Lines of the server log that report a failure (tracebacks, errors), the abandoned-run notice excepted."""
+    return [line for line in log.splitlines()
+            if re.search(r"Traceback|Error|Exception|CRITICAL", line) and not ABANDONED.search(line)]
+
+
+# --- one browser session ------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def browser_session(url: str, report: SessionReport) -> Iterator:
+    """Its own Chromium (Playwright's sync API is per thread) and a page that records every error it sees."""
+    from playwright.sync_api import sync_playwright
+
+    local = re.compile(rf"^(http|ws)://127\.0\.0\.1:{url.rsplit(':', 1)[1]}/")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport=VIEWPORT)
+            local_only(context, url)
+            page = context.new_page()
+            page.on("response", lambda r: r.status >= 400 and report.error(f"HTTP {r.status} {r.url[:120]}"))
+            page.on("requestfailed", lambda r: local.match(r.url) and report.error(
+                f"request failed: {r.url[:120]} ({r.failure})"))
+            page.on("pageerror", lambda exc: report.error(f"page error: {exc}"))
+            page.on("console", lambda m: m.type == "error" and local.match(m.location.get("url") or url) and
+                    report.error(f"console error: {m.text}"))
+            yield page
+        finally:
+            browser.close()
+
+
+def check_page(page, report: SessionReport) -> None:
+    """No exception shown, no broken image."""
+    shown = page.locator(EXCEPTION)
+    if shown.count():
+        report.error(f"exception shown on {page.url}: {shown.first.inner_text()[:300]}")
+    report.broken_images.update(page.evaluate(BROKEN_IMAGES))
+
+
+def visit(page, title: str, report: SessionReport) -> None:
+    open_page(page, title, ACTION_TIMEOUT_MS)
+    report.page_visits += 1
+    titles = nav_titles(page)
+    if titles == APP_TITLES:
+        report.nav_ok += 1
+    else:
+        report.error(f"navigation on {title} shows {titles}")
+    if page.locator("[data-testid=stSidebar]").get_by_text("Training ·").count() and report.role != "train":
+        report.isolation.append(f"{title}: a training status in the sidebar of a session that never trained")
+    if "run=" in page.url and report.role != "train":
+        report.isolation.append(f"{title}: a run token in the URL of a session that never trained: {page.url}")
+    check_page(page, report)
+
+
+def random_pad_arc(rng: random.Random):
+    """A drag from the pad's centre to a random place, curving on the way, as a hand does."""
+    ax, ay, bend = rng.uniform(-0.45, 0.45), rng.uniform(-0.45, 0.45), rng.uniform(-0.2, 0.2)
+
+    def path(t: float, box: dict) -> tuple[float, float]:
+        return box["width"] * (ax * t + bend * math.sin(math.pi * t)), box["height"] * ay * t
+    return path
+
+
+def random_slider_pull(rng: random.Random):
+    """A drag along a slider from its middle to a random place."""
+    ax = rng.choice([-1, 1]) * rng.uniform(0.1, 0.45)
+    return lambda t, box: (box["width"] * ax * t, 0.0)
+
+
+def one_drag(page, report: SessionReport, rng: random.Random) -> None:
+    """Drag on the pad or on the first slider; wait for the server's answer to the release; check it is ours."""
+    page.evaluate(ARM_RELEASE_TIMER, ACTION_TIMEOUT_MS)
+    on_pad = rng.random() < 0.7
+    result: Drag = drag_on_canvas(page, CANVAS_PAD if on_pad else CANVAS_SLIDER,
+                                  random_pad_arc(rng) if on_pad else random_slider_pull(rng))
+    answer = page.evaluate("window.__released")
+    report.moves += 1
+    report.pointer_moves += result.moves
+    report.frames += result.frames
+    report.frame_ms += result.latency_ms
+    report.release_ms.append(answer["ms"])
+    served = [float(v) for v in re.findall(r"z\d+ = ([+-]\d+\.\d+)", answer["caption"])]
+    if len(served) != len(result.z) or max(abs(a - b) for a, b in zip(served, result.z)) > 0.011:
+        report.isolation.append(f"released at {[round(v, 3) for v in result.z]}, the server answered "
+                                f"{answer['caption']!r}")
+
+
+def one_click(page, report: SessionReport, rng: random.Random) -> None:
+    point = page.evaluate(RANDOM_POINT_ON_SCREEN, rng.randrange(1, 2**31))
+    page.evaluate(ARM_SELECTION_TIMER, ACTION_TIMEOUT_MS)
+    page.mouse.move(point["x"], point["y"])
+    page.mouse.down()
+    page.mouse.up()
+    answer = page.evaluate("window.__selected")
+    report.select_ms.append(answer["ms"])
+    page.mouse.move(5, 5)  # off the chart: no hover label over the next point
+
+
+def explore(url: str, report: SessionReport, start: threading.Barrier, seconds: float, seed: int) -> None:
+    """Alternate between the sliders (drags) and the scatter (clicks) for `seconds` after everyone is ready (the
+    last round of both is finished even when the time is up)."""
+    rng = random.Random(seed)
+    with browser_session(url, report) as page:
+        start.wait()
+        deadline = time.monotonic() + seconds
+        page.goto(url)
+        wait_until_idle(page, FIRST_LOAD_MS)
+        while time.monotonic() < deadline:
+            visit(page, SLIDERS, report)
+            page.locator(MAIN).get_by_text("Code as of your last release").wait_for(timeout=ACTION_TIMEOUT_MS)
+            for _ in range(DRAGS_PER_VISIT):
+                attempt(lambda: one_drag(page, report, rng), "drag", page, report)
+            visit(page, SCATTER, report)
+            page.wait_for_function("() => document.querySelector('[data-testid=stPlotlyChart] .js-plotly-plot')"
+                                   "?._fullData?.length > 0", timeout=ACTION_TIMEOUT_MS)
+            page.wait_for_timeout(500)  # WebGL points are drawn a frame or two after the chart's SVG
+            for _ in range(CLICKS_PER_VISIT):
+                attempt(lambda: one_click(page, report, rng), "scatter click", page, report)
+        visit(page, TRAIN, report)  # a session that never trained has no run to show
+        if page.locator(PROGRESS).count() or page.locator(MAIN).get_by_role("button", name=re.compile(
+                "stop", re.IGNORECASE)).count():
+            report.isolation.append("the Train page shows a running job to a session that never trained")
+
+
+def attempt(action, what: str, page, report: SessionReport) -> None:
+    try:
+        action()
+    except Exception as exc:  # noqa: BLE001 - counted and reported; the session goes on
+        report.error(f"{what} failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
+    check_page(page, report)
+
+
+def train(url: str, report: SessionReport, start: threading.Barrier, seconds: float,
+          closed: threading.Event) -> None:
+    """Start a long run on the Train page, watch it for `seconds`, then close the browser."""
+    with browser_session(url, report) as page:
+        start.wait()
+        deadline = time.monotonic() + seconds
+        page.goto(url)
+        wait_until_idle(page, FIRST_LOAD_MS)
+        visit(page, TRAIN, report)
+        epochs = page.locator(MAIN).get_by_label("Epochs", exact=True)
+        epochs.fill(str(TRAIN_EPOCHS))
+        epochs.press("Enter")
+        wait_until_idle(page)
+        page.locator(MAIN).get_by_role("button", name=re.compile("start", re.IGNORECASE)).click()
+        page.locator(PROGRESS).first.wait_for(timeout=ACTION_TIMEOUT_MS)
+        first = last = progress_now(page)
+        while time.monotonic() < deadline:
+            page.wait_for_timeout(2000)
+            check_page(page, report)
+            last = max(last, progress_now(page))
+        report.training_steps = (first, last)
+        if not last > first:
+            report.error(f"training did not advance: steps {first} -> {last}; the page shows "
+                         f"{page.locator(MAIN).locator(PROGRESS).first.inner_text()!r}")
+        if page.locator(NAV_LINK).count() and nav_titles(page) != APP_TITLES:
+            report.error(f"navigation on the Train page shows {nav_titles(page)}")
+    report.closed_at = time.monotonic()
+    closed.set()
+
+
+def progress_now(page) -> int:
+    """Steps done, read from the live progress bar's text ('step 1,234 of ...'); 0 while it is being redrawn."""
+    bars = page.locator(MAIN).locator(PROGRESS)
+    text = bars.first.inner_text() if bars.count() else ""
+    match = re.search(r"step ([\d,]+) of", text)
+    return int(match.group(1).replace(",", "")) if match else 0
+
+
+# --- the run ------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class LoadResult:
+    explorers: int
+    seconds: float
+    sessions: list[SessionReport]
+    server_ready_s: float
+    rss_mb: tuple[float, float, float]  # at the start, at the end of the sessions, peak
+    server_cpu_s: float  # during the sessions
+    load: dict[str, str]  # load averages (1, 5, 15 min) at moments of the run
+    job_end_s: float | None  # from the trainer's browser closing to its job stopping itself (None: not seen)
+    job_end_line: str
+    cpu_after_end: float | None  # server CPU seconds per second once the job had stopped
+    rss_after_job_mb: float
+    abandon_after_s: float
+    server_problems: list[str]
+
+    def summary(self) -> dict:
+        data = {k: v for k, v in vars(self).items() if k != "sessions"}
+        data["sessions"] = [s.summary() for s in self.sessions]
+        return data
+
+
+def run_load(explorers: int, seconds: float, abandon_after_s: float | None, log_dir: Path = OUT,
+             job_end_timeout_s: float | None = None) -> LoadResult:
+    """A fresh server, `explorers` exploring sessions and one training session arriving at once for `seconds`;
+    then the trainer closes its browser and the job's end is awaited (abandon_after_s + 60 s at most)."""
+    from vae_core.background import JobConfig
+
+    abandon = abandon_after_s if abandon_after_s is not None else JobConfig().abandon_after_s
+    load = {"before start": load_averages()}
+    with serve(log_dir, abandon_after_s) as server:
+        rss_start = server.rss_mb()
+        cpu_start = server.cpu_s()
+        reports = [SessionReport(f"explorer {i + 1}", "explore") for i in range(explorers)]
+        trainer = SessionReport("trainer", "train")
+        start = threading.Barrier(explorers + 1)
+        closed = threading.Event()
+        threads = [threading.Thread(target=guarded, args=(explore, r, server.url, r, start, seconds, i), daemon=True)
+                   for i, r in enumerate(reports)]
+        threads.append(threading.Thread(target=guarded, args=(train, trainer, server.url, trainer, start, seconds,
+                                                              closed), daemon=True))
+        job_end: dict = {}
+        ended = threading.Thread(target=watch_job_end, args=(server, trainer, closed, abandon + 60, job_end),
+                                 daemon=True)
+        for thread in [*threads, ended]:
+            thread.start()
+        launched = time.monotonic()  # every session waits for the others' Chromium, then all arrive at once
+        while start.n_waiting < start.parties and time.monotonic() - launched < 120:
+            time.sleep(0.05)
+        load["at arrival"] = load_averages()
+        middle = threading.Timer(seconds / 2, lambda: load.setdefault("half-way", load_averages()))
+        middle.start()
+        for thread in threads:
+            thread.join(timeout=seconds + 300)
+        middle.cancel()
+        load["at the end"] = load_averages()
+        rss_end, cpu_used = server.rss_mb(), server.cpu_s() - cpu_start
+        closed.wait(timeout=60)
+        ended.join(timeout=abandon + 120)
+        job_end_s, line = job_end.get("s"), job_end.get("line", "")
+        cpu_rate, rss_after = None, server.rss_mb()
+        if job_end_s is not None:
+            before = server.cpu_s()
+            time.sleep(5)
+            cpu_rate = (server.cpu_s() - before) / 5
+            rss_after = server.rss_mb()
+        load["after the job ended"] = load_averages()
+        return LoadResult(explorers, seconds, [*reports, trainer], server.ready_s,
+                          (rss_start, rss_end, server.peak_rss_mb()), cpu_used, load, job_end_s, line, cpu_rate,
+                          rss_after, abandon, server_problems(server.log()))
+
+
+def guarded(target, report: SessionReport, *args) -> None:
+    """Run a session; anything that stops it early is one of its errors."""
+    try:
+        target(*args)
+    except Exception as exc:  # noqa: BLE001
+        report.error(f"session stopped: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
+        if report.role == "train":
+            report.closed_at = time.monotonic()  # its browser is closed all the same
+            args[-1].set()
+
+
+def watch_job_end(server: Server, trainer: SessionReport, closed: threading.Event, timeout_s: float,
+                  out: dict) -> None:
+    """Once the trainer's browser has closed: the seconds until the server logs that its job stopped itself
+    (the log lines carry no time, so the log is read every 0.2 s)."""
+    closed.wait()
+    while time.monotonic() - trainer.closed_at < timeout_s:
+        found = [line for line in server.log().splitlines() if ABANDONED.search(line)]
+        if found:
+            out.update(s=time.monotonic() - trainer.closed_at, line=found[-1])
+            return
+        time.sleep(0.2)
+
+
+# --- first paint --------------------------------------------------------------------------------------------------
+
+
+def first_paint(url: str) -> dict:
+    """A fresh session's ms from navigation to the Overview's heading, and to its first image shown."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport=VIEWPORT)
+        local_only(context, url)
+        page = context.new_page()
+        started = time.perf_counter()
+        page.goto(url)
+        page.locator(MAIN).get_by_role("heading", name="VAE Latent Explorer").wait_for(timeout=FIRST_LOAD_MS)
+        heading = time.perf_counter() - started
+        page.wait_for_function(f"() => Array.from(document.querySelectorAll('{MAIN} img'))"
+                               ".some(img => img.complete && img.naturalWidth > 0)", timeout=FIRST_LOAD_MS)
+        image = time.perf_counter() - started
+        browser.close()
+    return {"heading_ms": round(heading * 1000), "first_image_ms": round(image * 1000), "load": load_averages()}
+
+
+def run_first_paint(repeats: int, log_dir: Path = OUT) -> list[dict]:
+    """Alternately: a fresh `python -m ui.serve` and a fresh `streamlit run app.py`, one fresh session each."""
+    rows = []
+    for _ in range(repeats):
+        with serve(log_dir) as server:
+            rows.append({"server": "python -m ui.serve (make run)", "ready_s": round(server.ready_s, 1),
+                         **first_paint(server.url)})
+        started = time.perf_counter()
+        with streamlit_server(timeout_s=120) as url:
+            ready = time.perf_counter() - started
+            rows.append({"server": "streamlit run app.py", "ready_s": round(ready, 1), **first_paint(url)})
+    return rows
+
+
+# --- tables -------------------------------------------------------------------------------------------------------
+
+
+def ms(spread_: dict) -> str:
+    return "-" if not spread_["n"] else f"{spread_['p50']:.0f} / {spread_['p95']:.0f} / {spread_['max']:.0f}"
+
+
+def load_table(result: LoadResult) -> Table:
+    table = Table(f"Load: {result.explorers} sessions exploring while a {result.explorers + 1}th trains, "
+                  f"{result.seconds:.0f} s, fresh `python -m ui.serve`",
+                  ["session", "drags", "frames / move", "move -> frame p50 / p95 ms", "release -> server p50 / p95 "
+                   "/ max ms", "scatter clicks", "click -> panel p50 / p95 / max ms", "pages (own nav)", "errors",
+                   "broken images", "saw another's"])
+    for s in result.sessions:
+        d = s.summary()
+        frame = d["frame_ms"]
+        table.add(s.name, s.moves, round(s.frames / s.pointer_moves, 2) if s.pointer_moves else None,
+                  "-" if not frame["n"] else f"{frame['p50']:.0f} / {frame['p95']:.0f}", ms(d["release_ms"]),
+                  len(s.select_ms), ms(d["select_ms"]), f"{s.page_visits} ({s.nav_ok})", len(s.errors),
+                  len(s.broken_images), len(s.isolation))
+    everyone = result.sessions
+    all_release = spread([v for s in everyone for v in s.release_ms])
+    all_select = spread([v for s in everyone for v in s.select_ms])
+    all_frames = spread([v for s in everyone for v in s.frame_ms])
+    table.add("all", sum(s.moves for s in everyone),
+              round(sum(s.frames for s in everyone) / max(1, sum(s.pointer_moves for s in everyone)), 2),
+              "-" if not all_frames["n"] else f"{all_frames['p50']:.0f} / {all_frames['p95']:.0f}", ms(all_release),
+              all_select["n"], ms(all_select), f"{sum(s.page_visits for s in everyone)} "
+              f"({sum(s.nav_ok for s in everyone)})", sum(len(s.errors) for s in everyone),
+              sum(len(s.broken_images) for s in everyone), sum(len(s.isolation) for s in everyone))
+    rss = result.rss_mb
+    job = (f"{result.job_end_s:.0f} s after its browser closed (abandon_after_s = {result.abandon_after_s:g} s); "
+           f"server CPU afterwards {result.cpu_after_end:.2f} s/s, RSS {result.rss_after_job_mb:,.0f} MB"
+           if result.job_end_s is not None else
+           f"NOT seen to stop within {result.abandon_after_s + 60:g} s of its browser closing")
+    table.notes += [
+        "Load averages (1 / 5 / 15 min, `uptime`): " + "; ".join(f"{k} {v}" for k, v in result.load.items()) + ".",
+        f"Server: ready {result.server_ready_s:.1f} s after its start (warm-up included); RSS {rss[0]:,.0f} MB at "
+        f"the start, {rss[1]:,.0f} MB at the end, peak {rss[2]:,.0f} MB; {result.server_cpu_s:.0f} CPU s used "
+        f"during the run.",
+        f"The training job: {job}.",
+        f"Server log: {len(result.server_problems)} error lines" + (
+            ": " + " | ".join(result.server_problems[:3]) if result.server_problems else "") + ".",
+        "Drags: 60 pointer moves at 60 Hz from the middle of the pad (70%) or of a slider to a random place "
+        "(tests/browser_support.py's drag_on_canvas), decoded in the browser; release -> server: from the pointer's "
+        "release to the page showing the code the server received. Click -> panel: from the release on a random "
+        "scatter point to the selection panel showing it, images decoded. Every session runs its own headless "
+        "Chromium on the same 2 cores as the server, so the browsers' own work is part of the load.",
+        "Errors: exceptions shown, console errors, page errors, HTTP >= 400, failed requests, actions that timed "
+        f"out ({ACTION_TIMEOUT_MS // 1000} s). Broken image: an <img> loaded with naturalWidth 0. Saw another's: "
+        "a released code answered with another code, a run token, training status or Stop button in a session "
+        "that never trained.",
+    ]
+    return table
+
+
+def first_paint_table(rows: list[dict]) -> Table:
+    table = Table("First paint: a fresh session on a freshly started server", [
+        "server", "ready after start s", "navigation -> Overview heading ms", "-> first image ms",
+        "load (1 / 5 / 15 min)"])
+    for row in rows:
+        table.add(row["server"], row["ready_s"], row["heading_ms"], row["first_image_ms"], row["load"])
+    table.notes.append("Ready: the health check answers. `python -m ui.serve` imports torch and loads every "
+                       "picker checkpoint before answering, so the first visitor does not wait for them.")
+    return table
+
+
+def write(name: str, data) -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / f"{name}.json").write_text(json.dumps(data, indent=2, default=str))
+
+
+def run(ctx: Context) -> list[Table]:
+    quick = ctx.settings.quick
+    if not CHROMIUM.exists():
+        return [Table("Load", [], notes=[f"{CHROMIUM} not found: install Debian's chromium"])]
+    result = run_load(3 if quick else 8, 20 if quick else 120, 20 if quick else None)
+    write("load-quick" if quick else "load", result.summary())
+    paint = run_first_paint(1 if quick else 2)
+    write("first-paint-quick" if quick else "first-paint", paint)
+    return [load_table(result), first_paint_table(paint)]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.load", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sessions", type=int, default=8, help="exploring sessions (one more trains)")
+    parser.add_argument("--seconds", type=float, default=120)
+    parser.add_argument("--abandon-after", type=float, help=f"the server's {ABANDON_ENV} (default: the app's)")
+    parser.add_argument("--first-paint", type=int, default=0, help="also measure first paint this many times")
+    args = parser.parse_args(argv)
+    result = run_load(args.sessions, args.seconds, args.abandon_after)
+    write("load", result.summary())
+    print(load_table(result).text())
+    if args.first_paint:
+        paint = run_first_paint(args.first_paint)
+        write("first-paint", paint)
+        print(first_paint_table(paint).text())
+
+
+if __name__ == "__main__":
+    main()
