@@ -111,8 +111,8 @@ def _root_option(root: str | Path | None) -> dict:
 def read_idx(path: str | Path) -> np.ndarray:
     """An idx file of unsigned bytes (MNIST's format), plain or gzip-compressed (.gz), as a uint8 array.
 
-    The header's magic and sizes are checked against the bytes actually there, and the bytes are read in one
-    bounded call, so a corrupt or hostile file is a DatasetError, never a huge allocation.
+    The header's magic is checked, the size it declares is capped (MAX_IDX_BYTES) and must be exactly the bytes
+    that follow, so a corrupt, truncated or hostile file is a DatasetError, never an unbounded allocation.
     """
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
