@@ -36,33 +36,9 @@ FIRST_LOAD_MS = 120_000
 PAGE_LOAD_MS = 60_000
 
 MAIN = "[data-testid=stMain]"
-SLIDER_INPUT = "[data-testid=stSlider] input[type=range], [data-testid=stSlider] [role=slider]"
 EXCEPTION = "[data-testid=stException]"
 NAV_LINK = "[data-testid=stSidebarNavLink]"
 PROGRESS = "[data-testid=stProgress]"
-
-# Resolves with the ms from the next keydown to the moment an <img> in the main area shows a new picture
-# (src changed and decoded). Armed before the key press so the clock starts in the page, not in Python.
-ARM_IMAGE_TIMER = """(timeoutMs) => {
-  const main = document.querySelector('[data-testid=stMain]');
-  const images = () => Array.from(main.querySelectorAll('img'));
-  const sources = () => images().map(img => img.src).join('|');
-  const before = sources();
-  let pressedAt = null;
-  document.addEventListener('keydown', () => { pressedAt ??= performance.now(); }, {capture: true, once: true});
-  window.__imageChanged = new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { observer.disconnect(); reject(new Error('image did not change')); }, timeoutMs);
-    const observer = new MutationObserver(async () => {
-      if (pressedAt === null || sources() === before) return;
-      observer.disconnect();
-      clearTimeout(timer);
-      await Promise.all(images().map(img => img.decode().catch(() => null)));
-      resolve(performance.now() - pressedAt);
-    });
-    observer.observe(main, {subtree: true, childList: true, attributes: true, attributeFilter: ['src']});
-  });
-}"""
-
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -184,24 +160,6 @@ def open_page(page, title: str, timeout_ms: int = PAGE_LOAD_MS) -> None:
 def nav_titles(page) -> list[str]:
     # A link's text is "<icon ligature>\n\n<title>"; the title is the last line.
     return [text.strip().splitlines()[-1] for text in page.locator(NAV_LINK).all_inner_texts()]
-
-
-def main_image_sources(page) -> list[str]:
-    return page.eval_on_selector_all(f"{MAIN} img", "images => images.map(img => img.src)")
-
-
-def time_slider_moves(page, key: str, moves: int, timeout_ms: int = 30_000) -> list[float]:
-    """Press `key` on the first latent slider `moves` times; the ms from each key press to the new image."""
-    thumb = page.locator(SLIDER_INPUT).first
-    latencies = []
-    for _ in range(moves):
-        wait_for_script(page)
-        page.evaluate(ARM_IMAGE_TIMER, timeout_ms)
-        thumb.focus()
-        page.keyboard.press(key)
-        latencies.append(page.evaluate("window.__imageChanged"))
-    wait_until_idle(page)
-    return latencies
 
 
 @dataclass(frozen=True)
