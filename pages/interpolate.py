@@ -11,14 +11,15 @@ import torch
 
 from ui.cache import encodings, projection
 from ui.navigation import page_intro
-from ui.state import SCATTER_DIMS, SCATTER_PROJECTION, SCATTER_SELECTED
+from ui.state import SCATTER_DIMS, SCATTER_PROJECTION, SCATTER_SELECTED, sliders_code
 from ui.widgets import latent_scatter_figure, show_images, show_picture
 from vae_core.checkpoint import Checkpoint
 from vae_core.data import Dataset
 from vae_core.images import gif_bytes, png_bytes, tile, to_uint8, upscale
 from vae_core.latent import interpolate, prior_samples, project_points
 
-SOURCES = ("Test examples by class", "Test examples by index", "Random prior samples", "Points selected on the scatter")
+SOURCES = ("Test examples by class", "Test examples by index", "Random prior samples", "Points selected on the scatter",
+           "From the Latent sliders' code to a test example")
 METHODS = {"linear": "Linear (lerp)", "spherical": "Spherical (slerp)"}
 PATH_COLORS = {"linear": "black", "spherical": "#D62728"}
 ENDS = ("A", "B")
@@ -53,6 +54,8 @@ def example_indices_ui(source: str, labels: np.ndarray, class_names: tuple[str, 
 def endpoints_ui(checkpoint: Checkpoint, dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
     """The two codes (D,) to interpolate between: posterior means of test examples, or prior samples."""
     source = st.radio("Endpoints", SOURCES, horizontal=True, key="interpolate_source")
+    if source == SOURCES[4]:
+        return sliders_code_to_example(checkpoint, dataset)
     if source == SOURCES[2]:
         seeds = [col.number_input(f"Seed {end}", 0, 10**6, i, key=f"interpolate_seed_{end}")
                  for i, (col, end) in enumerate(zip(st.columns(2), ENDS))]
@@ -64,6 +67,17 @@ def endpoints_ui(checkpoint: Checkpoint, dataset: Dataset) -> tuple[torch.Tensor
     show_images(x[indices], captions=captions, size=96)
     mu = torch.tensor(encodings(checkpoint)[0])  # a copy: cached arrays are read-only
     return mu[indices[0]], mu[indices[1]]
+
+
+def sliders_code_to_example(checkpoint: Checkpoint, dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
+    z0 = sliders_code(checkpoint)
+    if z0 is None:
+        raise ValueError("set a code on the Latent sliders page first (drag a slider or the pad, then let go)")
+    x, labels = dataset.split("test")
+    index = st.number_input(f"Example B (0-{len(x) - 1})", 0, len(x) - 1, 0, key="interpolate_index_to")
+    show_images(torch.cat([checkpoint.model.decode_image(torch.as_tensor(z0)[None]), x[index:index + 1]]),
+                captions=["A: the sliders' code", f"B: #{index} ({dataset.class_names[labels[index]]})"], size=96)
+    return torch.as_tensor(z0), torch.tensor(encodings(checkpoint)[0][index])
 
 
 def strip_with_exports(method: str, images: torch.Tensor) -> None:

@@ -5,17 +5,18 @@ the projection changes) and st.session_state[SCATTER_PROJECTION] (the projection
 """
 
 import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
 import torch
 
 from ui.cache import encodings, projection
 from ui.navigation import page_intro
-from ui.state import SCATTER_DIMS, SCATTER_PROJECTION, SCATTER_SELECTED
+from ui.state import SCATTER_DIMS, SCATTER_PROJECTION, SCATTER_SELECTED, sliders_code
 from ui.widgets import image_rows, latent_scatter_figure, selected_indices, show_picture
 from vae_core.checkpoint import Checkpoint
 from vae_core.data import Dataset
 from vae_core.images import tile
-from vae_core.latent import PROJECTIONS, latent_grid
+from vae_core.latent import PROJECTIONS, latent_grid, project_points
 from vae_core.metrics import kl_per_dimension
 
 METHOD_NAMES = {"direct": "Two latent dimensions", "pca": "PCA", "tsne": "t-SNE"}
@@ -50,6 +51,16 @@ def projection_ui(n_points: int, checkpoint: Checkpoint) -> tuple[str, int, tupl
                          step=min(100, n_points), key="scatter_tsne_points",
                          help="t-SNE costs seconds per thousand points on a CPU; each size is computed once per model.")
     return method, size, dims
+
+
+def mark_sliders_code(figure, checkpoint: Checkpoint, method: str, dims: tuple[int, int]) -> None:
+    """A star where the Latent sliders page's code lies (t-SNE cannot place a new point)."""
+    z = sliders_code(checkpoint)
+    if z is None or method == "tsne":
+        return
+    xy = project_points(encodings(checkpoint)[0], np.asarray(z)[None], method, dims)[0]
+    figure.add_trace(go.Scatter(x=[xy[0]], y=[xy[1]], mode="markers", name="sliders' code", hoverinfo="name",
+                                marker={"symbol": "star", "size": 16, "color": "black"}))
 
 
 def remember_selection(picked: list[int], view: tuple) -> None:
@@ -106,6 +117,7 @@ st.session_state[SCATTER_DIMS] = dims
 figure = latent_scatter_figure(projected.coords, projected.indices, labels.numpy()[projected.indices],
                                dataset.class_names, marker_size=4 if len(projected.indices) > 3000 else 6)
 st.caption(f"{len(projected.indices):,} test points; axes: {projected.explained}.")
+mark_sliders_code(figure, checkpoint, method, dims)
 event = st.plotly_chart(figure, on_select="rerun", selection_mode=("points", "box", "lasso"), key="scatter_chart")
 remember_selection(selected_indices(event.selection), (checkpoint.sha256, method, max_points, dims))
 selection_panel(checkpoint, dataset)

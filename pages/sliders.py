@@ -20,6 +20,7 @@ import torch
 from ui.cache import encodings
 from ui.components.latent_canvas import latent_canvas
 from ui.navigation import page_intro
+from ui.state import remember_sliders_code
 from ui.widgets import image_rows, show_images
 from vae_core.checkpoint import Checkpoint
 from vae_core.data import Dataset
@@ -68,6 +69,7 @@ def live_code(checkpoint: Checkpoint, labels: np.ndarray, mu: np.ndarray, kl: np
                            start_id=str(st.session_state["sliders_start_id"]), dims=dims, kl=kl, limit=RANGE)
     if canvas.ready:
         st.session_state["sliders_z"] = canvas.z
+        remember_sliders_code(checkpoint, canvas.z)
         save_image(checkpoint, canvas.z)
         return
     st.info((f"In-browser decoding is off: {canvas.problem}." if canvas.problem else
@@ -77,7 +79,8 @@ def live_code(checkpoint: Checkpoint, labels: np.ndarray, mu: np.ndarray, kl: np
 
 
 def save_image(checkpoint: Checkpoint, z: np.ndarray) -> None:
-    st.caption("Code as of your last release: " + ", ".join(f"z{d} = {v:+.2f}" for d, v in enumerate(z)))
+    st.caption("Code as of your last release: " + ", ".join(f"z{d} = {v:+.2f}" for d, v in enumerate(z)) +
+               ". The Interpolation page can start from it and the Latent scatter page marks it.")
     image = checkpoint.model.decode_image(torch.from_numpy(z)[None])  # (1, C, H, W)
     st.download_button("Save this image (PNG)", png_bytes(upscale(to_uint8(image)[0], 320)),
                        file_name="decoded.png", mime="image/png", key="sliders_save")
@@ -95,6 +98,7 @@ def server_sliders(checkpoint: Checkpoint, kl: np.ndarray, dims: list[int]) -> N
                 st.session_state[key] = float(z[dim])
             z[dim] = st.slider(f"z{dim} · KL {kl[dim]:.2f} nats", -RANGE, RANGE, step=0.05, key=key)
     st.session_state["sliders_z"] = z
+    remember_sliders_code(checkpoint, z)
     image = checkpoint.model.decode_image(torch.from_numpy(z)[None])  # (1, C, H, W)
     with right:
         show_images(image, size=320)

@@ -162,3 +162,18 @@ def test_projected_codes_land_where_the_scatter_draws_them(method):
     np.testing.assert_allclose(project_points(codes, codes[:7], method), on_scatter, atol=1e-5)
     with pytest.raises(ValueError, match="t-SNE cannot place"):
         project_points(codes, codes[:7], "tsne")
+
+
+def test_the_latent_sliders_code_is_an_endpoint_and_a_star_on_the_scatter(mu):
+    at = page("pages/sliders.py", "digits-2d.safetensors")  # no browser here: the server sliders stand in
+    at.slider(key="sliders_z0").set_value(1.5).run()
+    at.slider(key="sliders_z1").set_value(-0.5).run()
+    at.switch_page("pages/interpolate.py").run()
+    at.radio(key="interpolate_source").set_value("From the Latent sliders' code to a test example").run()
+    at.number_input(key="interpolate_index_to").set_value(7).run()
+    path = at.session_state["interpolate_paths"]["linear"]
+    np.testing.assert_allclose(path[0], [1.5, -0.5], atol=1e-6)
+    np.testing.assert_allclose(path[-1], mu[7], atol=1e-5)
+    at.switch_page("pages/scatter.py").run()
+    star = [t for t in chart_traces(at) if t.get("name") == "sliders' code"]
+    assert len(star) == 1 and star[0]["x"] == [1.5] and star[0]["y"] == [-0.5]

@@ -27,6 +27,7 @@ MODEL = "model"  # CurrentModel
 SCATTER_SELECTED = "scatter_selected"  # list[int]: test-set indices selected on the scatter page
 SCATTER_PROJECTION = "scatter_projection"  # str: the projection the scatter page last drew
 SCATTER_DIMS = "scatter_dims"  # (int, int): the latent dimensions its direct view shows
+SLIDERS_CODE = "sliders_code"  # (checkpoint sha256, z (D,)): the code on the Latent sliders page, as last released
 TRAIN_JOB = "train_job"  # TrainingJob: this session's run; outlives page switches and reruns
 FLASH = "app_flash"  # (kind, text): a message for the next run, e.g. after a callback or a rerun
 
@@ -80,6 +81,16 @@ def current_checkpoint() -> Checkpoint:
         st.error("No readable checkpoint in checkpoints/. Train one on the Train page or upload one in the sidebar.")
         st.stop()
     return cache.checkpoint(model.data)
+
+
+def remember_sliders_code(checkpoint: Checkpoint, z) -> None:
+    st.session_state[SLIDERS_CODE] = (checkpoint.sha256, z)
+
+
+def sliders_code(checkpoint: Checkpoint):
+    """The code (D,) last set on the Latent sliders page for this model, or None."""
+    sha256, z = st.session_state.get(SLIDERS_CODE, (None, None))
+    return z if sha256 == checkpoint.sha256 else None
 
 
 def flash(kind: str, text: str) -> None:
