@@ -6,7 +6,16 @@ import numpy as np
 import pytest
 import torch
 
-from vae_core.latent import interpolate, latent_grid, lerp, prior_samples, project_2d, slerp, traversal_grid
+from vae_core.latent import (
+    interpolate,
+    latent_grid,
+    lerp,
+    pca_plane,
+    prior_samples,
+    project_2d,
+    slerp,
+    traversal_grid,
+)
 from vae_core.metrics import encode_means
 
 
@@ -86,3 +95,15 @@ def test_latent_grid_runs_left_to_right_top_to_bottom():
     grid = latent_grid(3, extent=2.0)
     assert grid.shape == (9, 2)
     assert torch.equal(grid[0], torch.tensor([-2.0, 2.0])) and torch.equal(grid[-1], torch.tensor([2.0, -2.0]))
+
+
+def test_pca_plane_maps_codes_to_the_plane_and_back_exactly():
+    mu = np.random.default_rng(0).normal(size=(500, 6)) * np.arange(1, 7)
+    origin, basis = pca_plane(mu)
+    np.testing.assert_allclose(basis @ basis.T, np.eye(2), atol=1e-9)  # orthonormal rows
+    z = mu[:5]
+    u = (z - origin) @ basis.T  # (5, 2): where the pad draws each code
+    residual = (z - origin) - u @ basis
+    np.testing.assert_allclose(origin + u @ basis + residual, z, atol=1e-9)
+    moved = origin + (u + [1.0, -2.0]) @ basis + residual  # a drag on the pad moves only the plane's part
+    np.testing.assert_allclose((moved - origin) @ basis.T, u + [1.0, -2.0], atol=1e-9)

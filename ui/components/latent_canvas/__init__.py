@@ -31,6 +31,7 @@ import streamlit as st
 from ui.widgets import class_color
 from vae_core.checkpoint import Checkpoint
 from vae_core.export import DECODER_INPUT, DECODER_OUTPUT, decoder_onnx_bytes
+from vae_core.latent import pca_plane
 
 HERE = Path(__file__).resolve().parent
 STATIC_DIR = HERE.parents[2] / "static"  # served at /app/static/ (server.enableStaticServing, next to app.py)
@@ -66,16 +67,6 @@ def _runtime_path() -> str:
     return "/" + "/".join(filter(None, [base, "app", "static", RUNTIME_DIR, RUNTIME_FILES[0]]))
 
 
-def _pca_plane(codes: np.ndarray) -> dict:
-    """The plane of the codes' top two principal components: z = origin + basis^T u (+ the residual)."""
-    from sklearn.decomposition import PCA
-
-    pca = PCA(n_components=min(2, codes.shape[1], len(codes))).fit(codes)
-    basis = np.zeros((2, codes.shape[1]), dtype=np.float64)
-    basis[: len(pca.components_)] = pca.components_
-    return {"origin": pca.mean_.round(6).tolist(), "basis": basis.round(6).tolist()}
-
-
 @st.cache_data(max_entries=4, show_spinner="Exporting the decoder for the browser...")
 def _model_payload(sha256: str, _checkpoint: Checkpoint, _codes: np.ndarray, _labels: np.ndarray) -> dict:
     shown = np.random.default_rng(0).permutation(len(_codes))[:MAX_POINTS]
@@ -88,7 +79,7 @@ def _model_payload(sha256: str, _checkpoint: Checkpoint, _codes: np.ndarray, _la
         "latent_dim": config.latent_dim, "image_shape": list(config.image_shape),
         "points": {"codes": _rounded(_codes[shown]), "labels": _labels[shown].astype(int).tolist(),
                    "colors": [class_color(label) for label in range(len(names))], "names": list(names)},
-        "pca": _pca_plane(_codes),
+        "pca": dict(zip(("origin", "basis"), map(_rounded, pca_plane(_codes)))),
     }
 
 
