@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from .checkpoint import DatasetInfo, load_checkpoint, save_checkpoint
-from .data import DATASETS, Dataset, load_dataset
+from .data import DATASETS, DEFAULT_DATASET, Dataset, load_dataset
 from .errors import TrainingError, VAEError
 from .export import DECODER_INPUT, DECODER_OUTPUT, export_decoder_onnx
 from .metrics import encode_means, evaluate
@@ -30,7 +30,9 @@ def _dataset_options(args) -> dict:
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dataset", default="digits", choices=list(DATASETS), help="dataset name (default: digits)")
+    p.add_argument("--dataset", choices=list(DATASETS),
+                   help=f"dataset name (default: the checkpoint's for eval, encode and --resume, "
+                   f"else {DEFAULT_DATASET})")
     p.add_argument("--data-dir", help="torchvision root folder (default: the repository's data/, which bundles "
                    "MNIST), or the image folder for --dataset folder")
     p.add_argument("--download", action="store_true", help="let torchvision download the dataset")
@@ -136,11 +138,12 @@ class ProgressBar:
 
 
 def _load_data_for(args, dataset_info: DatasetInfo | None = None) -> Dataset:
-    name = args.dataset if dataset_info is None or args.dataset != "digits" else dataset_info.name
-    if dataset_info is not None and name == dataset_info.name and name != "digits" and not args.data_dir:
+    """The dataset --dataset names; with none, the checkpoint's (reloaded the one safe way, `DatasetInfo.load`,
+    unless --data-dir points elsewhere), else DEFAULT_DATASET."""
+    if args.dataset is None and dataset_info is not None and not args.data_dir:
         return dataset_info.load(download=args.download)
-    args.dataset = name
-    return load_dataset(name, **_dataset_options(args))
+    args.dataset = args.dataset or (dataset_info.name if dataset_info is not None else DEFAULT_DATASET)
+    return load_dataset(args.dataset, **_dataset_options(args))
 
 
 def _train_config(args) -> TrainConfig:
@@ -181,14 +184,15 @@ def _train_with_progress_bar(trainer: Trainer, show: bool) -> FinishedEvent:
 def cmd_train(args, argv: list[str]) -> int:
     from . import distributed
 
-    dataset = load_dataset(args.dataset, **_dataset_options(args))
+    resume = load_checkpoint(args.resume) if args.resume else None
+    dataset = _load_data_for(args, resume.dataset if resume is not None else None)
     train_config = _train_config(args)
     out = Path(args.out)
     if out.exists() and not (args.overwrite or args.resume):
         raise VAEError(f"{out} exists; pass --overwrite to replace it or choose another --out")
     world = distributed.setup(train_config.device)
-    if args.resume:
-        trainer = build_trainer(dataset, train_config, resume=load_checkpoint(args.resume), world=world)
+    if resume is not None:
+        trainer = build_trainer(dataset, train_config, resume=resume, world=world)
     else:
         trainer = build_trainer(dataset, train_config, _model_config(args, dataset), world=world)
     first_step = trainer.step
