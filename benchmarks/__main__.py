@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from . import canvas, interactivity, load, memory, quality, soak, throughput
-from .context import DEFAULT_DATA_ROOT, Context, Settings
+from .context import DEFAULT_DATA_ROOT, Context, Settings, raw_mnist_root
 from .report import Table, machine_table
 
 BENCHMARKS = {"throughput": throughput, "quality": quality, "interactivity": interactivity, "canvas": canvas,
@@ -22,7 +22,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="CI variant: small data, few repeats, < 2 minutes")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where training runs")
-    parser.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT, help="folder holding MNIST/raw")
+    parser.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT,
+                        help="folder holding MNIST/raw (default: the bundled copy, decompressed there)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--only", nargs="+", choices=list(BENCHMARKS), help="run only these benchmarks")
     parser.add_argument("--out", type=Path, help="markdown file to write (default: RESULTS.md, quick: out/)")
@@ -48,6 +49,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     make = Settings.quick_run if args.quick else Settings.full
+    if args.data_root == DEFAULT_DATA_ROOT:
+        raw_mnist_root()
     ctx = Context(make(device=args.device, data_root=args.data_root))
     started = time.perf_counter()
     tables = [machine_table(args.device)]

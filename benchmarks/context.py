@@ -3,19 +3,35 @@
 from __future__ import annotations
 
 import dataclasses
+import gzip
+import shutil
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
 import torch
 
-from vae_core.data import Dataset, load_dataset
+from vae_core.data import DATA_ROOT, Dataset, load_dataset
 from vae_core.errors import DatasetError
 from vae_core.models import VAE, VAEConfig
 from vae_core.train import EpochEvent, TrainConfig, Trainer
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_DATA_ROOT = REPO.parent / "shared" / "data"
+# The tutorial's torchvision.datasets.MNIST reads uncompressed idx files only: the bundled .gz copy is
+# decompressed here once (git-ignored), and both pipelines read this folder.
+DEFAULT_DATA_ROOT = REPO / "benchmarks" / "out" / "data"
+
+
+def raw_mnist_root(folder: Path = DEFAULT_DATA_ROOT) -> Path:
+    """`folder` holding MNIST/raw/*-ubyte, decompressed from the bundled data/MNIST/raw/*.gz when absent."""
+    raw = folder / "MNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for gz in (DATA_ROOT / "MNIST" / "raw").glob("*.gz"):
+        if not (raw / gz.stem).exists():
+            with gzip.open(gz) as src, open(raw / f"{gz.stem}.tmp", "wb") as dst:
+                shutil.copyfileobj(src, dst)
+            (raw / f"{gz.stem}.tmp").rename(raw / gz.stem)
+    return folder
 MNIST_MLP = VAEConfig(image_shape=(1, 28, 28), latent_dim=20, hidden_dims=(400,))  # the tutorial's 784-400-20
 
 

@@ -44,12 +44,13 @@ def app_with_model(model: VAE, ctx: Context, page: Path):
     """An AppTest of the real app, its current model set to `model` (as checkpoint bytes), on `page`."""
     from streamlit.testing.v1 import AppTest
 
+    from ui.state import MODEL, CurrentModel
+
     mnist = ctx.mnist
-    info = DatasetInfo("mnist", mnist.image_shape, mnist.class_names,
-                       {"root": str(ctx.settings.data_root), "download": False})
+    info = DatasetInfo("mnist", mnist.image_shape, mnist.class_names, mnist.options)
     data = checkpoint_bytes(model, info, new_history(), epoch=1, command="benchmarks")
     app = AppTest.from_file(str(REPO / "app.py"), default_timeout=300)
-    app.session_state["model"] = {"name": "benchmark-mnist.safetensors", "data": data}
+    app.session_state[MODEL] = CurrentModel("benchmark-mnist.safetensors", data)
     app.run()
     app.switch_page(str(page.relative_to(REPO)))
     return app

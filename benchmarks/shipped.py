@@ -11,31 +11,19 @@ recon, KL and ELBO on all 10,000 test images, log p(x) with K importance samples
 from __future__ import annotations
 
 import argparse
-import gzip
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import torch
 
 from vae_core.checkpoint import Checkpoint, load_checkpoint
-from vae_core.data import DATA_ROOT, Dataset, load_dataset
+from vae_core.data import Dataset, load_dataset
 from vae_core.metrics import evaluate_elbo, importance_weighted_log_px
 from vae_core.models import VAE
 
+from .context import raw_mnist_root
 from .throughput import BATCH_SIZE, LEARNING_RATE, baseline_epochs, tutorial_loader
-
-
-def tutorial_root(folder: Path) -> Path:
-    """The bundled .gz files decompressed into torchvision's layout, which the tutorial's `datasets.MNIST` reads."""
-    raw = folder / "MNIST" / "raw"
-    raw.mkdir(parents=True)
-    for gz in (DATA_ROOT / "MNIST" / "raw").glob("*.gz"):
-        with gzip.open(gz) as src, open(raw / gz.stem, "wb") as dst:
-            shutil.copyfileobj(src, dst)
-    return folder
 
 
 def train_like_the_tutorial(ckpt: Checkpoint, root: Path) -> tuple[VAE, float]:
@@ -68,19 +56,18 @@ def main(argv: list[str] | None = None) -> int:
     mnist = load_dataset("mnist")
     print("| checkpoint | pipeline | train s | test recon | test KL | test ELBO | log p(x) |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
-    with tempfile.TemporaryDirectory() as tmp:
-        root = tutorial_root(Path(tmp))
-        for path in args.checkpoints:
-            ckpt = load_checkpoint(path)
-            started = time.perf_counter()
-            tutorial, seconds = train_like_the_tutorial(ckpt, root)
-            print(f"# tutorial pipeline trained {Path(path).name} in {seconds:.0f} s "
-                  f"({time.perf_counter() - started:.0f} s wall)", file=sys.stderr, flush=True)
-            rows = (("ours (shipped)", ckpt.model, "-"), ("tutorial", tutorial, f"{seconds:.0f}"))
-            for label, model, train_s in rows:
-                r = measure(model, mnist, args.k, args.logpx_limit)
-                print(f"| `{Path(path).name}` | {label} | {train_s} | {r['recon']:.2f} | {r['kl']:.2f} | "
-                      f"{r['elbo']:.2f} | {r['log_px']:.2f} |", flush=True)
+    root = raw_mnist_root()
+    for path in args.checkpoints:
+        ckpt = load_checkpoint(path)
+        started = time.perf_counter()
+        tutorial, seconds = train_like_the_tutorial(ckpt, root)
+        print(f"# tutorial pipeline trained {Path(path).name} in {seconds:.0f} s "
+              f"({time.perf_counter() - started:.0f} s wall)", file=sys.stderr, flush=True)
+        rows = (("ours (shipped)", ckpt.model, "-"), ("tutorial", tutorial, f"{seconds:.0f}"))
+        for label, model, train_s in rows:
+            r = measure(model, mnist, args.k, args.logpx_limit)
+            print(f"| `{Path(path).name}` | {label} | {train_s} | {r['recon']:.2f} | {r['kl']:.2f} | "
+                  f"{r['elbo']:.2f} | {r['log_px']:.2f} |", flush=True)
     return 0
 
 

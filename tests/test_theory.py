@@ -15,7 +15,7 @@ from vae_core import divergence
 from vae_core.checkpoint import load_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CHECKPOINT = ROOT / "checkpoints" / "digits-2d.safetensors"
+DIGITS_2D = ROOT / "checkpoints" / "digits-2d.safetensors"
 
 D1, D2 = (0.8, 0.1, 0.1), (0.3, 0.3, 0.4)
 KL_D1_D2 = 0.8 * math.log(0.8 / 0.3) + 0.1 * math.log(0.1 / 0.3) + 0.1 * math.log(0.1 / 0.4)
@@ -24,7 +24,7 @@ KL_D2_D1 = 0.3 * math.log(0.3 / 0.8) + 0.3 * math.log(0.3 / 0.1) + 0.4 * math.lo
 
 @pytest.fixture(scope="module")
 def shipped():
-    return load_checkpoint(DEFAULT_CHECKPOINT)
+    return load_checkpoint(DIGITS_2D)
 
 
 def open_theory_page() -> AppTest:
