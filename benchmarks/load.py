@@ -95,16 +95,17 @@ ARM_RELEASE_TIMER = """(timeoutMs) => {
   });
 }"""
 
-# A random point of the scatter on screen (from Plotly's own axes: WebGL points are not in the DOM), inside the
-# plot area, other than the one selected now.
+# A random test point of the scatter on screen (from Plotly's own axes: WebGL points are not in the DOM), inside
+# the plot area and the window.
 RANDOM_POINT_ON_SCREEN = """(seed) => {
   const gd = document.querySelector('[data-testid=stPlotlyChart] .js-plotly-plot');
   gd.scrollIntoView({block: 'center'});  // a point below the fold cannot be clicked
   const layout = gd._fullLayout, box = gd.getBoundingClientRect(), size = layout._size;
   let rnd = seed;
   const next = () => (rnd = (rnd * 1103515245 + 12345) % 2147483648) / 2147483648;
+  const points = gd._fullData.filter(trace => trace.customdata?.length);  // test points, not other marks
   for (let tries = 0; tries < 100; tries++) {
-    const trace = gd._fullData[Math.floor(next() * gd._fullData.length)];
+    const trace = points[Math.floor(next() * points.length)];
     const i = Math.floor(next() * trace.x.length);
     const px = layout.xaxis.l2p(trace.x[i]), py = layout.yaxis.l2p(trace.y[i]);
     const x = box.left + size.l + px, y = box.top + size.t + py;
@@ -159,12 +160,15 @@ class SessionReport:
     frame_ms: list[float] = field(default_factory=list)  # per frame: pointer move -> frame
     release_ms: list[float] = field(default_factory=list)  # per drag: release -> server's answer on the page
     select_ms: list[float] = field(default_factory=list)  # per click: release -> selection panel with images
+    first_load_ms: float = 0.0  # everyone's arrival -> the first page run and idle
     page_visits: int = 0
+    page_ms: list[float] = field(default_factory=list)  # per visit: sidebar click -> page run and idle
     nav_ok: int = 0  # page visits that showed the app's own navigation
     errors: list[str] = field(default_factory=list)  # everything that went wrong, each with what it was
     broken_images: set[str] = field(default_factory=set)
     isolation: list[str] = field(default_factory=list)  # a trace of another session's code or run
     training_steps: tuple[int, int] = (0, 0)  # trainer: steps done at the start and at the end of the watch
+    training_started_s: float = 0.0  # trainer: from everyone's arrival to its run's progress bar showing
     closed_at: float = 0.0  # trainer: time.monotonic() when its browser had closed
 
     def error(self, what: str) -> None:
@@ -174,9 +178,10 @@ class SessionReport:
         return {"name": self.name, "role": self.role, "moves": self.moves, "pointer_moves": self.pointer_moves,
                 "frames": self.frames, "frame_ms": spread(self.frame_ms), "release_ms": spread(self.release_ms),
                 "selections": len(self.select_ms), "select_ms": spread(self.select_ms),
-                "page_visits": self.page_visits, "nav_ok": self.nav_ok, "errors": self.errors,
+                "first_load_ms": round(self.first_load_ms), "page_visits": self.page_visits,
+                "page_ms": spread(self.page_ms), "nav_ok": self.nav_ok, "errors": self.errors,
                 "broken_images": sorted(self.broken_images), "isolation": self.isolation,
-                "training_progress": self.training_steps}
+                "training_progress": self.training_steps, "training_started_s": round(self.training_started_s, 1)}
 
 
 def spread(values: list[float]) -> dict:
@@ -290,7 +295,10 @@ def check_page(page, report: SessionReport) -> None:
 
 
 def visit(page, title: str, report: SessionReport) -> None:
-    open_page(page, title, ACTION_TIMEOUT_MS)
+    """Open a page from the sidebar (timed: click -> script run over and the page idle) and check it."""
+    started = time.perf_counter()
+    open_page(page, title, FIRST_LOAD_MS)
+    report.page_ms.append((time.perf_counter() - started) * 1000)
     report.page_visits += 1
     titles = nav_titles(page)
     if titles == APP_TITLES:
@@ -325,7 +333,11 @@ def one_drag(page, report: SessionReport, rng: random.Random) -> None:
     on_pad = rng.random() < 0.7
     result: Drag = drag_on_canvas(page, CANVAS_PAD if on_pad else CANVAS_SLIDER,
                                   random_pad_arc(rng) if on_pad else random_slider_pull(rng))
-    answer = page.evaluate("window.__released")
+    try:
+        answer = page.evaluate("window.__released")
+    except Exception as exc:  # noqa: BLE001 - say which code was released, to tell a lost release from a slow one
+        raise RuntimeError(f"{str(exc).splitlines()[0]}; this drag ({'pad' if on_pad else 'slider'}, "
+                           f"{result.frames} frames) released z = {[round(v, 3) for v in result.z]}") from exc
     report.moves += 1
     report.pointer_moves += result.moves
     report.frames += result.frames
@@ -357,21 +369,30 @@ def explore(url: str, report: SessionReport, start: threading.Barrier, seconds: 
         deadline = time.monotonic() + seconds
         page.goto(url)
         wait_until_idle(page, FIRST_LOAD_MS)
+        report.first_load_ms = (time.monotonic() - deadline + seconds) * 1000
         while time.monotonic() < deadline:
-            visit(page, SLIDERS, report)
-            page.locator(MAIN).get_by_text("Code as of your last release").wait_for(timeout=ACTION_TIMEOUT_MS)
-            for _ in range(DRAGS_PER_VISIT):
-                attempt(lambda: one_drag(page, report, rng), "drag", page, report)
-            visit(page, SCATTER, report)
-            page.wait_for_function("() => document.querySelector('[data-testid=stPlotlyChart] .js-plotly-plot')"
-                                   "?._fullData?.length > 0", timeout=ACTION_TIMEOUT_MS)
-            page.wait_for_timeout(500)  # WebGL points are drawn a frame or two after the chart's SVG
-            for _ in range(CLICKS_PER_VISIT):
-                attempt(lambda: one_click(page, report, rng), "scatter click", page, report)
+            attempt(lambda: drags(page, report, rng), "the sliders page", page, report)
+            attempt(lambda: clicks(page, report, rng), "the scatter page", page, report)
         visit(page, TRAIN, report)  # a session that never trained has no run to show
         if page.locator(PROGRESS).count() or page.locator(MAIN).get_by_role("button", name=re.compile(
                 "stop", re.IGNORECASE)).count():
             report.isolation.append("the Train page shows a running job to a session that never trained")
+
+
+def drags(page, report: SessionReport, rng: random.Random) -> None:
+    visit(page, SLIDERS, report)
+    page.locator(MAIN).get_by_text("Code as of your last release").wait_for(timeout=FIRST_LOAD_MS)
+    for _ in range(DRAGS_PER_VISIT):
+        attempt(lambda: one_drag(page, report, rng), "drag", page, report)
+
+
+def clicks(page, report: SessionReport, rng: random.Random) -> None:
+    visit(page, SCATTER, report)
+    page.wait_for_function("() => document.querySelector('[data-testid=stPlotlyChart] .js-plotly-plot')"
+                           "?._fullData?.length > 0", timeout=FIRST_LOAD_MS)
+    page.wait_for_timeout(500)  # WebGL points are drawn a frame or two after the chart's SVG
+    for _ in range(CLICKS_PER_VISIT):
+        attempt(lambda: one_click(page, report, rng), "scatter click", page, report)
 
 
 def attempt(action, what: str, page, report: SessionReport) -> None:
@@ -390,13 +411,15 @@ def train(url: str, report: SessionReport, start: threading.Barrier, seconds: fl
         deadline = time.monotonic() + seconds
         page.goto(url)
         wait_until_idle(page, FIRST_LOAD_MS)
+        report.first_load_ms = (time.monotonic() - deadline + seconds) * 1000
         visit(page, TRAIN, report)
         epochs = page.locator(MAIN).get_by_label("Epochs", exact=True)
         epochs.fill(str(TRAIN_EPOCHS))
         epochs.press("Enter")
         wait_until_idle(page)
         page.locator(MAIN).get_by_role("button", name=re.compile("start", re.IGNORECASE)).click()
-        page.locator(PROGRESS).first.wait_for(timeout=ACTION_TIMEOUT_MS)
+        page.locator(PROGRESS).first.wait_for(timeout=FIRST_LOAD_MS)
+        report.training_started_s = time.monotonic() - (deadline - seconds)
         first = last = progress_now(page)
         while time.monotonic() < deadline:
             page.wait_for_timeout(2000)
@@ -564,15 +587,18 @@ def ms(spread_: dict) -> str:
 
 
 def load_table(result: LoadResult) -> Table:
-    table = Table(f"Load: {result.explorers} sessions exploring while a {result.explorers + 1}th trains, "
+    table = Table(f"Load: {result.explorers} sessions exploring while one more trains, "
                   f"{result.seconds:.0f} s, fresh `python -m ui.serve`",
-                  ["session", "drags", "frames / move", "move -> frame p50 / p95 ms", "release -> server p50 / p95 "
-                   "/ max ms", "scatter clicks", "click -> panel p50 / p95 / max ms", "pages (own nav)", "errors",
-                   "broken images", "saw another's"])
+                  ["session", "first load s", "page switch p50 / max ms", "drags", "frames / move",
+                   "move -> frame p50 / p95 ms", "release -> server p50 / p95 / max ms", "scatter clicks",
+                   "click -> panel p50 / p95 / max ms", "pages (own nav)", "errors", "broken images", "saw another's"])
     for s in result.sessions:
         d = s.summary()
         frame = d["frame_ms"]
-        table.add(s.name, s.moves, round(s.frames / s.pointer_moves, 2) if s.pointer_moves else None,
+        pages = d["page_ms"]
+        table.add(s.name, round(s.first_load_ms / 1000, 1),
+                  "-" if not pages["n"] else f"{pages['p50']:.0f} / {pages['max']:.0f}", s.moves,
+                  round(s.frames / s.pointer_moves, 2) if s.pointer_moves else None,
                   "-" if not frame["n"] else f"{frame['p50']:.0f} / {frame['p95']:.0f}", ms(d["release_ms"]),
                   len(s.select_ms), ms(d["select_ms"]), f"{s.page_visits} ({s.nav_ok})", len(s.errors),
                   len(s.broken_images), len(s.isolation))
@@ -580,13 +606,17 @@ def load_table(result: LoadResult) -> Table:
     all_release = spread([v for s in everyone for v in s.release_ms])
     all_select = spread([v for s in everyone for v in s.select_ms])
     all_frames = spread([v for s in everyone for v in s.frame_ms])
-    table.add("all", sum(s.moves for s in everyone),
+    all_pages = spread([v for s in everyone for v in s.page_ms])
+    table.add("all", round(max(s.first_load_ms for s in everyone) / 1000, 1) if everyone else None,
+              f"{all_pages['p50']:.0f} / {all_pages['max']:.0f}" if all_pages["n"] else "-",
+              sum(s.moves for s in everyone),
               round(sum(s.frames for s in everyone) / max(1, sum(s.pointer_moves for s in everyone)), 2),
               "-" if not all_frames["n"] else f"{all_frames['p50']:.0f} / {all_frames['p95']:.0f}", ms(all_release),
               all_select["n"], ms(all_select), f"{sum(s.page_visits for s in everyone)} "
               f"({sum(s.nav_ok for s in everyone)})", sum(len(s.errors) for s in everyone),
               sum(len(s.broken_images) for s in everyone), sum(len(s.isolation) for s in everyone))
     rss = result.rss_mb
+    trainer = next(s for s in result.sessions if s.role == "train")
     job = (f"{result.job_end_s:.0f} s after its browser closed (abandon_after_s = {result.abandon_after_s:g} s); "
            f"server CPU afterwards {result.cpu_after_end:.2f} s/s, RSS {result.rss_after_job_mb:,.0f} MB"
            if result.job_end_s is not None else
@@ -596,9 +626,13 @@ def load_table(result: LoadResult) -> Table:
         f"Server: ready {result.server_ready_s:.1f} s after its start (warm-up included); RSS {rss[0]:,.0f} MB at "
         f"the start, {rss[1]:,.0f} MB at the end, peak {rss[2]:,.0f} MB; {result.server_cpu_s:.0f} CPU s used "
         f"during the run.",
+        f"The trainer's run showed its progress bar {trainer.training_started_s:.0f} s after everyone arrived and "
+        f"advanced from step {trainer.training_steps[0]:,} to {trainer.training_steps[1]:,} while it was watched. "
         f"The training job: {job}.",
         f"Server log: {len(result.server_problems)} error lines" + (
             ": " + " | ".join(result.server_problems[:3]) if result.server_problems else "") + ".",
+        "First load: from everyone's arrival (all at once) to the session's first page run and idle (Overview); "
+        "page switch: a sidebar click to the page's script run over and the page idle.",
         "Drags: 60 pointer moves at 60 Hz from the middle of the pad (70%) or of a slider to a random place "
         "(tests/browser_support.py's drag_on_canvas), decoded in the browser; release -> server: from the pointer's "
         "release to the page showing the code the server received. Click -> panel: from the release on a random "
