@@ -14,8 +14,10 @@ from .report import Table, machine_table
 
 BENCHMARKS = {"throughput": throughput, "quality": quality, "interactivity": interactivity, "canvas": canvas,
               "memory": memory, "load": load, "soak": soak}
+NOT_QUICK = ("load", "soak")  # minutes of nine browsers: `make bench` runs them, the CI's quick run does not
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
-QUICK_RESULTS = Path(__file__).resolve().parent / "out" / "RESULTS-quick.md"  # git-ignored
+QUICK_NOT_QUICK = ("load", "soak")  # minutes of nine browsers: `make bench` runs them, the CI's quick run does not
+RESULTS = Path(__file__).resolve().parent / "out" / "RESULTS-quick.md"  # git-ignored
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -55,7 +57,8 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
     tables = [machine_table(args.device)]
     print(tables[0].text(), flush=True)
-    for name in args.only or BENCHMARKS:
+    default = [name for name in BENCHMARKS if not (args.quick and name in NOT_QUICK)]
+    for name in args.only or default:
         section_start = time.perf_counter()
         for table in BENCHMARKS[name].run(ctx):
             tables.append(table)

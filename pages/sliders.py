@@ -94,8 +94,9 @@ def server_sliders(checkpoint: Checkpoint, kl: np.ndarray, dims: list[int]) -> N
     with left:
         for dim in dims:
             key = f"sliders_z{dim}"
-            if key not in st.session_state:  # a dimension shown again after being filtered out
-                st.session_state[key] = float(z[dim])
+            if key not in st.session_state:  # first shown, or shown again after the canvas or a filter hid it
+                # the pad spans the test codes, which can lie beyond the sliders' range
+                st.session_state[key] = float(np.clip(z[dim], -RANGE, RANGE))
             z[dim] = st.slider(f"z{dim} · KL {kl[dim]:.2f} nats", -RANGE, RANGE, step=0.05, key=key)
     st.session_state["sliders_z"] = z
     remember_sliders_code(checkpoint, z)

@@ -160,3 +160,13 @@ def test_the_browser_gets_the_decoder_once_then_only_a_few_hundred_bytes_per_rer
 
     assert json.loads(first)["model"]["onnx"] and len(first) > 500_000
     assert "onnx" not in json.loads(later)["model"] and len(later) < 1_000
+
+
+def test_server_sliders_take_over_a_code_beyond_their_range_without_an_error():
+    """The pad spans the test codes, which can lie beyond +-3: the fallback sliders must clip, not raise."""
+    at = sliders_page("digits-2d.safetensors")
+    at.switch_page("pages/home.py").run()  # the sliders' widget state is dropped while they are not drawn...
+    at.session_state["sliders_z"] = np.array([4.09, -4.04], dtype=np.float32)  # ...as a pad drag left the code
+    at.switch_page("pages/sliders.py").run()
+    assert not at.exception
+    assert slider_values(at) == {0: 3.0, 1: -3.0}
