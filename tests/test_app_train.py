@@ -209,3 +209,10 @@ def test_a_saved_model_is_in_the_sidebar_list_at_once(train_page):
     at.button(key="train_save").click().run()
     assert "user/fresh" in at.sidebar.selectbox(key="app_checkpoint").options
     assert any("Saved fresh.safetensors" in message.value for message in at.success)
+
+
+def test_the_chart_legend_sits_above_the_plots_clear_of_the_step_axis_title(train_page):
+    at = train_page
+    finish(at, start(at, epochs=1))
+    layout = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]
+    assert layout["legend"]["orientation"] == "h" and layout["legend"]["y"] > 1

@@ -306,3 +306,24 @@ def test_checkpoint_metadata_cannot_make_the_cli_download_into_a_path_it_names(t
     err = capsys.readouterr().err
     assert err.startswith("error: MNIST not found") and "enable download" in err
     assert not target.exists()  # nothing was downloaded or created where the file pointed
+
+
+def test_checkpoint_metadata_cannot_make_continue_training_download_into_a_path_it_names(tmp_path):
+    """The page path: a stranger's upload, then Train > Continue training the current model > Start."""
+    from conftest import ROOT
+    from streamlit.testing.v1 import AppTest
+
+    from vae_core.checkpoint import DatasetInfo, checkpoint_bytes
+    from vae_core.models import VAE, VAEConfig
+
+    target = tmp_path / "planted" / "root"
+    info = DatasetInfo("mnist", (1, 28, 28), tuple("0123456789"), {"root": str(target), "download": True})
+    data = checkpoint_bytes(VAE(VAEConfig(image_shape=(1, 28, 28), hidden_dims=(8,))), info, {"train": [], "test": []}, 0)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    at.file_uploader(key="app_upload").set_value(("stranger.safetensors", data, "application/octet-stream")).run()
+    at.switch_page("pages/train.py").run()
+    at.checkbox(key="train_resume").check().run()
+    at.button(key="train_start").click().run()
+    assert not at.exception and "train_job" not in at.session_state
+    assert any("Cannot start training" in error.value for error in at.error)
+    assert not (tmp_path / "planted").exists()  # nothing was downloaded or created where the file pointed
