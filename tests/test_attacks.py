@@ -318,7 +318,8 @@ def test_checkpoint_metadata_cannot_make_continue_training_download_into_a_path_
 
     target = tmp_path / "planted" / "root"
     info = DatasetInfo("mnist", (1, 28, 28), tuple("0123456789"), {"root": str(target), "download": True})
-    data = checkpoint_bytes(VAE(VAEConfig(image_shape=(1, 28, 28), hidden_dims=(8,))), info, {"train": [], "test": []}, 0)
+    model = VAE(VAEConfig(image_shape=(1, 28, 28), hidden_dims=(8,)))
+    data = checkpoint_bytes(model, info, {"train": [], "test": []}, 0)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
     at.file_uploader(key="app_upload").set_value(("stranger.safetensors", data, "application/octet-stream")).run()
     at.switch_page("pages/train.py").run()
