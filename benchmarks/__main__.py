@@ -16,8 +16,7 @@ BENCHMARKS = {"throughput": throughput, "quality": quality, "interactivity": int
               "memory": memory, "load": load, "soak": soak}
 NOT_QUICK = ("load", "soak")  # minutes of nine browsers: `make bench` runs them, the CI's quick run does not
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
-QUICK_NOT_QUICK = ("load", "soak")  # minutes of nine browsers: `make bench` runs them, the CI's quick run does not
-RESULTS = Path(__file__).resolve().parent / "out" / "RESULTS-quick.md"  # git-ignored
+QUICK_RESULTS = Path(__file__).resolve().parent / "out" / "RESULTS-quick.md"  # git-ignored
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
