@@ -17,7 +17,8 @@ from vae_core.models import VAEConfig
 from vae_core.train import TrainConfig
 
 POLL_SECONDS = 1.0
-MAX_CHART_POINTS = 600  # per train series; long runs are thinned so each poll stays a small message
+MAX_CHART_POINTS = 600  # per train series; long runs are thinned, so each poll stays a small message and SVG
+# lines draw everywhere (a WebGL trace needs one of the browser's few WebGL contexts, and headless has none)
 SERIES = [("recon", 1, CLASS_COLORS[0]), ("elbo", 1, CLASS_COLORS[2]), ("kl", 2, CLASS_COLORS[1])]
 TRAIN_DEFAULTS, MODEL_DEFAULTS = TrainConfig(), VAEConfig()
 
@@ -117,7 +118,7 @@ def history_figure(progress: Progress) -> go.Figure:
                         subplot_titles=("Reconstruction E[log p(x|z)] and ELBO (nats)", "KL(q(z|x) || p(z)) (nats)"))
     train = progress.train_points(MAX_CHART_POINTS)
     for key, row, color in SERIES:
-        fig.add_trace(go.Scattergl(x=[r["step"] for r in train], y=[r[key] for r in train], name=f"train {key}",
+        fig.add_trace(go.Scatter(x=[r["step"] for r in train], y=[r[key] for r in train], name=f"train {key}",
                                    mode="lines", line={"color": color, "width": 1}, opacity=0.5), row=row, col=1)
         fig.add_trace(go.Scatter(x=[r["step"] for r in progress.test], y=[r[key] for r in progress.test],
                                  name=f"test {key}", mode="lines+markers", line={"color": color, "width": 3}),
