@@ -49,13 +49,13 @@ from browser_support import (  # noqa: E402
     PROGRESS,
     VIEWPORT,
     Drag,
+    app_server,
     drag_on_canvas,
     free_port,
     local_only,
     nav_titles,
     open_page,
     streamlit_server,
-    wait_for_health,
     wait_until_idle,
 )
 
@@ -237,21 +237,8 @@ def serve(log_dir: Path, abandon_after_s: float | None = None, timeout_s: float 
     if abandon_after_s is not None:
         env[ABANDON_ENV] = str(abandon_after_s)
     started = time.perf_counter()
-    with open(log_path, "w") as log:
-        process = subprocess.Popen([sys.executable, "-m", "ui.serve", "--server.address", "127.0.0.1",
-                                    "--server.port", str(port)], cwd=REPO, env=env, stdout=log,
-                                   stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_health(url, process, timeout_s, log_path)
+    with app_server([sys.executable, "-m", "ui.serve"], port, log_path, env, timeout_s) as (url, process):
         yield Server(url, process, log_path, time.perf_counter() - started)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def server_problems(log: str) -> list[str]:

@@ -61,20 +61,28 @@ def streamlit_server(timeout_s: float = 60.0) -> Iterator[str]:
     """`streamlit run app.py` on 127.0.0.1 from the repo root, configured by .streamlit/config.toml as a user's
     is; yields its base URL, kills it afterwards. Its output goes to `server_log_path(port)`."""
     port = free_port()
-    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
-               "--server.port", str(port)]
-    log_path = server_log_path(port)
+    with app_server([sys.executable, "-m", "streamlit", "run", "app.py"], port, server_log_path(port),
+                    timeout_s=timeout_s) as (url, _):
+        yield url
+
+
+@contextmanager
+def app_server(command: list[str], port: int, log_path: Path, env: dict | None = None,
+               timeout_s: float = 60.0) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Run `command` (an entry to the app) on 127.0.0.1:`port` from the repo root, output to `log_path`;
+    yields (base URL, process) once it answers, and stops it afterwards."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "w") as log:
-        process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, text=True)
+        process = subprocess.Popen([*command, "--server.address", "127.0.0.1", "--server.port", str(port)],
+                                   cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for_health(url, process, timeout_s, log_path)
-        yield url
+        yield url, process
     finally:
         process.terminate()
         try:
-            process.wait(timeout=10)
+            process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()

@@ -31,6 +31,7 @@ from browser_support import (
     VIEWPORT,
     Drag,
     along_slider,
+    app_server,
     arc_across_pad,
     drag_on_canvas,
     free_port,
@@ -40,7 +41,6 @@ from browser_support import (
     screenshot_path,
     server_log_path,
     streamlit_server,
-    wait_for_health,
     wait_until_idle,
 )
 
@@ -66,6 +66,8 @@ LAST_FRAME_SHOWS = """(text) => {
   return !!z && text.includes(z.map((v, d) => `z${d} = ${v < 0 ? '' : '+'}${v.toFixed(2)}`).join(', '));
 }"""
 READY = "() => document.querySelector('[data-testid=stMain]')?.innerText.includes('ready: True')"
+
+
 @pytest.fixture(scope="module")
 def canvas_url(tmp_path_factory):
     """`streamlit run tests/apps/canvas_app.py` with static/ beside it (Streamlit serves ./static next to the
@@ -74,20 +76,9 @@ def canvas_url(tmp_path_factory):
     shutil.copy(ROOT / "tests" / "apps" / "canvas_app.py", folder / "canvas_app.py")
     (folder / "static").symlink_to(ROOT / "static")
     port = free_port()
-    command = [sys.executable, "-m", "streamlit", "run", str(folder / "canvas_app.py"), "--server.address",
-               "127.0.0.1", "--server.port", str(port)]
-    log_path = server_log_path(port)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-                                   stdout=log, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_health(url, process, 60, log_path)
+    with app_server([sys.executable, "-m", "streamlit", "run", str(folder / "canvas_app.py")], port,
+                    server_log_path(port), env={**os.environ, "PYTHONPATH": str(ROOT)}) as (url, _):
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
