@@ -347,16 +347,22 @@ def one_click(page, report: SessionReport, rng: random.Random) -> None:
     page.mouse.move(5, 5)  # off the chart: no hover label over the next point
 
 
+def arrive(page, url: str, report: SessionReport, start: threading.Barrier, seconds: float) -> float:
+    """Open the app together with every other session; returns the monotonic deadline `seconds` from then."""
+    start.wait()
+    deadline = time.monotonic() + seconds
+    page.goto(url)
+    wait_until_idle(page, FIRST_LOAD_MS)
+    report.first_load_ms = (time.monotonic() - deadline + seconds) * 1000
+    return deadline
+
+
 def explore(url: str, report: SessionReport, start: threading.Barrier, seconds: float, seed: int) -> None:
     """Alternate between the sliders (drags) and the scatter (clicks) for `seconds` after everyone is ready (the
     last round of both is finished even when the time is up)."""
     rng = random.Random(seed)
     with browser_session(url, report) as page:
-        start.wait()
-        deadline = time.monotonic() + seconds
-        page.goto(url)
-        wait_until_idle(page, FIRST_LOAD_MS)
-        report.first_load_ms = (time.monotonic() - deadline + seconds) * 1000
+        deadline = arrive(page, url, report, start, seconds)
         while time.monotonic() < deadline:
             attempt(lambda: drags(page, report, rng), "the sliders page", page, report)
             attempt(lambda: clicks(page, report, rng), "the scatter page", page, report)
@@ -394,11 +400,7 @@ def train(url: str, report: SessionReport, start: threading.Barrier, seconds: fl
           closed: threading.Event) -> None:
     """Start a long run on the Train page, watch it for `seconds`, then close the browser."""
     with browser_session(url, report) as page:
-        start.wait()
-        deadline = time.monotonic() + seconds
-        page.goto(url)
-        wait_until_idle(page, FIRST_LOAD_MS)
-        report.first_load_ms = (time.monotonic() - deadline + seconds) * 1000
+        deadline = arrive(page, url, report, start, seconds)
         visit(page, TRAIN, report)
         epochs = page.locator(MAIN).get_by_label("Epochs", exact=True)
         epochs.fill(str(TRAIN_EPOCHS))
