@@ -35,6 +35,10 @@ class Dataset:
     class_names: tuple[str, ...]
     skipped_files: int = 0  # unreadable files left out (image folders only)
     options: dict = field(default_factory=dict)  # how to load it again (root, size, ...)
+    # A stable name per example, in split order (a folder: the file's relative path; a fixed split: "test/17").
+    # Empty means "<split>/<position>", which is exact for datasets whose splits keep the original order.
+    train_ids: tuple[str, ...] = ()
+    test_ids: tuple[str, ...] = ()
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -45,6 +49,12 @@ class Dataset:
         if name not in ("train", "test"):
             raise DatasetError(f"unknown split {name!r}; use 'train' or 'test'")
         return (self.x_train, self.y_train) if name == "train" else (self.x_test, self.y_test)
+
+    def example_ids(self, split: str) -> tuple[str, ...]:
+        """The stable identity of every example of a split, in the order of `split(split)`."""
+        x, _ = self.split(split)
+        stored = self.train_ids if split == "train" else self.test_ids
+        return stored or tuple(f"{split}/{i}" for i in range(len(x)))
 
 
 def _stratified_split(
