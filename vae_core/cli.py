@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import shlex
 import sys
 import time
@@ -186,6 +187,8 @@ def cmd_train(args, argv: list[str]) -> int:
 
     resume = load_checkpoint(args.resume) if args.resume else None
     dataset = _load_data_for(args, resume.dataset if resume is not None else None)
+    if dataset.report is not None:
+        print("\n".join(dataset.report.lines()), file=sys.stderr)
     train_config = _train_config(args)
     out = Path(args.out)
     if out.exists() and not (args.overwrite or args.resume):
@@ -234,29 +237,44 @@ def cmd_eval(args) -> int:
     return 0
 
 
-def cmd_encode(args) -> int:
+ENCODE_FORMATS = (".csv", ".npz")
+
+
+def _write_codes(out: Path, dataset: Dataset, split: str, mu: torch.Tensor, sigma: torch.Tensor) -> None:
+    """One row per example: its position, stable id, label and class name beside its code (mu, sigma)."""
     import numpy as np
 
+    _, y = dataset.split(split)
+    ids = np.array(dataset.example_ids(split))
+    class_name = np.array(dataset.class_names)[y.numpy()]
+    if out.suffix == ".npz":
+        np.savez(out, mu=mu.numpy(), sigma=sigma.numpy(), label=y.numpy(), id=ids, class_name=class_name)
+        return
+    d = mu.shape[1]
+    with out.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["index", "id", "label", "class_name", *[f"mu{i}" for i in range(d)],
+                         *[f"sigma{i}" for i in range(d)]])
+        for i, row in enumerate(zip(ids, y.tolist(), class_name, mu.tolist(), sigma.tolist())):
+            example_id, label, name, m, s = row
+            writer.writerow([i, example_id, label, name, *(f"{v:.6g}" for v in (*m, *s))])
+
+
+def cmd_encode(args) -> int:
+    out = Path(args.out)
+    if out.suffix not in ENCODE_FORMATS:  # checked before the (possibly long) encoding
+        raise VAEError(f"--out must end in {' or '.join(ENCODE_FORMATS)}, got {out.name}")
+    if not out.parent.is_dir():
+        raise VAEError(f"the folder of --out, {out.parent}, does not exist")
     ckpt = load_checkpoint(args.checkpoint)
     dataset = _load_data_for(args, ckpt.dataset)
-    x, y = dataset.split(args.split)
+    x, _ = dataset.split(args.split)
     ckpt.model.to(resolve_device(args.device))
     bar = ProgressBar(len(x))
     mu, logvar = encode_means(ckpt.model, x, on_batch=lambda done, total: bar.update(done, "examples encoded"))
     bar.close()
-    sigma = (0.5 * logvar).exp()
-    out = Path(args.out)
-    if out.suffix == ".npz":
-        np.savez(out, mu=mu.numpy(), sigma=sigma.numpy(), label=y.numpy())
-    elif out.suffix == ".csv":
-        d = mu.shape[1]
-        header = ["index", "label", *[f"mu{i}" for i in range(d)], *[f"sigma{i}" for i in range(d)]]
-        rows = np.column_stack([np.arange(len(y)), y.numpy(), mu.numpy(), sigma.numpy()])
-        np.savetxt(out, rows, delimiter=",", header=",".join(header), comments="",
-                   fmt=["%d", "%d"] + ["%.6g"] * (2 * d))
-    else:
-        raise VAEError(f"--out must end in .csv or .npz, got {out.name}")
-    print(f"wrote {len(y)} codes ({mu.shape[1]}-D) to {out}")
+    _write_codes(out, dataset, args.split, mu, (0.5 * logvar).exp())
+    print(f"wrote {len(x)} codes ({mu.shape[1]}-D) to {out}, with each example's id and class name")
     return 0
 
 

@@ -34,6 +34,7 @@ class Dataset:
     y_test: torch.Tensor  # (M,)
     class_names: tuple[str, ...]
     skipped_files: int = 0  # unreadable files left out (image folders only)
+    report: FolderReport | None = None  # what a folder's loading skipped and converted (image folders only)
     options: dict = field(default_factory=dict)  # how to load it again (root, size, ...)
     # A stable name per example, in split order (a folder: the file's relative path; a fixed split: "test/17").
     # Empty means "<split>/<position>", which is exact for datasets whose splits keep the original order.
@@ -57,10 +58,23 @@ class Dataset:
         return stored or tuple(f"{split}/{i}" for i in range(len(x)))
 
 
-def _stratified_split(
-    x: torch.Tensor, y: torch.Tensor, test_fraction: float, seed: int
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Split keeping each class's share; deterministic for a seed."""
+def class_balanced_indices(y: torch.Tensor, n: int, seed: int = 0) -> torch.Tensor:
+    """Up to n positions into y taking the classes in turn (a seeded random member of each), so any prefix
+    shows as many classes as it can: previews of a split stored in class order show every class. (n,) int64."""
+    rng = np.random.default_rng(seed)
+    labels = y.numpy()
+    members = [rng.permutation(np.flatnonzero(labels == c)).tolist() for c in np.unique(labels)]
+    picked = []
+    for rank in range(max((len(m) for m in members), default=0)):
+        picked.extend(m[rank] for m in members if rank < len(m))
+        if len(picked) >= n:
+            break
+    return torch.tensor(picked[:n], dtype=torch.int64)
+
+
+def _stratified_split(y: torch.Tensor, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of the train and test examples, keeping each class's share and the original order within each
+    split; deterministic for a seed."""
     rng = np.random.default_rng(seed)
     test_idx = []
     for label in torch.unique(y).tolist():
@@ -74,8 +88,7 @@ def _stratified_split(
         test_idx.extend(members[:n_test].tolist())
     is_test = np.zeros(len(y), dtype=bool)
     is_test[test_idx] = True
-    train, test = torch.from_numpy(~is_test), torch.from_numpy(is_test)
-    return x[train], y[train], x[test], y[test]
+    return np.flatnonzero(~is_test), np.flatnonzero(is_test)
 
 
 def load_digits_dataset(test_fraction: float = 0.2, seed: int = 0) -> Dataset:
@@ -85,8 +98,9 @@ def load_digits_dataset(test_fraction: float = 0.2, seed: int = 0) -> Dataset:
     bunch = load_digits()
     x = torch.tensor(bunch.images, dtype=torch.float32).unsqueeze(1) / 16.0  # (N, 1, 8, 8)
     y = torch.tensor(bunch.target, dtype=torch.int64)
-    x_train, y_train, x_test, y_test = _stratified_split(x, y, test_fraction, seed)
-    return Dataset("digits", x_train, y_train, x_test, y_test, tuple(str(d) for d in range(10)))
+    train, test = _stratified_split(y, test_fraction, seed)
+    return Dataset("digits", x[train], y[train], x[test], y[test], tuple(str(d) for d in range(10)),
+                   train_ids=tuple(map(str, train)), test_ids=tuple(map(str, test)))  # sklearn's own index
 
 
 DATA_ROOT = Path(__file__).resolve().parent.parent / "data"  # the repository's data/: bundled MNIST lives here
@@ -247,28 +261,116 @@ def load_torchvision_dataset(name: str, root: str | Path | None = None, download
     )
 
 
-def _read_image(path: Path, size: int, mode: str) -> np.ndarray | None:
+DEFAULT_IMAGE_SIZE = 28  # side of a folder's images once converted (MNIST's); the CLI and the Train page read it
+BACKGROUND = "black"  # transparent pixels are composited on black: MNIST-like data is light ink on a 0 background
+MAX_REPORTED_FILES = 10  # skipped files listed by name in a FolderReport (all are counted)
+
+
+class _Skipped(Exception):
+    """A file of an image folder that is left out: `kind` groups it in the report, `detail` says why."""
+
+    def __init__(self, kind: str, detail: str):
+        super().__init__(detail)
+        self.kind, self.detail = kind, detail
+
+
+@dataclass(frozen=True)
+class FolderReport:
+    """What loading an image folder kept, skipped (and why) and converted (and how)."""
+
+    loaded: int
+    skipped: dict[str, int]  # kind of problem -> files
+    skipped_examples: tuple[tuple[str, str], ...]  # (relative path, why), the first MAX_REPORTED_FILES
+    converted: dict[str, int]  # conversion -> files, e.g. "RGBA -> L, alpha composited on black": 1
+    converted_examples: dict[str, str]  # conversion -> the first file converted so (with its size and mode)
+
+    @property
+    def n_skipped(self) -> int:
+        return sum(self.skipped.values())
+
+    def lines(self) -> list[str]:
+        """The report as short lines of text (the CLI prints them; the Train page shows them)."""
+        kinds = ", ".join(f"{n} {kind}" for kind, n in self.skipped.items())
+        lines = [f"loaded {self.loaded} images; skipped {self.n_skipped} file(s)" + (f": {kinds}" if kinds else "")]
+        lines += [f"  skipped {path}: {why}" for path, why in self.skipped_examples]
+        if self.n_skipped > len(self.skipped_examples):
+            lines.append(f"  ... and {self.n_skipped - len(self.skipped_examples)} more skipped")
+        lines += [f"converted {n} image(s): {what} (e.g. {self.converted_examples[what]})"
+                  for what, n in self.converted.items()]
+        return lines
+
+
+def _read_image(path: Path, size: int, mode: str) -> tuple[np.ndarray, list[str]]:
+    """One file as a uint8 array (size, size[, 3]) in `mode` ("L" or "RGB"), and the conversions it needed;
+    raises _Skipped when it is not a readable image."""
     from PIL import Image, UnidentifiedImageError
 
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        raise _Skipped("not an image file", f"suffix {path.suffix or '(none)'} is not one of "
+                                            f"{' '.join(sorted(IMAGE_SUFFIXES))}")
     try:
         with Image.open(path) as img:
+            img.load()
+            conversions = []
+            if img.has_transparency_data:  # converting would drop alpha: a transparent digit became a grey square
+                conversions.append(f"{img.mode} -> {mode}, alpha composited on {BACKGROUND}")
+                rgba = img.convert("RGBA")
+                img = Image.alpha_composite(Image.new("RGBA", rgba.size, BACKGROUND), rgba)
+            elif img.mode != mode:
+                conversions.append(f"{img.mode} -> {mode}")
+            if img.size != (size, size):
+                conversions.append(f"resized (stretched, bilinear) to {size}x{size}")
             img = img.convert(mode).resize((size, size), Image.Resampling.BILINEAR)
-            return np.asarray(img, dtype=np.uint8)
-    # DecompressionBombError is not an OSError: a tiny file declaring gigapixels must be skipped, not raised.
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError):
-        return None
+            return np.asarray(img, dtype=np.uint8), conversions
+    except Image.DecompressionBombError as exc:  # not an OSError: a tiny file declaring gigapixels is skipped
+        raise _Skipped("too many pixels", str(exc)) from exc
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise _Skipped("unreadable or corrupt image", f"{type(exc).__name__}: {exc}") from exc
+
+
+def _describe(path: Path) -> str:
+    from PIL import Image
+
+    with Image.open(path) as img:
+        return f"{img.width}x{img.height} {img.mode}"
+
+
+def _read_folder(root: Path, files: list[Path], size: int, mode: str) -> tuple[list, list[Path], FolderReport]:
+    """The readable images of `files` (uint8 arrays), the files they came from, and the report."""
+    images, kept = [], []
+    skipped: dict[str, int] = {}
+    skipped_examples: list[tuple[str, str]] = []
+    converted: dict[str, int] = {}
+    converted_examples: dict[str, str] = {}
+    for file in files:
+        relative = file.relative_to(root).as_posix()
+        try:
+            pixels, conversions = _read_image(file, size, mode)
+        except _Skipped as skip:
+            skipped[skip.kind] = skipped.get(skip.kind, 0) + 1
+            if len(skipped_examples) < MAX_REPORTED_FILES:
+                skipped_examples.append((relative, f"{skip.kind} ({skip.detail})"))
+            continue
+        images.append(pixels)
+        kept.append(file)
+        for what in conversions:
+            converted[what] = converted.get(what, 0) + 1
+            converted_examples.setdefault(what, f"{relative}, {_describe(file)}")
+    return images, kept, FolderReport(len(images), skipped, tuple(skipped_examples), converted, converted_examples)
 
 
 def load_image_folder(
     path: str | Path,
-    size: int = 28,
+    size: int = DEFAULT_IMAGE_SIZE,
     grayscale: bool = True,
     test_fraction: float = 0.2,
     seed: int = 0,
 ) -> Dataset:
     """A folder of the user's images; class subfolders become labels, loose files class "all".
 
-    Unreadable files are skipped and counted in `skipped_files`.
+    Every image is converted to `size` x `size` (stretched) in grayscale ("L") or RGB; transparency is
+    composited on BACKGROUND. Files that are not readable images are skipped; `report` says which, why, and
+    which conversions were made. Each example's id is its path relative to the folder.
     """
     if not str(path).strip():
         raise DatasetError("no image folder given: enter the path of a folder of png/jpg images")
@@ -278,34 +380,24 @@ def load_image_folder(
     if not 4 <= size <= 256:
         raise DatasetError(f"image size must be between 4 and 256 pixels, got {size}")
     files = sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
-    class_dirs = sorted({p.parent for p in files})
-    class_names = tuple(d.name if d != root else "all" for d in class_dirs)
-    mode = "L" if grayscale else "RGB"
-    images, labels, skipped = [], [], 0
-    for file in files:
-        pixels = _read_image(file, size, mode) if file.suffix.lower() in IMAGE_SUFFIXES else None
-        if pixels is None:
-            skipped += 1
-            continue
-        images.append(pixels)
-        labels.append(class_dirs.index(file.parent))
+    images, kept, report = _read_folder(root, files, size, "L" if grayscale else "RGB")
     if len(images) < 2:
         raise DatasetError(
-            f"{root} holds {len(images)} readable image(s) ({skipped} unreadable file(s) skipped); "
-            "a dataset needs at least 2 png/jpg images"
+            f"{root} holds {len(images)} readable image(s) ({report.n_skipped} unreadable file(s) skipped); "
+            "a dataset needs at least 2 png/jpg images. " + " ".join(report.lines()[1:4])
         )
+    class_dirs = sorted({file.parent for file in kept})  # a folder with no readable image is no class
+    class_names = tuple(d.name if d != root else "all" for d in class_dirs)
     x = _as_float_images(np.stack(images))
-    y = torch.tensor(labels, dtype=torch.int64)
-    x_train, y_train, x_test, y_test = _stratified_split(x, y, test_fraction, seed)
-    if len(x_test) == 0:  # every class has a single image: test on the training images
-        x_test, y_test = x_train, y_train
-    used = [name for i, name in enumerate(class_names) if i in set(labels)]
-    remap = {old: new for new, old in enumerate(sorted(set(labels)))}
-    y_train = torch.tensor([remap[v] for v in y_train.tolist()], dtype=torch.int64)
-    y_test = torch.tensor([remap[v] for v in y_test.tolist()], dtype=torch.int64)
+    y = torch.tensor([class_dirs.index(file.parent) for file in kept], dtype=torch.int64)
+    ids = np.array([file.relative_to(root).as_posix() for file in kept], dtype=object)
+    train, test = _stratified_split(y, test_fraction, seed)
+    if len(test) == 0:  # every class has a single image: test on the training images
+        test = train
     return Dataset(
-        "folder", x_train, y_train, x_test, y_test, tuple(used), skipped_files=skipped,
+        "folder", x[train], y[train], x[test], y[test], class_names, skipped_files=report.n_skipped,
         options={"path": str(root), "size": size, "grayscale": grayscale},
+        train_ids=tuple(ids[train]), test_ids=tuple(ids[test]), report=report,
     )
 
 
