@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import csv
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -14,9 +16,10 @@ import torch
 from .checkpoint import DatasetInfo, load_checkpoint, save_checkpoint
 from .data import DATASETS, DEFAULT_DATASET, Dataset, load_dataset
 from .errors import TrainingError, VAEError
+from .eta import format_duration, remaining_seconds
 from .export import DECODER_INPUT, DECODER_OUTPUT, export_decoder_onnx
 from .metrics import encode_means, evaluate
-from .models import VAEConfig
+from .models import VAE, VAEConfig
 from .train import EpochEvent, FinishedEvent, StepEvent, TrainConfig, Trainer, build_trainer, resolve_device
 
 
@@ -88,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", required=True, help="checkpoint path, e.g. checkpoints/digits-2d.safetensors")
     train.add_argument("--resume", help="continue training this checkpoint (its history continues)")
     train.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    train.add_argument("--save-every", type=int, metavar="N",
+                       help="also save --out every N epochs (Ctrl-C always saves the last completed epoch)")
     train.add_argument("--no-optimizer-state", action="store_true",
                        help="leave Adam's moments out of the checkpoint: 3x smaller, but --resume restarts Adam")
     _add_model_args(train)
@@ -117,11 +122,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 class ProgressBar:
-    """A one-line progress bar on stderr (no dependency needed for this)."""
+    """A one-line progress bar on stderr with the time left (no dependency needed for this)."""
 
     def __init__(self, total: int, stream=sys.stderr, interval: float = 0.25):
         self.total, self.stream, self.interval = total, stream, interval
         self.started = self.last_draw = time.perf_counter()
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def projected_total(self, done: int) -> float:
+        """Seconds the whole bar takes at the pace so far."""
+        return self.elapsed + (remaining_seconds(done, self.total, self.elapsed) or 0.0)
 
     def update(self, done: int, text: str) -> None:
         now = time.perf_counter()
@@ -130,8 +143,10 @@ class ProgressBar:
         self.last_draw = now
         width = 30
         filled = int(width * done / max(1, self.total))
-        elapsed = time.perf_counter() - self.started
-        self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{self.total} {elapsed:5.0f}s {text}")
+        left = remaining_seconds(done, self.total, self.elapsed)
+        eta = f" ~{format_duration(left)} left" if left is not None and done < self.total else ""
+        self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{self.total} "
+                          f"{self.elapsed:5.0f}s{eta} {text}")
         self.stream.flush()
 
     def close(self) -> None:
@@ -162,23 +177,75 @@ def _model_config(args, dataset: Dataset) -> VAEConfig:
     )
 
 
-def _train_with_progress_bar(trainer: Trainer, show: bool) -> FinishedEvent:
-    """Run the trainer to its end, drawing its events on stderr when `show`; returns the final event."""
+ETA_AFTER_STEPS = 20  # steps timed before a run prints its projected time (fewer if an epoch is shorter)
+
+
+class _RunSaver:
+    """Saves a CLI run to --out: at its end, every `every` epochs, and on Ctrl-C the last completed epoch.
+
+    Weights, Adam's state and history are copied at each epoch's end, so an interrupt mid-epoch saves a
+    checkpoint that resumes exactly (runs are seeded per epoch), never the half-trained epoch in progress.
+    """
+
+    def __init__(self, trainer: Trainer, out: Path, info: DatasetInfo, command: str, train_config: dict,
+                 keep_adam: bool, every: int | None = None):
+        self.trainer, self.out, self.info, self.command = trainer, out, info, command
+        self.train_config, self.keep_adam, self.every = train_config, keep_adam, every
+        self.first_epoch, self.last = trainer.epoch, None
+
+    def epoch_done(self) -> None:
+        t = self.trainer
+        state = {k: v.detach().to("cpu", copy=True) for k, v in t.model.state_dict().items()}
+        adam = copy.deepcopy(t.optimizer.state_dict()["state"]) if self.keep_adam else None
+        self.last = (state, adam, {k: rows[:] for k, rows in t.history.items()}, t.epoch)
+        if self.every and (t.epoch - self.first_epoch) % self.every == 0:
+            print(f"\nsaved {self.save_last()} (epoch {t.epoch}, --save-every {self.every})", file=sys.stderr)
+
+    def save_last(self) -> Path | None:
+        """Save the last completed epoch; None if this run completed none."""
+        if self.last is None:
+            return None
+        state, adam, history, epoch = self.last
+        model = VAE(self.trainer.model.config)
+        model.load_state_dict(state)
+        return save_checkpoint(self.out, model, self.info, history, epoch, self.command,
+                               train_config=self.train_config, overwrite=True, optimizer_state=adam)
+
+    def interrupted(self) -> int:
+        print("", file=sys.stderr)
+        saved = self.save_last()
+        if saved is None:
+            print(f"interrupted before the first epoch ended: nothing saved, {self.out} untouched", file=sys.stderr)
+        else:
+            print(f"interrupted: saved {saved} at the last completed epoch, {self.last[3]}; continue with "
+                  f"--resume {saved}", file=sys.stderr)
+        return 130
+
+
+def _train_with_progress_bar(trainer: Trainer, show: bool,
+                             on_epoch: Callable[[], None] = lambda: None) -> FinishedEvent:
+    """Run the trainer to its end, drawing its events on stderr when `show` (and, after the first steps, the
+    projected time of the run); calls `on_epoch` after each epoch; returns the final event."""
     bar = ProgressBar(trainer.run_steps) if show else None
     first_step, last_test = trainer.step, ""
+    eta_after = min(ETA_AFTER_STEPS, trainer.steps_per_epoch)
     for event in trainer.run():
         if isinstance(event, FinishedEvent):
             if bar is not None:
                 bar.close()
                 print(f"{event.reason}: {event.message}", file=sys.stderr)
             return event
-        if bar is None:
-            continue
-        if isinstance(event, StepEvent):
-            bar.update(event.step - first_step, f"epoch {event.epoch:.2f} recon {event.recon:8.2f} "
-                                                f"KL {event.kl:6.2f} ELBO {event.elbo:8.2f} {last_test}")
-        elif isinstance(event, EpochEvent):
+        if isinstance(event, EpochEvent):
             last_test = f"| test ELBO {event.elbo:.2f}"
+            on_epoch()
+        if bar is None or not isinstance(event, StepEvent):
+            continue
+        done = event.step - first_step
+        if done == eta_after:
+            print(f"\r\u2248 {format_duration(bar.projected_total(done))} for {trainer.config.epochs} epochs "
+                  f"({trainer.run_steps:,} steps; timed over the first {done})", file=sys.stderr)
+        bar.update(done, f"epoch {event.epoch:.2f} recon {event.recon:8.2f} "
+                         f"KL {event.kl:6.2f} ELBO {event.elbo:8.2f} {last_test}")
     raise AssertionError("Trainer.run ends with a FinishedEvent")
 
 
@@ -191,6 +258,8 @@ def cmd_train(args, argv: list[str]) -> int:
         print("\n".join(dataset.report.lines()), file=sys.stderr)
     train_config = _train_config(args)
     out = Path(args.out)
+    if args.save_every is not None and args.save_every < 1:
+        raise VAEError(f"--save-every must be a number of epochs >= 1, got {args.save_every}")
     if out.exists() and not (args.overwrite or args.resume):
         raise VAEError(f"{out} exists; pass --overwrite to replace it or choose another --out")
     world = distributed.setup(train_config.device)
@@ -199,16 +268,20 @@ def cmd_train(args, argv: list[str]) -> int:
     else:
         trainer = build_trainer(dataset, train_config, _model_config(args, dataset), world=world)
     first_step = trainer.step
-    finished = _train_with_progress_bar(trainer, world.is_main)
+    launcher = (f"torchrun --nproc_per_node={world.world_size} -m vae_core" if world.is_distributed
+                else "python -m vae_core")
+    info = DatasetInfo(dataset.name, dataset.image_shape, dataset.class_names, dataset.options)
+    saver = _RunSaver(trainer, out, info, f"{launcher} {shlex.join(argv)}", vars(train_config),
+                      keep_adam=not args.no_optimizer_state, every=args.save_every)
+    try:
+        finished = _train_with_progress_bar(trainer, world.is_main, saver.epoch_done if world.is_main else lambda: None)
+    except KeyboardInterrupt:
+        return saver.interrupted() if world.is_main else 130
     if finished.reason == "diverged" and trainer.step == first_step:  # every rank agrees on divergence
         distributed.teardown(world)
         raise TrainingError(f"{finished.message} Not one step was trained, so {out} was not written")
     if world.is_main:
-        launcher = (f"torchrun --nproc_per_node={world.world_size} -m vae_core" if world.is_distributed
-                    else "python -m vae_core")
-        command = f"{launcher} {shlex.join(argv)}"
-        info = DatasetInfo(dataset.name, dataset.image_shape, dataset.class_names, dataset.options)
-        save_checkpoint(out, trainer.model, info, trainer.history, trainer.epoch, command,
+        save_checkpoint(out, trainer.model, info, trainer.history, trainer.epoch, saver.command,
                         train_config=vars(train_config), overwrite=True,
                         optimizer_state=None if args.no_optimizer_state else trainer.optimizer.state_dict()["state"])
         test = trainer.history["test"][-1] if trainer.history["test"] else None
