@@ -73,3 +73,38 @@ def test_save_every_n_epochs_saves_along_the_way_and_the_run_prints_its_projecte
     err = capsys.readouterr().err
     assert f"saved {out} (epoch 2, --save-every 2)" in err
     assert "\u2248 " in err and " for 5 epochs (60 steps; timed over the first 12)" in err
+
+
+def test_eval_by_default_is_a_quick_estimate_with_a_progress_bar_and_says_how_to_get_the_full_one(capsys):
+    from vae_core import cli
+
+    assert cli.main(["eval", str(ROOT / "checkpoints" / "mnist-2d.safetensors")]) == 0
+    captured = capsys.readouterr()
+    assert "mnist: a fixed random sample of 500 of the 10,000 test examples, K=10," in captured.out
+    assert "log p(x), IWAE K=10 " in captured.out
+    full_line = captured.out.splitlines()[-1]
+    assert full_line.startswith("a quick estimate; the full one (all 10,000 examples, K=100) takes roughly ")
+    assert full_line.endswith("here: add --full")
+    assert "[##############################] 500/500" in captured.err  # the progress bar, on stderr
+
+
+def test_eval_full_uses_every_test_example_and_k_100(capsys):
+    from vae_core import cli
+
+    assert cli.main(["eval", str(ROOT / "checkpoints" / "digits-2d.safetensors"), "--full"]) == 0
+    out = capsys.readouterr().out
+    assert "digits: all test examples, K=100," in out and "log p(x), IWAE K=100 " in out
+    assert "quick estimate" not in out
+
+
+def test_the_quick_eval_sample_is_fixed_and_spread_over_the_split():
+    from vae_core.metrics import FULL_EVAL, EvalConfig
+
+    sample = EvalConfig().sample(10_000)
+    assert len(sample) == 500 and len(set(sample.tolist())) == 500
+    assert torch_equal(sample, EvalConfig().sample(10_000)) and sample.max() > 9000 and sample.min() < 1000
+    assert FULL_EVAL.sample(10_000) is None and EvalConfig(examples=500).sample(300) is None
+
+
+def torch_equal(a, b) -> bool:
+    return bool((a == b).all())

@@ -18,7 +18,7 @@ from .data import DATASETS, DEFAULT_DATASET, Dataset, load_dataset
 from .errors import TrainingError, VAEError
 from .eta import format_duration, remaining_seconds
 from .export import DECODER_INPUT, DECODER_OUTPUT, export_decoder_onnx
-from .metrics import encode_means, evaluate
+from .metrics import FULL_EVAL, EvalConfig, encode_means, evaluate
 from .models import VAE, VAEConfig
 from .train import EpochEvent, FinishedEvent, StepEvent, TrainConfig, Trainer, build_trainer, resolve_device
 
@@ -101,8 +101,15 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("eval", help="print test recon / KL / ELBO / importance-weighted log p(x)")
     ev.add_argument("checkpoint")
     _add_data_args(ev)
-    ev.add_argument("-k", type=int, default=100, help="importance samples for log p(x) (default 100)")
-    ev.add_argument("--limit", type=int, help="evaluate on the first N test examples only")
+    quick = EvalConfig()
+    ev.add_argument("-k", type=int, help=f"importance samples for log p(x), {EvalConfig.K} "
+                                          f"(default: {quick.k}; {FULL_EVAL.k} with --full)")
+    ev.add_argument("--limit", type=int, metavar="N",
+                    help=f"evaluate a fixed random sample of N test examples (default: {quick.examples}; "
+                         "all with --full)")
+    ev.add_argument("--full", action="store_true",
+                    help=f"the full estimate: every test example and K={FULL_EVAL.k} (minutes for a conv model "
+                         "on a CPU; the quick run prints how long)")
 
     enc = sub.add_parser("encode", help="write latent means and std-devs of a split to CSV or NPZ")
     enc.add_argument("checkpoint")
@@ -124,8 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
 class ProgressBar:
     """A one-line progress bar on stderr with the time left (no dependency needed for this)."""
 
-    def __init__(self, total: int, stream=sys.stderr, interval: float = 0.25):
-        self.total, self.stream, self.interval = total, stream, interval
+    def __init__(self, total: int, stream=None, interval: float = 0.25):
+        self.total, self.stream, self.interval = total, stream or sys.stderr, interval
         self.started = self.last_draw = time.perf_counter()
 
     @property
@@ -291,22 +298,40 @@ def cmd_train(args, argv: list[str]) -> int:
     return 0
 
 
+def _eval_config(args) -> EvalConfig:
+    """The quick default, or FULL_EVAL with --full; -k and --limit override either."""
+    base = FULL_EVAL if args.full else EvalConfig()
+    return EvalConfig(k=base.k if args.k is None else args.k,
+                      examples=base.examples if args.limit is None else args.limit, seed=base.seed)
+
+
 def cmd_eval(args) -> int:
+    config = _eval_config(args)
     ckpt = load_checkpoint(args.checkpoint)
     dataset = _load_data_for(args, ckpt.dataset)
-    x = dataset.x_test[: args.limit] if args.limit else dataset.x_test
-    if not 1 <= args.k <= 10_000:
-        raise VAEError(f"-k must be 1..10000, got {args.k}")
+    sample = config.sample(len(dataset.x_test))
+    x = dataset.x_test if sample is None else dataset.x_test[sample]
     ckpt.model.to(resolve_device(args.device))
     torch.manual_seed(0)
-    r = evaluate(ckpt.model, x, k=args.k)
-    print(f"{dataset.name} test set, {len(x)} examples, {ckpt.epoch} epochs (nats per example)")
+    bar = ProgressBar(len(x))
+    r = evaluate(ckpt.model, x, k=config.k, on_batch=lambda done, total: bar.update(done, "examples"))
+    bar.close()
+    seconds = bar.elapsed
+    n_test = len(dataset.x_test)
+    which = "all" if sample is None else f"a fixed random sample of {len(x):,} of the {n_test:,}"
+    print(f"{dataset.name}: {which} test examples, K={config.k}, {ckpt.epoch} epochs (nats per example; "
+          f"{seconds:.1f} s)")
     print(f"  reconstruction E_q[log p(x|z)] {r['recon']:10.3f}")
     print(f"  KL(q(z|x) || p(z))             {r['kl']:10.3f}")
     print(f"  ELBO                           {r['elbo']:10.3f}")
-    print(f"  log p(x), IWAE K={args.k:<6}       {r['log_px']:10.3f}")
+    print(f"  log p(x), IWAE K={config.k:<6}       {r['log_px']:10.3f}")
     print(f"  gap log p(x) - ELBO            {r['gap']:10.3f}")
     print(f"  active units                   {r['active_units']:>6} / {ckpt.config.latent_dim}")
+    if sample is not None or config.k < FULL_EVAL.k:
+        # Per example: about one decode for the ELBO and the encodings, K for log p(x).
+        full = seconds * (n_test / len(x)) * (FULL_EVAL.k + 2) / (config.k + 2)
+        print(f"a quick estimate; the full one (all {n_test:,} examples, K={FULL_EVAL.k}) takes roughly "
+              f"{format_duration(full)} here: add --full")
     return 0
 
 

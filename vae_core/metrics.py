@@ -9,13 +9,44 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ClassVar
 
+import numpy as np
 import torch
 
+from .limits import Range, check
 from .loss import elbo_terms, gaussian_kl, reconstruction_log_likelihood
 from .models import VAE
 
 _LOG_2PI = math.log(2 * math.pi)
+Progress = Callable[[int, int], None]  # on_batch(done, total)
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """How much work an evaluation does. The default is a quick estimate (seconds even for a conv model on a
+    CPU); FULL_EVAL is the whole test split with K = 100, as in Burda et al. (2016)."""
+
+    K: ClassVar[Range] = Range(1, 10_000)
+
+    k: int = 10  # importance samples per example for log p(x)
+    examples: int | None = 500  # a fixed random sample of this many test examples; None: all of them
+    seed: int = 0  # picks the sample
+
+    def __post_init__(self):
+        check([(self.K.contains(self.k), f"K must be {self.K}, got {self.k}"),
+               (self.examples is None or self.examples >= 1, f"examples must be >= 1, got {self.examples}")])
+
+    def sample(self, n: int) -> torch.Tensor | None:
+        """Sorted positions of the examples to evaluate out of n, or None for all of them."""
+        if self.examples is None or self.examples >= n:
+            return None
+        chosen = np.random.default_rng(self.seed).choice(n, self.examples, replace=False)
+        return torch.from_numpy(np.sort(chosen))
+
+
+FULL_EVAL = EvalConfig(k=100, examples=None)
 
 
 def _batches(x: torch.Tensor, batch_size: int):
@@ -49,8 +80,10 @@ def _log_normal(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torc
 
 
 @torch.no_grad()
-def log_importance_weights(model: VAE, x: torch.Tensor, k: int, batch_size: int | None = None) -> torch.Tensor:
-    """log p(x, z_k) - log q(z_k|x) for K samples z_k ~ q(z|x): (N, K), in nats."""
+def log_importance_weights(model: VAE, x: torch.Tensor, k: int, batch_size: int | None = None,
+                           on_batch: Progress | None = None) -> torch.Tensor:
+    """log p(x, z_k) - log q(z_k|x) for K samples z_k ~ q(z|x): (N, K), in nats; `on_batch(done, total)`
+    reports the examples done."""
     was_training = _eval_mode(model)
     batch_size = batch_size or max(1, 8192 // k)
     out = []
@@ -67,6 +100,8 @@ def log_importance_weights(model: VAE, x: torch.Tensor, k: int, batch_size: int 
         log_pz = _log_normal(z, torch.zeros_like(z), torch.zeros_like(z))
         log_qz = _log_normal(z, mu.unsqueeze(1), logvar.unsqueeze(1))
         out.append((log_px_z + log_pz - log_qz).cpu())
+        if on_batch is not None:
+            on_batch(sum(len(w) for w in out), len(x))
     model.train(was_training)
     return torch.cat(out)
 
@@ -77,9 +112,10 @@ def iwae_bound(log_weights: torch.Tensor, k: int | None = None) -> torch.Tensor:
     return torch.logsumexp(lw, dim=1) - math.log(lw.shape[1])
 
 
-def importance_weighted_log_px(model: VAE, x: torch.Tensor, k: int = 100) -> torch.Tensor:
+def importance_weighted_log_px(model: VAE, x: torch.Tensor, k: int = 100,
+                               on_batch: Progress | None = None) -> torch.Tensor:
     """Estimate of log p(x) per example (N,) with K importance samples from q(z|x)."""
-    return iwae_bound(log_importance_weights(model, x, k))
+    return iwae_bound(log_importance_weights(model, x, k, on_batch=on_batch))
 
 
 @torch.no_grad()
@@ -109,10 +145,11 @@ def active_units(mu: torch.Tensor, threshold: float = 0.01) -> int:
     return int((mu.var(dim=0) > threshold).sum())
 
 
-def evaluate(model: VAE, x: torch.Tensor, k: int = 100) -> dict[str, float]:
-    """Everything the CLI's `eval` prints: recon, KL, ELBO, log p(x) (K samples), gap, active units."""
+def evaluate(model: VAE, x: torch.Tensor, k: int = 100, on_batch: Progress | None = None) -> dict[str, float]:
+    """Everything the CLI's `eval` prints: recon, KL, ELBO, log p(x) (K samples), gap, active units;
+    `on_batch(done, total)` reports the examples whose log p(x) is done (most of the time)."""
     result = evaluate_elbo(model, x)
-    result["log_px"] = importance_weighted_log_px(model, x, k).mean().item()
+    result["log_px"] = importance_weighted_log_px(model, x, k, on_batch).mean().item()
     result["gap"] = result["log_px"] - result["elbo"]
     mu, _ = encode_means(model, x)
     result["active_units"] = active_units(mu)
