@@ -158,7 +158,7 @@ def test_torchvision_dataset_without_files_offline_says_where_to_put_them(tmp_pa
     with pytest.raises(DatasetError) as info:
         load_dataset("fashion_mnist", root=tmp_path)
     message = str(info.value)
-    assert str(tmp_path / "FashionMNIST" / "raw") in message and "enable download" in message
+    assert str(tmp_path / "FashionMNIST" / "raw") in message and "--download" in message
 
 
 def test_unknown_dataset_and_bad_options_are_dataset_errors(tmp_path):

@@ -385,6 +385,21 @@ def cmd_export(args) -> int:
     return 0
 
 
+def _fixed_command(argv: list[str], fix: dict) -> str:
+    """The command line with the data flags a DatasetError says would fix it."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--data-dir":
+            skip = True
+        elif not (arg.startswith("--data-dir=") or arg == "--download"):
+            kept.append(arg)
+    flags = ["--data-dir", fix["root"]] + (["--download"] if fix.get("download") else [])
+    delete = f"rm {shlex.quote(fix['delete'])} && " if fix.get("delete") else ""
+    return f"{delete}python -m vae_core {shlex.join([*kept, *flags])}"
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
@@ -396,6 +411,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_eval(args) if args.command == "eval" else cmd_encode(args)
     except (VAEError, ValueError, OSError) as exc:  # OSError: an output folder that is missing or read-only
         print(f"error: {exc}", file=sys.stderr)
+        if getattr(exc, "fix", None):
+            print(f"fix: {_fixed_command(argv, exc.fix)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)

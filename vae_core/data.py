@@ -155,7 +155,10 @@ def read_idx(path: str | Path) -> np.ndarray:
     except (OSError, EOFError, struct.error, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
         raise DatasetError(f"cannot read {path}: {exc}") from exc
     if n_read != size:
-        raise DatasetError(f"{path} is truncated or too long: its header declares {size:,} bytes of data")
+        holds = f"{n_read:,}" if n_read < size else f"more than {size:,}"
+        raise DatasetError(f"{path} is truncated or too long: its header declares {' x '.join(map(str, shape))} = "
+                           f"{size:,} bytes of data, the file holds {holds} after its header"
+                           + (" (uncompressed)" if path.suffix == ".gz" else ""))
     return np.frombuffer(data, dtype=np.uint8, count=size).reshape(shape)
 
 
@@ -175,6 +178,18 @@ def _idx_path(raw: Path, name: str) -> Path | None:
     return next((p for p in (raw / name, raw / f"{name}.gz") if p.is_file()), None)
 
 
+DOWNLOAD_HINT = "--download (on the Train page: tick 'Download if missing')"
+
+
+def _where(root: str | Path | None, base: Path) -> str:
+    """How a root was named, resolved: "/abs/data (the default --data-dir: this repository's data/)"."""
+    if root is None:
+        return f"{base.resolve()} (the default --data-dir: this repository's data/ folder)"
+    if not Path(root).expanduser().is_absolute():
+        return f"{base.resolve()} (--data-dir {root}, relative to the working directory {Path.cwd()})"
+    return str(base)
+
+
 def _download_with_torchvision(name: str, root: Path) -> None:
     import torchvision.datasets as tvd
 
@@ -183,8 +198,8 @@ def _download_with_torchvision(name: str, root: Path) -> None:
         cls(root=str(root), train=True, download=True)  # fetches the files of both splits
     except (RuntimeError, OSError) as exc:  # RuntimeError once every mirror has failed; OSError: network errors
         raise DatasetError(
-            f"could not download {cls.__name__} into {root} ({exc}); check the network, or put the files "
-            f"under {root / cls.__name__}/raw and run without download"
+            f"could not download {cls.__name__} into {root.resolve()} ({exc}); check the network, or put the "
+            f"files under {root.resolve() / cls.__name__}/raw and run without --download"
         ) from exc
 
 
@@ -198,9 +213,21 @@ def _as_float_images(data) -> torch.Tensor:
     return images.contiguous().float().div_(255.0)
 
 
-def _idx_paths(name: str, base: Path, download: bool) -> dict[str, Path]:
-    """file name -> path of the dataset's four idx files under `base`, downloading them first if asked."""
+def _idx_base(name: str, base: Path) -> Path:
+    """torchvision's root for `base`, also when `base` names the dataset's own folder or its raw/ folder
+    (`--data-dir data/FashionMNIST/raw` means `--data-dir data`)."""
     folder, _ = _IDX_DATASETS[name]
+    if (base / folder / "raw").is_dir():
+        return base
+    if base.name == "raw" and base.parent.name == folder:
+        return base.parent.parent
+    return base.parent if base.name == folder else base
+
+
+def _idx_paths(name: str, root: str | Path | None, download: bool) -> dict[str, Path]:
+    """file name -> path of the dataset's four idx files, downloading them first if asked."""
+    folder, _ = _IDX_DATASETS[name]
+    base = _idx_base(name, _data_root(root))
     raw = base / folder / "raw"
     names = [file for files in _IDX_FILES.values() for file in files]
     if download and any(_idx_path(raw, file) is None for file in names):
@@ -208,16 +235,29 @@ def _idx_paths(name: str, base: Path, download: bool) -> dict[str, Path]:
     paths = {file: _idx_path(raw, file) for file in names}
     missing = [file for file, path in paths.items() if path is None]
     if missing:
+        found = sorted(p.name for p in raw.iterdir()) if raw.is_dir() else []
+        there = (f"it holds {', '.join(found)}" if found else "it is empty") if raw.is_dir() else "it does not exist"
         raise DatasetError(
-            f"{folder} not found in {base}: put the {folder} files ({', '.join(missing)}, plain or .gz) under "
-            f"{raw} (torchvision's layout) or enable download"
+            f"{folder} not found: looked in {_where(root, base / folder / 'raw')}; {there}. Missing: "
+            f"{', '.join(missing)} (each plain or .gz). Put them there, or download them into "
+            f"{base.resolve()} with --data-dir {base.resolve()} {DOWNLOAD_HINT}",
+            fix={"root": str(base.resolve()), "download": True},
         )
     return paths
 
 
+def _read_idx_or_say_how_to_replace(path: Path) -> np.ndarray:
+    try:
+        return read_idx(path)
+    except DatasetError as exc:
+        base = path.parent.parent.parent.resolve()  # <root>/<folder>/raw/<file>
+        raise DatasetError(f"{exc}. Delete {path} and download it again with --data-dir {base} {DOWNLOAD_HINT}",
+                           fix={"root": str(base), "download": True, "delete": str(path.resolve())}) from exc
+
+
 def _idx_split(images_path: Path, labels_path: Path, n_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(x, y) from an images file (N, H, W) and its labels file (N,)."""
-    images, labels = read_idx(images_path), read_idx(labels_path)
+    images, labels = _read_idx_or_say_how_to_replace(images_path), _read_idx_or_say_how_to_replace(labels_path)
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels) or labels.max(initial=0) >= n_classes:
         raise DatasetError(f"{images_path.name} {images.shape} and {labels_path.name} {labels.shape} do not match")
     return _as_float_images(images), torch.from_numpy(labels.astype(np.int64))
@@ -230,7 +270,7 @@ def load_idx_dataset(name: str, root: str | Path | None = None, download: bool =
     `download` fetches missing files with torchvision first; files already there are never fetched again.
     """
     _, class_names = _IDX_DATASETS[name]
-    paths = _idx_paths(name, _data_root(root), download)
+    paths = _idx_paths(name, root, download)
     x_train, y_train = _idx_split(*(paths[file] for file in _IDX_FILES["train"]), len(class_names))
     x_test, y_test = _idx_split(*(paths[file] for file in _IDX_FILES["test"]), len(class_names))
     return Dataset(name, x_train, y_train, x_test, y_test, class_names,
@@ -249,8 +289,9 @@ def load_torchvision_dataset(name: str, root: str | Path | None = None, download
         splits = [cls(root=str(base), train=train, download=False) for train in (True, False)]
     except RuntimeError as exc:
         raise DatasetError(
-            f"{cls.__name__} not found in {base}: put the extracted {cls.base_folder} folder under {base} "
-            "(torchvision's layout) or enable download"
+            f"{cls.__name__} not found: looked for the extracted {cls.base_folder} folder in {_where(root, base)} "
+            f"({exc}). Put it there (torchvision's layout), or download it with --data-dir {base.resolve()} "
+            f"{DOWNLOAD_HINT}", fix={"root": str(base.resolve()), "download": True},
         ) from exc
     (x_train, y_train), (x_test, y_test) = [
         (_as_float_images(s.data), torch.as_tensor(s.targets, dtype=torch.int64)) for s in splits

@@ -10,7 +10,15 @@ class ConfigError(VAEError, ValueError):
 
 
 class DatasetError(VAEError):
-    """A dataset could not be loaded (missing files, no images, ...)."""
+    """A dataset could not be loaded (missing files, no images, ...).
+
+    `fix` holds loading options that would fix it (e.g. {"root": "/abs/data", "download": True}), so the CLI
+    can print the exact command line.
+    """
+
+    def __init__(self, message: str, fix: dict | None = None):
+        super().__init__(message)
+        self.fix = fix
 
 
 class CheckpointError(VAEError):
