@@ -7,12 +7,14 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from ui import cache, jobs, state
+from ui.dataset_report import show_dataset_report
 from ui.navigation import page_header
 from ui.widgets import CLASS_COLORS, describe, image_rows
 from vae_core.background import Progress, TrainingJob, start_training
 from vae_core.checkpoint import Checkpoint, checkpoint_path
-from vae_core.data import DATASETS
+from vae_core.data import DATASETS, DEFAULT_IMAGE_SIZE
 from vae_core.errors import VAEError
+from vae_core.eta import format_duration, remaining_seconds
 from vae_core.models import VAEConfig
 from vae_core.train import TrainConfig
 
@@ -30,9 +32,15 @@ def dataset_ui() -> tuple[str, dict]:
     if name == "folder":
         path = st.text_input("Image folder (subfolders become classes)", key="train_folder").strip()
         side = VAEConfig.IMAGE_SIDE
-        size = st.number_input("Image size (pixels)", side.low, side.high, 28, key="train_image_size")
+        size = st.number_input("Image size (pixels)", side.low, side.high, DEFAULT_IMAGE_SIZE, key="train_image_size")
         grayscale = st.checkbox("Grayscale", True, key="train_grayscale")
-        return name, {"path": path, "size": int(size), "grayscale": grayscale}
+        options = {"path": path, "size": int(size), "grayscale": grayscale}
+        if path:
+            try:
+                show_dataset_report(cache.dataset(name, options))
+            except VAEError as exc:
+                st.error(f"{exc}.")
+        return name, options
     root = st.text_input("Data folder (torchvision layout; empty: this repository's data/, which bundles MNIST)",
                          key="train_data_root").strip()
     download = st.checkbox("Download if missing", False, key="train_download")
@@ -131,12 +139,15 @@ def history_figure(progress: Progress) -> go.Figure:
 
 
 def draw_job(job: TrainingJob, progress: Progress) -> None:
+    left = remaining_seconds(progress.steps_done, progress.total_steps,
+                             progress.steps_done / progress.steps_per_second if progress.steps_per_second else 0)
+    eta = f" · about {format_duration(left)} left" if left is not None and progress.running else ""
     st.progress(progress.fraction, text=f"epoch {progress.epoch} · step {progress.steps_done:,} of "
-                                         f"{progress.total_steps:,} · {progress.steps_per_second:.0f} steps/s")
+                                         f"{progress.total_steps:,} · {progress.steps_per_second:.0f} steps/s{eta}")
     st.plotly_chart(history_figure(progress), key="train_chart")  # a stable key updates in place, no blank remount
     x, x_recon, samples = job.previews()
-    st.caption("Live from the weights so far: the first test images, their reconstructions, and fixed prior "
-               "samples decoded.")
+    st.caption("Live from the weights so far: test images (the classes in turn), their reconstructions, and "
+               "fixed prior samples decoded.")
     image_rows({"test images": x, "reconstructions": x_recon, "prior samples": samples}, size=72)
 
 
@@ -173,6 +184,7 @@ def save_ui(job: TrainingJob) -> None:
         except (VAEError, OSError) as exc:
             st.error(f"Not saved: {exc}")
             return
+        state.saved_as(job.default_name(), path)
         state.flash("success", f"Saved {path.name}; it is now in the sidebar's checkpoint list.")
         st.rerun()  # the sidebar, drawn before this page, lists the new file only on a new run
 
@@ -186,7 +198,7 @@ def results_view(job: TrainingJob) -> None:
     show(f"Training {progress.finished.reason}: {progress.finished.message}")
     use_col, save_col = st.columns(2)
     if use_col.button("Use this model now", type="primary", key="train_use"):
-        state.set_current_model(f"{job.default_name()} (unsaved)", job.checkpoint_bytes())
+        state.set_current_model(state.unsaved_name(job.default_name()), job.checkpoint_bytes())
         state.flash("success", "This is now the current model on every page.")
         st.rerun()  # the sidebar, drawn before this page, shows the new model only on a new run
     with save_col:

@@ -149,7 +149,7 @@ def test_invalid_save_name_is_refused(train_page, checkpoint_dir):
 @pytest.mark.parametrize("dataset, field, value, expected", [
     ("folder", "train_folder", "/no/such/folder", "does not exist"),
     ("folder", "train_folder", "", "enter the path"),
-    ("mnist", "train_data_root", "/no/such/root", "enable download"),
+    ("mnist", "train_data_root", "/no/such/root", "Download if missing"),
 ])
 def test_bad_dataset_input_shows_an_error_and_starts_nothing(train_page, dataset, field, value, expected):
     at = train_page

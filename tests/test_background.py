@@ -14,6 +14,7 @@ import torch
 
 from vae_core.background import JobConfig, TrainingJob, dataset_info, start_training
 from vae_core.checkpoint import load_checkpoint_bytes
+from vae_core.data import class_balanced_indices
 from vae_core.errors import ConfigError, TrainingError
 from vae_core.models import VAEConfig
 from vae_core.train import TrainConfig, Trainer, build_trainer
@@ -115,7 +116,8 @@ def test_previews_improve_as_training_proceeds(digits):
     finish(job)
     _, after, samples = job.previews()
     assert samples.shape == (8, 1, 8, 8) and 0 <= samples.min() and samples.max() <= 1
-    assert torch.equal(x, digits.x_test[:8])
+    assert torch.equal(x, digits.x_test[class_balanced_indices(digits.y_test, 8)])  # the classes in turn
+    assert len(set(digits.y_test[class_balanced_indices(digits.y_test, 8)].tolist())) == 8
     assert (after - x).abs().mean() < (before - x).abs().mean()
 
 

@@ -70,5 +70,5 @@ def model_picker() -> None:
         return
     st.sidebar.caption(f"**{current.name}**  \n{describe(cache.checkpoint(current.data))}")
     st.sidebar.download_button("Download this checkpoint", current.data, mime="application/octet-stream",
-                               file_name=Path(current.name).stem.removesuffix(" (unsaved)") + ".safetensors",
+                               file_name=Path(current.name.removesuffix(state.UNSAVED)).stem + ".safetensors",
                                key="app_download")

@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINT_DIR = ROOT / "checkpoints"  # the shipped models, each trained by the project's CLI
 USER_CHECKPOINT_DIR = CHECKPOINT_DIR / "user"  # models a user saves from the app (not tracked by git)
 DEFAULT_CHECKPOINT = "mnist-2d.safetensors"
+UNSAVED = " (unsaved)"  # the suffix of a model fresh from training, until it is saved
 MAX_UPLOAD_MB = 20  # also server.maxUploadSize in .streamlit/config.toml
 
 # Keys shared between pages (not widgets, so they survive leaving the page that sets them).
@@ -56,6 +57,18 @@ def set_current_model(name: str, data: bytes) -> Checkpoint:
     checkpoint = cache.checkpoint(data)
     st.session_state[MODEL] = CurrentModel(name, data)
     return checkpoint
+
+
+def unsaved_name(name: str) -> str:
+    """How a model fresh from training is named until it is saved."""
+    return f"{name}{UNSAVED}"
+
+
+def saved_as(name: str, path: Path) -> None:
+    """The unsaved model `name`, if it is the current one, becomes the file it was just saved to."""
+    current = st.session_state.get(MODEL)
+    if current is not None and current.name == unsaved_name(name):
+        set_current_model(checkpoint_name(path), path.read_bytes())
 
 
 def current_model() -> CurrentModel | None:

@@ -25,7 +25,7 @@ from typing import ClassVar
 import torch
 
 from .checkpoint import Checkpoint, DatasetInfo, checkpoint_bytes, save_checkpoint
-from .data import Dataset
+from .data import Dataset, class_balanced_indices
 from .errors import TrainingError
 from .limits import Range, check
 from .models import VAE, VAEConfig
@@ -108,7 +108,8 @@ class TrainingJob:
         self.dataset, self.command, self.config = dataset, command, config or JobConfig()
         self._trainer: Trainer | None = trainer  # let go of once the run ends
         self._model_config, self._train_config = trainer.model.config, trainer.config
-        self._preview_x = trainer.dataset.x_test[:PREVIEW_IMAGES].clone()
+        preview = class_balanced_indices(trainer.dataset.y_test, PREVIEW_IMAGES)  # a split may be in class order
+        self._preview_x = trainer.dataset.x_test[preview].clone()
         self._lock = threading.Lock()  # held for each step and each copy of the weights
         self._readers = 0  # weight copies waiting for or holding the lock
         self._readers_changed = threading.Condition()
@@ -271,9 +272,9 @@ class TrainingJob:
         return self._model(self._weights(with_adam=False))
 
     def previews(self, n: int = 8, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The first n (at most PREVIEW_IMAGES) test images x, their reconstructions and n prior samples (fixed
-        z, so successive previews show the same codes improving), each (n, C, H, W) in [0, 1], from the
-        weights so far."""
+        """n (at most PREVIEW_IMAGES) test images x, the classes in turn, their reconstructions and n prior
+        samples (fixed z, so successive previews show the same codes improving), each (n, C, H, W) in [0, 1],
+        from the weights so far."""
         model = self.model_copy()
         x = self._preview_x[:n]
         return x, model.reconstruct(x), model.sample(len(x), generator=torch.Generator().manual_seed(seed))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import copy
 import csv
+import functools
 import shlex
 import sys
 import time
@@ -14,7 +15,7 @@ from pathlib import Path
 import torch
 
 from .checkpoint import DatasetInfo, load_checkpoint, save_checkpoint
-from .data import DATASETS, DEFAULT_DATASET, Dataset, load_dataset
+from .data import DATASETS, DEFAULT_DATASET, DEFAULT_IMAGE_SIZE, Dataset, load_dataset
 from .errors import TrainingError, VAEError
 from .eta import format_duration, remaining_seconds
 from .export import DECODER_INPUT, DECODER_OUTPUT, export_decoder_onnx
@@ -40,7 +41,8 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", help="torchvision root folder (default: the repository's data/, which bundles "
                    "MNIST), or the image folder for --dataset folder")
     p.add_argument("--download", action="store_true", help="let torchvision download the dataset")
-    p.add_argument("--image-size", type=int, default=28, help="side in pixels for --dataset folder (default 28)")
+    p.add_argument("--image-size", type=int, default=DEFAULT_IMAGE_SIZE,
+                   help="side in pixels for --dataset folder (default: %(default)s)")
     p.add_argument("--rgb", action="store_true", help="keep colour for --dataset folder")
 
 
@@ -80,11 +82,22 @@ def _add_training_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--compile", action="store_true", help="torch.compile the model (measure first)")
 
 
+class _DefaultsHelpFormatter(argparse.HelpFormatter):
+    """Adds "(default: X)" to each option's help that does not say it already (flags and None left out)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        help_text = action.help or ""
+        if "%(default)" in help_text or "default:" in help_text or action.default in (None, False, argparse.SUPPRESS):
+            return help_text
+        return f"{help_text} (default: %(default)s)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m vae_core", description="Train, evaluate and encode with Variational Autoencoders."
     )
     sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser = functools.partial(sub.add_parser, formatter_class=_DefaultsHelpFormatter)
 
     train = sub.add_parser("train", help="train a VAE and save a .safetensors checkpoint")
     _add_data_args(train)
@@ -114,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     enc = sub.add_parser("encode", help="write latent means and std-devs of a split to CSV or NPZ")
     enc.add_argument("checkpoint")
     _add_data_args(enc)
-    enc.add_argument("--split", default="test", choices=["train", "test"])
+    enc.add_argument("--split", default="test", choices=["train", "test"], help="which split to encode")
     enc.add_argument("--out", required=True, help="output file ending in .csv or .npz")
     for sub_parser in (ev, enc):
         sub_parser.add_argument("--device", default="auto", choices=TrainConfig.DEVICES,
