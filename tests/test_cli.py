@@ -52,7 +52,7 @@ def test_eval_prints_recon_kl_elbo_and_log_px(cli_checkpoint, capsys):
     for label in ("reconstruction", "KL(q(z|x) || p(z))", "ELBO", "log p(x), IWAE K=20", "gap"):
         line = next(line for line in text.splitlines() if line.strip().startswith(label))
         values[label] = float(line.split()[-1])
-    assert "digits: a fixed random sample of 100 of the 359 test examples, K=20, 2 epochs" in text
+    assert "digits: the first 100 of the 359 test examples, K=20, 2 epochs" in text
     assert values["ELBO"] == pytest.approx(values["reconstruction"] - values["KL(q(z|x) || p(z))"], abs=2e-3)
     assert values["log p(x), IWAE K=20"] >= values["ELBO"] and values["gap"] >= 0
 
@@ -176,7 +176,7 @@ def test_mnist_trains_resumes_and_evaluates_offline_from_the_bundled_copy_with_n
     assert ckpt.dataset.options == {"download": False}  # no path stored: it reloads on any machine
     assert ckpt.history["test"][-1]["elbo"] > -250  # one epoch already beats an untrained model (~ -550)
     assert cli.main(["eval", str(out), "-k", "10", "--limit", "200"]) == 0
-    assert "mnist: a fixed random sample of 200 of the 10,000 test examples, K=10, 1 epochs" in \
+    assert "mnist: the first 200 of the 10,000 test examples, K=10, 1 epochs" in \
         capsys.readouterr().out
     assert cli.main(["train", "--resume", str(out), "--epochs", "1", "--out", str(resumed)]) == 0  # its dataset
     assert load_checkpoint(resumed).epoch == 2 and load_checkpoint(resumed).dataset.name == "mnist"

@@ -118,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("-k", type=int, help=f"importance samples for log p(x), {EvalConfig.K} "
                                           f"(default: {quick.k}; {FULL_EVAL.k} with --full)")
     ev.add_argument("--limit", type=int, metavar="N",
-                    help=f"evaluate a fixed random sample of N test examples (default: {quick.examples}; "
+                    help=f"evaluate the first N test examples (default: a fixed random sample of {quick.examples}; "
                          "all with --full)")
     ev.add_argument("--full", action="store_true",
                     help=f"the full estimate: every test example and K={FULL_EVAL.k} (minutes for a conv model "
@@ -311,19 +311,24 @@ def cmd_train(args, argv: list[str]) -> int:
     return 0
 
 
-def _eval_config(args) -> EvalConfig:
-    """The quick default, or FULL_EVAL with --full; -k and --limit override either."""
-    base = FULL_EVAL if args.full else EvalConfig()
-    return EvalConfig(k=base.k if args.k is None else args.k,
-                      examples=base.examples if args.limit is None else args.limit, seed=base.seed)
+def _eval_examples(args, config: EvalConfig, x_test: torch.Tensor) -> tuple[torch.Tensor, str]:
+    """The test examples to evaluate and how they were chosen: the first --limit, or the config's sample."""
+    if args.limit is not None:
+        if args.limit < 1:
+            raise VAEError(f"--limit must be >= 1, got {args.limit}")
+        return x_test[:args.limit], f"the first {min(args.limit, len(x_test)):,} of the {len(x_test):,}"
+    sample = config.sample(len(x_test))
+    if sample is None:
+        return x_test, "all"
+    return x_test[sample], f"a fixed random sample of {len(sample):,} of the {len(x_test):,}"
 
 
 def cmd_eval(args) -> int:
-    config = _eval_config(args)
+    base = FULL_EVAL if args.full else EvalConfig()  # -k overrides either
+    config = EvalConfig(k=base.k if args.k is None else args.k, examples=base.examples, seed=base.seed)
     ckpt = load_checkpoint(args.checkpoint)
     dataset = _load_data_for(args, ckpt.dataset)
-    sample = config.sample(len(dataset.x_test))
-    x = dataset.x_test if sample is None else dataset.x_test[sample]
+    x, which = _eval_examples(args, config, dataset.x_test)
     ckpt.model.to(resolve_device(args.device))
     torch.manual_seed(0)
     bar = ProgressBar(len(x))
@@ -331,7 +336,6 @@ def cmd_eval(args) -> int:
     bar.close()
     seconds = bar.elapsed
     n_test = len(dataset.x_test)
-    which = "all" if sample is None else f"a fixed random sample of {len(x):,} of the {n_test:,}"
     print(f"{dataset.name}: {which} test examples, K={config.k}, {ckpt.epoch} epochs (nats per example; "
           f"{seconds:.1f} s)")
     print(f"  reconstruction E_q[log p(x|z)] {r['recon']:10.3f}")
@@ -340,7 +344,7 @@ def cmd_eval(args) -> int:
     print(f"  log p(x), IWAE K={config.k:<6}       {r['log_px']:10.3f}")
     print(f"  gap log p(x) - ELBO            {r['gap']:10.3f}")
     print(f"  active units                   {r['active_units']:>6} / {ckpt.config.latent_dim}")
-    if sample is not None or config.k < FULL_EVAL.k:
+    if len(x) < n_test or config.k < FULL_EVAL.k:
         # Per example: about one decode for the ELBO and the encodings, K for log p(x).
         full = seconds * (n_test / len(x)) * (FULL_EVAL.k + 2) / (config.k + 2)
         print(f"a quick estimate; the full one (all {n_test:,} examples, K={FULL_EVAL.k}) takes roughly "
