@@ -262,7 +262,8 @@ def _train_with_progress_bar(trainer: Trainer, show: bool,
             continue
         done = event.step - first_step
         if done == eta_after:
-            print(f"\r\u2248 {format_duration(bar.projected_total(done))} for {trainer.config.epochs} epochs "
+            epochs = trainer.config.epochs
+            print(f"\r\u2248 {format_duration(bar.projected_total(done))} for {epochs} epoch{'s' * (epochs != 1)} "
                   f"({trainer.run_steps:,} steps; timed over the first {done})", file=sys.stderr)
         bar.update(done, f"epoch {event.epoch:.2f} recon {event.recon:8.2f} "
                          f"KL {event.kl:6.2f} ELBO {event.elbo:8.2f} {last_test}")
