@@ -197,7 +197,8 @@ def _model_config(args, dataset: Dataset) -> VAEConfig:
     )
 
 
-ETA_AFTER_STEPS = 20  # steps timed before a run prints its projected time (fewer if an epoch is shorter)
+ETA_AFTER_STEPS = 20  # steps timed before a run prints its projected time (fewer if an epoch is shorter)...
+ETA_AFTER_SECONDS = 10.0  # ...or fewer steps (at least 2) when they are slow
 
 
 class _RunSaver:
@@ -248,7 +249,7 @@ def _train_with_progress_bar(trainer: Trainer, show: bool,
     projected time of the run); calls `on_epoch` after each epoch; returns the final event."""
     bar = ProgressBar(trainer.run_steps) if show else None
     first_step, last_test = trainer.step, ""
-    eta_after = min(ETA_AFTER_STEPS, trainer.steps_per_epoch)
+    eta_after, eta_printed = min(ETA_AFTER_STEPS, trainer.steps_per_epoch), False
     for event in trainer.run():
         if isinstance(event, FinishedEvent):
             if bar is not None:
@@ -261,8 +262,8 @@ def _train_with_progress_bar(trainer: Trainer, show: bool,
         if bar is None or not isinstance(event, StepEvent):
             continue
         done = event.step - first_step
-        if done == eta_after:
-            epochs = trainer.config.epochs
+        if not eta_printed and (done >= eta_after or (done >= 2 and bar.elapsed > ETA_AFTER_SECONDS)):
+            eta_printed, epochs = True, trainer.config.epochs
             print(f"\r\u2248 {format_duration(bar.projected_total(done))} for {epochs} epoch{'s' * (epochs != 1)} "
                   f"({trainer.run_steps:,} steps; timed over the first {done})", file=sys.stderr)
         bar.update(done, f"epoch {event.epoch:.2f} recon {event.recon:8.2f} "
