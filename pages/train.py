@@ -14,7 +14,7 @@ from vae_core.background import Progress, TrainingJob, start_training
 from vae_core.checkpoint import Checkpoint, checkpoint_path
 from vae_core.data import DATASETS, DEFAULT_IMAGE_SIZE
 from vae_core.errors import VAEError
-from vae_core.eta import format_duration, remaining_seconds
+from vae_core.eta import format_duration
 from vae_core.models import VAEConfig
 from vae_core.train import TrainConfig
 
@@ -139,9 +139,8 @@ def history_figure(progress: Progress) -> go.Figure:
 
 
 def draw_job(job: TrainingJob, progress: Progress) -> None:
-    left = remaining_seconds(progress.steps_done, progress.total_steps,
-                             progress.steps_done / progress.steps_per_second if progress.steps_per_second else 0)
-    eta = f" · about {format_duration(left)} left" if left is not None and progress.running else ""
+    rate, steps_left = progress.steps_per_second, progress.total_steps - progress.steps_done
+    eta = f" · about {format_duration(steps_left / rate)} left" if rate > 0 and progress.running else ""
     st.progress(progress.fraction, text=f"epoch {progress.epoch} · step {progress.steps_done:,} of "
                                          f"{progress.total_steps:,} · {progress.steps_per_second:.0f} steps/s{eta}")
     st.plotly_chart(history_figure(progress), key="train_chart")  # a stable key updates in place, no blank remount
