@@ -19,6 +19,7 @@ import torch
 
 from vae_core import cli
 from vae_core.checkpoint import METADATA_KEY, checkpoint_path, load_checkpoint, load_checkpoint_bytes
+from vae_core.data import DATA_ROOT
 from vae_core.errors import CheckpointError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -304,7 +305,8 @@ def test_checkpoint_metadata_cannot_make_the_cli_download_into_a_path_it_names(t
                            info, {"train": [], "test": []}, 0)
     assert cli.main(["eval", str(path)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: MNIST not found") and "enable download" in err
+    assert err.startswith("error: MNIST not found") and "--download" in err
+    assert f"fix: python -m vae_core eval {path} --data-dir {DATA_ROOT} --download" in err  # not the file's folder
     assert not target.exists()  # nothing was downloaded or created where the file pointed
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from .checkpoint import DatasetInfo, load_checkpoint, save_checkpoint
-from .data import DATASETS, DEFAULT_DATASET, DEFAULT_IMAGE_SIZE, Dataset, load_dataset
+from .data import DATA_ROOT, DATASETS, DEFAULT_DATASET, DEFAULT_IMAGE_SIZE, Dataset, load_dataset
 from .errors import TrainingError, VAEError
 from .eta import format_duration, remaining_seconds
 from .export import DECODER_INPUT, DECODER_OUTPUT, export_decoder_onnx
@@ -404,6 +404,14 @@ def cmd_export(args) -> int:
     return 0
 
 
+def _trusted_fix(args, fix: dict) -> dict:
+    """A fix in a folder the user named (or data/); a folder only a checkpoint named is a stranger's choice,
+    so the command offered then downloads into data/ and deletes nothing."""
+    if getattr(args, "data_dir", None) or Path(fix["root"]).resolve() == DATA_ROOT.resolve():
+        return fix
+    return {"root": str(DATA_ROOT), "download": True}
+
+
 def _fixed_command(argv: list[str], fix: dict) -> str:
     """The command line with the data flags a DatasetError says would fix it."""
     kept, skip = [], False
@@ -431,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
     except (VAEError, ValueError, OSError) as exc:  # OSError: an output folder that is missing or read-only
         print(f"error: {exc}", file=sys.stderr)
         if getattr(exc, "fix", None):
-            print(f"fix: {_fixed_command(argv, exc.fix)}", file=sys.stderr)
+            print(f"fix: {_fixed_command(argv, _trusted_fix(args, exc.fix))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
