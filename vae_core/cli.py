@@ -55,6 +55,8 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
                    help="p(x|z) (default: %(default)s)")
     p.add_argument("--beta", type=float, default=model.beta,
                    help=f"KL weight, {VAEConfig.BETA} (default: %(default)s: a true VAE)")
+    p.add_argument("--conditional", action="store_true",
+                   help="a conditional VAE: encoder and decoder also take the one-hot class (the dataset's labels)")
 
 
 def _add_training_args(p: argparse.ArgumentParser) -> None:
@@ -74,6 +76,9 @@ def _add_training_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precision", default=train.precision, choices=TrainConfig.PRECISIONS,
                    help="bf16 autocast, cuda only (default: %(default)s)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (measure first)")
+    p.add_argument("--replay-points", type=int, default=train.replay_points,
+                   help=f"test codes snapshotted per epoch for the formation replay, {TrainConfig.REPLAY_POINTS}; "
+                        "0: none (default: %(default)s)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -150,7 +155,7 @@ def _train_config(args) -> TrainConfig:
     return TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
         seed=args.seed, kl_warmup_epochs=args.kl_warmup, device=args.device,
-        precision=args.precision, compile=args.compile,
+        precision=args.precision, compile=args.compile, replay_points=args.replay_points,
     )
 
 
@@ -158,6 +163,7 @@ def _model_config(args, dataset: Dataset) -> VAEConfig:
     return VAEConfig(
         image_shape=dataset.image_shape, latent_dim=args.latent_dim, architecture=args.architecture,
         hidden_dims=tuple(args.hidden) if args.hidden else None, likelihood=args.likelihood, beta=args.beta,
+        n_classes=len(dataset.class_names) if args.conditional else 0,
     )
 
 
@@ -207,7 +213,8 @@ def cmd_train(args, argv: list[str]) -> int:
         info = DatasetInfo(dataset.name, dataset.image_shape, dataset.class_names, dataset.options)
         save_checkpoint(out, trainer.model, info, trainer.history, trainer.epoch, command,
                         train_config=vars(train_config), overwrite=True,
-                        optimizer_state=None if args.no_optimizer_state else trainer.optimizer.state_dict()["state"])
+                        optimizer_state=None if args.no_optimizer_state else trainer.optimizer.state_dict()["state"],
+                        replay=trainer.replay)
         test = trainer.history["test"][-1] if trainer.history["test"] else None
         summary = f"test recon {test['recon']:.2f} KL {test['kl']:.2f} ELBO {test['elbo']:.2f} nats" if test else ""
         print(f"saved {out} (epoch {trainer.epoch}) {summary}")
@@ -218,12 +225,12 @@ def cmd_train(args, argv: list[str]) -> int:
 def cmd_eval(args) -> int:
     ckpt = load_checkpoint(args.checkpoint)
     dataset = _load_data_for(args, ckpt.dataset)
-    x = dataset.x_test[: args.limit] if args.limit else dataset.x_test
+    x, y = (dataset.x_test[: args.limit], dataset.y_test[: args.limit]) if args.limit else dataset.split("test")
     if not 1 <= args.k <= 10_000:
         raise VAEError(f"-k must be 1..10000, got {args.k}")
     ckpt.model.to(resolve_device(args.device))
     torch.manual_seed(0)
-    r = evaluate(ckpt.model, x, k=args.k)
+    r = evaluate(ckpt.model, x, k=args.k, y=y)
     print(f"{dataset.name} test set, {len(x)} examples, {ckpt.epoch} epochs (nats per example)")
     print(f"  reconstruction E_q[log p(x|z)] {r['recon']:10.3f}")
     print(f"  KL(q(z|x) || p(z))             {r['kl']:10.3f}")
@@ -242,7 +249,7 @@ def cmd_encode(args) -> int:
     x, y = dataset.split(args.split)
     ckpt.model.to(resolve_device(args.device))
     bar = ProgressBar(len(x))
-    mu, logvar = encode_means(ckpt.model, x, on_batch=lambda done, total: bar.update(done, "examples encoded"))
+    mu, logvar = encode_means(ckpt.model, x, y, on_batch=lambda done, total: bar.update(done, "examples encoded"))
     bar.close()
     sigma = (0.5 * logvar).exp()
     out = Path(args.out)
