@@ -51,15 +51,17 @@ def interpolate(z0: torch.Tensor, z1: torch.Tensor, steps: int, method: str) -> 
     return lerp(z0, z1, steps) if method == "linear" else slerp(z0, z1, steps)
 
 
-def traversal_grid(model: VAE, z: torch.Tensor, dims: list[int], values: torch.Tensor) -> torch.Tensor:
-    """Decode z (D,) with one dimension at a time set to each of `values` (V,).
+def traversal_grid(model: VAE, z: torch.Tensor, dims: list[int], values: torch.Tensor,
+                   y: torch.Tensor | None = None) -> torch.Tensor:
+    """Decode z (D,) with one dimension at a time set to each of `values` (V,), as class y (1,) for a conditional
+    model.
 
     Returns images (len(dims), V, C, H, W): one row per dimension.
     """
     codes = z.repeat(len(dims), len(values), 1)  # (R, V, D)
     for row, dim in enumerate(dims):
         codes[row, :, dim] = values
-    images = model.decode_image(codes.flatten(0, 1))
+    images = model.decode_image(codes.flatten(0, 1), y)
     return images.view(len(dims), len(values), *images.shape[1:]).cpu()
 
 
