@@ -128,7 +128,7 @@ def replay_view(replay: FormationReplay | None, class_names, test_rows: list[dic
     if replay is None or not replay.frames:
         st.info(NO_REPLAY)
         return
-    st.plotly_chart(replay_figure(replay, class_names, test_rows), key=f"{key}_figure")
+    st.plotly_chart(replay_figure(replay, class_names, test_rows, frame=0), key=f"{key}_figure")  # plays from 1
     st.caption(f"{len(replay.frames)} snapshots of the same {len(replay.indices):,} test codes (a class-balanced "
                f"subsample), after each epoch; axes: {replay.axes()}. Press Play or drag the epoch slider: the "
                "diamond marks the epoch on the ELBO curve.")
