@@ -1,7 +1,7 @@
 """Interpolation: decode the straight (lerp) and great-circle (slerp) paths between two latent codes.
 
-Session key this page owns: "interpolate_paths", {"linear": ..., "spherical": ...}, the codes (steps, D) it decodes
-and draws over the scatter's map.
+Session keys this page owns: "interpolate_paths", {"linear": ..., "spherical": ...}, the codes (steps, D) it decodes
+and draws over the scatter's map; "interpolate_diagnostics", the same keys to each path's `PathDiagnostics`.
 """
 
 import numpy as np
@@ -16,12 +16,12 @@ from ui.widgets import latent_scatter_figure, show_images, show_picture
 from vae_core.checkpoint import Checkpoint
 from vae_core.data import Dataset
 from vae_core.images import gif_bytes, png_bytes, tile, to_uint8, upscale
-from vae_core.latent import interpolate, prior_samples, project_points
+from vae_core.latent import PathDiagnostics, interpolate, path_diagnostics, prior_samples, project_points
 
 SOURCES = ("Test examples by class", "Test examples by index", "Random prior samples", "Points selected on the scatter",
            "From the Latent sliders' code to a test example")
 METHODS = {"linear": "Linear (lerp)", "spherical": "Spherical (slerp)"}
-PATH_COLORS = {"linear": "black", "spherical": "#D62728"}
+PATH_COLORS = {"linear": "#000000", "spherical": "#D62728"}  # hex: st.line_chart takes no names
 ENDS = ("A", "B")
 
 
@@ -92,6 +92,28 @@ def strip_with_exports(method: str, images: torch.Tensor) -> None:
     show_picture(strip)
 
 
+def diagnostics_charts(diagnostics: dict[str, PathDiagnostics]) -> None:
+    """Three small charts under the strips, one line per path, step by step."""
+    first = next(iter(diagnostics.values()))
+    shell, steps = first.shell, len(first.norm)
+    st.caption(f"In D dimensions a N(0, I) code has norm close to sqrt(D) = {shell:.1f} (its spread stays about 0.7 "
+               "as D grows), so the prior's mass lies in a thin shell; the straight line between two shell points cuts "
+               "inside it (for two independent codes the midpoint's norm is about sqrt(D/2)), while slerp turns along "
+               "the shell and keeps the norm between the ends' norms.")
+    norm, density, reencoding = st.columns(3)
+    norm.line_chart({**{METHODS[m]: d.norm for m, d in diagnostics.items()},
+                     "sqrt(D) shell": np.full(steps, shell)}, x_label="step", y_label="||z||", height=220,
+                    color=[PATH_COLORS["linear"], PATH_COLORS["spherical"], "#999999"])
+    density.line_chart({METHODS[m]: d.prior_log_density for m, d in diagnostics.items()}, x_label="step",
+                       y_label="log p(z) (nats)", height=220, color=[PATH_COLORS["linear"], PATH_COLORS["spherical"]])
+    reencoding.line_chart({METHODS[m]: d.reencoding_error for m, d in diagnostics.items()}, x_label="step",
+                          y_label="||mu(decode(z)) - z||", height=220,
+                          color=[PATH_COLORS["linear"], PATH_COLORS["spherical"]])
+    st.caption("Left: the norm against the shell. Middle: the prior's log-density, closed form "
+               "-(||z||^2 + D log 2 pi) / 2 (higher inside the shell, yet almost no prior sample lands there). Right: "
+               "re-encoding consistency, how far the encoder puts each decoded image from the code it came from.")
+
+
 def path_figure(checkpoint: Checkpoint, dataset: Dataset, paths: dict[str, np.ndarray]) -> go.Figure:
     """The paths over the scatter page's 2-D map; PCA where the scatter shows t-SNE (it cannot place new points)."""
     method = st.session_state.get(SCATTER_PROJECTION, "direct" if checkpoint.config.latent_dim <= 2 else "pca")
@@ -130,8 +152,7 @@ st.session_state["interpolate_paths"] = {method: path.numpy() for method, path i
 st.caption("The two strips one above the other, step by step; the ends are the same codes.")
 for method in METHODS:
     strip_with_exports(method, images[method])
-st.caption("Norm ||z|| along each path: a typical N(0, I) code has norm about sqrt(D) = "
-           f"{checkpoint.config.latent_dim ** 0.5:.1f}.")
-st.line_chart({METHODS[m]: path.norm(dim=1).numpy() for m, path in paths.items()}, x_label="step", y_label="||z||",
-              height=200)
+diagnostics = {method: path_diagnostics(checkpoint.model, path) for method, path in paths.items()}
+st.session_state["interpolate_diagnostics"] = diagnostics
+diagnostics_charts(diagnostics)
 st.plotly_chart(path_figure(checkpoint, dataset, st.session_state["interpolate_paths"]), key="interpolate_chart")

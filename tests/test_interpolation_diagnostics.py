@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import ROOT
+from latent_views_support import SHIPPED, shipped
 
 from vae_core.checkpoint import load_checkpoint
 from vae_core.latent import lerp, path_diagnostics, prior_samples, reencode, slerp
@@ -80,3 +81,23 @@ def _identity_model(d: int) -> _Identity:
 def test_an_exact_autoencoder_has_zero_reencoding_error():
     path = slerp(*prior_samples(2, 16, seed=1), 9)
     np.testing.assert_allclose(path_diagnostics(_identity_model(16), path).reencoding_error, 0.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_the_interpolation_page_charts_the_diagnostics_of_the_paths_it_decodes(name):
+    from test_app_scatter import page
+
+    at = page("pages/interpolate.py", name)
+    at.radio(key="interpolate_source").set_value("Random prior samples").run()
+    assert not at.exception and not at.error
+    model = shipped(name).checkpoint.model
+    paths, shown = at.session_state["interpolate_paths"], at.session_state["interpolate_diagnostics"]
+    for method, path in paths.items():
+        expected = path_diagnostics(model, torch.from_numpy(path))
+        np.testing.assert_allclose(shown[method].norm, expected.norm, rtol=1e-6)
+        np.testing.assert_allclose(shown[method].prior_log_density, expected.prior_log_density, rtol=1e-6)
+        np.testing.assert_allclose(shown[method].reencoding_error, expected.reencoding_error, rtol=1e-4, atol=1e-5)
+    middle = len(paths["linear"]) // 2
+    assert shown["linear"].norm[middle] < shown["spherical"].norm[middle]
+    assert shown["linear"].prior_log_density[middle] > shown["spherical"].prior_log_density[middle]
+    assert shown["spherical"].shell == pytest.approx(model.config.latent_dim ** 0.5)
