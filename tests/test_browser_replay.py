@@ -34,11 +34,12 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (python
 pytestmark = pytest.mark.browser
 
 EPOCHS = 120  # digits: long enough (tens of seconds under load) to see the scatter live, short enough to wait for
+CONDITIONAL_EPOCHS = 60
 REPLAY_CHART = 1  # the second Plotly chart on the Train page: the loss chart comes first
 # The replay figure's state in the page: which epoch its marker and its points show (Plotly keeps them in gd.data).
 REPLAY_STATE = """(index) => {
   const gd = document.querySelectorAll('[data-testid=stPlotlyChart] .js-plotly-plot')[index];
-  const marker = gd.data[1], points = gd.data[2];
+  const marker = gd._fullData[1], points = gd._fullData[2];
   return {epoch: marker.x[0], firstPoint: [Number(points.x[0]), Number(points.y[0])],
           frames: (gd._transitionData._frames || []).length,
           slider: gd._fullLayout.sliders[0].active};
@@ -78,20 +79,44 @@ def click_at(page, selector: str, fraction: float = 0.5) -> None:
     page.mouse.up()
 
 
+def scrub(page, fraction: float) -> None:
+    """Drag the replay slider's grip to `fraction` of its rail, with real pointer moves."""
+    grip = page.locator(".slider-grip-rect").first.bounding_box()
+    rail = page.locator(".slider-rail-rect").first.bounding_box()
+    x0, y = grip["x"] + grip["width"] / 2, grip["y"] + grip["height"] / 2
+    x1 = rail["x"] + fraction * rail["width"]
+    page.mouse.move(x0, y)
+    page.mouse.down()
+    for i in range(1, 11):
+        page.mouse.move(x0 + (x1 - x0) * i / 10, y)
+        page.wait_for_timeout(30)
+    page.mouse.up()
+    page.wait_for_timeout(500)
+
+
 def class_row_images(page) -> list[str]:
     row = page.locator(MAIN).locator("tr").filter(has_text=CLASS_ROW).first
     return [img.get_attribute("src") for img in row.locator("img").all()]
 
 
-def test_conditional_training_forms_live_replays_in_the_browser_and_decodes_every_class(page):
-    open_page(page, "Train")
-    page.locator(MAIN).get_by_text("Conditional VAE").click()
-    epochs = page.locator(MAIN).get_by_label("Epochs", exact=True)
-    epochs.fill(str(EPOCHS))
-    epochs.press("Enter")
+def start_training(page, epochs: int, conditional: bool) -> None:
+    """Fill in the Train page's form (digits, the default data) and press Start."""
+    form = page.locator(MAIN).get_by_text("New training run")
+    if not page.locator(MAIN).get_by_label("Epochs", exact=True).is_visible():
+        form.click()  # the expander is closed once a run has finished
+    if conditional:
+        page.locator(MAIN).get_by_text("Conditional VAE").click()
+    field = page.locator(MAIN).get_by_label("Epochs", exact=True)
+    field.fill(str(epochs))
+    field.press("Enter")
     wait_until_idle(page)
     button(page, "start").click()
     page.locator(PROGRESS).first.wait_for(timeout=60_000)
+
+
+def test_training_forms_live_then_replays_in_the_browser(page):
+    open_page(page, "Train")
+    start_training(page, EPOCHS, conditional=False)
 
     # Live: the scatter beside the loss chart, redrawn as epochs end.
     live_title = page.locator(MAIN).get_by_text(re.compile(r"Test codes after epoch \d+"))
@@ -101,13 +126,15 @@ def test_conditional_training_forms_live_replays_in_the_browser_and_decodes_ever
     while live_title.first.text_content() == first_live and time.monotonic() < deadline:
         page.wait_for_timeout(300)
     assert live_title.first.text_content() != first_live, "the live scatter did not advance"
+    page.wait_for_timeout(3000)  # a few more epochs: the clusters begin to part
     wait_for_charts(page, at_least=2)
     save_small_png(page.screenshot(), screenshot_path("train-replay-live.png"))
 
     # Finished: the replay, every frame in the page.
     button(page, "use this model").wait_for(timeout=300_000)
     wait_until_idle(page)
-    page.locator(MAIN).get_by_text("How the latent space formed").scroll_into_view_if_needed()
+    chart = page.locator("[data-testid=stPlotlyChart]").nth(REPLAY_CHART)
+    chart.scroll_into_view_if_needed()
     wait_for_charts(page, at_least=2)
     start = replay_state(page)
     assert start["frames"] == EPOCHS and start["epoch"] == 1 and start["slider"] == 0
@@ -117,28 +144,34 @@ def test_conditional_training_forms_live_replays_in_the_browser_and_decodes_ever
     playing = replay_state(page)
     assert playing["epoch"] > 1 and playing["firstPoint"] != start["firstPoint"], playing
     click_at(page, ".updatemenu-button >> nth=1")  # Pause
+    page.wait_for_timeout(300)
+    paused = replay_state(page)
+    page.wait_for_timeout(1000)
+    assert replay_state(page)["epoch"] == paused["epoch"] < EPOCHS
 
-    click_at(page, ".slider-rail-touch-rect", fraction=0.999)  # scrub to the end
-    page.wait_for_timeout(500)
+    scrub(page, 1.0)  # to the end
     end = replay_state(page)
     assert end["epoch"] == EPOCHS and end["slider"] == EPOCHS - 1, end
-    click_at(page, ".slider-rail-touch-rect", fraction=0.0)  # and back to the start
-    page.wait_for_timeout(500)
+    scrub(page, 0.0)  # and back to the start
     back = replay_state(page)
     assert back["epoch"] == 1 and back["firstPoint"] == start["firstPoint"], back
-    click_at(page, ".slider-rail-touch-rect", fraction=0.25)
-    page.wait_for_timeout(500)
-    page.locator("[data-testid=stPlotlyChart]").nth(REPLAY_CHART).scroll_into_view_if_needed()
-    settle_for_screenshot(page)
-    save_small_png(page.locator("[data-testid=stPlotlyChart]").nth(REPLAY_CHART).screenshot(),
-                   screenshot_path("train-replay.png"))
+    scrub(page, 0.6)
+    middle = replay_state(page)
+    assert 0.45 * EPOCHS < middle["epoch"] < 0.75 * EPOCHS, middle
+    save_small_png(chart.screenshot(), screenshot_path("train-replay.png"))
     assert page.locator(EXCEPTION).count() == 0
 
-    # The model on the Sliders page: the same z, every class, after each release.
+
+def test_a_conditional_model_decodes_the_released_code_as_every_class(page):
+    open_page(page, "Train")
+    start_training(page, CONDITIONAL_EPOCHS, conditional=True)
+    button(page, "use this model").wait_for(timeout=300_000)
+    wait_until_idle(page)
     button(page, "use this model").click()
     wait_until_idle(page)
     open_page(page, "Latent sliders")
     page.locator(MAIN).get_by_text("Code as of your last release").wait_for(timeout=60_000)
+    page.locator(MAIN).locator("tr").filter(has_text=CLASS_ROW).first.wait_for(timeout=60_000)
     before = class_row_images(page)
     assert len(before) == 10 and len(set(before)) == 10  # ten classes, ten different images
     drag_on_canvas(page, CANVAS_PAD, arc_across_pad)

@@ -86,15 +86,15 @@ def _add_animation(fig: go.Figure, replay: FormationReplay, class_names, marker,
     play = {"frame": {"duration": FRAME_MS, "redraw": False}, "transition": {"duration": 0}, "fromcurrent": True}
     jump = {"frame": {"duration": 0, "redraw": False}, "transition": {"duration": 0}, "mode": "immediate"}
     fig.update_layout(
-        updatemenus=[{"type": "buttons", "direction": "left", "x": 0.0, "y": -0.12, "xanchor": "left",
+        updatemenus=[{"type": "buttons", "direction": "left", "x": 0.0, "y": -0.2, "xanchor": "left",
                       "yanchor": "top", "showactive": False, "pad": {"t": 0, "r": 10},
                       "buttons": [{"label": "▶ Play", "method": "animate", "args": [None, play]},
                                   {"label": "❚❚ Pause", "method": "animate", "args": [[None], jump]}]}],
-        sliders=[{"active": start, "x": 0.16, "len": 0.84, "y": -0.06, "currentvalue": {"prefix": "epoch "},
+        sliders=[{"active": start, "x": 0.2, "len": 0.8, "y": -0.14, "currentvalue": {"prefix": "epoch "},
                   "pad": {"t": 0},
                   "steps": [{"label": str(epoch), "method": "animate", "args": [[str(epoch)], jump]}
                             for epoch in replay.epochs]}],
-        height=520, margin={"t": 60, "b": 110},
+        height=560, margin={"t": 60, "b": 140},
     )
 
 
