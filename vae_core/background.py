@@ -152,9 +152,11 @@ class TrainingJob:
         return self._thread.is_alive()
 
     def default_name(self) -> str:
-        """A checkpoint name that says what this is, e.g. 'digits-2d-mlp-20ep'."""
+        """A checkpoint name that says what this is, e.g. 'digits-2d-mlp-20ep' ('digits-2d-mlp-cvae-20ep' when
+        conditional)."""
         config = self._model_config
-        return f"{self.dataset.name}-{config.latent_dim}d-{config.architecture}-{self._epoch}ep"
+        kind = f"{config.architecture}-cvae" if config.conditional else config.architecture
+        return f"{self.dataset.name}-{config.latent_dim}d-{kind}-{self._epoch}ep"
 
     # --- the training thread ---------------------------------------------------------------------------------
 
