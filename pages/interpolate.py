@@ -21,6 +21,7 @@ from vae_core.latent import PathDiagnostics, interpolate, path_diagnostics, prio
 SOURCES = ("Test examples by class", "Test examples by index", "Random prior samples", "Points selected on the scatter",
            "From the Latent sliders' code to a test example")
 METHODS = {"linear": "Linear (lerp)", "spherical": "Spherical (slerp)"}
+SHORT_NAMES = {"linear": "lerp", "spherical": "slerp"}
 PATH_COLORS = {"linear": "#000000", "spherical": "#D62728"}  # hex: st.line_chart takes no names
 ENDS = ("A", "B")
 
@@ -93,7 +94,7 @@ def strip_with_exports(method: str, images: torch.Tensor) -> None:
 
 
 def diagnostics_charts(diagnostics: dict[str, PathDiagnostics]) -> None:
-    """Three small charts under the strips, one line per path, step by step."""
+    """Three small charts under the strips, one line per path (short names: the legends are narrow), step by step."""
     first = next(iter(diagnostics.values()))
     shell, steps = first.shell, len(first.norm)
     st.caption(f"In D dimensions a N(0, I) code has norm close to sqrt(D) = {shell:.1f} (its spread stays about 0.7 "
@@ -101,12 +102,12 @@ def diagnostics_charts(diagnostics: dict[str, PathDiagnostics]) -> None:
                "inside it (for two independent codes the midpoint's norm is about sqrt(D/2)), while slerp turns along "
                "the shell and keeps the norm between the ends' norms.")
     norm, density, reencoding = st.columns(3)
-    norm.line_chart({**{METHODS[m]: d.norm for m, d in diagnostics.items()},
+    norm.line_chart({**{SHORT_NAMES[m]: d.norm for m, d in diagnostics.items()},
                      "sqrt(D) shell": np.full(steps, shell)}, x_label="step", y_label="||z||", height=220,
                     color=[PATH_COLORS["linear"], PATH_COLORS["spherical"], "#999999"])
-    density.line_chart({METHODS[m]: d.prior_log_density for m, d in diagnostics.items()}, x_label="step",
+    density.line_chart({SHORT_NAMES[m]: d.prior_log_density for m, d in diagnostics.items()}, x_label="step",
                        y_label="log p(z) (nats)", height=220, color=[PATH_COLORS["linear"], PATH_COLORS["spherical"]])
-    reencoding.line_chart({METHODS[m]: d.reencoding_error for m, d in diagnostics.items()}, x_label="step",
+    reencoding.line_chart({SHORT_NAMES[m]: d.reencoding_error for m, d in diagnostics.items()}, x_label="step",
                           y_label="||mu(decode(z)) - z||", height=220,
                           color=[PATH_COLORS["linear"], PATH_COLORS["spherical"]])
     st.caption("Left: the norm against the shell. Middle: the prior's log-density, closed form "
