@@ -9,6 +9,7 @@ import streamlit as st
 import torch
 
 from ui.cache import encodings
+from ui.conditional import class_labels, decoding_class_ui
 from ui.navigation import page_intro
 from ui.widgets import image_rows, show_images
 from vae_core.checkpoint import Checkpoint
@@ -47,8 +48,8 @@ def code_ui(column, name: str, mu: torch.Tensor, labels: np.ndarray, class_names
     return mu[index], f"{name}: #{index} ({class_names[labels[index]]})"
 
 
-def direction_section(checkpoint: Checkpoint, mu: torch.Tensor, labels: np.ndarray,
-                      class_names: tuple[str, ...]) -> None:
+def direction_section(checkpoint: Checkpoint, mu: torch.Tensor, labels: np.ndarray, class_names: tuple[str, ...],
+                      decoding_class: int | None) -> None:
     st.subheader("From one class toward another")
     columns = st.columns(3)
     source = class_ui(columns[0], "From class", labels, class_names, default_class(labels, class_names, "3", 0),
@@ -76,11 +77,12 @@ def direction_section(checkpoint: Checkpoint, mu: torch.Tensor, labels: np.ndarr
                f"amounts 0 to 1 in {CONFIG.strip_steps} steps, and the code at the slider's amount.")
     strip, now = st.columns([4, 1])
     with strip:
-        image_rows({"decode(z)": checkpoint.model.decode_image(codes).cpu()},
+        image_rows({"decode(z)": checkpoint.model.decode_image(codes, class_labels(decoding_class, len(codes))).cpu()},
                    captions=[f"{a:.2f}" for a in amounts], size=64)
     with now:
-        show_images(checkpoint.model.decode_image(current).cpu(), captions=[f"amount {amount:.2f}"], size=128)
-    back = reencode(checkpoint.model, codes)
+        show_images(checkpoint.model.decode_image(current, class_labels(decoding_class, 1)).cpu(),
+                    captions=[f"amount {amount:.2f}"], size=128)
+    back = reencode(checkpoint.model, codes, class_labels(decoding_class, len(codes)))
     st.caption("Distance of each image's re-encoding mu(decode(z)) to the two class means: moving along the "
                "direction, the decoded image becomes a " + class_names[target] + " as the encoder sees it.")
     st.line_chart({f"to the mean of {class_names[target]}": (back - target_mean).norm(dim=1).numpy(),
@@ -88,8 +90,8 @@ def direction_section(checkpoint: Checkpoint, mu: torch.Tensor, labels: np.ndarr
                    "amount": amounts}, x="amount", y_label="distance", height=200)
 
 
-def arithmetic_section(checkpoint: Checkpoint, mu: torch.Tensor, labels: np.ndarray,
-                       class_names: tuple[str, ...]) -> None:
+def arithmetic_section(checkpoint: Checkpoint, mu: torch.Tensor, labels: np.ndarray, class_names: tuple[str, ...],
+                       decoding_class: int | None) -> None:
     st.subheader("a − b + c")
     st.caption("c moved by the offset from b to a. For instance a = a test example, b = the mean of its class, "
                "c = the mean of another class: the other class drawn in the example's style.")
@@ -103,9 +105,9 @@ def arithmetic_section(checkpoint: Checkpoint, mu: torch.Tensor, labels: np.ndar
     result = arithmetic(codes["a"], codes["b"], codes["c"])
     st.session_state["directions_arithmetic"] = {**{k: v.numpy() for k, v in codes.items()}, "result": result.numpy()}
     means = class_means(mu, labels, len(class_names))
-    nearest = int(nearest_class(reencode(checkpoint.model, result[None]), means)[0])
-    images = checkpoint.model.decode_image(torch.stack([*codes.values(), result])).cpu()
-    show_images(images, captions=[caption for _, caption in operands.values()] + ["a − b + c"], size=112)
+    nearest = int(nearest_class(reencode(checkpoint.model, result[None], class_labels(decoding_class, 1)), means)[0])
+    images = checkpoint.model.decode_image(torch.stack([*codes.values(), result]), class_labels(decoding_class, 4))
+    show_images(images.cpu(), captions=[caption for _, caption in operands.values()] + ["a − b + c"], size=112)
     st.caption(f"The result's re-encoding lies nearest to the mean code of class {class_names[nearest]}.")
 
 
@@ -119,5 +121,7 @@ if len(np.unique(labels)) < 2:
     st.error("Directions need at least two classes with test examples; this dataset's test split has "
              f"{len(np.unique(labels))}.")
     st.stop()
-direction_section(checkpoint, mu, labels, dataset.class_names)
-arithmetic_section(checkpoint, mu, labels, dataset.class_names)
+decoding_class = decoding_class_ui(checkpoint, dataset.class_names, "directions_class",
+                                   default=default_class(labels, dataset.class_names, "8", 1))
+direction_section(checkpoint, mu, labels, dataset.class_names, decoding_class)
+arithmetic_section(checkpoint, mu, labels, dataset.class_names, decoding_class)

@@ -10,6 +10,7 @@ import streamlit as st
 import torch
 
 from ui.cache import encodings, projection
+from ui.conditional import class_labels, decoding_class_ui
 from ui.navigation import page_intro
 from ui.state import SCATTER_DIMS, SCATTER_PROJECTION, SCATTER_SELECTED, sliders_code
 from ui.widgets import latent_scatter_figure, show_images, show_picture
@@ -76,7 +77,8 @@ def sliders_code_to_example(checkpoint: Checkpoint, dataset: Dataset) -> tuple[t
         raise ValueError("set a code on the Latent sliders page first (drag a slider or the pad, then let go)")
     x, labels = dataset.split("test")
     index = st.number_input(f"Example B (0-{len(x) - 1})", 0, len(x) - 1, 0, key="interpolate_index_to")
-    show_images(torch.cat([checkpoint.model.decode_image(torch.as_tensor(z0)[None]), x[index:index + 1]]),
+    first_class = checkpoint.model.cycled_labels(1)  # what the sliders page decodes for a conditional model
+    show_images(torch.cat([checkpoint.model.decode_image(torch.as_tensor(z0)[None], first_class), x[index:index + 1]]),
                 captions=["A: the sliders' code", f"B: #{index} ({dataset.class_names[labels[index]]})"], size=96)
     return torch.as_tensor(z0), torch.tensor(encodings(checkpoint)[0][index])
 
@@ -147,13 +149,14 @@ except ValueError as exc:
     st.error(f"No endpoints: {exc}.")
     st.stop()
 steps = st.slider("Steps (including both ends)", 3, 24, 10, key="interpolate_steps")
+path_labels = class_labels(decoding_class_ui(checkpoint, dataset.class_names, "interpolate_class"), steps)
 paths = {method: interpolate(z0, z1, steps, method) for method in METHODS}
-images = {method: checkpoint.model.decode_image(path).cpu() for method, path in paths.items()}
+images = {method: checkpoint.model.decode_image(path, path_labels).cpu() for method, path in paths.items()}
 st.session_state["interpolate_paths"] = {method: path.numpy() for method, path in paths.items()}
 st.caption("The two strips one above the other, step by step; the ends are the same codes.")
 for method in METHODS:
     strip_with_exports(method, images[method])
-diagnostics = {method: path_diagnostics(checkpoint.model, path) for method, path in paths.items()}
+diagnostics = {method: path_diagnostics(checkpoint.model, path, path_labels) for method, path in paths.items()}
 st.session_state["interpolate_diagnostics"] = diagnostics
 diagnostics_charts(diagnostics)
 st.plotly_chart(path_figure(checkpoint, dataset, st.session_state["interpolate_paths"]), key="interpolate_chart")

@@ -9,6 +9,7 @@ import streamlit as st
 import torch
 
 from ui.cache import aggregate_density_grid, encodings, scored_prior_samples
+from ui.conditional import class_labels, decoding_class_ui
 from ui.navigation import page_intro
 from ui.widgets import image_rows
 from vae_core.checkpoint import Checkpoint
@@ -75,12 +76,12 @@ def kl_metrics(checkpoint: Checkpoint, scored: ScoredPriorSamples, kl_q_to_p: fl
                            "ELBO's KL term pays for information about x and for the mismatch of q(z) and p(z).")
 
 
-def decoded_rows(checkpoint: Checkpoint, scored: ScoredPriorSamples) -> None:
+def decoded_rows(checkpoint: Checkpoint, scored: ScoredPriorSamples, decoding_class: int | None) -> None:
     codes = {row: scored.z[getattr(scored, row)(CONFIG.shown)].float() for row in ROWS}
     st.session_state["prior_holes"] = {row: z.numpy() for row, z in codes.items()}
     for row, z in codes.items():
         log_q = scored.log_q[getattr(scored, row)(CONFIG.shown)]
-        image_rows({ROWS[row]: checkpoint.model.decode_image(z).cpu()},
+        image_rows({ROWS[row]: checkpoint.model.decode_image(z, class_labels(decoding_class, len(z))).cpu()},
                    captions=[f"log q {v:.1f}" for v in log_q.tolist()], size=72)
 
 
@@ -112,4 +113,4 @@ else:
 st.subheader("Prior samples ranked by q(z)")
 st.caption(f"{len(scored.z):,} draws z ~ N(0, I), each scored by log q(z) in all {checkpoint.config.latent_dim} "
            "dimensions, decoded: the lowest-density ones (holes) beside the median and the densest ones.")
-decoded_rows(checkpoint, scored)
+decoded_rows(checkpoint, scored, decoding_class_ui(checkpoint, dataset.class_names, "prior_class"))
