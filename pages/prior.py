@@ -67,7 +67,8 @@ def kl_metrics(checkpoint: Checkpoint, scored: ScoredPriorSamples, kl_q_to_p: fl
     columns = st.columns(3)
     columns[0].metric("KL(p(z) || q(z))", f"{scored.kl_prior_to_posterior():.2f} nats",
                       help=f"E_p[log p(z) - log q(z)] over {len(scored.z):,} prior draws: large when the prior has "
-                           "mass where the codes never go (holes).")
+                           "mass where the codes never go (holes). With a subsample of narrow components in many "
+                           "dimensions, log q(z) is underestimated between them, so this reads high.")
     columns[1].metric("KL(q(z) || p(z))", f"{kl_q_to_p:.2f} nats",
                       help=f"E_q[log q(z) - log p(z)] over {len(scored.z):,} draws of q(z): large when the codes "
                            "leave the prior. KL is not symmetric (see the Theory page).")
