@@ -1,4 +1,5 @@
-"""The latent views with a conditional model (as the Train page makes one): they ask which class to decode as."""
+"""The latent views on models a user makes on the Train page: a freshly trained one, and a conditional one (the views
+then ask which class to decode as)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from test_app_scatter import page
 
 from ui.state import CurrentModel
 from vae_core.checkpoint import DatasetInfo, checkpoint_bytes
+from vae_core.density import AggregatePosterior
 from vae_core.directions import class_mean
-from vae_core.latent import path_diagnostics
+from vae_core.latent import path_diagnostics, reencode
 from vae_core.metrics import encode_means
 from vae_core.models import VAE, VAEConfig
 
@@ -58,3 +60,18 @@ def test_prior_holes_decode_as_the_chosen_class(conditional):
     at.selectbox(key="prior_class").select(4).run()
     assert not at.exception
     assert len(at.session_state["prior_holes"]["holes"]) == 8
+
+
+def test_a_freshly_trained_model_shows_holes_below_typical_samples_and_directions_that_work(trained_checkpoint,
+                                                                                               trained_digits, digits):
+    data = trained_checkpoint.read_bytes()
+    model = trained_digits.model.eval()
+    mu, logvar = encode_means(model, digits.x_test)
+    posterior = AggregatePosterior.from_encodings(mu, logvar)
+    holes = on_page("pages/prior.py", data).session_state["prior_holes"]
+    assert posterior.log_density(holes["holes"]).max() < posterior.log_density(holes["typical"]).min()
+    walk = on_page("pages/directions.py", data).session_state["directions_walk"]
+    target = class_mean(mu, digits.y_test.numpy(), 8)
+    distance = (reencode(model, torch.from_numpy(walk["codes"])) - target).norm(dim=1)
+    assert distance[-1] < 0.5 * distance[0]
+    on_page("pages/interpolate.py", data)
