@@ -94,6 +94,10 @@ def scrub(page, fraction: float) -> None:
     page.wait_for_timeout(500)
 
 
+def near_the_middle(t: float, box: dict) -> tuple[float, float]:
+    return 0.03 * box["width"] * t, -0.05 * box["height"] * t
+
+
 def class_row_images(page) -> list[str]:
     row = page.locator(MAIN).locator("tr").filter(has_text=CLASS_ROW).first
     return [img.get_attribute("src") for img in row.locator("img").all()]
@@ -101,12 +105,15 @@ def class_row_images(page) -> list[str]:
 
 def start_training(page, epochs: int, conditional: bool, dataset: str = "digits") -> None:
     """Fill in the Train page's form and press Start."""
-    form = page.locator(MAIN).get_by_text("New training run")
-    if not page.locator(MAIN).get_by_label("Epochs", exact=True).is_visible():
-        form.click()  # the expander is closed once a run has finished
+    form = page.locator(MAIN).locator("details").filter(has_text="New training run").first
+    form.wait_for()
+    if form.get_attribute("open") is None:  # the expander is closed once a run has finished
+        form.locator("summary").click()
+    page.locator(MAIN).get_by_label("Epochs", exact=True).wait_for(state="visible")
     if dataset != "digits":
-        page.locator(MAIN).locator("[data-testid=stSelectbox]").filter(has_text="Dataset").first.click()
-        page.get_by_role("option", name=dataset, exact=True).click()
+        choice = page.locator(MAIN).locator("[data-testid=stSelectbox]").filter(has_text="Dataset").first
+        choice.locator("input").click()
+        page.locator("[role=option]").filter(has_text=re.compile(f"^{dataset}$")).first.click()
         wait_until_idle(page)
     if conditional:
         page.locator(MAIN).get_by_text("Conditional VAE").click()
@@ -184,6 +191,10 @@ def test_a_conditional_model_decodes_the_released_code_as_every_class(page):
         page.wait_for_timeout(200)
     after = class_row_images(page)
     assert after != before and len(after) == 10, "the class row did not follow the released code"
+    drag_on_canvas(page, CANVAS_PAD, near_the_middle)  # back among the codes, for a legible screenshot
+    deadline = time.monotonic() + 30
+    while class_row_images(page) == after and time.monotonic() < deadline:
+        page.wait_for_timeout(200)
     page.locator(MAIN).get_by_text(CLASS_ROW).first.scroll_into_view_if_needed()
     settle_for_screenshot(page)
     save_small_png(page.screenshot(), screenshot_path("sliders-class-row.png"))
