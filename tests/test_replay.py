@@ -139,6 +139,17 @@ def test_a_malformed_snapshot_tensor_is_refused_clearly(replayed, digits, change
     assert message in str(error.value)
 
 
+def test_a_replay_header_with_non_integer_sizes_is_refused_before_any_allocation(replayed, digits):
+    data = _bytes(replayed, digits)
+    header_len = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + header_len])
+    header["replay.coords"]["shape"] = ["3", 200, 2]
+    text = json.dumps(header).encode()
+    forged = len(text).to_bytes(8, "little") + text + data[8 + header_len:]
+    with pytest.raises(CheckpointError, match="malformed formation replay: replay coords must be"):
+        load_checkpoint_bytes(forged)
+
+
 def test_the_metadata_key_is_unchanged_by_replays(replayed, digits):
     data = _bytes(replayed, digits)
     header = json.loads(data[8:8 + int.from_bytes(data[:8], "little")])

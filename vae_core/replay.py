@@ -134,7 +134,8 @@ def layout_problem(declared: dict[str, tuple[tuple[int, ...], str]], latent_dim:
     if set(parts) != set(layout):
         return f"the replay tensors must be exactly {sorted(layout)}, got {sorted(parts)}"
     shape, _ = parts["coords"]
-    if len(shape) != 3 or not (1 <= shape[0] <= MAX_FRAMES and 1 <= shape[1] <= MAX_POINTS):
+    if len(shape) != 3 or not all(type(d) is int for d in shape) or not (
+            1 <= shape[0] <= MAX_FRAMES and 1 <= shape[1] <= MAX_POINTS):
         return f"replay coords must be (frames 1..{MAX_FRAMES}, points 1..{MAX_POINTS}, 2), got {list(shape)}"
     sizes = {"E": shape[0], "M": shape[1], "D": latent_dim, "2": 2}
     for name, (dtype, dims) in layout.items():
