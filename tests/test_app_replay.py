@@ -45,7 +45,10 @@ def test_a_conditional_model_trained_on_the_page_replays_and_decodes_every_class
     points = [np.array([values(f["data"][1]["x"]), values(f["data"][1]["y"])]).T for f in replay["frames"]]
     n_points = len(at.session_state["train_job"].progress().replay.indices)
     assert n_points > 300 and points[0].shape == (n_points, 2) and not np.allclose(points[0], points[-1])
-    assert at.get("download_button")  # the GIF
+    gif_buttons = lambda: [b.label for b in at.get("download_button") if "GIF" in b.label]  # noqa: E731
+    assert not gif_buttons()  # the GIF is drawn on request...
+    at.button(key="train_replay_make_gif").click().run()
+    assert gif_buttons() == [f"Download the GIF ({EPOCHS} frames, one per snapshot)"]  # ...then offered
 
     at.button(key="train_use").click().run()
     model = load_checkpoint_bytes(at.session_state["model"].data)

@@ -19,9 +19,9 @@ from .widgets import CLASS_COLORS, class_color
 
 FRAME_MS = 400  # per epoch when playing
 POINT_SIZE = 4
-NO_REPLAY = ("This model has no formation replay: it was trained before snapshots were recorded (the shipped "
-             "models were), or with replay points set to 0. Train a model on this page to watch its latent space "
-             "form, epoch by epoch.")
+NO_REPLAY = ("This model has no formation replay: snapshots are taken after each epoch, and none were kept for it "
+             "(the shipped models were trained before snapshots existed; a run stopped in its first epoch, or one "
+             "with replay points 0, has none either). Train a model on this page to watch its latent space form.")
 
 
 def _axis_ranges(replay: FormationReplay) -> tuple[list[float], list[float]]:
@@ -132,5 +132,11 @@ def replay_view(replay: FormationReplay | None, class_names, test_rows: list[dic
     st.caption(f"{len(replay.frames)} snapshots of the same {len(replay.indices):,} test codes (a class-balanced "
                f"subsample), after each epoch; axes: {replay.axes()}. Press Play or drag the epoch slider: the "
                "diamond marks the epoch on the ELBO curve.")
-    st.download_button("Download the replay as an animated GIF", _gif(_fingerprint(replay), replay),
-                       file_name="latent-formation.gif", mime="image/gif", key=f"{key}_gif")
+    fingerprint = _fingerprint(replay)
+    # Drawn on request: about 40 ms a frame, so seconds for a long run, which every rerun of the page would wait for.
+    if st.button("Export the replay as an animated GIF", key=f"{key}_make_gif"):
+        st.session_state[f"{key}_gif_of"] = fingerprint
+    if st.session_state.get(f"{key}_gif_of") == fingerprint:
+        st.download_button(f"Download the GIF ({len(replay.frames)} frames, one per snapshot)",
+                           _gif(fingerprint, replay), file_name="latent-formation.gif", mime="image/gif",
+                           key=f"{key}_gif")
