@@ -6,14 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import train_digits_model
 
 from vae_core import cli
 from vae_core.checkpoint import checkpoint_bytes, load_checkpoint, load_checkpoint_bytes, save_checkpoint
 from vae_core.errors import CheckpointError, ConfigError
 from vae_core.metrics import encode_means, evaluate_elbo
 from vae_core.models import VAE, VAEConfig
-
-from conftest import train_digits_model
 
 SWAP_ACCURACY = 0.8  # share of decoded images a classifier reads as the requested class (measured: 1.0 for all)
 
