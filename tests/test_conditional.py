@@ -141,3 +141,28 @@ def test_onnx_decoder_of_a_conditional_model_decodes_its_fixed_class(conditional
     np.testing.assert_allclose(decoded, expected, atol=1e-5)
     with pytest.raises(ValueError, match="not one of"):
         decoder_onnx_bytes(model, label=10)
+
+
+@pytest.mark.slow  # MNIST: 5 epochs on 10,000 images and a classifier on 5,000, ~30 s on a busy 2-core machine
+def test_on_mnist_the_same_z_decodes_as_each_requested_class(mnist):
+    import dataclasses
+
+    from sklearn.linear_model import LogisticRegression
+
+    from vae_core.train import TrainConfig, Trainer
+
+    subset = dataclasses.replace(mnist, x_train=mnist.x_train[:10_000], y_train=mnist.y_train[:10_000])
+    torch.manual_seed(0)
+    model = VAE(VAEConfig(image_shape=(1, 28, 28), latent_dim=2, n_classes=10))
+    trainer = Trainer(model, subset, TrainConfig(epochs=5, device="cpu", replay_points=0))
+    list(trainer.run())
+    assert trainer.history["test"][-1]["kl"] > 1.0  # z carries information (the style), not a collapsed posterior
+    classifier = LogisticRegression(max_iter=300).fit(mnist.x_train[:5000].flatten(1).numpy(),
+                                                      mnist.y_train[:5000].numpy())
+    x, y = mnist.x_test[:500], mnist.y_test[:500]
+    mu, _ = encode_means(model, x, y)
+    accuracy_per_class = np.array([
+        (classifier.predict(model.decode_image(mu, torch.full((len(mu),), c)).flatten(1).numpy()) == c).mean()
+        for c in range(10)
+    ])
+    assert (accuracy_per_class >= SWAP_ACCURACY).sum() >= 8, accuracy_per_class
