@@ -1,5 +1,5 @@
-"""Through the app (AppTest): a conditional model trained on the Train page replays its latent formation, and on
-the Sliders page its code decodes as every class."""
+"""Through the app (AppTest): a conditional model trained on the Train page replays its latent formation, on the
+Sliders page its code decodes as every class, and every other page works with it."""
 
 from __future__ import annotations
 
@@ -61,6 +61,6 @@ def test_a_conditional_model_trained_on_the_page_replays_and_decodes_every_class
     at.slider(key="sliders_z0").set_value(2.0).run()
     moved = at.session_state["sliders_class_row"]
     assert not at.exception and np.abs(moved - row).max() > 0.01  # the row follows the code
-    for page in ("pages/scatter.py", "pages/home.py", "pages/theory.py"):
+    for page in sorted(str(p.relative_to(ROOT)) for p in (ROOT / "pages").glob("*.py")):  # every page copes
         at.switch_page(page).run()
         assert not at.exception and not at.error, page
