@@ -7,6 +7,7 @@ import base64
 import json
 
 import numpy as np
+import torch
 from conftest import ROOT
 from streamlit.testing.v1 import AppTest
 from test_app_train import checkpoint_dir, finish, start  # noqa: F401 - checkpoint_dir is a fixture
@@ -61,6 +62,11 @@ def test_a_conditional_model_trained_on_the_page_replays_and_decodes_every_class
     at.slider(key="sliders_z0").set_value(2.0).run()
     moved = at.session_state["sliders_class_row"]
     assert not at.exception and np.abs(moved - row).max() > 0.01  # the row follows the code
+    at.selectbox(key="sliders_class").set_value(7).run()  # the single image (and the pad) decode the chosen class
+    z = torch.from_numpy(at.session_state["sliders_z"])[None]
+    np.testing.assert_allclose(at.session_state["sliders_image"], model.model.decode_image(z, torch.tensor([7]))[0],
+                               atol=1e-6)
+    np.testing.assert_allclose(at.session_state["sliders_image"], moved[7], atol=1e-5)
     for page in sorted(str(p.relative_to(ROOT)) for p in (ROOT / "pages").glob("*.py")):  # every page copes
         at.switch_page(page).run()
         assert not at.exception and not at.error, page
