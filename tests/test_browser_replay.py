@@ -4,9 +4,12 @@ dragged on the pad, decodes as every class after the release."""
 
 from __future__ import annotations
 
+import base64
+import io
 import re
 import time
 
+import numpy as np
 import pytest
 from browser_support import (
     CANVAS_PAD,
@@ -103,6 +106,21 @@ def class_row_images(page) -> list[str]:
     return [img.get_attribute("src") for img in row.locator("img").all()]
 
 
+def choose(page, label: str, option_text: str) -> None:
+    """Pick `option_text` in the main area's selectbox whose label contains `label`, with real clicks."""
+    choice = page.locator(MAIN).locator("[data-testid=stSelectbox]").filter(has_text=label).first
+    option = page.locator("[role=option]").filter(has_text=re.compile(f"^{re.escape(option_text)}$")).first
+    for _ in range(5):  # a click during an expander's opening animation may not open the list
+        choice.locator("input").click()
+        try:
+            option.wait_for(timeout=5000)
+            break
+        except sync_api.TimeoutError:
+            page.keyboard.press("Escape")
+    option.click()
+    wait_until_idle(page)
+
+
 def start_training(page, epochs: int, conditional: bool, dataset: str = "digits") -> None:
     """Fill in the Train page's form and press Start."""
     form = page.locator(MAIN).locator("details").filter(has_text="New training run").first
@@ -111,10 +129,7 @@ def start_training(page, epochs: int, conditional: bool, dataset: str = "digits"
         form.locator("summary").click()
     page.locator(MAIN).get_by_label("Epochs", exact=True).wait_for(state="visible")
     if dataset != "digits":
-        choice = page.locator(MAIN).locator("[data-testid=stSelectbox]").filter(has_text="Dataset").first
-        choice.locator("input").click()
-        page.locator("[role=option]").filter(has_text=re.compile(f"^{dataset}$")).first.click()
-        wait_until_idle(page)
+        choose(page, "Dataset", dataset)
     if conditional:
         page.locator(MAIN).get_by_text("Conditional VAE").click()
     field = page.locator(MAIN).get_by_label("Epochs", exact=True)
@@ -182,6 +197,8 @@ def test_a_conditional_model_decodes_the_released_code_as_every_class(page):
     wait_until_idle(page)
     open_page(page, "Latent sliders")
     page.locator(MAIN).get_by_text("Code as of your last release").wait_for(timeout=60_000)
+    page.wait_for_timeout(3000)  # the canvas's first "ready" report reruns the live part once
+    wait_until_idle(page)
     page.locator(MAIN).locator("tr").filter(has_text=CLASS_ROW).first.wait_for(timeout=60_000)
     before = class_row_images(page)
     assert len(before) == 10 and len(set(before)) == 10  # ten classes, ten different images
@@ -198,4 +215,26 @@ def test_a_conditional_model_decodes_the_released_code_as_every_class(page):
     page.locator(MAIN).get_by_text(CLASS_ROW).first.scroll_into_view_if_needed()
     settle_for_screenshot(page)
     save_small_png(page.screenshot(), screenshot_path("sliders-class-row.png"))
+
+    # The pad decodes the class chosen above it: its last frame equals the class row's image of that class.
+    choose(page, "Decode as class", "7")
+    page.wait_for_function("() => [...(globalThis.__latentCanvasModels?.keys() ?? [])].some(k => k.endsWith(':7'))",
+                           timeout=60_000)  # the browser was sent class 7's decoder...
+    page.wait_for_timeout(2000)  # ...and starts its session
+    page.locator(MAIN).get_by_text(re.compile("Decoded in your browser")).first.wait_for(timeout=60_000)
+    shown = class_row_images(page)
+    drag = drag_on_canvas(page, CANVAS_PAD, near_the_middle)
+    deadline = time.monotonic() + 30
+    while class_row_images(page) == shown and time.monotonic() < deadline:
+        page.wait_for_timeout(200)
+    row_seven = png_pixels(class_row_images(page)[7])  # (56, 56): the 28x28 image upscaled 2x
+    pad = np.round(np.asarray(drag.pixels).reshape(28, 28) * 255)
+    assert np.abs(row_seven[::2, ::2] - pad).max() <= 3, "the pad does not decode the chosen class"
     assert page.locator(EXCEPTION).count() == 0
+
+
+def png_pixels(data_url: str) -> np.ndarray:
+    from PIL import Image
+
+    png = base64.b64decode(data_url.split(",", 1)[1])
+    return np.asarray(Image.open(io.BytesIO(png)).convert("L"), dtype=np.float64)
