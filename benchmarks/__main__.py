@@ -8,12 +8,12 @@ from pathlib import Path
 
 import torch
 
-from . import canvas, interactivity, load, memory, quality, soak, throughput
+from . import canvas, interactivity, load, memory, quality, replay, soak, throughput
 from .context import DEFAULT_DATA_ROOT, Context, Settings, raw_mnist_root
 from .report import Table, machine_table
 
 BENCHMARKS = {"throughput": throughput, "quality": quality, "interactivity": interactivity, "canvas": canvas,
-              "memory": memory, "load": load, "soak": soak}
+              "memory": memory, "load": load, "soak": soak, "replay": replay}
 NOT_QUICK = ("load", "soak")  # minutes of nine browsers: `make bench` runs them, the CI's quick run does not
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 QUICK_RESULTS = Path(__file__).resolve().parent / "out" / "RESULTS-quick.md"  # git-ignored

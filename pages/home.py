@@ -20,7 +20,7 @@ if checkpoint.command:
 st.subheader("Test images and their reconstructions")
 st.caption("Each column: a test image x above decode(mu(x)), the decoder's image of its posterior mean.")
 x = dataset.x_test[:SHOWN]
-image_rows({"x": x, "reconstruction": checkpoint.model.reconstruct(x)}, size=84)
+image_rows({"x": x, "reconstruction": checkpoint.model.reconstruct(x, dataset.y_test[:SHOWN])}, size=84)
 st.subheader("Samples from the prior")
 st.caption("z ~ N(0, I), decoded: what the model imagines.")
 image_rows({"decode(z)": checkpoint.model.sample(SHOWN, generator=torch.Generator().manual_seed(0))}, size=84)

@@ -1,7 +1,7 @@
 """Interpolation: decode the straight (lerp) and great-circle (slerp) paths between two latent codes.
 
-Session key this page owns: "interpolate_paths", {"linear": ..., "spherical": ...}, the codes (steps, D) it decodes
-and draws over the scatter's map.
+Session keys this page owns: "interpolate_paths", {"linear": ..., "spherical": ...}, the codes (steps, D) it decodes
+and draws over the scatter's map; "interpolate_diagnostics", the same keys to each path's `PathDiagnostics`.
 """
 
 import numpy as np
@@ -10,18 +10,20 @@ import streamlit as st
 import torch
 
 from ui.cache import encodings, projection
+from ui.conditional import class_labels, decoding_class_ui
 from ui.navigation import page_intro
 from ui.state import SCATTER_DIMS, SCATTER_PROJECTION, SCATTER_SELECTED, sliders_code
 from ui.widgets import latent_scatter_figure, show_images, show_picture
 from vae_core.checkpoint import Checkpoint
 from vae_core.data import Dataset
 from vae_core.images import gif_bytes, png_bytes, tile, to_uint8, upscale
-from vae_core.latent import interpolate, prior_samples, project_points
+from vae_core.latent import PathDiagnostics, interpolate, path_diagnostics, prior_samples, project_points
 
 SOURCES = ("Test examples by class", "Test examples by index", "Random prior samples", "Points selected on the scatter",
            "From the Latent sliders' code to a test example")
 METHODS = {"linear": "Linear (lerp)", "spherical": "Spherical (slerp)"}
-PATH_COLORS = {"linear": "black", "spherical": "#D62728"}
+SHORT_NAMES = {"linear": "lerp", "spherical": "slerp"}
+PATH_COLORS = {"linear": "#000000", "spherical": "#D62728"}  # hex: st.line_chart takes no names
 ENDS = ("A", "B")
 
 
@@ -75,7 +77,8 @@ def sliders_code_to_example(checkpoint: Checkpoint, dataset: Dataset) -> tuple[t
         raise ValueError("set a code on the Latent sliders page first (drag a slider or the pad, then let go)")
     x, labels = dataset.split("test")
     index = st.number_input(f"Example B (0-{len(x) - 1})", 0, len(x) - 1, 0, key="interpolate_index_to")
-    show_images(torch.cat([checkpoint.model.decode_image(torch.as_tensor(z0)[None]), x[index:index + 1]]),
+    first_class = checkpoint.model.cycled_labels(1)  # what the sliders page decodes for a conditional model
+    show_images(torch.cat([checkpoint.model.decode_image(torch.as_tensor(z0)[None], first_class), x[index:index + 1]]),
                 captions=["A: the sliders' code", f"B: #{index} ({dataset.class_names[labels[index]]})"], size=96)
     return torch.as_tensor(z0), torch.tensor(encodings(checkpoint)[0][index])
 
@@ -90,6 +93,28 @@ def strip_with_exports(method: str, images: torch.Tensor) -> None:
     gif.download_button("Animated GIF", gif_bytes(frames), f"{method}-interpolation.gif", "image/gif",
                         key=f"interpolate_gif_{method}")
     show_picture(strip)
+
+
+def diagnostics_charts(diagnostics: dict[str, PathDiagnostics]) -> None:
+    """Three small charts under the strips, one line per path (short names: the legends are narrow), step by step."""
+    first = next(iter(diagnostics.values()))
+    shell, steps = first.shell, len(first.norm)
+    st.caption(f"In D dimensions a N(0, I) code has norm close to sqrt(D) = {shell:.1f} (its spread stays about 0.7 "
+               "as D grows), so the prior's mass lies in a thin shell; the straight line between two shell points cuts "
+               "inside it (for two independent codes the midpoint's norm is about sqrt(D/2)), while slerp turns along "
+               "the shell and keeps the norm between the ends' norms.")
+    norm, density, reencoding = st.columns(3)
+    norm.line_chart({**{SHORT_NAMES[m]: d.norm for m, d in diagnostics.items()},
+                     "sqrt(D) shell": np.full(steps, shell)}, x_label="step", y_label="||z||", height=220,
+                    color=[PATH_COLORS["linear"], PATH_COLORS["spherical"], "#999999"])
+    density.line_chart({SHORT_NAMES[m]: d.prior_log_density for m, d in diagnostics.items()}, x_label="step",
+                       y_label="log p(z) (nats)", height=220, color=[PATH_COLORS["linear"], PATH_COLORS["spherical"]])
+    reencoding.line_chart({SHORT_NAMES[m]: d.reencoding_error for m, d in diagnostics.items()}, x_label="step",
+                          y_label="||mu(decode(z)) - z||", height=220,
+                          color=[PATH_COLORS["linear"], PATH_COLORS["spherical"]])
+    st.caption("Left: the norm against the shell. Middle: the prior's log-density, closed form "
+               "-(||z||^2 + D log 2 pi) / 2 (higher inside the shell, yet almost no prior sample lands there). Right: "
+               "re-encoding consistency, how far the encoder puts each decoded image from the code it came from.")
 
 
 def path_figure(checkpoint: Checkpoint, dataset: Dataset, paths: dict[str, np.ndarray]) -> go.Figure:
@@ -124,14 +149,14 @@ except ValueError as exc:
     st.error(f"No endpoints: {exc}.")
     st.stop()
 steps = st.slider("Steps (including both ends)", 3, 24, 10, key="interpolate_steps")
+path_labels = class_labels(decoding_class_ui(checkpoint, dataset.class_names, "interpolate_class"), steps)
 paths = {method: interpolate(z0, z1, steps, method) for method in METHODS}
-images = {method: checkpoint.model.decode_image(path).cpu() for method, path in paths.items()}
+images = {method: checkpoint.model.decode_image(path, path_labels).cpu() for method, path in paths.items()}
 st.session_state["interpolate_paths"] = {method: path.numpy() for method, path in paths.items()}
 st.caption("The two strips one above the other, step by step; the ends are the same codes.")
 for method in METHODS:
     strip_with_exports(method, images[method])
-st.caption("Norm ||z|| along each path: a typical N(0, I) code has norm about sqrt(D) = "
-           f"{checkpoint.config.latent_dim ** 0.5:.1f}.")
-st.line_chart({METHODS[m]: path.norm(dim=1).numpy() for m, path in paths.items()}, x_label="step", y_label="||z||",
-              height=200)
+diagnostics = {method: path_diagnostics(checkpoint.model, path, path_labels) for method, path in paths.items()}
+st.session_state["interpolate_diagnostics"] = diagnostics
+diagnostics_charts(diagnostics)
 st.plotly_chart(path_figure(checkpoint, dataset, st.session_state["interpolate_paths"]), key="interpolate_chart")

@@ -10,6 +10,7 @@ import streamlit as st
 import torch
 
 from ui.cache import encodings, projection
+from ui.conditional import class_labels, decoding_class_ui
 from ui.navigation import page_intro
 from ui.state import SCATTER_DIMS, SCATTER_PROJECTION, SCATTER_SELECTED, sliders_code
 from ui.widgets import image_rows, latent_scatter_figure, selected_indices, show_picture
@@ -89,7 +90,7 @@ def selection_panel(checkpoint: Checkpoint, dataset: Dataset) -> None:
         st.rerun()
     st.caption("Each column: a test image above its reconstruction decode(mu(x)). The Interpolation page can use "
                "these points as endpoints.")
-    image_rows({"x": x[shown], "reconstruction": checkpoint.model.reconstruct(x[shown])},
+    image_rows({"x": x[shown], "reconstruction": checkpoint.model.reconstruct(x[shown], y[shown])},
                captions=[f"#{i}: {dataset.class_names[y[i]]}" for i in shown], size=72)
 
 
@@ -99,7 +100,8 @@ def latent_plane(checkpoint: Checkpoint) -> None:
     n = st.slider("Grid size", 5, 25, 15, key="scatter_grid_size")
     st.caption(f"Each tile decodes the code at its place on a {n}x{n} grid over [-{GRID_EXTENT:g}, {GRID_EXTENT:g}]^2: "
                "z0 grows to the right, z1 upwards, as in the scatter.")
-    show_picture(tile(checkpoint.model.decode_image(latent_grid(n, GRID_EXTENT)), ncols=n, size=40))
+    labels = class_labels(decoding_class_ui(checkpoint, checkpoint.dataset.class_names, "scatter_grid_class"), 1)
+    show_picture(tile(checkpoint.model.decode_image(latent_grid(n, GRID_EXTENT), labels), ncols=n, size=40))
 
 
 checkpoint, dataset = page_intro(

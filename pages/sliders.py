@@ -4,11 +4,17 @@ The latent canvas (ui/components/latent_canvas) runs the decoder in the page; th
 release. Where it cannot run (no WebAssembly, its script blocked) or until it has started, server-side sliders
 stand in, with a note saying why.
 
+A conditional model's pad and single image decode the class chosen above them ("sliders_class"; the browser is sent
+a decoder graph with that class fixed in it, vae_core.export); below them the same z decodes as every class, on the
+server at each release (one batched decode of K images, about a millisecond), so dragging stays as smooth as for
+any model.
+
 Session keys this page owns: "sliders_z" (np.ndarray (D,), the current code: the canvas's on release, else the
 server sliders'), "sliders_start_z" / "sliders_start_id" (where the code starts; the id changes on every
 restart), and for the server sliders "sliders_image" (np.ndarray (C, H, W) in [0, 1], the last decoded image)
 and "sliders_ms" (server time from the start of the slider rerun to the image being handed to Streamlit, in
-ms). Tests read the last two.
+ms), and for a conditional model "sliders_class_row" (np.ndarray (K, C, H, W), the code decoded as every class).
+Tests read the last three.
 """
 
 import time
@@ -19,6 +25,7 @@ import torch
 
 from ui.cache import encodings
 from ui.components.latent_canvas import latent_canvas
+from ui.conditional import class_labels, decoding_class_ui
 from ui.navigation import page_intro
 from ui.state import remember_sliders_code
 from ui.widgets import image_rows, show_images
@@ -44,7 +51,7 @@ def start_code_ui(checkpoint: Checkpoint, dataset: Dataset) -> tuple[str, np.nda
     if source == "Dataset example":
         x, y = dataset.split("test")
         index = st.number_input(f"Test example (0-{len(x) - 1})", 0, len(x) - 1, 0, key="sliders_index")
-        pair = torch.cat([x[index:index + 1], checkpoint.model.reconstruct(x[index:index + 1])])
+        pair = torch.cat([x[index:index + 1], checkpoint.model.reconstruct(x[index:index + 1], y[index:index + 1])])
         show_images(pair, captions=[f"example {index}: {dataset.class_names[y[index]]}", "its reconstruction"],
                     size=112)
         mu, _ = encodings(checkpoint)
@@ -63,30 +70,48 @@ def move_sliders_to(z: np.ndarray) -> None:
 
 
 @st.fragment
-def live_code(checkpoint: Checkpoint, labels: np.ndarray, mu: np.ndarray, kl: np.ndarray, dims: list[int]) -> None:
+def live_code(checkpoint: Checkpoint, labels: np.ndarray, mu: np.ndarray, kl: np.ndarray, dims: list[int],
+              pad_class: int | None) -> None:
     """The live part, a fragment: a release on the canvas or a server slider move reruns only this."""
     canvas = latent_canvas(checkpoint, mu, labels, start=st.session_state["sliders_start_z"],
-                           start_id=str(st.session_state["sliders_start_id"]), dims=dims, kl=kl, limit=RANGE)
+                           start_id=str(st.session_state["sliders_start_id"]), dims=dims, kl=kl, limit=RANGE,
+                           decoded_class=pad_class or 0)
+    y = class_labels(pad_class, 1)
     if canvas.ready:
         st.session_state["sliders_z"] = canvas.z
         remember_sliders_code(checkpoint, canvas.z)
-        save_image(checkpoint, canvas.z)
+        save_image(checkpoint, canvas.z, y)
+    else:
+        st.info((f"In-browser decoding is off: {canvas.problem}." if canvas.problem else
+                 "Starting in-browser decoding (it needs JavaScript and WebAssembly).") +
+                " Meanwhile these sliders decode on the server: the image changes when you let go of a slider.")
+        server_sliders(checkpoint, kl, dims, y)
+    class_row(checkpoint, st.session_state["sliders_z"])
+
+
+def class_row(checkpoint: Checkpoint, z: np.ndarray) -> None:
+    """For a conditional model: the code decoded as every class, side by side (style kept, content swapped)."""
+    if not checkpoint.config.conditional:
         return
-    st.info((f"In-browser decoding is off: {canvas.problem}." if canvas.problem else
-             "Starting in-browser decoding (it needs JavaScript and WebAssembly).") +
-            " Meanwhile these sliders decode on the server: the image changes when you let go of a slider.")
-    server_sliders(checkpoint, kl, dims)
+    names = checkpoint.dataset.class_names
+    row = checkpoint.model.decode_every_class(torch.from_numpy(z))  # (K, C, H, W)
+    st.session_state["sliders_class_row"] = row.numpy()
+    st.markdown("**The same z, every class** (a conditional model: the class is the decoder's other input)")
+    st.caption("Here z stays and only the class changes: what persists across "
+               "the row (slant, stroke width, size) is what z encodes, the style; the class supplies the content. "
+               "Decoded on the server each time you let go.")
+    image_rows({"decode(z, y)": row}, captions=list(names), size=56)
 
 
-def save_image(checkpoint: Checkpoint, z: np.ndarray) -> None:
+def save_image(checkpoint: Checkpoint, z: np.ndarray, y: torch.Tensor | None) -> None:
     st.caption("Code as of your last release: " + ", ".join(f"z{d} = {v:+.2f}" for d, v in enumerate(z)) +
                ". The Interpolation page can start from it and the Latent scatter page marks it.")
-    image = checkpoint.model.decode_image(torch.from_numpy(z)[None])  # (1, C, H, W)
+    image = checkpoint.model.decode_image(torch.from_numpy(z)[None], y)  # (1, C, H, W)
     st.download_button("Save this image (PNG)", png_bytes(upscale(to_uint8(image)[0], 320)),
                        file_name="decoded.png", mime="image/png", key="sliders_save")
 
 
-def server_sliders(checkpoint: Checkpoint, kl: np.ndarray, dims: list[int]) -> None:
+def server_sliders(checkpoint: Checkpoint, kl: np.ndarray, dims: list[int], y: torch.Tensor | None) -> None:
     """The fallback: one st.slider per dimension, decoded on the server at each change."""
     started = time.perf_counter()
     z = st.session_state["sliders_z"].copy()
@@ -100,7 +125,7 @@ def server_sliders(checkpoint: Checkpoint, kl: np.ndarray, dims: list[int]) -> N
             z[dim] = st.slider(f"z{dim} · KL {kl[dim]:.2f} nats", -RANGE, RANGE, step=0.05, key=key)
     st.session_state["sliders_z"] = z
     remember_sliders_code(checkpoint, z)
-    image = checkpoint.model.decode_image(torch.from_numpy(z)[None])  # (1, C, H, W)
+    image = checkpoint.model.decode_image(torch.from_numpy(z)[None], y)  # (1, C, H, W)
     with right:
         show_images(image, size=320)
         st.session_state["sliders_image"] = image[0].numpy()
@@ -119,12 +144,12 @@ def shown_dimensions(kl: np.ndarray) -> list[int]:
     return [int(d) for d in dims]
 
 
-def traversal(checkpoint: Checkpoint, z: np.ndarray, dims: list[int]) -> None:
+def traversal(checkpoint: Checkpoint, z: np.ndarray, dims: list[int], y: torch.Tensor | None) -> None:
     with st.expander("Traversal grid: one row per dimension", expanded=False):
         st.caption(f"Each row sweeps one dimension from -{RANGE:g} to +{RANGE:g} (the value under each column), "
                    "all others held at the starting code.")
         values = torch.linspace(-RANGE, RANGE, TRAVERSAL_STEPS)
-        images = traversal_grid(checkpoint.model, torch.from_numpy(z), dims, values)  # (R, V, C, H, W)
+        images = traversal_grid(checkpoint.model, torch.from_numpy(z), dims, values, y)  # (R, V, C, H, W)
         image_rows({f"z{d}": row for d, row in zip(dims, images)}, captions=[f"{v:+.2f}" for v in values], size=48)
 
 
@@ -145,8 +170,9 @@ if reset or st.session_state.get("sliders_start") != start_key:
     move_sliders_to(start)
     st.session_state["sliders_start"] = start_key
 dims = shown_dimensions(kl)
+pad_class = decoding_class_ui(checkpoint, dataset.class_names, "sliders_class")
 if not dims:
     st.info("Every dimension is inactive for this model; turn off the filter to see the sliders.")
 else:
-    live_code(checkpoint, dataset.split("test")[1].numpy(), mu, kl, dims)
-    traversal(checkpoint, np.clip(start, -RANGE, RANGE), dims)
+    live_code(checkpoint, dataset.split("test")[1].numpy(), mu, kl, dims, pad_class)
+    traversal(checkpoint, np.clip(start, -RANGE, RANGE), dims, class_labels(pad_class, 1))

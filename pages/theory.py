@@ -107,8 +107,9 @@ def gaussian_section(checkpoint: Checkpoint, index: int) -> None:
 
 
 @st.cache_data(max_entries=8, show_spinner="Importance sampling...")
-def cached_elbo_gap(sha256: str, n_examples: int, k_max: int, _checkpoint: Checkpoint, _x) -> divergence.ELBOGap:
-    return divergence.elbo_gap(_checkpoint.model, _x[:n_examples], k_max)
+def cached_elbo_gap(sha256: str, n_examples: int, k_max: int, _checkpoint: Checkpoint, _x,
+                    _y) -> divergence.ELBOGap:
+    return divergence.elbo_gap(_checkpoint.model, _x[:n_examples], k_max, y=_y[:n_examples])
 
 
 def bound_figure(gap: divergence.ELBOGap) -> go.Figure:
@@ -118,15 +119,16 @@ def bound_figure(gap: divergence.ELBOGap) -> go.Figure:
     return fig
 
 
-def elbo_section(checkpoint: Checkpoint, x_test, index: int) -> None:
+def elbo_section(checkpoint: Checkpoint, x_test, y_test, index: int) -> None:
     st.header("4. The ELBO gap")
     st.latex(r"\log p(x) = \underbrace{\mathbb{E}_q[\log p(x|z)] - \mathrm{KL}(q(z|x)\,\|\,p(z))}_{\mathrm{ELBO}}"
              r" + \mathrm{KL}(q(z|x)\,\|\,p(z|x)) \;\ge\; \log\frac1K\sum_{k=1}^K\frac{p(x,z_k)}{q(z_k|x)}")
     k_max = st.slider("K_max (importance samples)", 1, 200, 50, key="theory_k_max")
     n_examples = st.slider("Test examples averaged", 1, min(1000, max(2, len(x_test))), min(300, len(x_test)),
                            key="theory_n_examples")
-    gap = cached_elbo_gap(checkpoint.sha256, n_examples, k_max, checkpoint, x_test)
-    one = divergence.elbo_gap(checkpoint.model, x_test[index:index + 1], k_max, seed=index)
+    gap = cached_elbo_gap(checkpoint.sha256, n_examples, k_max, checkpoint, x_test, y_test)
+    one = divergence.elbo_gap(checkpoint.model, x_test[index:index + 1], k_max, seed=index,
+                              y=y_test[index:index + 1])
     for name, title, part in (("mean", f"Averaged over {n_examples} test examples", gap),
                               ("example", f"Test example #{index}", one)):
         st.subheader(title)
@@ -152,12 +154,12 @@ def main() -> None:
     except ValueError as exc:
         st.error(f"{exc}. Give each distribution non-negative weights with at least one above zero.")
     checkpoint = current_checkpoint()
-    x_test, _ = dataset_for(checkpoint).split("test")
+    x_test, y_test = dataset_for(checkpoint).split("test")  # the labels: a conditional model needs them
     index = st.number_input("Test example", 0, len(x_test) - 1, 0, key="theory_example")
     show_images(x_test[index:index + 1], captions=[f"test example #{index}"], size=96)
     try:
         gaussian_section(checkpoint, index)
-        elbo_section(checkpoint, x_test, index)
+        elbo_section(checkpoint, x_test, y_test, index)
     except (VAEError, ValueError) as exc:
         st.error(f"The model could not be evaluated: {exc}. Pick another checkpoint in the sidebar.")
 

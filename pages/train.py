@@ -9,6 +9,7 @@ from plotly.subplots import make_subplots
 from ui import cache, jobs, state
 from ui.dataset_report import show_dataset_report
 from ui.navigation import page_header
+from ui.replay import live_scatter, replay_view
 from ui.widgets import CLASS_COLORS, describe, image_rows
 from vae_core.background import Progress, TrainingJob, start_training
 from vae_core.checkpoint import Checkpoint, checkpoint_path
@@ -59,8 +60,9 @@ def model_ui() -> tuple[dict, str]:
     likelihood = st.selectbox("Likelihood p(x|z)", VAEConfig.LIKELIHOODS, key="train_likelihood")
     beta = st.number_input("beta (KL weight; 1 is a true VAE)", VAEConfig.BETA.low, VAEConfig.BETA.high,
                            MODEL_DEFAULTS.beta, key="train_beta")
+    conditional = st.checkbox("Conditional VAE (encoder and decoder also see the class)", key="train_conditional")
     return {"architecture": architecture, "latent_dim": int(latent_dim), "likelihood": likelihood,
-            "beta": float(beta)}, hidden
+            "beta": float(beta), "conditional": conditional}, hidden
 
 
 def parse_sizes(text: str) -> tuple[int, ...]:
@@ -94,7 +96,9 @@ def start_job(checkpoint: Checkpoint, resume: bool, choice: tuple[str, dict], mo
     if name == "folder" and not options["path"]:
         raise ValueError("enter the path of a folder of png/jpg images")
     dataset = cache.dataset(name, options)
-    config = VAEConfig(image_shape=dataset.image_shape, hidden_dims=parse_sizes(hidden), **model_kwargs)
+    n_classes = len(dataset.class_names) if model_kwargs.pop("conditional", False) else 0
+    config = VAEConfig(image_shape=dataset.image_shape, hidden_dims=parse_sizes(hidden), n_classes=n_classes,
+                       **model_kwargs)
     return start_training(dataset, train_config, config)
 
 
@@ -143,7 +147,11 @@ def draw_job(job: TrainingJob, progress: Progress) -> None:
     eta = f" · about {format_duration(steps_left / rate)} left" if rate > 0 and progress.running else ""
     st.progress(progress.fraction, text=f"epoch {progress.epoch} · step {progress.steps_done:,} of "
                                          f"{progress.total_steps:,} · {progress.steps_per_second:.0f} steps/s{eta}")
-    st.plotly_chart(history_figure(progress), key="train_chart")  # a stable key updates in place, no blank remount
+    chart, scatter = st.columns([3, 2]) if progress.running else (st.container(), None)
+    chart.plotly_chart(history_figure(progress), key="train_chart")  # a stable key updates in place, no remount
+    if scatter is not None:
+        with scatter:
+            live_scatter(progress.replay, job.dataset.class_names)
     x, x_recon, samples = job.previews()
     st.caption("Live from the weights so far: test images (the classes in turn), their reconstructions, and "
                "fixed prior samples decoded.")
@@ -203,6 +211,8 @@ def results_view(job: TrainingJob) -> None:
     with save_col:
         save_ui(job)
     draw_job(job, progress)
+    st.subheader("How the latent space formed")
+    replay_view(progress.replay, job.dataset.class_names, progress.test, key="train_replay")
 
 
 def main() -> None:
@@ -217,6 +227,11 @@ def main() -> None:
         results_view(job)
     with st.expander("New training run", expanded=job is None):
         settings_and_start()
+    if job is None:
+        checkpoint = state.current_checkpoint()
+        with st.expander(f"How the current model's latent space formed ({describe(checkpoint)})"):
+            replay_view(checkpoint.replay, checkpoint.dataset.class_names, checkpoint.history["test"],
+                        key="train_model_replay")
 
 
 main()

@@ -188,7 +188,7 @@ def test_a_finished_job_lets_go_of_the_training_data(digits):
 
 
 def test_an_unexpected_failure_is_reported_and_nothing_half_trained_is_saved(digits, monkeypatch, tmp_path):
-    def broken_step(self, batch, epoch):
+    def broken_step(self, batch, labels, epoch):
         raise RuntimeError("out of memory (simulated)")
 
     monkeypatch.setattr(Trainer, "_train_step", broken_step)

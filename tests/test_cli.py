@@ -160,7 +160,7 @@ def test_each_architecture_gets_its_own_default_hidden_sizes(tmp_path):
 
 
 def test_a_run_that_diverges_before_its_first_step_writes_nothing_and_says_so(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(Trainer, "_train_step", lambda self, batch, epoch: None)  # the loss is NaN at once
+    monkeypatch.setattr(Trainer, "_train_step", lambda self, batch, labels, epoch: None)  # the loss is NaN at once
     out = tmp_path / "x.safetensors"
     assert cli.main([*TRAIN, "--out", str(out)]) == 2
     assert "NaN/inf at step 1" in capsys.readouterr().err.splitlines()[-1]

@@ -12,6 +12,7 @@ from vae_core.models import VAE, VAEConfig
 from vae_core.train import (
     EpochEvent,
     FinishedEvent,
+    SnapshotEvent,
     StepEvent,
     TrainConfig,
     Trainer,
@@ -46,7 +47,7 @@ def test_run_yields_steps_then_an_epoch_event_per_epoch_then_finished(digits, ti
     events = list(trainer.run())
     steps_per_epoch = -(-len(digits.x_train) // 128)
     kinds = [type(e) for e in events]
-    assert kinds == ([StepEvent] * steps_per_epoch + [EpochEvent]) * 2 + [FinishedEvent]
+    assert kinds == ([StepEvent] * steps_per_epoch + [EpochEvent, SnapshotEvent]) * 2 + [FinishedEvent]
     assert [e.step for e in events if isinstance(e, StepEvent)] == list(range(1, 2 * steps_per_epoch + 1))
     assert events[-1].reason == "completed" and trainer.epoch == 2
     epoch_events = [e for e in events if isinstance(e, EpochEvent)]

@@ -13,6 +13,16 @@ import streamlit as st
 
 from vae_core.checkpoint import Checkpoint, load_checkpoint_bytes
 from vae_core.data import Dataset, load_dataset
+from vae_core.density import (
+    AggregatePosterior,
+    DensityConfig,
+    DensityGrid,
+    ScoredPriorSamples,
+    density_grid,
+    grid_extent,
+    kl_posterior_to_prior,
+    score_prior_samples,
+)
 from vae_core.errors import VAEError
 from vae_core.latent import Projection, project_2d
 from vae_core.metrics import encode_means
@@ -57,8 +67,8 @@ def dataset_for(checkpoint: Checkpoint) -> Dataset:
 
 @st.cache_data(max_entries=8, show_spinner="Encoding the dataset...")
 def _encodings(sha256: str, split: str, _checkpoint: Checkpoint, _dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
-    x, _ = _dataset.split(split)
-    mu, logvar = encode_means(_checkpoint.model, x)
+    x, y = _dataset.split(split)
+    mu, logvar = encode_means(_checkpoint.model, x, y)  # y: a conditional model's encoder takes the class
     return mu.numpy(), logvar.numpy()
 
 
@@ -78,3 +88,34 @@ def projection(checkpoint: Checkpoint, method: str, max_points: int = 5000, spli
     """2-D map of a split's latent means (`dims` for the direct view), cached per checkpoint content."""
     mu, _ = encodings(checkpoint, split)
     return _projection(checkpoint.sha256, split, method, max_points, tuple(dims), mu)
+
+
+def _aggregate_posterior(mu: np.ndarray, logvar: np.ndarray, config: DensityConfig) -> AggregatePosterior:
+    return AggregatePosterior.from_encodings(mu, logvar, config.max_components, config.seed)
+
+
+@st.cache_data(max_entries=8, show_spinner="Scoring prior samples by the aggregate posterior's density...")
+def _scored_prior_samples(sha256: str, config: DensityConfig, _mu: np.ndarray,
+                          _logvar: np.ndarray) -> tuple[ScoredPriorSamples, float]:
+    posterior = _aggregate_posterior(_mu, _logvar, config)
+    scored = score_prior_samples(posterior, config.prior_samples, config.seed)
+    return scored, kl_posterior_to_prior(posterior, config.prior_samples, config.seed)
+
+
+def scored_prior_samples(checkpoint: Checkpoint, config: DensityConfig) -> tuple[ScoredPriorSamples, float]:
+    """Prior draws scored by the test set's aggregate posterior q(z), and the Monte-Carlo KL(q(z) || p(z))."""
+    mu, logvar = encodings(checkpoint)
+    return _scored_prior_samples(checkpoint.sha256, config, mu, logvar)
+
+
+@st.cache_data(max_entries=16, show_spinner="Evaluating the aggregate posterior's density over the plane...")
+def _aggregate_density_grid(sha256: str, config: DensityConfig, basis_key: bytes, _basis: np.ndarray,
+                            _mu: np.ndarray, _logvar: np.ndarray) -> DensityGrid:
+    extent = grid_extent(_mu @ _basis.T, config.extent)
+    return density_grid(_aggregate_posterior(_mu, _logvar, config).on_plane(_basis), extent, config.grid_size)
+
+
+def aggregate_density_grid(checkpoint: Checkpoint, basis: np.ndarray, config: DensityConfig) -> DensityGrid:
+    """The test set's aggregate posterior, marginal on the plane u = basis z (basis (2, D)), over a grid."""
+    mu, logvar = encodings(checkpoint)
+    return _aggregate_density_grid(checkpoint.sha256, config, np.asarray(basis).tobytes(), basis, mu, logvar)

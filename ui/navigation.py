@@ -19,6 +19,8 @@ PAGES = [
     ("pages/sliders.py", "Latent sliders", ":material/tune:"),
     ("pages/scatter.py", "Latent scatter", ":material/scatter_plot:"),
     ("pages/interpolate.py", "Interpolation", ":material/linear_scale:"),
+    ("pages/directions.py", "Directions", ":material/arrow_outward:"),
+    ("pages/prior.py", "Prior and holes", ":material/blur_circular:"),
     ("pages/theory.py", "Theory: KL & ELBO", ":material/functions:"),
 ]
 

@@ -29,7 +29,8 @@ from .data import Dataset, class_balanced_indices
 from .errors import TrainingError
 from .limits import Range, check
 from .models import VAE, VAEConfig
-from .train import EpochEvent, FinishedEvent, StepEvent, TrainConfig, Trainer, build_trainer
+from .replay import FormationReplay
+from .train import EpochEvent, FinishedEvent, SnapshotEvent, StepEvent, TrainConfig, Trainer, build_trainer
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +74,7 @@ class Progress:
     finished: FinishedEvent | None
     error: str | None  # an unexpected exception in the training thread (then finished.reason is "failed")
     steps_per_second: float
+    replay: FormationReplay | None = None  # the formation replay so far (None: not recorded)
 
     @property
     def running(self) -> bool:
@@ -110,12 +112,14 @@ class TrainingJob:
         self._model_config, self._train_config = trainer.model.config, trainer.config
         preview = class_balanced_indices(trainer.dataset.y_test, PREVIEW_IMAGES)  # a split may be in class order
         self._preview_x = trainer.dataset.x_test[preview].clone()
+        self._preview_y = trainer.dataset.y_test[preview].clone()
         self._lock = threading.Lock()  # held for each step and each copy of the weights
         self._readers = 0  # weight copies waiting for or holding the lock
         self._readers_changed = threading.Condition()
         self._rows = threading.Lock()  # held briefly to append or read the rows below
         self._train, self._test = list(trainer.history["train"]), list(trainer.history["test"])
         self._epoch, self._first_step = trainer.epoch, trainer.step
+        self._replay: FormationReplay | None = trainer.replay  # replaced by each SnapshotEvent's (immutable)
         self._total_steps = trainer.run_steps
         self._finished: FinishedEvent | None = None
         self._error: str | None = None
@@ -149,9 +153,11 @@ class TrainingJob:
         return self._thread.is_alive()
 
     def default_name(self) -> str:
-        """A checkpoint name that says what this is, e.g. 'digits-2d-mlp-20ep'."""
+        """A checkpoint name that says what this is, e.g. 'digits-2d-mlp-20ep' ('digits-2d-mlp-cvae-20ep' when
+        conditional)."""
         config = self._model_config
-        return f"{self.dataset.name}-{config.latent_dim}d-{config.architecture}-{self._epoch}ep"
+        kind = f"{config.architecture}-cvae" if config.conditional else config.architecture
+        return f"{self.dataset.name}-{config.latent_dim}d-{kind}-{self._epoch}ep"
 
     # --- the training thread ---------------------------------------------------------------------------------
 
@@ -188,6 +194,8 @@ class TrainingJob:
         with self._rows:
             if isinstance(event, StepEvent):
                 self._train.append(event.history_row())
+            elif isinstance(event, SnapshotEvent):
+                self._replay = event.replay
             else:
                 self._test.append(event.history_row())
                 self._epoch = event.epoch
@@ -219,14 +227,14 @@ class TrainingJob:
     def progress(self) -> Progress:
         """Where the run stands, from the rows its events reported; never waits for a training step."""
         with self._rows:  # shallow copies: the rows themselves are never changed once appended
-            train, test, epoch = self._train[:], self._test[:], self._epoch
+            train, test, epoch, replay = self._train[:], self._test[:], self._epoch, self._replay
             finished, error, ended = self._finished, self._error, self._ended
         step = self._last_step(train)
         steps_done = step - self._first_step
         elapsed = (ended or time.perf_counter()) - self._started
         return Progress(train=train, test=test, step=step, epoch=epoch, steps_done=steps_done,
                         total_steps=self._total_steps, finished=finished, error=error,
-                        steps_per_second=steps_done / elapsed if elapsed > 0 else 0.0)
+                        steps_per_second=steps_done / elapsed if elapsed > 0 else 0.0, replay=replay)
 
     def _last_step(self, train_rows: list[dict]) -> int:
         return train_rows[-1]["step"] if train_rows else self._first_step
@@ -277,24 +285,27 @@ class TrainingJob:
         from the weights so far."""
         model = self.model_copy()
         x = self._preview_x[:n]
-        return x, model.reconstruct(x), model.sample(len(x), generator=torch.Generator().manual_seed(seed))
+        samples = model.sample(len(x), generator=torch.Generator().manual_seed(seed))
+        return x, model.reconstruct(x, self._preview_y[:n]), samples
 
-    def _checkpoint_parts(self) -> tuple[VAE, dict, int, dict | None]:
+    def _checkpoint_parts(self) -> tuple[VAE, dict, int, dict | None, FormationReplay | None]:
         weights = self._weights(with_adam=True)
         with self._rows:  # the rows only grow: these are the ones the weights belong to
             history = {"train": self._train[:weights.train_rows], "test": self._test[:weights.test_rows]}
-        return self._model(weights), history, weights.epoch, weights.adam
+            replay = self._replay  # checkpoint_bytes keeps its frames up to the weights' epoch
+        return self._model(weights), history, weights.epoch, weights.adam, replay
 
     def checkpoint_bytes(self) -> bytes:
         """The model trained so far as the bytes of a checkpoint file (loadable while training runs)."""
-        model, history, epoch, adam = self._checkpoint_parts()
-        return checkpoint_bytes(model, self.dataset, history, epoch, self.command, vars(self._train_config), adam)
+        model, history, epoch, adam, replay = self._checkpoint_parts()
+        return checkpoint_bytes(model, self.dataset, history, epoch, self.command, vars(self._train_config), adam,
+                                replay)
 
     def save(self, path: str | Path, overwrite: bool = False) -> Path:
         """Save the model trained so far atomically; refuses to replace a file unless `overwrite`."""
-        model, history, epoch, adam = self._checkpoint_parts()
+        model, history, epoch, adam, replay = self._checkpoint_parts()
         return save_checkpoint(path, model, self.dataset, history, epoch, self.command, vars(self._train_config),
-                               overwrite=overwrite, optimizer_state=adam)
+                               overwrite=overwrite, optimizer_state=adam, replay=replay)
 
 
 def _lower_this_threads_priority(niceness: int = 10) -> None:

@@ -26,6 +26,8 @@ import torch
 from .data import Dataset, load_dataset
 from .errors import CheckpointError, ConfigError
 from .models import VAE, VAEConfig
+from .replay import TENSOR_PREFIX as REPLAY_PREFIX
+from .replay import FormationReplay, layout_problem
 
 FORMAT_VERSION = 1
 OPTIMIZER_PREFIX = "optimizer."  # Adam's moments per parameter, so a resumed run continues exactly
@@ -75,6 +77,7 @@ class Checkpoint:
     versions: dict = field(default_factory=dict)
     created: str | None = None
     optimizer_state: dict | None = None  # Adam's per-parameter state {index: {exp_avg, exp_avg_sq, step}}
+    replay: FormationReplay | None = None  # the latent formation replay of its training, if it was recorded
 
     @property
     def config(self) -> VAEConfig:
@@ -104,9 +107,10 @@ def checkpoint_bytes(
     command: str | None = None,
     train_config: dict | None = None,
     optimizer_state: dict | None = None,
+    replay: FormationReplay | None = None,
 ) -> bytes:
-    """Serialise a model, optionally Adam's state (`optimizer.state_dict()["state"]`), and its metadata to the
-    bytes of a .safetensors file."""
+    """Serialise a model, optionally Adam's state (`optimizer.state_dict()["state"]`) and the formation replay,
+    and its metadata to the bytes of a .safetensors file."""
     from safetensors.torch import save
 
     metadata = {
@@ -127,6 +131,7 @@ def checkpoint_bytes(
     for index, state in (optimizer_state or {}).items():
         for name in ADAM_STATE:
             tensors[f"{OPTIMIZER_PREFIX}{index}.{name}"] = state[name].detach().cpu().float().contiguous()
+    tensors.update(replay.until(epoch).tensors() if replay is not None else {})
     return save(tensors, metadata={METADATA_KEY: json.dumps(metadata)})
 
 
@@ -169,8 +174,9 @@ def _remove_stale_temp_files(path: Path) -> None:
 
 def save_checkpoint(path: str | Path, model: VAE, dataset: DatasetInfo, history: dict, epoch: int,
                     command: str | None = None, train_config: dict | None = None,
-                    overwrite: bool = True, optimizer_state: dict | None = None) -> Path:
-    data = checkpoint_bytes(model, dataset, history, epoch, command, train_config, optimizer_state)
+                    overwrite: bool = True, optimizer_state: dict | None = None,
+                    replay: FormationReplay | None = None) -> Path:
+    data = checkpoint_bytes(model, dataset, history, epoch, command, train_config, optimizer_state, replay)
     return write_atomically(path, data, overwrite=overwrite)
 
 
@@ -240,6 +246,9 @@ def _dataset_info(meta: dict, config: VAEConfig) -> DatasetInfo:
         raise CheckpointError(f"checkpoint dataset entry is malformed: {exc}") from exc
     if info.image_shape != config.image_shape:
         raise CheckpointError(f"dataset image shape {info.image_shape} does not match the model's {config.image_shape}")
+    if config.conditional and config.n_classes != len(info.class_names):
+        raise CheckpointError(f"the conditional model has {config.n_classes} classes, its dataset "
+                              f"{len(info.class_names)} class names")
     return info
 
 
@@ -266,6 +275,10 @@ def _check_tensors(header: dict, config: VAEConfig) -> None:
     if not all(isinstance(v, dict) and isinstance(v.get("shape"), list) for v in entries.values()):
         raise CheckpointError("corrupt safetensors header: a tensor entry has no shape list")
     declared = {k: (tuple(v["shape"]), v.get("dtype")) for k, v in entries.items()}
+    problem = layout_problem(declared, config.latent_dim)
+    if problem:
+        raise CheckpointError(f"malformed formation replay: {problem}")
+    declared = {k: v for k, v in declared.items() if not k.startswith(REPLAY_PREFIX)}  # checked just above
     if set(declared) != set(expected):
         missing, extra = sorted(set(expected) - set(declared)), sorted(set(declared) - set(expected))
         raise CheckpointError(f"weights do not match the config: missing {missing[:5]}, unexpected {extra[:5]}")
@@ -303,6 +316,7 @@ def load_checkpoint_bytes(data: bytes) -> Checkpoint:
         raise CheckpointError(f"corrupt or truncated weights: {exc}") from exc
     if not all(torch.isfinite(t).all() for t in tensors.values()):
         raise CheckpointError("checkpoint weights contain NaN or inf")
+    replay = _replay(tensors, len(dataset.class_names), int(meta["epoch"]))
     optimizer_state: dict[int, dict] = {}
     for key in [k for k in tensors if k.startswith(OPTIMIZER_PREFIX)]:
         index, name = key[len(OPTIMIZER_PREFIX):].split(".")
@@ -314,8 +328,19 @@ def load_checkpoint_bytes(data: bytes) -> Checkpoint:
         model=model, dataset=dataset, history=history, epoch=int(meta["epoch"]),
         sha256=hashlib.sha256(data).hexdigest(), command=meta.get("command"),
         train_config=meta.get("train_config"), versions=meta.get("versions") or {}, created=meta.get("created"),
-        optimizer_state=optimizer_state or None,
+        optimizer_state=optimizer_state or None, replay=replay,
     )
+
+
+def _replay(tensors: dict[str, torch.Tensor], n_classes: int, epoch: int) -> FormationReplay | None:
+    """Take the replay's tensors (shapes already checked) out of `tensors` and check their values."""
+    parts = {k: tensors.pop(k) for k in [k for k in tensors if k.startswith(REPLAY_PREFIX)]}
+    if not parts:
+        return None
+    try:
+        return FormationReplay.from_tensors(parts, n_classes, epoch)
+    except ValueError as exc:
+        raise CheckpointError(f"malformed formation replay: {exc}") from exc
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:

@@ -21,7 +21,16 @@ from .eta import format_duration, remaining_seconds
 from .export import DECODER_INPUT, DECODER_OUTPUT, export_decoder_onnx
 from .metrics import FULL_EVAL, EvalConfig, encode_means, evaluate
 from .models import VAE, VAEConfig
-from .train import EpochEvent, FinishedEvent, StepEvent, TrainConfig, Trainer, build_trainer, resolve_device
+from .train import (
+    EpochEvent,
+    FinishedEvent,
+    SnapshotEvent,
+    StepEvent,
+    TrainConfig,
+    Trainer,
+    build_trainer,
+    resolve_device,
+)
 
 
 def _dataset_options(args) -> dict:
@@ -61,6 +70,8 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
                    help="p(x|z) (default: %(default)s)")
     p.add_argument("--beta", type=float, default=model.beta,
                    help=f"KL weight, {VAEConfig.BETA} (default: %(default)s: a true VAE)")
+    p.add_argument("--conditional", action="store_true",
+                   help="a conditional VAE: encoder and decoder also take the one-hot class (the dataset's labels)")
 
 
 def _add_training_args(p: argparse.ArgumentParser) -> None:
@@ -80,6 +91,9 @@ def _add_training_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precision", default=train.precision, choices=TrainConfig.PRECISIONS,
                    help="bf16 autocast, cuda only (default: %(default)s)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (measure first)")
+    p.add_argument("--replay-points", type=int, default=train.replay_points,
+                   help=f"test codes snapshotted per epoch for the formation replay, {TrainConfig.REPLAY_POINTS}; "
+                        "0: none (default: %(default)s)")
 
 
 class _DefaultsHelpFormatter(argparse.HelpFormatter):
@@ -186,7 +200,7 @@ def _train_config(args) -> TrainConfig:
     return TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
         seed=args.seed, kl_warmup_epochs=args.kl_warmup, device=args.device,
-        precision=args.precision, compile=args.compile,
+        precision=args.precision, compile=args.compile, replay_points=args.replay_points,
     )
 
 
@@ -194,6 +208,7 @@ def _model_config(args, dataset: Dataset) -> VAEConfig:
     return VAEConfig(
         image_shape=dataset.image_shape, latent_dim=args.latent_dim, architecture=args.architecture,
         hidden_dims=tuple(args.hidden) if args.hidden else None, likelihood=args.likelihood, beta=args.beta,
+        n_classes=len(dataset.class_names) if args.conditional else 0,
     )
 
 
@@ -218,7 +233,7 @@ class _RunSaver:
         t = self.trainer
         state = {k: v.detach().to("cpu", copy=True) for k, v in t.model.state_dict().items()}
         adam = copy.deepcopy(t.optimizer.state_dict()["state"]) if self.keep_adam else None
-        self.last = (state, adam, {k: rows[:] for k, rows in t.history.items()}, t.epoch)
+        self.last = (state, adam, {k: rows[:] for k, rows in t.history.items()}, t.epoch, t.replay)
         if self.every and (t.epoch - self.first_epoch) % self.every == 0:
             print(f"\nsaved {self.save_last()} (epoch {t.epoch}, --save-every {self.every})", file=sys.stderr)
 
@@ -226,11 +241,11 @@ class _RunSaver:
         """Save the last completed epoch; None if this run completed none."""
         if self.last is None:
             return None
-        state, adam, history, epoch = self.last
+        state, adam, history, epoch, replay = self.last  # the replay is immutable: no copy needed
         model = VAE(self.trainer.model.config)
         model.load_state_dict(state)
         return save_checkpoint(self.out, model, self.info, history, epoch, self.command,
-                               train_config=self.train_config, overwrite=True, optimizer_state=adam)
+                               train_config=self.train_config, overwrite=True, optimizer_state=adam, replay=replay)
 
     def interrupted(self) -> int:
         print("", file=sys.stderr)
@@ -258,6 +273,8 @@ def _train_with_progress_bar(trainer: Trainer, show: bool,
             return event
         if isinstance(event, EpochEvent):
             last_test = f"| test ELBO {event.elbo:.2f}"
+        # an epoch is complete once its replay frame (which follows its EpochEvent) is taken
+        if isinstance(event, SnapshotEvent) or (isinstance(event, EpochEvent) and not trainer.records_replay):
             on_epoch()
         if bar is None or not isinstance(event, StepEvent):
             continue
@@ -305,7 +322,8 @@ def cmd_train(args, argv: list[str]) -> int:
     if world.is_main:
         save_checkpoint(out, trainer.model, info, trainer.history, trainer.epoch, saver.command,
                         train_config=vars(train_config), overwrite=True,
-                        optimizer_state=None if args.no_optimizer_state else trainer.optimizer.state_dict()["state"])
+                        optimizer_state=None if args.no_optimizer_state else trainer.optimizer.state_dict()["state"],
+                        replay=trainer.replay)
         test = trainer.history["test"][-1] if trainer.history["test"] else None
         summary = f"test recon {test['recon']:.2f} KL {test['kl']:.2f} ELBO {test['elbo']:.2f} nats" if test else ""
         print(f"saved {out} (epoch {trainer.epoch}) {summary}")
@@ -313,16 +331,18 @@ def cmd_train(args, argv: list[str]) -> int:
     return 0
 
 
-def _eval_examples(args, config: EvalConfig, x_test: torch.Tensor) -> tuple[torch.Tensor, str]:
-    """The test examples to evaluate and how they were chosen: the first --limit, or the config's sample."""
+def _eval_examples(args, config: EvalConfig, dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor, str]:
+    """The test examples (x, y) to evaluate and how they were chosen: the first --limit, or the config's sample."""
+    x_test, y_test = dataset.split("test")
     if args.limit is not None:
         if args.limit < 1:
             raise VAEError(f"--limit must be >= 1, got {args.limit}")
-        return x_test[:args.limit], f"the first {min(args.limit, len(x_test)):,} of the {len(x_test):,}"
+        which = f"the first {min(args.limit, len(x_test)):,} of the {len(x_test):,}"
+        return x_test[:args.limit], y_test[:args.limit], which
     sample = config.sample(len(x_test))
     if sample is None:
-        return x_test, "all"
-    return x_test[sample], f"a fixed random sample of {len(sample):,} of the {len(x_test):,}"
+        return x_test, y_test, "all"
+    return x_test[sample], y_test[sample], f"a fixed random sample of {len(sample):,} of the {len(x_test):,}"
 
 
 def cmd_eval(args) -> int:
@@ -330,11 +350,11 @@ def cmd_eval(args) -> int:
     config = EvalConfig(k=base.k if args.k is None else args.k, examples=base.examples, seed=base.seed)
     ckpt = load_checkpoint(args.checkpoint)
     dataset = _load_data_for(args, ckpt.dataset)
-    x, which = _eval_examples(args, config, dataset.x_test)
+    x, y, which = _eval_examples(args, config, dataset)
     ckpt.model.to(resolve_device(args.device))
     torch.manual_seed(0)
     bar = ProgressBar(len(x))
-    r = evaluate(ckpt.model, x, k=config.k, on_batch=lambda done, total: bar.update(done, "examples"))
+    r = evaluate(ckpt.model, x, k=config.k, y=y, on_batch=lambda done, total: bar.update(done, "examples"))
     bar.close()
     seconds = bar.elapsed
     n_test = len(dataset.x_test)
@@ -385,10 +405,10 @@ def cmd_encode(args) -> int:
         raise VAEError(f"the folder of --out, {out.parent}, does not exist")
     ckpt = load_checkpoint(args.checkpoint)
     dataset = _load_data_for(args, ckpt.dataset)
-    x, _ = dataset.split(args.split)
+    x, y = dataset.split(args.split)
     ckpt.model.to(resolve_device(args.device))
     bar = ProgressBar(len(x))
-    mu, logvar = encode_means(ckpt.model, x, on_batch=lambda done, total: bar.update(done, "examples encoded"))
+    mu, logvar = encode_means(ckpt.model, x, y, on_batch=lambda done, total: bar.update(done, "examples encoded"))
     bar.close()
     _write_codes(out, dataset, args.split, mu, (0.5 * logvar).exp())
     print(f"wrote {len(x)} codes ({mu.shape[1]}-D) to {out}, with each example's id and class name")

@@ -154,35 +154,39 @@ class ELBOGap:
         return self.log_px - self.elbo
 
 
-def iwae_curve(model: VAE, x: torch.Tensor, k_max: int) -> np.ndarray:
+def iwae_curve(model: VAE, x: torch.Tensor, k_max: int, y: torch.Tensor | None = None) -> np.ndarray:
     """Importance-weighted bounds for K = 1..k_max from nested prefixes of one set of k_max samples: (N, k_max).
 
     Sharing samples makes the curve smooth; each column is an unbiased estimate of the K-sample bound, whose
     expectation is non-decreasing in K (Burda et al., 2016, Theorem 1).
     """
-    log_weights = log_importance_weights(model, x, k_max)  # (N, k_max)
+    log_weights = log_importance_weights(model, x, k_max, y=y)  # (N, k_max)
     return torch.stack([iwae_bound(log_weights, k) for k in range(1, k_max + 1)], dim=1).numpy()
 
 
 @torch.no_grad()
-def elbo_parts(model: VAE, x: torch.Tensor, n_samples: int = 16) -> tuple[np.ndarray, np.ndarray]:
-    """Reconstruction term averaged over n_samples z ~ q(z|x), and the closed-form KL: (N,) each."""
+def elbo_parts(model: VAE, x: torch.Tensor, n_samples: int = 16,
+               y: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Reconstruction term averaged over n_samples z ~ q(z|x), and the closed-form KL: (N,) each (labels y (N,)
+    for a conditional model)."""
     was_training = model.training
     model.eval()
     recon = torch.zeros(len(x), dtype=torch.float64)
     for _ in range(n_samples):
-        terms = elbo_terms(model(x.to(model.device)), x.to(model.device), model.config)
+        terms = elbo_terms(model(x.to(model.device), y), x.to(model.device), model.config)
         recon += terms.recon.double().cpu() / n_samples
     model.train(was_training)
     return recon.numpy(), terms.kl.double().cpu().numpy()
 
 
-def elbo_gap(model: VAE, x: torch.Tensor, k_max: int = 50, seed: int = 0, recon_samples: int = 16) -> ELBOGap:
-    """IWAE curve and ELBO decomposition for the images x (N, C, H, W); reproducible for a seed."""
+def elbo_gap(model: VAE, x: torch.Tensor, k_max: int = 50, seed: int = 0, recon_samples: int = 16,
+             y: torch.Tensor | None = None) -> ELBOGap:
+    """IWAE curve and ELBO decomposition for the images x (N, C, H, W) (labels y (N,) for a conditional model);
+    reproducible for a seed."""
     if k_max < 1:
         raise ValueError(f"K_max must be at least 1, got {k_max}")
     with torch.random.fork_rng():  # seed locally, leave the caller's random state alone
         torch.manual_seed(seed)
-        bounds = iwae_curve(model, x, k_max)
-        recon, kl = elbo_parts(model, x, recon_samples)
+        bounds = iwae_curve(model, x, k_max, y)
+        recon, kl = elbo_parts(model, x, recon_samples, y)
     return ELBOGap(bounds, recon, kl)

@@ -2,6 +2,8 @@
 
 The graph computes exactly `VAE.decode_image` (sigmoid of the decoder's logits), so an image decoded by
 onnxruntime (Python or the browser's WebAssembly build) equals the one torch decodes to float32 rounding.
+A conditional model's graph decodes one class, fixed in the graph (its one-hot a constant), so the browser's
+graph has the same single input z for every model.
 """
 
 from __future__ import annotations
@@ -23,19 +25,29 @@ OPSET = 17  # Gemm, Conv, Resize(nearest), Relu, Sigmoid: all in onnxruntime-web
 
 
 class MeanImageDecoder(nn.Module):
-    """The function the browser evaluates: z -> sigmoid(decoder(z))."""
+    """The function the browser evaluates: z -> sigmoid(decoder(z)), or sigmoid(decoder([z, one_hot])) for a
+    conditional model's fixed class."""
 
-    def __init__(self, decoder: nn.Module):
+    def __init__(self, decoder: nn.Module, one_hot: torch.Tensor | None = None):
         super().__init__()
         self.decoder = decoder
+        self.one_hot = one_hot  # (1, K) or None
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
+        if self.one_hot is not None:
+            z = torch.cat([z, self.one_hot.expand(z.shape[0], -1)], dim=1)
         return torch.sigmoid(self.decoder(z))
 
 
-def decoder_onnx_bytes(model: VAE) -> bytes:
-    """The model's decoder as a self-contained ONNX file (weights inside), with a dynamic batch axis."""
-    decoder = MeanImageDecoder(copy.deepcopy(model.decoder).cpu().eval())  # the caller's model is not touched
+def decoder_onnx_bytes(model: VAE, label: int = 0) -> bytes:
+    """The model's decoder as a self-contained ONNX file (weights inside), with a dynamic batch axis; a conditional
+    model's decodes class `label` (an unconditional model has no class and ignores it)."""
+    one_hot = None
+    if model.config.conditional:
+        if not 0 <= label < model.config.n_classes:
+            raise ValueError(f"class {label} is not one of the model's 0..{model.config.n_classes - 1}")
+        one_hot = nn.functional.one_hot(torch.tensor([label]), model.config.n_classes).float()
+    decoder = MeanImageDecoder(copy.deepcopy(model.decoder).cpu().eval(), one_hot)  # the caller's model untouched
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         # TorchScript-based exporter: 0.1 s and no extra dependency, where torch.export's takes 1-5 s and needs

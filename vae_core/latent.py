@@ -51,15 +51,17 @@ def interpolate(z0: torch.Tensor, z1: torch.Tensor, steps: int, method: str) -> 
     return lerp(z0, z1, steps) if method == "linear" else slerp(z0, z1, steps)
 
 
-def traversal_grid(model: VAE, z: torch.Tensor, dims: list[int], values: torch.Tensor) -> torch.Tensor:
-    """Decode z (D,) with one dimension at a time set to each of `values` (V,).
+def traversal_grid(model: VAE, z: torch.Tensor, dims: list[int], values: torch.Tensor,
+                   y: torch.Tensor | None = None) -> torch.Tensor:
+    """Decode z (D,) with one dimension at a time set to each of `values` (V,), as class y (1,) for a conditional
+    model.
 
     Returns images (len(dims), V, C, H, W): one row per dimension.
     """
     codes = z.repeat(len(dims), len(values), 1)  # (R, V, D)
     for row, dim in enumerate(dims):
         codes[row, :, dim] = values
-    images = model.decode_image(codes.flatten(0, 1))
+    images = model.decode_image(codes.flatten(0, 1), y)
     return images.view(len(dims), len(values), *images.shape[1:]).cpu()
 
 
@@ -162,3 +164,37 @@ def project_points(mu: np.ndarray, points: np.ndarray, method: str, dims: tuple[
     if method == "tsne":
         raise ValueError("t-SNE cannot place new points on an existing map; use 'pca' or 'direct'")
     raise ValueError(f"projection must be one of {PROJECTIONS}, got {method!r}")
+
+
+@torch.no_grad()
+def reencode(model: VAE, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    """mu(decode(z)): the posterior mean of each code's decoded image, (M, D) on the CPU (decoded and encoded as
+    classes y (M,) for a conditional model). A code the decoder and encoder agree on comes back to itself; far from
+    the data it does not."""
+    from .metrics import encode_means
+
+    return encode_means(model, model.decode_image(z, y), y)[0]
+
+
+@dataclass(frozen=True)
+class PathDiagnostics:
+    """What a path through latent space (T codes) looks like to the prior and to the model."""
+
+    norm: np.ndarray  # (T,) ||z||
+    shell: float  # sqrt(D): the norm near which N(0, I) has almost all its mass
+    prior_log_density: np.ndarray  # (T,) log N(z; 0, I), nats
+    reencoding_error: np.ndarray  # (T,) ||mu(decode(z)) - z||
+
+
+def path_diagnostics(model: VAE, path: torch.Tensor, y: torch.Tensor | None = None) -> PathDiagnostics:
+    """Norm, prior log-density and re-encoding consistency of each code of a path (T, D) (classes y (T,) for a
+    conditional model)."""
+    from .density import prior_log_density
+
+    path = path.float()
+    return PathDiagnostics(
+        norm=path.norm(dim=1).numpy(),
+        shell=path.shape[1] ** 0.5,
+        prior_log_density=prior_log_density(path).numpy(),
+        reencoding_error=(reencode(model, path, y) - path).norm(dim=1).numpy(),
+    )

@@ -49,9 +49,10 @@ class EvalConfig:
 FULL_EVAL = EvalConfig(k=100, examples=None)
 
 
-def _batches(x: torch.Tensor, batch_size: int):
+def _labelled_batches(x: torch.Tensor, y: torch.Tensor | None, batch_size: int):
+    """(x, y) batches on the same rows; y None (an unconditional model needs no labels) gives None each time."""
     for start in range(0, len(x), batch_size):
-        yield x[start:start + batch_size]
+        yield x[start:start + batch_size], None if y is None else y[start:start + batch_size]
 
 
 def _eval_mode(model: VAE) -> bool:
@@ -61,12 +62,14 @@ def _eval_mode(model: VAE) -> bool:
 
 
 @torch.no_grad()
-def evaluate_elbo(model: VAE, x: torch.Tensor, batch_size: int = 1024) -> dict[str, float]:
-    """Mean recon, KL and ELBO (nats per example) over x (N, C, H, W), one z sample each."""
+def evaluate_elbo(model: VAE, x: torch.Tensor, y: torch.Tensor | None = None,
+                  batch_size: int = 1024) -> dict[str, float]:
+    """Mean recon, KL and ELBO (nats per example) over x (N, C, H, W) (labels y (N,) for a conditional model),
+    one z sample each."""
     was_training = _eval_mode(model)
     totals = {"recon": 0.0, "kl": 0.0}
-    for batch in _batches(x, batch_size):
-        terms = elbo_terms(model(batch.to(model.device)), batch.to(model.device), model.config)
+    for batch, labels in _labelled_batches(x, y, batch_size):
+        terms = elbo_terms(model(batch.to(model.device), labels), batch.to(model.device), model.config)
         totals["recon"] += terms.recon.sum().item()
         totals["kl"] += terms.kl.sum().item()
     model.train(was_training)
@@ -81,18 +84,19 @@ def _log_normal(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torc
 
 @torch.no_grad()
 def log_importance_weights(model: VAE, x: torch.Tensor, k: int, batch_size: int | None = None,
-                           on_batch: Progress | None = None) -> torch.Tensor:
-    """log p(x, z_k) - log q(z_k|x) for K samples z_k ~ q(z|x): (N, K), in nats; `on_batch(done, total)`
-    reports the examples done."""
+                           y: torch.Tensor | None = None, on_batch: Progress | None = None) -> torch.Tensor:
+    """log p(x, z_k) - log q(z_k|x) for K samples z_k ~ q(z|x): (N, K), in nats (given y for a conditional model:
+    then it bounds log p(x|y)); `on_batch(done, total)` reports the examples done."""
     was_training = _eval_mode(model)
     batch_size = batch_size or max(1, 8192 // k)
     out = []
-    for batch in _batches(x, batch_size):
+    for batch, labels in _labelled_batches(x, y, batch_size):
         batch = batch.to(model.device)
-        mu, logvar = model.encode(batch)  # (B, D)
+        mu, logvar = model.encode(batch, labels)  # (B, D)
         noise = torch.randn(len(batch), k, mu.shape[1], device=mu.device)
         z = mu.unsqueeze(1) + noise * (0.5 * logvar).exp().unsqueeze(1)  # (B, K, D) samples of q(z|x)
-        logits = model.decode(z.flatten(0, 1))  # (B*K, C, H, W)
+        repeated = None if labels is None else labels.repeat_interleave(k)
+        logits = model.decode(z.flatten(0, 1), repeated)  # (B*K, C, H, W)
         targets = batch.repeat_interleave(k, dim=0)
         log_px_z = reconstruction_log_likelihood(
             logits, targets, model.config.likelihood, model.config.gaussian_std
@@ -113,20 +117,21 @@ def iwae_bound(log_weights: torch.Tensor, k: int | None = None) -> torch.Tensor:
 
 
 def importance_weighted_log_px(model: VAE, x: torch.Tensor, k: int = 100,
-                               on_batch: Progress | None = None) -> torch.Tensor:
+                               y: torch.Tensor | None = None, on_batch: Progress | None = None) -> torch.Tensor:
     """Estimate of log p(x) per example (N,) with K importance samples from q(z|x)."""
-    return iwae_bound(log_importance_weights(model, x, k, on_batch=on_batch))
+    return iwae_bound(log_importance_weights(model, x, k, y=y, on_batch=on_batch))
 
 
 @torch.no_grad()
-def encode_means(model: VAE, x: torch.Tensor, batch_size: int = 2048,
+def encode_means(model: VAE, x: torch.Tensor, y: torch.Tensor | None = None, batch_size: int = 2048,
                  on_batch: Callable[[int, int], None] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Posterior means and log-variances (N, D) each, on the CPU, encoded on the model's device in batches
-    (memory stays bounded by one batch on the device); `on_batch(done, total)` reports progress."""
+    (memory stays bounded by one batch on the device); labels y (N,) for a conditional model; `on_batch(done,
+    total)` reports progress."""
     was_training = _eval_mode(model)
     mus, logvars = [], []
-    for batch in _batches(x, batch_size):
-        mu, logvar = model.encode(batch.to(model.device))
+    for batch, labels in _labelled_batches(x, y, batch_size):
+        mu, logvar = model.encode(batch.to(model.device), labels)
         mus.append(mu.cpu())
         logvars.append(logvar.cpu())
         if on_batch is not None:
@@ -145,13 +150,14 @@ def active_units(mu: torch.Tensor, threshold: float = 0.01) -> int:
     return int((mu.var(dim=0) > threshold).sum())
 
 
-def evaluate(model: VAE, x: torch.Tensor, k: int = 100, on_batch: Progress | None = None) -> dict[str, float]:
+def evaluate(model: VAE, x: torch.Tensor, k: int = 100, y: torch.Tensor | None = None,
+             on_batch: Progress | None = None) -> dict[str, float]:
     """Everything the CLI's `eval` prints: recon, KL, ELBO, log p(x) (K samples), gap, active units;
     `on_batch(done, total)` reports the examples whose log p(x) is done (most of the time)."""
-    result = evaluate_elbo(model, x)
-    result["log_px"] = importance_weighted_log_px(model, x, k, on_batch).mean().item()
+    result = evaluate_elbo(model, x, y)
+    result["log_px"] = importance_weighted_log_px(model, x, k, y, on_batch).mean().item()
     result["gap"] = result["log_px"] - result["elbo"]
-    mu, _ = encode_means(model, x)
+    mu, _ = encode_means(model, x, y)
     result["active_units"] = active_units(mu)
     result["k"] = k
     return result

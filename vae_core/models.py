@@ -2,6 +2,11 @@
 
 q_phi(z|x) = N(mu(x), diag(exp(logvar(x)))), p(z) = N(0, I), p_theta(x|z) Bernoulli or Gaussian with
 mean sigmoid(decode(z)). Kingma & Welling (2014), "Auto-Encoding Variational Bayes".
+
+A conditional VAE (`VAEConfig.n_classes > 0`; Sohn et al. 2015, "Learning Structured Output Representation using
+Deep Conditional Generative Models") is the same model with the one-hot class y concatenated to the encoder's
+features before the mu/logvar heads and to z before the decoder: q(z|x, y) and p(x|z, y). The class then comes for
+free to the decoder, so z is pushed to hold what the class does not say (style).
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ class VAEConfig:
     IMAGE_SIDE: ClassVar[Range] = Range(4, 256)
     CHANNELS: ClassVar[tuple[int, ...]] = (1, 3)
     BETA: ClassVar[Range] = Range(0.0, 100.0)
+    N_CLASSES: ClassVar[Range] = Range(2, 10_000)  # of a conditional model
     # Each body has its own sensible sizes: MLP widths shrink towards the code, conv channels grow.
     DEFAULT_HIDDEN_DIMS: ClassVar[dict[str, tuple[int, ...]]] = {"mlp": (256, 128), "conv": (32, 64)}
 
@@ -46,6 +52,7 @@ class VAEConfig:
     likelihood: str = "bernoulli"  # one of LIKELIHOODS; "gaussian" has the fixed std below
     gaussian_std: float = 0.1  # std of p(x|z) when likelihood == "gaussian"
     beta: float = 1.0  # weight of the KL term; beta != 1 is a beta-VAE
+    n_classes: int = 0  # > 0: a conditional VAE on this many classes (the dataset's); 0: unconditional
 
     def __post_init__(self):
         if self.hidden_dims is None:
@@ -68,7 +75,19 @@ class VAEConfig:
              f"likelihood must be one of {self.LIKELIHOODS}, got {self.likelihood!r}"),
             (self.gaussian_std > 0, f"gaussian_std must be > 0, got {self.gaussian_std}"),
             (self.BETA.contains(self.beta), f"beta must be in {self.BETA}, got {self.beta}"),
+            (isinstance(self.n_classes, Integral) and (self.n_classes == 0 or self.N_CLASSES.contains(self.n_classes)),
+             f"n_classes must be 0 (unconditional) or {self.N_CLASSES} (a conditional model needs at least two "
+             f"classes), got {self.n_classes!r}"),
         ])
+
+    @property
+    def conditional(self) -> bool:
+        return self.n_classes > 0
+
+    @property
+    def decoder_inputs(self) -> int:
+        """Width of the decoder's input: z, and the one-hot class for a conditional model."""
+        return self.latent_dim + self.n_classes
 
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
@@ -113,7 +132,7 @@ class MLPBodies:
         dims = list(config.hidden_dims)
         encoder = nn.Sequential(nn.Flatten(), _mlp([n_pixels, *dims]))
         decoder = nn.Sequential(
-            _mlp([config.latent_dim, *reversed(dims)]),
+            _mlp([config.decoder_inputs, *reversed(dims)]),
             nn.Linear(dims[0], n_pixels),
             nn.Unflatten(1, config.image_shape),
         )
@@ -139,7 +158,7 @@ class ConvBodies:
         flat = chans[-1] * sizes[-1][0] * sizes[-1][1]
         encoder = nn.Sequential(*down, nn.Flatten())
         up: list[nn.Module] = [
-            nn.Linear(config.latent_dim, flat), nn.ReLU(), nn.Unflatten(1, (chans[-1], *sizes[-1]))
+            nn.Linear(config.decoder_inputs, flat), nn.ReLU(), nn.Unflatten(1, (chans[-1], *sizes[-1]))
         ]
         for i in range(len(config.hidden_dims), 0, -1):
             c_out = chans[max(i - 1, 1)]  # the last block keeps its channels; a 3x3 conv maps to C
@@ -152,50 +171,75 @@ BODIES = {"mlp": MLPBodies, "conv": ConvBodies}
 
 
 class VAE(nn.Module):
-    """Gaussian-encoder VAE with a standard normal prior."""
+    """Gaussian-encoder VAE with a standard normal prior; conditional on the class when config.n_classes > 0.
+
+    Every method takes the class labels y (B,) int64 as an optional last argument: a conditional model needs them
+    (ValueError without), an unconditional one ignores them, so callers holding labels can always pass them.
+    """
 
     def __init__(self, config: VAEConfig):
         super().__init__()
         self.config = config
         self.encoder, features, self.decoder = BODIES[config.architecture].build(config)
-        self.mu_head = nn.Linear(features, config.latent_dim)
-        self.logvar_head = nn.Linear(features, config.latent_dim)
+        self.mu_head = nn.Linear(features + config.n_classes, config.latent_dim)
+        self.logvar_head = nn.Linear(features + config.n_classes, config.latent_dim)
 
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x (B, C, H, W) in [0, 1] -> mu, logvar, each (B, D)."""
-        h = self.encoder(x)
+    def with_class(self, h: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        """h (B, F) with the one-hot class appended, (B, F + K), for a conditional model; h itself otherwise."""
+        if not self.config.conditional:
+            return h
+        if y is None:
+            raise ValueError(f"this conditional VAE needs the class labels y (0..{self.config.n_classes - 1}) "
+                             "to encode or decode")
+        one_hot = nn.functional.one_hot(y.to(h.device).long(), self.config.n_classes).to(h.dtype)
+        return torch.cat([h, one_hot.expand(len(h), -1)], dim=1)
+
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (B, C, H, W) in [0, 1] (and y (B,) if conditional) -> mu, logvar, each (B, D)."""
+        h = self.with_class(self.encoder(x), y)
         return self.mu_head(h), self.logvar_head(h)
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """z (B, D) -> x_logits (B, C, H, W); the image mean is sigmoid(x_logits)."""
-        return self.decoder(z)
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """z (B, D) (and y (B,) if conditional) -> x_logits (B, C, H, W); the image mean is sigmoid(x_logits)."""
+        return self.decoder(self.with_class(z, y))
 
     @staticmethod
     def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
         return mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
 
-    def forward(self, x: torch.Tensor) -> VAEOutput:
-        mu, logvar = self.encode(x)
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> VAEOutput:
+        mu, logvar = self.encode(x, y)
         z = self.reparameterize(mu, logvar)
-        return VAEOutput(self.decode(z), mu, logvar, z)
+        return VAEOutput(self.decode(z, y), mu, logvar, z)
 
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
     @torch.no_grad()
-    def decode_image(self, z: torch.Tensor) -> torch.Tensor:
+    def decode_image(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """z (B, D) -> mean image (B, C, H, W) in [0, 1]."""
-        return torch.sigmoid(self.decode(z.to(self.device)))
+        return torch.sigmoid(self.decode(z.to(self.device), y))
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """n images decoded from z ~ N(0, I): (n, C, H, W) in [0, 1]."""
+    def decode_every_class(self, z: torch.Tensor) -> torch.Tensor:
+        """One code z (D,) decoded as each class of a conditional model: (K, C, H, W), the same style per class."""
+        k = self.config.n_classes
+        return self.decode_image(z.reshape(1, -1).expand(k, -1), torch.arange(k))
+
+    def cycled_labels(self, n: int) -> torch.Tensor | None:
+        """Labels 0, 1, ..., K-1, 0, ... for n codes of a conditional model (None for an unconditional one)."""
+        return torch.arange(n) % self.config.n_classes if self.config.conditional else None
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None, y: torch.Tensor | None = None) -> torch.Tensor:
+        """n images decoded from z ~ N(0, I): (n, C, H, W) in [0, 1]. A conditional model decodes sample i as
+        class y[i], by default the classes in turn (`cycled_labels`)."""
         z = torch.randn(n, self.config.latent_dim, generator=generator)
-        return self.decode_image(z)
+        return self.decode_image(z, self.cycled_labels(n) if y is None else y)
 
     @torch.no_grad()
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+    def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Decode the posterior mean of each x: (B, C, H, W) in [0, 1]."""
-        mu, _ = self.encode(x.to(self.device))
-        return self.decode_image(mu)
+        mu, _ = self.encode(x.to(self.device), y)
+        return self.decode_image(mu, y)

@@ -19,8 +19,9 @@ from .distributed import World
 from .errors import ConfigError
 from .limits import Range, check
 from .loss import elbo_terms
-from .metrics import evaluate_elbo
+from .metrics import encode_means, evaluate_elbo
 from .models import VAE, VAEConfig, VAEOutput
+from .replay import MAX_POINTS, FormationReplay
 
 if TYPE_CHECKING:
     from .checkpoint import Checkpoint
@@ -35,6 +36,7 @@ class TrainConfig:
     LEARNING_RATE: ClassVar[Range] = Range(1e-6, 1.0)
     KL_WARMUP_EPOCHS: ClassVar[Range] = Range(0.0, 10_000.0)
     SEED: ClassVar[Range] = Range(0, 2**31 - 1)
+    REPLAY_POINTS: ClassVar[Range] = Range(0, MAX_POINTS)
     DEVICES: ClassVar[tuple[str, ...]] = ("auto", "cpu", "cuda")
     PRECISIONS: ClassVar[tuple[str, ...]] = ("fp32", "bf16")
 
@@ -46,6 +48,9 @@ class TrainConfig:
     device: str = "auto"  # one of DEVICES; "auto" picks cuda when available
     precision: str = "fp32"  # one of PRECISIONS; "bf16" is autocast, cuda only
     compile: bool = False  # torch.compile the network (off by default: see benchmarks/RESULTS.md)
+    # Test codes snapshotted after every epoch for the formation replay (vae_core.replay); 0 takes none.
+    # Encoding 2,000 codes costs well under 1% of an MNIST epoch (benchmarks/replay.py).
+    replay_points: int = MAX_POINTS
 
     def __post_init__(self):
         check([
@@ -58,6 +63,8 @@ class TrainConfig:
             (self.SEED.contains(self.seed), f"seed must be {self.SEED}, got {self.seed}"),
             (self.device in self.DEVICES, f"device must be one of {self.DEVICES}, got {self.device!r}"),
             (self.precision in self.PRECISIONS, f"precision must be one of {self.PRECISIONS}, got {self.precision!r}"),
+            (self.REPLAY_POINTS.contains(self.replay_points),
+             f"replay points must be {self.REPLAY_POINTS}, got {self.replay_points}"),
         ])
 
 
@@ -106,6 +113,15 @@ class EpochEvent:
 
 
 @dataclass
+class SnapshotEvent:
+    """After an EpochEvent: the formation replay with this epoch's frame added (frames are never changed, so
+    the replay may be kept as is)."""
+
+    epoch: int
+    replay: FormationReplay
+
+
+@dataclass
 class FinishedEvent:
     """The last event of a run. The trainer ends with "completed", "stopped" or "diverged"; a background job
     (vae_core.background) adds "abandoned" (no UI kept it alive) and "failed" (an unexpected exception)."""
@@ -114,7 +130,7 @@ class FinishedEvent:
     message: str
 
 
-TrainEvent = StepEvent | EpochEvent | FinishedEvent
+TrainEvent = StepEvent | EpochEvent | SnapshotEvent | FinishedEvent
 
 
 def _as_float32(output: VAEOutput) -> VAEOutput:
@@ -140,6 +156,7 @@ class Trainer:
     step: int = 0
     world: World = field(default_factory=World)  # several ranks under torchrun, else one process
     optimizer_state: dict | None = None  # Adam's state from a checkpoint: resuming continues exactly
+    replay: FormationReplay | None = None  # a checkpoint's formation replay continues; else one starts
 
     def __post_init__(self):
         if tuple(self.dataset.image_shape) != tuple(self.model.config.image_shape):
@@ -164,8 +181,24 @@ class Trainer:
             self.step = self.history["train"][-1]["step"]
         # The whole split moves to the device once; batches are index lookups, no per-item work.
         self.x_train = self._to_device(self._shard(self.dataset.x_train))
+        self.y_train = self._to_device(self._shard(self.dataset.y_train))
         self.x_test = self._to_device(self._shard(self.dataset.x_test))
+        self.y_test = self._to_device(self._shard(self.dataset.y_test))
+        self._start_replay()
         self.batch_size = max(1, self.config.batch_size // self.world.world_size)  # per rank
+
+    def _start_replay(self) -> None:
+        """Pick the replay's test subsample (the resumed one's, if it still fits this test set); only the main
+        rank records one, from the whole test set."""
+        self.records_replay = self.config.replay_points > 0 and self.world.is_main
+        if not self.records_replay:
+            return
+        y_test = self.dataset.y_test.numpy()
+        if self.replay is None or not self.replay.frames or self.replay.indices.max() >= len(y_test):
+            self.replay = FormationReplay.for_test_set(y_test, self.config.replay_points, self.config.seed)
+        rows = torch.from_numpy(self.replay.indices)
+        self.x_replay = self._to_device(self.dataset.x_test[rows])
+        self.y_replay = self._to_device(self.dataset.y_test[rows])
 
     @property
     def steps_per_epoch(self) -> int:
@@ -212,8 +245,8 @@ class Trainer:
                 if should_stop():
                     yield FinishedEvent("stopped", f"stopped at epoch {self.epoch}, step {self.step}")
                     return
-                batch = self.x_train[order[i * self.batch_size:(i + 1) * self.batch_size]]
-                event = self._train_step(batch, self.epoch + (i + 1) / steps_per_epoch)
+                rows = order[i * self.batch_size:(i + 1) * self.batch_size]
+                event = self._train_step(self.x_train[rows], self.y_train[rows], self.epoch + (i + 1) / steps_per_epoch)
                 if event is None:
                     yield FinishedEvent(
                         "diverged",
@@ -224,12 +257,14 @@ class Trainer:
                 yield event
             self.epoch += 1
             yield self._end_epoch(time.perf_counter() - started, n * self.world.world_size)
+            if self.records_replay:
+                yield self._snapshot()
         yield FinishedEvent("completed", f"trained to epoch {self.epoch}")
 
-    def _train_step(self, batch: torch.Tensor, epoch: float) -> StepEvent | None:
+    def _train_step(self, batch: torch.Tensor, labels: torch.Tensor, epoch: float) -> StepEvent | None:
         beta = self.beta_at(epoch)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.precision == "bf16"):
-            output = self.network(batch)
+            output = self.network(batch, labels)
         # The loss is computed in float32 even under autocast: the sums over pixels need the precision.
         terms = elbo_terms(_as_float32(output), batch, self.model.config)
         loss = -terms.elbo(beta).mean()
@@ -249,13 +284,18 @@ class Trainer:
         return event
 
     def _end_epoch(self, seconds: float, n_examples: int) -> EpochEvent:
-        test = evaluate_elbo(self.model, self.x_test)
+        test = evaluate_elbo(self.model, self.x_test, self.y_test)
         n = len(self.x_test)
         recon_sum, kl_sum, count = self.world.sum([test["recon"] * n, test["kl"] * n, float(n)])
         recon, kl = recon_sum / count, kl_sum / count
         event = EpochEvent(self.epoch, self.step, recon, kl, recon - kl, seconds, n_examples / seconds, int(count))
         self.history["test"].append(event.history_row())
         return event
+
+    def _snapshot(self) -> SnapshotEvent:
+        mu, _ = encode_means(self.model, self.x_replay, self.y_replay)
+        self.replay = self.replay.with_frame(self.epoch, mu.numpy())
+        return SnapshotEvent(self.epoch, self.replay)
 
 
 def build_trainer(dataset: Dataset, config: TrainConfig, model_config: VAEConfig | None = None,
@@ -270,4 +310,4 @@ def build_trainer(dataset: Dataset, config: TrainConfig, model_config: VAEConfig
         torch.manual_seed(config.seed)
         return Trainer(VAE(model_config), dataset, config, new_history(), 0, world=world)
     return Trainer(copy.deepcopy(resume.model), dataset, config, copy.deepcopy(resume.history), resume.epoch,
-                   world=world, optimizer_state=copy.deepcopy(resume.optimizer_state))
+                   world=world, optimizer_state=copy.deepcopy(resume.optimizer_state), replay=resume.replay)

@@ -4,10 +4,11 @@ The decoder runs in the page on onnxruntime-web (WebAssembly, vendored under sta
 round trip; the code comes back to Python on release. This wrapper is the only place that knows what canvas.js
 reads (`data`) and sends back (state and triggers):
 
-  data.model    once per model and session, else only {"sha256"}: the decoder as ONNX (base64) with its input and
-                output names, latent_dim, image_shape (C, H, W), the test codes drawn on the pad (subsampled,
-                with labels, and per class a colour and a name) and the PCA plane of all test codes (origin,
-                2 x D basis)
+  data.model    once per model and session, else only {"sha256"} (the model's identity: the checkpoint's sha256,
+                plus ":<class>" for a conditional model's decoder of that class): the decoder as ONNX (base64) with
+                its input and output names, latent_dim, image_shape (C, H, W), the test codes drawn on the pad
+                (subsampled, with labels, and per class a colour and a name) and the PCA plane of all test codes
+                (origin, 2 x D basis)
   data.start    {"id", "z"}: the browser moves its code to z whenever id changes
   data.sliders  {"dims": the dimensions shown, in order; "kl": per dimension; "limit": slider range}
   data.runtime  URL path of the vendored onnxruntime-web module
@@ -68,13 +69,14 @@ def _runtime_path() -> str:
 
 
 @st.cache_data(max_entries=4, show_spinner="Exporting the decoder for the browser...")
-def _model_payload(sha256: str, _checkpoint: Checkpoint, _codes: np.ndarray, _labels: np.ndarray) -> dict:
+def _model_payload(sha256: str, _checkpoint: Checkpoint, _codes: np.ndarray, _labels: np.ndarray,
+                   decoded_class: int = 0) -> dict:
     shown = np.random.default_rng(0).permutation(len(_codes))[:MAX_POINTS]
     config = _checkpoint.config
     names = _checkpoint.dataset.class_names
     return {
         "sha256": sha256,
-        "onnx": base64.b64encode(decoder_onnx_bytes(_checkpoint.model)).decode(),
+        "onnx": base64.b64encode(decoder_onnx_bytes(_checkpoint.model, decoded_class)).decode(),
         "input": DECODER_INPUT, "output": DECODER_OUTPUT,
         "latent_dim": config.latent_dim, "image_shape": list(config.image_shape),
         "points": {"codes": _rounded(_codes[shown]), "labels": _labels[shown].astype(int).tolist(),
@@ -94,20 +96,22 @@ def _forget_sent_model(sent_key: str) -> None:
 
 def latent_canvas(checkpoint: Checkpoint, codes: np.ndarray, labels: np.ndarray, *, start: np.ndarray,
                   start_id: str, dims: Sequence[int], kl: np.ndarray, limit: float,
-                  key: str = "sliders_canvas") -> CanvasState:
+                  key: str = "sliders_canvas", decoded_class: int = 0) -> CanvasState:
     """Mount the canvas for `checkpoint`; the pad shows `codes` (N, D) coloured by `labels` (N,).
 
     The browser's code starts at `start` (D,) and returns there whenever `start_id` changes; `dims` are the
-    sliders shown, in order, each labelled with its `kl`; sliders span [-limit, limit].
+    sliders shown, in order, each labelled with its `kl`; sliders span [-limit, limit]. A conditional model's
+    image is decoded as class `decoded_class`.
     """
     start = np.asarray(start, dtype=np.float32)
     problem = _runtime_problem()
     if problem:
         return CanvasState(False, problem, start)
     sent_key = f"{key}_sent_model"  # the model this session's browser was sent; it keeps it for the page's life
-    first_send = st.session_state.get(sent_key) != checkpoint.sha256
-    model = (_model_payload(checkpoint.sha256, checkpoint, codes, labels) if first_send
-             else {"sha256": checkpoint.sha256})
+    identity = f"{checkpoint.sha256}:{decoded_class}" if checkpoint.config.conditional else checkpoint.sha256
+    first_send = st.session_state.get(sent_key) != identity
+    model = (_model_payload(identity, checkpoint, codes, labels, decoded_class) if first_send
+             else {"sha256": identity})
     result = _component()(
         key=key,
         data={"model": model, "start": {"id": start_id, "z": start.tolist()},
@@ -116,7 +120,7 @@ def latent_canvas(checkpoint: Checkpoint, codes: np.ndarray, labels: np.ndarray,
         on_status_change=lambda: None, on_code_change=lambda: None,
         on_model_missing_change=functools.partial(_forget_sent_model, sent_key),
     )
-    st.session_state[sent_key] = checkpoint.sha256
+    st.session_state[sent_key] = identity
     return _state(result, start, start_id)
 
 

@@ -1,0 +1,239 @@
+"""In real Chromium: a conditional model trained on the Train page, its latent space forming live, then replayed
+with Play and the epoch slider (real pointer events, animated in the browser); on the Sliders page its code,
+dragged on the pad, decodes as every class after the release."""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+import time
+
+import numpy as np
+import pytest
+from browser_support import (
+    CANVAS_PAD,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    EXCEPTION,
+    FIRST_LOAD_MS,
+    MAIN,
+    VIEWPORT,
+    arc_across_pad,
+    drag_on_canvas,
+    local_only,
+    open_page,
+    save_small_png,
+    screenshot_path,
+    settle_for_screenshot,
+    streamlit_server,
+    wait_for_charts,
+    wait_until_idle,
+)
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (python) is not installed")
+
+pytestmark = pytest.mark.browser
+
+EPOCHS = 120  # digits: long enough (tens of seconds under load) to see the scatter live, short enough to wait for
+CONDITIONAL_EPOCHS = 2  # MNIST: the style z keeps (slant, width) already shows after an epoch or two
+REPLAY_CHART = 1  # the second Plotly chart on the Train page: the loss chart comes first
+# The replay figure's state in the page: which epoch its marker and its points show (Plotly keeps them in gd.data).
+REPLAY_STATE = """(index) => {
+  const gd = document.querySelectorAll('[data-testid=stPlotlyChart] .js-plotly-plot')[index];
+  const marker = gd._fullData[1], points = gd._fullData[2];
+  return {epoch: marker.x[0], firstPoint: [Number(points.x[0]), Number(points.y[0])],
+          frames: (gd._transitionData._frames || []).length,
+          slider: gd._fullLayout.sliders[0].active};
+}"""
+CLASS_ROW = "decode(z, y)"
+
+
+@pytest.fixture(scope="module")
+def page():
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} not found")
+    with streamlit_server() as url, sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport=VIEWPORT)
+        local_only(context, url)
+        page = context.new_page()
+        page.goto(url)
+        wait_until_idle(page, FIRST_LOAD_MS)
+        yield page
+        browser.close()
+
+
+def button(page, word: str):
+    return page.locator(MAIN).get_by_role("button", name=re.compile(word, re.IGNORECASE))
+
+
+def replay_state(page) -> dict:
+    return page.evaluate(REPLAY_STATE, REPLAY_CHART)
+
+
+def click_at(page, selector: str, fraction: float = 0.5) -> None:
+    """A real press and release at `fraction` of the element's width, on its vertical centre."""
+    box = page.locator(selector).first.bounding_box()
+    x, y = box["x"] + fraction * box["width"], box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.up()
+
+
+def scrub(page, fraction: float) -> None:
+    """Drag the replay slider's grip to `fraction` of its rail, with real pointer moves."""
+    grip = page.locator(".slider-grip-rect").first.bounding_box()
+    rail = page.locator(".slider-rail-rect").first.bounding_box()
+    x0, y = grip["x"] + grip["width"] / 2, grip["y"] + grip["height"] / 2
+    x1 = rail["x"] + fraction * rail["width"]
+    page.mouse.move(x0, y)
+    page.mouse.down()
+    for i in range(1, 11):
+        page.mouse.move(x0 + (x1 - x0) * i / 10, y)
+        page.wait_for_timeout(30)
+    page.mouse.up()
+    page.wait_for_timeout(500)
+
+
+def near_the_middle(t: float, box: dict) -> tuple[float, float]:
+    return 0.03 * box["width"] * t, -0.05 * box["height"] * t
+
+
+def class_row_images(page) -> list[str]:
+    row = page.locator(MAIN).locator("tr").filter(has_text=CLASS_ROW).first
+    return [img.get_attribute("src") for img in row.locator("img").all()]
+
+
+def choose(page, label: str, option_text: str) -> None:
+    """Pick `option_text` in the main area's selectbox whose label contains `label`, with real clicks."""
+    choice = page.locator(MAIN).locator("[data-testid=stSelectbox]").filter(has_text=label).first
+    option = page.locator("[role=option]").filter(has_text=re.compile(f"^{re.escape(option_text)}$")).first
+    for _ in range(5):  # a click during an expander's opening animation may not open the list
+        choice.locator("input").click()
+        try:
+            option.wait_for(timeout=5000)
+            break
+        except sync_api.TimeoutError:
+            page.keyboard.press("Escape")
+    option.click()
+    wait_until_idle(page)
+
+
+def start_training(page, epochs: int, conditional: bool, dataset: str = "digits") -> None:
+    """Fill in the Train page's form and press Start."""
+    form = page.locator(MAIN).locator("details").filter(has_text="New training run").first
+    form.wait_for()
+    if form.get_attribute("open") is None:  # the expander is closed once a run has finished
+        form.locator("summary").click()
+    page.locator(MAIN).get_by_label("Epochs", exact=True).wait_for(state="visible")
+    if dataset != "digits":
+        choose(page, "Dataset", dataset)
+    if conditional:
+        page.locator(MAIN).get_by_text("Conditional VAE").click()
+    field = page.locator(MAIN).get_by_label("Epochs", exact=True)
+    field.fill(str(epochs))
+    field.press("Enter")
+    wait_until_idle(page)
+    button(page, "start").click()
+    button(page, "stop").first.wait_for(timeout=60_000)  # the live view (a finished run's view has a progress bar too)
+
+
+def test_training_forms_live_then_replays_in_the_browser(page):
+    open_page(page, "Train")
+    start_training(page, EPOCHS, conditional=False)
+
+    # Live: the scatter beside the loss chart, redrawn as epochs end.
+    live_title = page.locator(MAIN).get_by_text(re.compile(r"Test codes after epoch \d+"))
+    live_title.first.wait_for(timeout=60_000)
+    first_live = live_title.first.text_content()
+    deadline = time.monotonic() + 60
+    while live_title.first.text_content() == first_live and time.monotonic() < deadline:
+        page.wait_for_timeout(300)
+    assert live_title.first.text_content() != first_live, "the live scatter did not advance"
+    page.wait_for_timeout(3000)  # a few more epochs: the clusters begin to part
+    wait_for_charts(page, at_least=2)
+    save_small_png(page.screenshot(), screenshot_path("train-replay-live.png"))
+
+    # Finished: the replay, every frame in the page.
+    button(page, "use this model").wait_for(timeout=300_000)
+    wait_until_idle(page)
+    chart = page.locator("[data-testid=stPlotlyChart]").nth(REPLAY_CHART)
+    chart.scroll_into_view_if_needed()
+    wait_for_charts(page, at_least=2)
+    start = replay_state(page)
+    assert start["frames"] == EPOCHS and start["epoch"] == 1 and start["slider"] == 0
+
+    click_at(page, ".updatemenu-button")  # Play: Plotly steps through the frames in the browser
+    page.wait_for_timeout(2500)
+    playing = replay_state(page)
+    assert playing["epoch"] > 1 and playing["firstPoint"] != start["firstPoint"], playing
+    click_at(page, ".updatemenu-button >> nth=1")  # Pause
+    page.wait_for_timeout(300)
+    paused = replay_state(page)
+    page.wait_for_timeout(1000)
+    assert replay_state(page)["epoch"] == paused["epoch"] < EPOCHS
+
+    scrub(page, 1.0)  # to the end
+    end = replay_state(page)
+    assert end["epoch"] == EPOCHS and end["slider"] == EPOCHS - 1, end
+    scrub(page, 0.0)  # and back to the start
+    back = replay_state(page)
+    assert back["epoch"] == 1 and back["firstPoint"] == start["firstPoint"], back
+    scrub(page, 0.6)
+    middle = replay_state(page)
+    assert 0.45 * EPOCHS < middle["epoch"] < 0.75 * EPOCHS, middle
+    save_small_png(chart.screenshot(), screenshot_path("train-replay.png"))
+    assert page.locator(EXCEPTION).count() == 0
+
+
+def test_a_conditional_model_decodes_the_released_code_as_every_class(page):
+    open_page(page, "Train")
+    start_training(page, CONDITIONAL_EPOCHS, conditional=True, dataset="mnist")
+    button(page, "use this model").wait_for(timeout=300_000)
+    wait_until_idle(page)
+    button(page, "use this model").click()
+    wait_until_idle(page)
+    open_page(page, "Latent sliders")
+    page.locator(MAIN).get_by_text("Code as of your last release").wait_for(timeout=60_000)
+    page.wait_for_timeout(3000)  # the canvas's first "ready" report reruns the live part once
+    wait_until_idle(page)
+    page.locator(MAIN).locator("tr").filter(has_text=CLASS_ROW).first.wait_for(timeout=60_000)
+    before = class_row_images(page)
+    assert len(before) == 10 and len(set(before)) == 10  # ten classes, ten different images
+    drag_on_canvas(page, CANVAS_PAD, arc_across_pad)
+    deadline = time.monotonic() + 30
+    while class_row_images(page) == before and time.monotonic() < deadline:
+        page.wait_for_timeout(200)
+    after = class_row_images(page)
+    assert after != before and len(after) == 10, "the class row did not follow the released code"
+    drag_on_canvas(page, CANVAS_PAD, near_the_middle)  # back among the codes, for a legible screenshot
+    deadline = time.monotonic() + 30
+    while class_row_images(page) == after and time.monotonic() < deadline:
+        page.wait_for_timeout(200)
+    page.locator(MAIN).get_by_text(CLASS_ROW).first.scroll_into_view_if_needed()
+    settle_for_screenshot(page)
+    save_small_png(page.screenshot(), screenshot_path("sliders-class-row.png"))
+
+    # The pad decodes the class chosen above it: its last frame equals the class row's image of that class.
+    choose(page, "Decode as class", "7")
+    page.wait_for_function("() => [...(globalThis.__latentCanvasModels?.keys() ?? [])].some(k => k.endsWith(':7'))",
+                           timeout=60_000)  # the browser was sent class 7's decoder...
+    page.wait_for_timeout(2000)  # ...and starts its session
+    page.locator(MAIN).get_by_text(re.compile("Decoded in your browser")).first.wait_for(timeout=60_000)
+    shown = class_row_images(page)
+    drag = drag_on_canvas(page, CANVAS_PAD, near_the_middle)
+    deadline = time.monotonic() + 30
+    while class_row_images(page) == shown and time.monotonic() < deadline:
+        page.wait_for_timeout(200)
+    row_seven = png_pixels(class_row_images(page)[7])  # (56, 56): the 28x28 image upscaled 2x
+    pad = np.round(np.asarray(drag.pixels).reshape(28, 28) * 255)
+    assert np.abs(row_seven[::2, ::2] - pad).max() <= 3, "the pad does not decode the chosen class"
+    assert page.locator(EXCEPTION).count() == 0
+
+
+def png_pixels(data_url: str) -> np.ndarray:
+    from PIL import Image
+
+    png = base64.b64decode(data_url.split(",", 1)[1])
+    return np.asarray(Image.open(io.BytesIO(png)).convert("L"), dtype=np.float64)
