@@ -18,8 +18,9 @@ from ui.state import SCATTER_PROJECTION, SCATTER_SELECTED
 from vae_core.checkpoint import load_checkpoint
 from vae_core.data import load_digits_dataset
 from vae_core.images import tile
-from vae_core.latent import prior_samples, project_2d, project_points
+from vae_core.latent import prior_samples
 from vae_core.metrics import encode_means
+from vae_core.projection import ProjectionParams, compute, project_points
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +159,7 @@ def test_exports_are_a_png_strip_and_an_animated_gif(downloads):
 @pytest.mark.parametrize("method", ["direct", "pca"])
 def test_projected_codes_land_where_the_scatter_draws_them(method):
     codes = np.random.default_rng(0).normal(size=(50, 8)).astype(np.float32)
-    on_scatter = project_2d(codes, method).coords[:7]
+    on_scatter = compute(codes, ProjectionParams(method)).coords[:7]
     np.testing.assert_allclose(project_points(codes, codes[:7], method), on_scatter, atol=1e-5)
     with pytest.raises(ValueError, match="t-SNE cannot place"):
         project_points(codes, codes[:7], "tsne")

@@ -7,7 +7,7 @@ import torch
 from sklearn.manifold import TSNE
 from threadpoolctl import threadpool_info
 
-from vae_core.latent import TSNE_THREADS, project_2d
+from vae_core.projection import TSNE_THREADS, ProjectionParams, compute
 
 
 def test_tsne_runs_with_its_thread_pools_limited_and_restores_them(monkeypatch):
@@ -22,7 +22,7 @@ def test_tsne_runs_with_its_thread_pools_limited_and_restores_them(monkeypatch):
 
     monkeypatch.setattr(TSNE, "fit_transform", recording_fit_transform)
     mu = np.random.default_rng(0).normal(size=(60, 4)).astype(np.float32)
-    projection = project_2d(mu, "tsne")
+    projection = compute(mu, ProjectionParams("tsne"))
     assert projection.coords.shape == (60, 2) and np.isfinite(projection.coords).all()
     assert seen_inside and all(n == TSNE_THREADS for n in seen_inside)
     assert {(p["filepath"], p["num_threads"]) for p in threadpool_info()} == before

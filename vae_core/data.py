@@ -325,3 +325,14 @@ def load_dataset(name: str, **options) -> Dataset:
         return DATASETS[name](**options)
     except TypeError as exc:
         raise DatasetError(f"bad options for dataset {name!r}: {exc}") from exc
+
+
+SPLITS = ("train", "test", "all")  # "all": train then test, as one list (MNIST: 60,000 + 10,000)
+
+
+def split_examples(dataset: Dataset, split: str) -> tuple[torch.Tensor, torch.Tensor, tuple[str, ...]]:
+    """(x, y, example ids) of "train", "test" or "all" (train followed by test; nothing is copied for one split)."""
+    if split != "all":
+        return (*dataset.split(split), dataset.example_ids(split))
+    return (torch.cat([dataset.x_train, dataset.x_test]), torch.cat([dataset.y_train, dataset.y_test]),
+            dataset.example_ids("train") + dataset.example_ids("test"))
