@@ -8,13 +8,14 @@ from pathlib import Path
 
 import torch
 
-from . import canvas, interactivity, load, memory, quality, soak, throughput
+from . import canvas, interactivity, load, memory, projections, quality, soak, throughput
 from .context import DEFAULT_DATA_ROOT, Context, Settings, raw_mnist_root
 from .report import Table, machine_table
 
 BENCHMARKS = {"throughput": throughput, "quality": quality, "interactivity": interactivity, "canvas": canvas,
-              "memory": memory, "load": load, "soak": soak}
+              "memory": memory, "load": load, "soak": soak, "projections": projections}
 NOT_QUICK = ("load", "soak")  # minutes of nine browsers: `make bench` runs them, the CI's quick run does not
+ON_REQUEST = ("projections",)  # up to an hour (15-minute cases): only with --only, never in `make bench`
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 QUICK_RESULTS = Path(__file__).resolve().parent / "out" / "RESULTS-quick.md"  # git-ignored
 
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
     tables = [machine_table(args.device)]
     print(tables[0].text(), flush=True)
-    default = [name for name in BENCHMARKS if not (args.quick and name in NOT_QUICK)]
+    default = [name for name in BENCHMARKS if name not in ON_REQUEST and not (args.quick and name in NOT_QUICK)]
     for name in args.only or default:
         section_start = time.perf_counter()
         for table in BENCHMARKS[name].run(ctx):

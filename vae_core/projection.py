@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from numbers import Integral
@@ -250,7 +251,7 @@ class ProjectionStore:
         try:
             with np.load(path, allow_pickle=False) as f:
                 return Projection(f["coords"], f["indices"], str(f["method"]), str(f["explained"]), str(f["note"]))
-        except (OSError, KeyError, ValueError):
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
             return None
 
     def put(self, sha256: str, split: str, params: ProjectionParams, projection: Projection) -> Path:
