@@ -54,11 +54,12 @@ def most_active_first(checkpoint: Checkpoint, split: str) -> list[int]:
     return [int(d) for d in np.argsort(-kl, kind="stable")]
 
 
-def params_ui(checkpoint: Checkpoint, split: str, n_points: int) -> ProjectionParams | None:
-    """The projection the user asks for; None while a t-SNE / UMAP has not been asked for with Compute."""
+def params_ui(checkpoint: Checkpoint, split: str, n_points: int, place) -> ProjectionParams | None:
+    """The projection the user asks for (the method chosen in `place`); None while a t-SNE / UMAP has not been
+    asked for with Compute."""
     latent_dim = checkpoint.config.latent_dim
     default = "direct" if latent_dim <= 2 else "pca"
-    method = st.radio("Projection", ProjectionParams.METHODS, index=ProjectionParams.METHODS.index(default),
+    method = place.radio("Projection", ProjectionParams.METHODS, index=ProjectionParams.METHODS.index(default),
                       format_func=METHOD_NAMES.get, horizontal=True, key="scatter_method")
     if method == "pca":
         return ProjectionParams("pca")
@@ -135,9 +136,8 @@ def colour_values(checkpoint: Checkpoint, split: str, by: str) -> np.ndarray:
     return terms[{"reconstruction log-likelihood": "recon", "KL": "kl", "ELBO": "elbo"}[by]]
 
 
-def filter_ui(dataset: Dataset, labels: np.ndarray, ids: tuple[str, ...]) -> Filter:
+def filter_ui(dataset: Dataset, ids: tuple[str, ...], label_col, search_col, hide_col) -> Filter:
     """Filter by label and by index or example id; the points keep their identity (dimmed or hidden)."""
-    label_col, search_col, hide_col = st.columns([3, 3, 1], vertical_alignment="bottom")
     names = dataset.class_names
     chosen = label_col.multiselect("Labels shown", range(len(names)), format_func=lambda c: names[c],
                                    placeholder="all labels", key="scatter_labels")
@@ -302,11 +302,12 @@ def main() -> None:
         "hover for the image and its reconstruction; click, box or lasso to select and see the nearest "
         "neighbours in the full latent space.",
     )
-    split = st.radio("Examples", [s for s in SPLIT_NAMES if s in SPLITS], format_func=SPLIT_NAMES.get, horizontal=True,
-                     key="scatter_split")
+    split_col, method_col = st.columns([2, 3])
+    split = split_col.radio("Examples", [s for s in SPLIT_NAMES if s in SPLITS], format_func=SPLIT_NAMES.get,
+                            horizontal=True, key="scatter_split")
     _, labels_tensor, ids = split_examples(dataset, split)
     labels = labels_tensor.numpy()
-    params = params_ui(checkpoint, split, len(labels))
+    params = params_ui(checkpoint, split, len(labels), method_col)
     if params is None:
         st.info(f"Set the {METHOD_NAMES[st.session_state['scatter_method']]} parameters and press Compute: it runs "
                 "in the background on the server, and its map is kept on disk, so reopening it is instant.")
@@ -321,10 +322,10 @@ def main() -> None:
     projected = run.result
     st.session_state[SCATTER_PROJECTION] = params.method
     st.session_state[SCATTER_DIMS] = params.dims
-    colour_col, _ = st.columns([1, 2])
+    colour_col, label_col, search_col, hide_col = st.columns([3, 3, 3, 2], vertical_alignment="bottom")
     with colour_col:
         colouring = colouring_ui(checkpoint, split)
-    point_filter = filter_ui(dataset, labels, ids)
+    point_filter = filter_ui(dataset, ids, label_col, search_col, hide_col)
     note = f" **{projected.note}.**" if projected.note else ""
     st.caption(f"{len(projected.indices):,} of {len(labels):,} {SPLIT_NAMES[split].lower()} examples; "
                f"axes: {projected.explained}.{note}")

@@ -295,7 +295,7 @@ class Inspector {
   // --- view: pan and zoom ---
 
   resize() {
-    const { width, height } = this.el.stage.getBoundingClientRect();
+    const { clientWidth: width, clientHeight: height } = this.el.stage; // inside its border, as the canvases
     const ratio = window.devicePixelRatio || 1;
     this.size = { width, height, ratio };
     for (const canvas of [this.el.points, this.el.overlay]) {
@@ -473,7 +473,7 @@ class Inspector {
     const stage = this.el.stage;
     const local = (event) => {
       const rect = stage.getBoundingClientRect();
-      return [event.clientX - rect.left, event.clientY - rect.top];
+      return [event.clientX - rect.left - stage.clientLeft, event.clientY - rect.top - stage.clientTop];
     };
     stage.addEventListener("pointerdown", (event) => {
       if (!this.coords || event.button !== 0) return;

@@ -1,0 +1,185 @@
+"""The Latent scatter page's embedding inspector in real Chromium, driven with real pointer events.
+
+The app's default model (MNIST, 2-D) draws its 10,000 test codes directly, so the test knows where every point
+is: the component's root says how it maps data to the screen (data-transform), and the test places the pointer
+on a point's own position. Hover must show that example's image, pixel for pixel, and its reconstruction; a click
+must select it and the panel must show it with its nearest neighbours in the latent space; a box must select
+exactly the points inside it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+import torch
+from browser_support import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    FIRST_LOAD_MS,
+    MAIN,
+    ROOT,
+    VIEWPORT,
+    local_only,
+    save_small_png,
+    screenshot_path,
+    streamlit_server,
+    wait_until_idle,
+)
+
+from vae_core.checkpoint import load_checkpoint
+from vae_core.data import load_dataset
+from vae_core.images import to_uint8
+from vae_core.latent import nearest_neighbours
+from vae_core.metrics import encode_means
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (python) is not installed")
+
+pytestmark = pytest.mark.browser
+
+INSPECTOR = ".embedding-inspector"  # the component's own classes (its shadow root is open: locators pierce it)
+STAGE = f"{INSPECTOR} .stage"
+THUMB_IMAGE = f"{INSPECTOR} .thumb-image"
+THUMB_RECON = f"{INSPECTOR} .thumb-recon"
+RECON_TOLERANCE = 2  # uint8 levels: the browser's decoder (WebAssembly float32) vs torch, rounded
+# The component is ready when its points are drawn, the dataset's images arrived and the decoder is loaded.
+READY = """(selector) => {
+  const find = (root) => root.querySelector(selector)
+    ?? Array.from(root.querySelectorAll('*')).map(e => e.shadowRoot && find(e.shadowRoot)).find(Boolean);
+  const d = find(document)?.dataset;
+  return d && d.state === 'ready' && d.images === 'ready' && d.decoder === 'ready';
+}"""
+
+
+@pytest.fixture(scope="module")
+def model_and_data():
+    checkpoint = load_checkpoint(ROOT / "checkpoints" / "mnist-2d.safetensors")
+    x, _ = load_dataset("mnist").split("test")
+    mu, _ = encode_means(checkpoint.model, x)
+    return checkpoint, x, mu.numpy()
+
+
+@pytest.fixture(scope="module")
+def page():
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium), as .ci/run does")
+    with streamlit_server() as url, sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport=VIEWPORT)
+        local_only(context, url)
+        page = context.new_page()
+        open_inspector(page, url)
+        yield page
+        browser.close()
+
+
+def open_inspector(page, url: str) -> None:
+    page.goto(f"{url}/scatter")
+    wait_until_idle(page, FIRST_LOAD_MS)
+    page.wait_for_function(READY, arg=INSPECTOR, timeout=FIRST_LOAD_MS)
+
+
+def on_screen(page, coords: np.ndarray) -> np.ndarray:
+    """Page pixel positions (M, 2) of data points (M, 2), from the component's own transform."""
+    t = json.loads(page.locator(INSPECTOR).get_attribute("data-transform"))
+    box = page.locator(STAGE).bounding_box()
+    border = (box["width"] - t["width"]) / 2
+    x = box["x"] + border + t["width"] / 2 + (coords[:, 0] - t["cx"]) * t["sx"]
+    y = box["y"] + border + t["height"] / 2 - (coords[:, 1] - t["cy"]) * t["sy"]
+    return np.column_stack([x, y])
+
+
+def loneliest_visible_point(page, mu: np.ndarray) -> int:
+    """The point farthest (on screen) from any other, among those inside the stage: a hover there is unambiguous."""
+    screen = on_screen(page, mu)
+    box = page.locator(STAGE).bounding_box()
+    inside = np.flatnonzero((screen[:, 0] > box["x"] + 20) & (screen[:, 0] < box["x"] + box["width"] - 20)
+                            & (screen[:, 1] > box["y"] + 20) & (screen[:, 1] < box["y"] + box["height"] - 20))
+    _, distances = nearest_neighbours(screen[inside], np.arange(len(inside)), 1)
+    return int(inside[np.argmax(distances[:, 0])])
+
+
+def canvas_pixels(page, selector: str) -> np.ndarray:
+    """A thumbnail canvas's pixels as (H, W, 3) uint8 (its own resolution, before CSS scaling)."""
+    canvas = page.locator(selector)
+    width, height, rgba = canvas.evaluate(
+        "c => [c.width, c.height, Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)]")
+    return np.asarray(rgba, dtype=np.uint8).reshape(height, width, 4)[..., :3]
+
+
+def hover(page, mu: np.ndarray, index: int) -> None:
+    x, y = map(float, on_screen(page, mu[index:index + 1])[0])
+    page.mouse.move(x + 3, y + 3)
+    page.mouse.move(x, y)
+    page.locator(f"{THUMB_IMAGE}[data-index='{index}']").wait_for(state="attached", timeout=10_000)
+
+
+def panel_captions(page) -> list[str]:
+    """The captions of the selection panel's image tables, in order (a selected example's name its terms, a
+    neighbour's its distance)."""
+    return [text.strip() for text in page.locator(f"{MAIN} td").all_inner_texts() if text.strip().startswith("#")]
+
+
+def test_hovering_a_point_shows_its_own_image_and_reconstruction(page, model_and_data):
+    checkpoint, x, mu = model_and_data
+    index = loneliest_visible_point(page, mu)
+
+    hover(page, mu, index)
+
+    assert page.locator(INSPECTOR).get_attribute("data-hover-index") == str(index)
+    np.testing.assert_array_equal(canvas_pixels(page, THUMB_IMAGE)[..., 0], to_uint8(x[index]))
+    page.locator(f"{THUMB_RECON}[data-index='{index}']").wait_for(state="attached", timeout=10_000)
+    expected = to_uint8(checkpoint.model.decode_image(torch.from_numpy(mu[index:index + 1]))[0]).astype(int)
+    assert np.abs(canvas_pixels(page, THUMB_RECON)[..., 0].astype(int) - expected).max() <= RECON_TOLERANCE
+    save_small_png(page.screenshot(), screenshot_path("scatter-hover.png"))
+
+
+def test_a_click_selects_the_point_and_the_panel_shows_its_nearest_neighbours(page, model_and_data):
+    _, _, mu = model_and_data
+    index = loneliest_visible_point(page, mu)
+    x, y = map(float, on_screen(page, mu[index:index + 1])[0])
+
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.up()
+
+    main = page.locator(MAIN)
+    main.get_by_role("heading", name=re.compile(r"^1 selected")).wait_for(timeout=30_000)
+    main.get_by_text(f"#{index}: ").first.wait_for(timeout=30_000)
+    captions = panel_captions(page)
+    assert f"#{index}: " in captions[0] and f"test/{index}" in captions[0]
+    neighbours, distances = nearest_neighbours(mu, [index], 8)
+    shown = [c for c in captions if "d = " in c]
+    assert [int(re.match(r"#(\d+): ", c).group(1)) for c in shown] == list(neighbours[0]), shown
+    assert [c.split("d = ")[1] for c in shown] == [f"{d:.3f}" for d in distances[0]]
+    assert page.locator(INSPECTOR).get_attribute("data-selected") == "1"
+    main.get_by_text("nearest neighbours in the full 2-D latent space").scroll_into_view_if_needed()
+    save_small_png(page.screenshot(), screenshot_path("scatter-neighbours.png"))
+    page.locator(STAGE).scroll_into_view_if_needed()
+
+
+def test_a_box_selects_exactly_the_points_inside_it(page, model_and_data):
+    _, _, mu = model_and_data
+    page.locator(f"{INSPECTOR} .tool[data-tool=box]").click()
+    box = page.locator(STAGE).bounding_box()
+    corner0 = (box["x"] + box["width"] * 0.45, box["y"] + box["height"] * 0.60)
+    corner1 = (box["x"] + box["width"] * 0.55, box["y"] + box["height"] * 0.75)
+    screen = on_screen(page, mu)
+    inside = np.flatnonzero((screen[:, 0] >= corner0[0]) & (screen[:, 0] <= corner1[0])
+                            & (screen[:, 1] >= corner0[1]) & (screen[:, 1] <= corner1[1]))
+    assert 20 < len(inside) < 5000, "the box should hold a fair number of points"
+
+    page.mouse.move(*corner0)
+    page.mouse.down()
+    for t in np.linspace(0, 1, 12)[1:]:
+        page.mouse.move(corner0[0] + t * (corner1[0] - corner0[0]), corner0[1] + t * (corner1[1] - corner0[1]))
+    page.mouse.up()
+
+    main = page.locator(MAIN)
+    main.get_by_role("heading", name=re.compile(rf"^{len(inside):,} selected")).wait_for(timeout=30_000)
+    main.get_by_text(f"#{inside[0]}: ").first.wait_for(timeout=30_000)
+    shown = [int(re.match(r"#(\d+): ", c).group(1)) for c in panel_captions(page) if "ELBO" in c]
+    assert shown == list(inside[:12])
+    page.locator(f"{INSPECTOR} .tool[data-tool=pan]").click()
