@@ -77,6 +77,10 @@ def params_ui(checkpoint: Checkpoint, split: str, n_points: int, place) -> Proje
     return slow_params_form(method, n_points)
 
 
+def bounds(allowed, kind) -> tuple:
+    return kind(allowed.low), kind(allowed.high)
+
+
 def slow_params_form(method: str, n_points: int) -> ProjectionParams | None:
     """t-SNE / UMAP parameters, set before anything runs; the map is computed when Compute is pressed."""
     defaults = ProjectionParams(method)
@@ -85,14 +89,14 @@ def slow_params_form(method: str, n_points: int) -> ProjectionParams | None:
         columns = st.columns(3)
         if method == "tsne":
             fields = {"perplexity": columns[0].number_input(
-                "Perplexity", *map(float, ProjectionParams.PERPLEXITY), defaults.perplexity, key="scatter_perplexity",
+                "Perplexity", *bounds(ProjectionParams.PERPLEXITY, float), defaults.perplexity, key="scatter_perplexity",
                 help="About how many neighbours each point keeps close.")}
         else:
             fields = {"n_neighbors": columns[0].number_input(
-                "Neighbours", *ProjectionParams.N_NEIGHBORS, defaults.n_neighbors, key="scatter_neighbors",
+                "Neighbours", *bounds(ProjectionParams.N_NEIGHBORS, int), defaults.n_neighbors, key="scatter_neighbors",
                 help="Size of the local neighbourhood UMAP keeps."),
                 "min_dist": columns[1].number_input(
-                "Minimum distance", *map(float, ProjectionParams.MIN_DIST), defaults.min_dist, step=0.05,
+                "Minimum distance", *bounds(ProjectionParams.MIN_DIST, float), defaults.min_dist, step=0.05,
                 key="scatter_min_dist", help="How tightly points may pack.")}
         cap = defaults.cap(n_points)
         most = columns[2].number_input(
@@ -142,7 +146,7 @@ def filter_ui(dataset: Dataset, ids: tuple[str, ...], label_col, search_col, hid
     chosen = label_col.multiselect("Labels shown", range(len(names)), format_func=lambda c: names[c],
                                    placeholder="all labels", key="scatter_labels")
     query = search_col.text_input("Search index or id", key="scatter_search", placeholder="e.g. 17, 42 or test/7",
-                                  help="Indices of the split, or any part of an example id; commas between.")
+                                  help="Numbers are indices of the split; anything else matches part of an example id; commas between.")
     hide = hide_col.toggle("Hide others", key="scatter_hide")
     matches = search(query, ids) if query.strip() else None
     if matches is not None:
@@ -151,12 +155,14 @@ def filter_ui(dataset: Dataset, ids: tuple[str, ...], label_col, search_col, hid
 
 
 def search(query: str, ids: tuple[str, ...]) -> list[int]:
-    """Dataset indices matching any comma-separated term: an index of the split, or a part of an example id."""
+    """Dataset indices matching any comma-separated term: a number is an index of the split, anything else a part
+    of an example id."""
     found: set[int] = set()
     for term in filter(None, (t.strip() for t in query.split(","))):
-        if term.isdigit() and int(term) < len(ids):
-            found.add(int(term))
-        found.update(i for i, name in enumerate(ids) if term in name)
+        if term.isdigit():
+            found.update([int(term)] if int(term) < len(ids) else [])
+        else:
+            found.update(i for i, name in enumerate(ids) if term in name)
     return sorted(found)
 
 
