@@ -16,6 +16,7 @@ Interface (the scatter page and ui/projections.py code against it; keep it stabl
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import zipfile
 from collections.abc import Callable
@@ -139,7 +140,7 @@ def compute(mu: np.ndarray, params: ProjectionParams, labels: np.ndarray | None 
         return Projection(coords, np.arange(len(mu)), method, f"top principal components ({share:.0%} of variance)")
     indices = stratified_subsample(labels, len(mu), params.cap(len(mu)), params.seed)
     note = _cap_note(method, len(indices), len(mu), labels is not None)
-    report(0.0, f"{_NAMES[method]} on {len(indices):,} points: finding neighbours")
+    report(0.0, f"{_NAMES[method]} on {len(indices):,} points: starting")
     run = _tsne if method == "tsne" else _umap
     coords = run(mu[indices], params, report)
     report(1.0, "done")
@@ -185,14 +186,39 @@ def _umap(mu: np.ndarray, params: ProjectionParams, report: Progress) -> np.ndar
     from threadpoolctl import threadpool_limits
 
     report(0.02, "UMAP: loading (numba compiles its kernels on the first run of a server)")
+    import numba
     import umap
 
+    numba.set_num_threads(PROJECTION_THREADS)  # numba's own pool, per calling thread; threadpoolctl misses it
     n_neighbors = min(params.n_neighbors, len(mu) - 1)
     with threadpool_limits(limits=PROJECTION_THREADS):
-        report(0.1, f"UMAP on {len(mu):,} points: neighbour graph and layout")
+        report(0.05, f"UMAP on {len(mu):,} points: neighbour graph")
         reducer = umap.UMAP(n_neighbors=n_neighbors, min_dist=params.min_dist, random_state=params.seed,
-                            n_jobs=PROJECTION_THREADS)
+                            n_jobs=PROJECTION_THREADS,
+                            tqdm_kwds={"disable": False, "file": _EpochProgress(report, len(mu)), "mininterval": 0.5})
         return reducer.fit_transform(mu)
+
+
+class _EpochProgress:
+    """A stream for the tqdm bar umap-learn draws over its layout epochs: "43/200" -> report(fraction)."""
+
+    LAYOUT_START = 0.3  # the neighbour graph (no progress of its own) is about the first third
+
+    def __init__(self, report: Progress, points: int):
+        self.report, self.points = report, points
+
+    def write(self, text: str) -> None:
+        match = _TQDM_COUNT.search(text)
+        if match and int(match[2]):
+            done, total = int(match[1]), int(match[2])
+            self.report(self.LAYOUT_START + (1 - self.LAYOUT_START) * done / total,
+                        f"UMAP on {self.points:,} points: layout epoch {done} of {total}")
+
+    def flush(self) -> None:
+        pass
+
+
+_TQDM_COUNT = re.compile(r"(\d+)/(\d+)")
 
 
 def _direct(codes: np.ndarray, dims: tuple[int, int]) -> np.ndarray:
