@@ -89,8 +89,8 @@ def slow_params_form(method: str, n_points: int) -> ProjectionParams | None:
         columns = st.columns(3)
         if method == "tsne":
             fields = {"perplexity": columns[0].number_input(
-                "Perplexity", *bounds(ProjectionParams.PERPLEXITY, float), defaults.perplexity, key="scatter_perplexity",
-                help="About how many neighbours each point keeps close.")}
+                "Perplexity", *bounds(ProjectionParams.PERPLEXITY, float), defaults.perplexity,
+                key="scatter_perplexity", help="About how many neighbours each point keeps close.")}
         else:
             fields = {"n_neighbors": columns[0].number_input(
                 "Neighbours", *bounds(ProjectionParams.N_NEIGHBORS, int), defaults.n_neighbors, key="scatter_neighbors",
@@ -146,7 +146,8 @@ def filter_ui(dataset: Dataset, ids: tuple[str, ...], label_col, search_col, hid
     chosen = label_col.multiselect("Labels shown", range(len(names)), format_func=lambda c: names[c],
                                    placeholder="all labels", key="scatter_labels")
     query = search_col.text_input("Search index or id", key="scatter_search", placeholder="e.g. 17, 42 or test/7",
-                                  help="Numbers are indices of the split; anything else matches part of an example id; commas between.")
+                                  help="Numbers are indices of the split; anything else matches part of an example "
+                                       "id; commas between.")
     hide = hide_col.toggle("Hide others", key="scatter_hide")
     matches = search(query, ids) if query.strip() else None
     if matches is not None:
