@@ -19,6 +19,7 @@ from browser_support import (
     CHROMIUM,
     CHROMIUM_ARGS,
     FIRST_LOAD_MS,
+    INSPECTOR,
     MAIN,
     ROOT,
     VIEWPORT,
@@ -26,6 +27,7 @@ from browser_support import (
     save_small_png,
     screenshot_path,
     streamlit_server,
+    wait_for_inspector,
     wait_until_idle,
 )
 
@@ -39,18 +41,10 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (python
 
 pytestmark = pytest.mark.browser
 
-INSPECTOR = ".embedding-inspector"  # the component's own classes (its shadow root is open: locators pierce it)
 STAGE = f"{INSPECTOR} .stage"
 THUMB_IMAGE = f"{INSPECTOR} .thumb-image"
 THUMB_RECON = f"{INSPECTOR} .thumb-recon"
 RECON_TOLERANCE = 2  # uint8 levels: the browser's decoder (WebAssembly float32) vs torch, rounded
-# The component is ready when its points are drawn, the dataset's images arrived and the decoder is loaded.
-READY = """(selector) => {
-  const find = (root) => root.querySelector(selector)
-    ?? Array.from(root.querySelectorAll('*')).map(e => e.shadowRoot && find(e.shadowRoot)).find(Boolean);
-  const d = find(document)?.dataset;
-  return d && d.state === 'ready' && d.images === 'ready' && d.decoder === 'ready';
-}"""
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +72,7 @@ def page():
 def open_inspector(page, url: str) -> None:
     page.goto(f"{url}/scatter")
     wait_until_idle(page, FIRST_LOAD_MS)
-    page.wait_for_function(READY, arg=INSPECTOR, timeout=FIRST_LOAD_MS)
+    wait_for_inspector(page, FIRST_LOAD_MS)
 
 
 def on_screen(page, coords: np.ndarray) -> np.ndarray:
