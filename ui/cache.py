@@ -19,7 +19,7 @@ import streamlit as st
 import torch
 
 from vae_core.checkpoint import Checkpoint, load_checkpoint_bytes
-from vae_core.data import Dataset, load_dataset, split_examples
+from vae_core.data import Dataset, load_dataset, split_examples, split_labels
 from vae_core.errors import VAEError
 from vae_core.metrics import encode_means, per_example_terms
 from vae_core.projection import Projection, ProjectionParams, compute
@@ -115,5 +115,5 @@ def projection(checkpoint: Checkpoint, params: ProjectionParams, split: str = "t
     """2-D map of a split's latent means, computed here and cached per checkpoint content; for direct and PCA
     (t-SNE and UMAP: `ui.projections.request`, which runs them in the background and keeps them on disk)."""
     mu, _ = encodings(checkpoint, split)
-    _, labels, _ = split_examples(dataset_for(checkpoint), split)
+    labels, _ = split_labels(dataset_for(checkpoint), split)
     return _projection(checkpoint.sha256, split, params.key(), params, mu, labels.numpy())

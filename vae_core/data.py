@@ -336,3 +336,11 @@ def split_examples(dataset: Dataset, split: str) -> tuple[torch.Tensor, torch.Te
         return (*dataset.split(split), dataset.example_ids(split))
     return (torch.cat([dataset.x_train, dataset.x_test]), torch.cat([dataset.y_train, dataset.y_test]),
             dataset.example_ids("train") + dataset.example_ids("test"))
+
+
+def split_labels(dataset: Dataset, split: str) -> tuple[torch.Tensor, tuple[str, ...]]:
+    """(y, example ids) of "train", "test" or "all", without copying the images (split_examples("all") copies
+    every image: 0.5 s for MNIST's 70,000)."""
+    if split != "all":
+        return dataset.split(split)[1], dataset.example_ids(split)
+    return torch.cat([dataset.y_train, dataset.y_test]), dataset.example_ids("train") + dataset.example_ids("test")
