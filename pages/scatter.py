@@ -29,7 +29,7 @@ from ui.projections import request
 from ui.state import SCATTER_DIMS, SCATTER_PROJECTION, SCATTER_SELECTED, SCATTER_SELECTION, sliders_code
 from ui.widgets import image_rows, show_picture
 from vae_core.checkpoint import Checkpoint
-from vae_core.data import SPLITS, Dataset, split_examples
+from vae_core.data import SPLITS, Dataset, split_labels
 from vae_core.images import tile
 from vae_core.latent import latent_grid, nearest_neighbours
 from vae_core.metrics import kl_per_dimension
@@ -38,6 +38,7 @@ from vae_core.projector import embedding_table, projector_zip, write_projector
 
 METHOD_NAMES = {"direct": "Two latent dimensions", "pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
 SPLIT_NAMES = {"test": "Test", "train": "Train", "all": "Train + test"}  # the order shown; keys: vae_core.data.SPLITS
+SPLIT_KEPT = "scatter_split_kept"
 COLOUR_BY = ("label", "reconstruction log-likelihood", "KL", "ELBO", "‖μ‖", "mean σ")
 MAX_SHOWN = 12  # selected examples drawn in the panel; more would only slow the page down
 NEIGHBOURS = 8  # k nearest neighbours shown per selected example (the first MAX_NEIGHBOUR_ROWS of them)
@@ -310,9 +311,13 @@ def main() -> None:
         "neighbours in the full latent space.",
     )
     split_col, method_col = st.columns([2, 3])
-    split = split_col.radio("Examples", [s for s in SPLIT_NAMES if s in SPLITS], format_func=SPLIT_NAMES.get,
-                            horizontal=True, key="scatter_split")
-    _, labels_tensor, ids = split_examples(dataset, split)
+    splits = [s for s in SPLIT_NAMES if s in SPLITS]
+    # A link can open a split (/scatter?split=all); else the one last shown (widget state ends with the page).
+    asked = st.query_params.get("split", st.session_state.get(SPLIT_KEPT))
+    split = split_col.radio("Examples", splits, index=splits.index(asked) if asked in splits else 0,
+                            format_func=SPLIT_NAMES.get, horizontal=True, key="scatter_split")
+    st.session_state[SPLIT_KEPT] = split
+    labels_tensor, ids = split_labels(dataset, split)
     labels = labels_tensor.numpy()
     params = params_ui(checkpoint, split, len(labels), method_col)
     if params is None:
