@@ -8,11 +8,12 @@
 // (immutable, named by their content), fetched once per page and kept in ASSETS across remounts.
 //
 // For tests and benchmarks the root element carries data attributes (state, points, hover-index, selected,
-// transform) and the component leaves performance marks (PAINT_MARK, HOVER_MARK, RECON_MARK).
+// transform) and the component leaves performance marks (MOUNT_MARK, PAINT_MARK, HOVER_MARK, RECON_MARK).
 
 const ASSETS = (globalThis.__inspectorAssets ??= new Map()); // url -> Promise<ArrayBuffer>
 const MAX_ASSETS = 32;
 const INSPECTORS = new WeakMap(); // parentElement -> Inspector
+const MOUNT_MARK = "inspector:mount"; // the component's first data from Python on this page
 const PAINT_MARK = "inspector:paint"; // the first frame that shows a view's points
 const HOVER_MARK = "inspector:hover"; // the frame that shows a hovered point's image
 const RECON_MARK = "inspector:recon"; // ... and its reconstruction
@@ -152,6 +153,7 @@ class Inspector {
     this.tool = "pan";
     this.selected = [];
     this.marks = 0;
+    this.mark(MOUNT_MARK, {});
     try {
       this.renderer = new PointRenderer(this.el.points);
     } catch (error) {
@@ -192,19 +194,39 @@ class Inspector {
     this.images = null;
     this.codes = null;
     this.el.root.dataset.images = "loading";
-    int32s(points.labels).then((labels) => { if (this.pointsKey === key) { this.labels = labels; this.recolor(); } });
-    float32s(points.codes).then((codes) => { if (this.pointsKey === key) this.codes = codes; });
-    Promise.all(points.images.map((part) => asset(part.url))).then((parts) => {
+    int32s(points.labels).then((labels) => {
       if (this.pointsKey !== key) return;
-      this.images = parts.map((buffer) => new Uint8Array(buffer));
-      this.el.root.dataset.images = "ready";
-    }, (error) => this.fail(`the images could not be loaded (${error.message ?? error})`));
+      this.labels = labels;
+      this.recolor();
+      this.requestDraw();
+    });
+    // The images (MNIST: 14 MB) and codes are for hovering: fetched once the points are drawn, so that the
+    // first paint does not share the network and the main thread with them.
+    this.afterPaint(() => {
+      if (this.pointsKey !== key) return;
+      float32s(points.codes).then((codes) => { if (this.pointsKey === key) this.codes = codes; });
+      Promise.all(points.images.map((part) => asset(part.url))).then((parts) => {
+        if (this.pointsKey !== key) return;
+        this.images = parts.map((buffer) => new Uint8Array(buffer));
+        this.el.root.dataset.images = "ready";
+      }, (error) => this.fail(`the images could not be loaded (${error.message ?? error})`));
+    });
+  }
+
+  afterPaint(task) {
+    if (this.el.root.dataset.state === "ready") return task();
+    (this.waitingForPaint ??= []).push(task);
   }
 
   loadDecoder(decoder, runtime) {
     if (!decoder || decoder.sha256 === this.decoderSha) return;
     this.decoderSha = decoder.sha256;
     this.session = null;
+    this.afterPaint(() => this.startDecoder(decoder, runtime));
+  }
+
+  startDecoder(decoder, runtime) {
+    if (this.decoderSha !== decoder.sha256) return;
     const bytes = asset(decoder.url).then((buffer) => new Uint8Array(buffer));
     decoderSession(decoder.sha256, bytes, runtime).then((loaded) => {
       if (this.decoderSha !== decoder.sha256) return;
@@ -373,6 +395,7 @@ class Inspector {
       this.setStatus(`${this.shownCount.toLocaleString()} of ${this.indices.length.toLocaleString()} points shown. ` +
         "Hover for the image; click, box or lasso to select.");
       this.mark(PAINT_MARK, { view: this.viewId, count: this.indices.length });
+      for (const task of this.waitingForPaint?.splice(0) ?? []) task();
     }
   }
 
@@ -657,7 +680,7 @@ class Inspector {
 
   mark(name, detail) {
     if (++this.marks > MAX_MARKS) {
-      for (const mark of [PAINT_MARK, HOVER_MARK, RECON_MARK]) performance.clearMarks(mark);
+      for (const mark of [MOUNT_MARK, PAINT_MARK, HOVER_MARK, RECON_MARK]) performance.clearMarks(mark);
       this.marks = 0;
     }
     performance.mark(name, { detail });
