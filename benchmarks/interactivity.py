@@ -126,7 +126,7 @@ def projection_times(ctx: Context) -> Table:
                  for method in ("direct", "pca")]
         tsne_s, projected = timed(lambda: compute(mu, ProjectionParams("tsne", max_points=ctx.settings.tsne_points)))
         table.add(len(x), model.config.latent_dim, encode_s, *times, tsne_s, len(projected.indices))
-    table.notes.append("t-SNE (scikit-learn, Barnes-Hut) runs on a random subsample; direct and PCA on all points.")
+    table.notes.append("t-SNE (openTSNE) runs on a subsample stratified by label; direct and PCA on all points.")
     return table
 
 
