@@ -8,7 +8,7 @@
 // (immutable, named by their content), fetched once per page and kept in ASSETS across remounts.
 //
 // For tests and benchmarks the root element carries data attributes (state, points, hover-index, selected,
-// transform) and the component leaves performance marks (MOUNT_MARK, PAINT_MARK, HOVER_MARK, RECON_MARK).
+// transform, and the URLs of the drawn view's coords and indices) and the component leaves performance marks (MOUNT_MARK, PAINT_MARK, HOVER_MARK, RECON_MARK).
 
 const ASSETS = (globalThis.__inspectorAssets ??= new Map()); // url -> Promise<ArrayBuffer>
 const MAX_ASSETS = 32;
@@ -391,7 +391,8 @@ class Inspector {
     if (this.paintPending === this.viewId) {
       this.paintPending = null;
       this.el.root.dataset.state = "ready";
-      this.el.root.dataset.view = this.viewId;
+      Object.assign(this.el.root.dataset, { view: this.viewId, coords: this.data.view.coords,
+        indices: this.data.view.indices ?? "" });
       this.setStatus(`${this.shownCount.toLocaleString()} of ${this.indices.length.toLocaleString()} points shown. ` +
         "Hover for the image; click, box or lasso to select.");
       this.mark(PAINT_MARK, { view: this.viewId, count: this.indices.length });
