@@ -177,3 +177,60 @@ def test_a_box_selects_exactly_the_points_inside_it(page, model_and_data):
     shown = [int(re.match(r"#(\d+): ", c).group(1)) for c in panel_captions(page) if "ELBO" in c]
     assert shown == list(inside[:12])
     page.locator(f"{INSPECTOR} .tool[data-tool=pan]").click()
+
+
+def inside_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
+    """Even-odd rule (ray casting), per point (M, 2) in a closed polygon (K, 2)."""
+    x, y = points[:, 0:1], points[:, 1:2]
+    xi, yi = polygon[:, 0], polygon[:, 1]
+    xk, yk = np.roll(xi, 1), np.roll(yi, 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        crosses = ((yi > y) != (yk > y)) & (x < (xk - xi) * (y - yi) / (yk - yi) + xi)
+    return crosses.sum(axis=1) % 2 == 1
+
+
+def test_a_lasso_selects_exactly_the_points_inside_it(page, model_and_data):
+    _, _, mu = model_and_data
+    page.locator(f"{INSPECTOR} .tool[data-tool=lasso]").click()
+    box = page.locator(STAGE).bounding_box()
+    centre = np.array([box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.65])
+    angles = np.linspace(0, 2 * np.pi, 40)
+    ring = centre + np.column_stack([np.cos(angles), np.sin(angles)]) * [box["width"] * 0.08, box["height"] * 0.1]
+    screen = on_screen(page, mu)
+    inside = np.flatnonzero(inside_polygon(screen, ring))
+    assert 20 < len(inside) < 5000, "the lasso should hold a fair number of points"
+
+    page.mouse.move(*map(float, ring[0]))
+    page.mouse.down()
+    for x, y in ring[1:]:
+        page.mouse.move(float(x), float(y))
+    page.mouse.up()
+
+    main = page.locator(MAIN)
+    main.get_by_role("heading", name=re.compile(rf"^{len(inside):,} selected")).wait_for(timeout=30_000)
+    main.get_by_text(f"#{inside[0]}: ").first.wait_for(timeout=30_000)
+    shown = [int(re.match(r"#(\d+): ", c).group(1)) for c in panel_captions(page) if "ELBO" in c]
+    assert shown == list(inside[:12])
+    page.locator(f"{INSPECTOR} .tool[data-tool=pan]").click()
+
+
+def test_filtered_out_points_cannot_be_hovered_and_the_others_keep_their_own_images(page, model_and_data):
+    _, x, mu = model_and_data
+    kept = loneliest_visible_point(page, mu)
+    dropped = int(np.argmin(np.abs(mu[:, 0] - np.median(mu[:, 0])) + np.abs(mu[:, 1] - np.median(mu[:, 1]))))
+    search = page.locator(MAIN).get_by_label("Search index or id")
+    search.fill(f"{kept}, 17")
+    search.press("Enter")
+    page.locator(f"{INSPECTOR}[data-points='2']").wait_for(state="attached", timeout=30_000)
+
+    hover(page, mu, kept)
+    np.testing.assert_array_equal(canvas_pixels(page, THUMB_IMAGE)[..., 0], to_uint8(x[kept]))
+    x_dropped, y_dropped = map(float, on_screen(page, mu[dropped:dropped + 1])[0])
+    page.mouse.move(x_dropped, y_dropped)
+    page.wait_for_timeout(100)
+    hovered = page.locator(INSPECTOR).get_attribute("data-hover-index")
+    assert dropped not in (kept, 17) and hovered in (None, str(kept), "17")
+
+    search.fill("")
+    search.press("Enter")
+    page.locator(f"{INSPECTOR}[data-points='10000']").wait_for(state="attached", timeout=30_000)
