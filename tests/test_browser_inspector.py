@@ -218,7 +218,7 @@ def test_filtered_out_points_cannot_be_hovered_and_the_others_keep_their_own_ima
     _, x, mu = model_and_data
     kept = loneliest_visible_point(page, mu)
     dropped = int(np.argmin(np.abs(mu[:, 0] - np.median(mu[:, 0])) + np.abs(mu[:, 1] - np.median(mu[:, 1]))))
-    search = page.locator(MAIN).get_by_label("Search index or id")
+    search = page.locator(MAIN).get_by_role("textbox", name="Search index or id")
     search.fill(f"{kept}, 17")
     search.press("Enter")
     page.locator(f"{INSPECTOR}[data-points='2']").wait_for(state="attached", timeout=30_000)
