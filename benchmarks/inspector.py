@@ -112,6 +112,30 @@ def hover_latencies(page, coords: np.ndarray, n: int) -> tuple[list[float], list
     return image_ms, recon_ms, decode_ms
 
 
+VIEW_FRAMES = """(since) => performance.getEntriesByName('inspector:view').filter(m => m.startTime >= since)
+  .map(m => ({latency: m.startTime - m.detail.inputTime, draw: m.detail.drawMs}))"""
+
+
+def pan_and_zoom(page) -> list[dict]:
+    """A pan drag (60 moves at about 60 Hz) and 20 wheel steps in and out over the points; per frame drawn:
+    input event -> that frame (ms) and the draw's own ms."""
+    box = page.locator(f"{INSPECTOR} .stage").bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    since = page.evaluate("performance.now()")
+    page.mouse.move(cx, cy)
+    page.mouse.down()
+    for i in range(1, 61):
+        page.mouse.move(cx + 150 * np.sin(i / 60 * np.pi), cy + 60 * (i / 60))
+        time.sleep(1 / 60)
+    page.mouse.up()
+    for i in range(20):
+        page.mouse.wheel(0, -120 if i < 10 else 120)
+        time.sleep(1 / 30)
+    page.wait_for_timeout(300)
+    page.locator(f"{INSPECTOR} .reset").click()
+    return page.evaluate(VIEW_FRAMES, since)
+
+
 def measure(coords: np.ndarray) -> dict:
     from playwright.sync_api import sync_playwright
 
@@ -143,6 +167,7 @@ def measure(coords: np.ndarray) -> dict:
             wait_for_inspector(page, FIRST_LOAD_MS)
             page.locator(f"{INSPECTOR} .stage").scroll_into_view_if_needed()
             results["image_ms"], results["recon_ms"], results["decode_ms"] = hover_latencies(page, coords, HOVERS)
+            results["view_frames"] = pan_and_zoom(page)
             cdp = page.context.new_cdp_session(page)
             cdp.send("HeapProfiler.collectGarbage")
             heap = cdp.send("Runtime.getHeapUsage")
@@ -187,6 +212,12 @@ def run(ctx: Context) -> list[Table]:
     table.add("hover -> reconstruction drawn (decoded in the browser), p50 / p95",
               f"{percentile(r['recon_ms'], 50):.1f} / {percentile(r['recon_ms'], 95):.1f} ms", "-", "")
     table.add("decoder run in the browser per hover, p50", f"{percentile(r['decode_ms'], 50):.2f} ms", "-", "")
+    frames = r["view_frames"]
+    latency, draw = [f["latency"] for f in frames], [f["draw"] for f in frames]
+    table.add(f"pan (60 moves) and zoom (20 wheel steps): input -> frame p50 / p95, {len(frames)} frames",
+              f"{percentile(latency, 50):.1f} / {percentile(latency, 95):.1f} ms", "-", "")
+    table.add("  the frame's draw (WebGL points + overlay), p50 / p95",
+              f"{percentile(draw, 50):.2f} / {percentile(draw, 95):.2f} ms", "-", "")
     table.add("static files fetched by the page (as transferred)", f"{r['static_kb'] / 1000:.1f} MB", "-", "")
     table.add("arrays the inspector holds (images, codes, coords, labels)", f"{r['fetched_mb']:.1f} MB", "-", "")
     table.add("browser JS heap after GC (CDP Runtime.getHeapUsage)", f"{r['js_heap_mb']:.1f} MB", "-", "")

@@ -8,7 +8,7 @@
 // (immutable, named by their content), fetched once per page and kept in ASSETS across remounts.
 //
 // For tests and benchmarks the root element carries data attributes (state, points, hover-index, selected,
-// transform, and the URLs of the drawn view's coords and indices) and the component leaves performance marks (MOUNT_MARK, PAINT_MARK, HOVER_MARK, RECON_MARK).
+// transform, and the URLs of the drawn view's coords and indices) and the component leaves performance marks (MOUNT_MARK, PAINT_MARK, HOVER_MARK, RECON_MARK, VIEW_MARK).
 
 const ASSETS = (globalThis.__inspectorAssets ??= new Map()); // url -> Promise<ArrayBuffer>
 const MAX_ASSETS = 32;
@@ -17,6 +17,7 @@ const MOUNT_MARK = "inspector:mount"; // the component's first data from Python 
 const PAINT_MARK = "inspector:paint"; // the first frame that shows a view's points
 const HOVER_MARK = "inspector:hover"; // the frame that shows a hovered point's image
 const RECON_MARK = "inspector:recon"; // ... and its reconstruction
+const VIEW_MARK = "inspector:view"; // a frame drawn for a pan or zoom: its input time and the draw's own ms
 const MAX_MARKS = 5000;
 const HOVER_RADIUS_PX = 12; // a point this close to the pointer is hovered / clicked
 const CLICK_SLOP_PX = 4; // a press that moves less is a click
@@ -354,7 +355,8 @@ class Inspector {
     return [cx + (px - this.size.width / 2) / sx, cy - (py - this.size.height / 2) / sy];
   }
 
-  zoom(factor, px, py) {
+  zoom(factor, px, py, inputTime) {
+    this.viewInput ??= inputTime;
     const [x, y] = this.toData(px, py);
     const t = this.transform;
     t.sx *= factor; t.sy *= factor;
@@ -384,9 +386,14 @@ class Inspector {
   draw() {
     if (!this.size || !this.transform || !this.coords || !this.colorKey) return;
     const { width, height, ratio } = this.size;
+    const started = performance.now();
     this.fitScale ??= this.transform.sx;
     this.renderer.draw(this.el.points.width, this.el.points.height, this.transform, this.pointSize() * ratio);
     this.drawOverlay();
+    if (this.viewInput !== undefined) {
+      this.mark(VIEW_MARK, { inputTime: this.viewInput, drawMs: performance.now() - started });
+      this.viewInput = undefined;
+    }
     this.el.root.dataset.transform = JSON.stringify({ ...this.transform, width, height });
     if (this.paintPending === this.viewId) {
       this.paintPending = null;
@@ -515,6 +522,7 @@ class Inspector {
       this.press.moved ||= Math.hypot(dx, dy) >= CLICK_SLOP_PX;
       if (!this.press.moved) return;
       if (this.tool === "pan") {
+        this.viewInput ??= event.timeStamp;
         const t = this.transform;
         t.cx -= (at[0] - this.press.last[0]) / t.sx;
         t.cy += (at[1] - this.press.last[1]) / t.sy;
@@ -547,7 +555,7 @@ class Inspector {
     stage.addEventListener("wheel", (event) => {
       if (!this.coords) return;
       event.preventDefault();
-      this.zoom(Math.exp(-event.deltaY * 0.0015), ...local(event));
+      this.zoom(Math.exp(-event.deltaY * 0.0015), ...local(event), event.timeStamp);
     }, { passive: false });
   }
 
@@ -681,7 +689,7 @@ class Inspector {
 
   mark(name, detail) {
     if (++this.marks > MAX_MARKS) {
-      for (const mark of [MOUNT_MARK, PAINT_MARK, HOVER_MARK, RECON_MARK]) performance.clearMarks(mark);
+      for (const mark of [MOUNT_MARK, PAINT_MARK, HOVER_MARK, RECON_MARK, VIEW_MARK]) performance.clearMarks(mark);
       this.marks = 0;
     }
     performance.mark(name, { detail });
