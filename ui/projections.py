@@ -113,6 +113,8 @@ def _compute(run: ProjectionRun, mu: np.ndarray, labels: np.ndarray) -> None:
     """The background thread: wait for the turn, compute, write to disk; every failure becomes run.error."""
     _, _, turn = _registry()
     sha256, split, _ = run.key
+    if turn.locked():
+        run.message = "waiting for another projection on this server to finish"
     with turn:
         start = time.monotonic()
         try:
