@@ -5,7 +5,8 @@ OpenMP runtime and torch's own (a second libgomp) each start one thread per core
 other sessions hold the cores. This measures, in one process with torch's pool warm, interleaved so that load
 hits both alike, the old call (scikit-learn's default threads) against `projection.compute` with t-SNE (thread pools
 limited to `projection.TSNE_THREADS`), idle and while a background training job runs. The 1-minute load average
-is printed beside every timing.
+is printed beside every timing. Since issue 13 `compute` runs openTSNE, so "after" also changed library (the
+numbers in RESULTS.md were taken with scikit-learn on both sides).
 
 Run it alone (a few minutes, most of them in the "before" calls; not part of `make bench`):
 `python -m benchmarks.projection_threads [--quick]`.

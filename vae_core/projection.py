@@ -228,7 +228,7 @@ def _umap(mu: np.ndarray, params: ProjectionParams, report: Progress) -> np.ndar
 class _EpochProgress:
     """A stream for the tqdm bar umap-learn draws over its layout epochs: "43/200" -> report(fraction)."""
 
-    LAYOUT_START = 0.3  # the neighbour graph (no progress of its own) is about the first third
+    LAYOUT_START = 0.5  # the neighbour graph (no progress of its own) took about half of the 70,000-point runs
 
     def __init__(self, report: Progress, points: int):
         self.report, self.points = report, points
