@@ -1,8 +1,7 @@
 """Cached loaders, shared by every session: checkpoints by content, datasets, encodings and projections.
 
 For the embedding inspector: `encodings(checkpoint, split)` and `example_terms(checkpoint, split)` take split
-"train", "test" or "all" (train then test, `vae_core.data.split_examples`); `sprite(checkpoint, split, what)` is
-the split's images ("images") or reconstructions ("reconstructions") as one `vae_core.projector.SpriteSheet`;
+"train", "test" or "all" (train then test, `vae_core.data.split_examples`);
 `projection(checkpoint, params, split)` computes a map in the page's thread (fine for direct and PCA; t-SNE and
 UMAP go through ui/projections.py, in the background and on disk).
 
@@ -16,14 +15,12 @@ import json
 
 import numpy as np
 import streamlit as st
-import torch
 
 from vae_core.checkpoint import Checkpoint, load_checkpoint_bytes
 from vae_core.data import Dataset, load_dataset, split_examples, split_labels
 from vae_core.errors import VAEError
 from vae_core.metrics import encode_means, per_example_terms
 from vae_core.projection import Projection, ProjectionParams, compute
-from vae_core.projector import SpriteSheet, sprite_sheet
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
@@ -84,25 +81,6 @@ def _example_terms(sha256: str, split: str, _checkpoint: Checkpoint, _dataset: D
 def example_terms(checkpoint: Checkpoint, split: str = "test") -> dict[str, np.ndarray]:
     """recon, kl and elbo (N,) per example of a split (`vae_core.metrics.per_example_terms`), cached."""
     return _example_terms(checkpoint.sha256, split, checkpoint, dataset_for(checkpoint))
-
-
-RECONSTRUCTION_BATCH = 2048  # images decoded at once: a conv decoder's activations for all 70,000 would take GBs
-
-
-@st.cache_resource(max_entries=8, show_spinner="Drawing the thumbnails...")
-def _sprite(sha256: str, split: str, what: str, _checkpoint: Checkpoint, _dataset: Dataset) -> SpriteSheet:
-    x, _, _ = split_examples(_dataset, split)
-    if what == "reconstructions":
-        x = torch.cat([_checkpoint.model.reconstruct(batch) for batch in x.split(RECONSTRUCTION_BATCH)])
-    return sprite_sheet(x)
-
-
-def sprite(checkpoint: Checkpoint, split: str = "test", what: str = "images") -> SpriteSheet:
-    """A split's images or reconstructions (what: "images" or "reconstructions") as one sprite sheet, row-major
-    in the split's order (tile i is example i), cached per checkpoint content."""
-    if what not in ("images", "reconstructions"):
-        raise ValueError(f"sprite of 'images' or 'reconstructions', got {what!r}")
-    return _sprite(checkpoint.sha256, split, what, checkpoint, dataset_for(checkpoint))
 
 
 @st.cache_data(max_entries=8, show_spinner="Projecting the latent means to 2-D...")
