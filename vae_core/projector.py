@@ -1,6 +1,6 @@
 """The embedding in TensorBoard Embedding Projector's own format, and the sprite sheet of a dataset's images.
 
-Interface (the CLI, the scatter page and its browser thumbnails use it; keep it stable):
+Interface (the CLI and the scatter page's download use it; keep it stable):
 - `sprite_sheet(images, max_side=MAX_SPRITE_SIDE) -> SpriteSheet(png, tile_px, columns)`: images (N, C, H, W) in
   [0, 1], row-major on a square grid (image i at row i // columns, column i % columns, tile_px x tile_px each);
   images are shrunk only where the grid would exceed max_side (the Projector's 8192 px), and then `note` says so.
