@@ -32,7 +32,7 @@ from browser_support import (
 )
 
 from vae_core.checkpoint import load_checkpoint
-from vae_core.data import load_dataset
+from vae_core.data import load_dataset, split_examples
 from vae_core.images import to_uint8
 from vae_core.latent import nearest_neighbours
 from vae_core.metrics import encode_means
@@ -158,8 +158,8 @@ def test_a_box_selects_exactly_the_points_inside_it(page, model_and_data):
     _, _, mu = model_and_data
     page.locator(f"{INSPECTOR} .tool[data-tool=box]").click()
     box = page.locator(STAGE).bounding_box()
-    corner0 = (box["x"] + box["width"] * 0.45, box["y"] + box["height"] * 0.60)
-    corner1 = (box["x"] + box["width"] * 0.55, box["y"] + box["height"] * 0.75)
+    corner0 = (round(box["x"] + box["width"] * 0.45), round(box["y"] + box["height"] * 0.60))  # whole pixels: the
+    corner1 = (round(box["x"] + box["width"] * 0.55), round(box["y"] + box["height"] * 0.75))  # browser may round
     screen = on_screen(page, mu)
     inside = np.flatnonzero((screen[:, 0] >= corner0[0]) & (screen[:, 0] <= corner1[0])
                             & (screen[:, 1] >= corner0[1]) & (screen[:, 1] <= corner1[1]))
@@ -195,7 +195,9 @@ def test_a_lasso_selects_exactly_the_points_inside_it(page, model_and_data):
     box = page.locator(STAGE).bounding_box()
     centre = np.array([box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.65])
     angles = np.linspace(0, 2 * np.pi, 40)
-    ring = centre + np.column_stack([np.cos(angles), np.sin(angles)]) * [box["width"] * 0.08, box["height"] * 0.1]
+    # Whole pixels, so that the pointer positions the browser reports (it may round them) are the test's polygon.
+    ring = np.round(centre + np.column_stack([np.cos(angles), np.sin(angles)])
+                    * [box["width"] * 0.08, box["height"] * 0.1])
     screen = on_screen(page, mu)
     inside = np.flatnonzero(inside_polygon(screen, ring))
     assert 20 < len(inside) < 5000, "the lasso should hold a fair number of points"
@@ -234,3 +236,23 @@ def test_filtered_out_points_cannot_be_hovered_and_the_others_keep_their_own_ima
     search.fill("")
     search.press("Enter")
     page.locator(f"{INSPECTOR}[data-points='10000']").wait_for(state="attached", timeout=30_000)
+
+
+def test_on_train_and_test_every_point_shows_its_own_image(page, model_and_data):
+    """Split "all" is train then test, drawn from two image files: a point of each shows its own image."""
+    checkpoint, x_test, mu_test = model_and_data
+    x, _, _ = split_examples(load_dataset("mnist"), "all")
+    mu = np.concatenate([encode_means(checkpoint.model, x[:60_000])[0].numpy(), mu_test])
+    page.goto(page.url.split("/scatter")[0] + "/scatter?split=all")
+    wait_until_idle(page, FIRST_LOAD_MS)
+    page.locator(f"{INSPECTOR}[data-points='70000']").wait_for(state="attached", timeout=FIRST_LOAD_MS)
+    wait_for_inspector(page, FIRST_LOAD_MS)
+    screen = on_screen(page, mu)
+    box = page.locator(STAGE).bounding_box()
+    inside = (screen[:, 0] > box["x"] + 20) & (screen[:, 0] < box["x"] + box["width"] - 20) & (
+        screen[:, 1] > box["y"] + 20) & (screen[:, 1] < box["y"] + box["height"] - 20)
+    _, gaps = nearest_neighbours(screen, np.arange(len(screen)), 1)
+    for rows in (np.arange(60_000), np.arange(60_000, 70_000)):  # a train point, then a test point
+        index = int(rows[np.argmax(np.where(inside[rows], gaps[rows, 0], -1))])
+        hover(page, mu, index)
+        np.testing.assert_array_equal(canvas_pixels(page, THUMB_IMAGE)[..., 0], to_uint8(x[index]))
