@@ -13,8 +13,8 @@ This wrapper is the only place that knows what inspector.js reads (`data`) and s
                  (C, H, W), "names": class names, "palette": class colours}
   data.colour    {"values": URL of float32 (N,) or None (colour by label), "name", "range": [lo, hi]}
   data.filter    {"labels": allowed labels or None, "matches": dataset indices or None, "hide": bool}
-  data.selected  dataset indices drawn as selected; data.ellipses [{"x", "y", "sigma": [sx, sy]}] (1 and 2 sigma);
-                 data.star [x, y] or None
+  data.selected  dataset indices drawn as selected (the first MAX_RINGS); data.ellipses [{"x", "y", "sigma":
+                 [sx, sy]}] (1 and 2 sigma); data.star [x, y] or None
   data.decoder   {"sha256", "url": the decoder as ONNX, "input", "output"}; data.runtime: onnxruntime-web's URL
   state selection  {"view", "indices": dataset indices, "seq"} on every click or box / lasso release
   state problem    why the points cannot be drawn (no WebGL, a file that did not load)
@@ -42,6 +42,7 @@ from vae_core.images import to_uint8
 
 HERE = Path(__file__).resolve().parent
 CACHE_DIR = STATIC_DIR / "cache"  # git-ignored; files are immutable (named by content), safe to delete
+MAX_RINGS = 5000  # selected points drawn ringed (a box over 60,000 points would only send a long list each run)
 
 
 @dataclass(frozen=True)
@@ -158,7 +159,7 @@ def embedding_inspector(checkpoint: Checkpoint, view: InspectorView, *, selected
             "colour": {"values": None if colour.values is None else publish_array(colour.values, np.float32),
                        "name": colour.name, "range": [float(v) for v in colour.range]},
             "filter": {"labels": view.filter.labels, "matches": view.filter.matches, "hide": view.filter.hide},
-            "selected": [int(i) for i in selected],
+            "selected": [int(i) for i in selected[:MAX_RINGS]],
             "ellipses": ellipses or [],
             "star": None if star is None else [float(v) for v in star],
             "decoder": {"sha256": checkpoint.sha256, "url": _decoder_url(checkpoint.sha256, checkpoint),

@@ -19,6 +19,7 @@ const HOVER_MARK = "inspector:hover"; // the frame that shows a hovered point's 
 const RECON_MARK = "inspector:recon"; // ... and its reconstruction
 const VIEW_MARK = "inspector:view"; // a frame drawn for a pan or zoom: its input time and the draw's own ms
 const MAX_MARKS = 5000;
+const MAX_RINGS = 5000; // selected points drawn ringed (also MAX_RINGS in __init__.py)
 const HOVER_RADIUS_PX = 12; // a point this close to the pointer is hovered / clicked
 const CLICK_SLOP_PX = 4; // a press that moves less is a click
 const FIT_MARGIN = 0.05;
@@ -447,7 +448,7 @@ class Inspector {
     const positions = this.positionsOf();
     ctx.strokeStyle = "#111"; ctx.lineWidth = 1.5;
     ctx.beginPath();
-    for (const index of this.selected.slice(0, 5000)) {
+    for (const index of this.selected.slice(0, MAX_RINGS)) {
       const j = positions.get(index);
       if (j === undefined) continue;
       const [x, y] = this.toScreen(this.coords[2 * j], this.coords[2 * j + 1]);
