@@ -291,8 +291,8 @@ def _export_projector(ckpt, args) -> int:
           f"sprite tiles {files.sprite_tile_px} px")
     if files.sprite_note:
         print(f"note: {files.sprite_note}")
-    print(f"view: tensorboard --logdir {out} (Projector tab), or load projector_config.json at "
-          "projector.tensorflow.org")
+    print(f"view: tensorboard --logdir {out} (Projector tab); or serve the folder and open "
+          "projector.tensorflow.org/?config=<its URL>/projector_config.json")
     return 0
 
 
