@@ -51,8 +51,8 @@ RECON_TOLERANCE = 2  # uint8 levels: the browser's decoder (WebAssembly float32)
 def model_and_data():
     checkpoint = load_checkpoint(ROOT / "checkpoints" / "mnist-2d.safetensors")
     x, _ = load_dataset("mnist").split("test")
-    mu, _ = encode_means(checkpoint.model, x)
-    return checkpoint, x, mu.numpy()
+    mu, logvar = encode_means(checkpoint.model, x)
+    return checkpoint, x, mu.numpy(), logvar.numpy()
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +117,7 @@ def panel_captions(page) -> list[str]:
 
 
 def test_hovering_a_point_shows_its_own_image_and_reconstruction(page, model_and_data):
-    checkpoint, x, mu = model_and_data
+    checkpoint, x, mu, _ = model_and_data
     index = loneliest_visible_point(page, mu)
 
     hover(page, mu, index)
@@ -131,7 +131,7 @@ def test_hovering_a_point_shows_its_own_image_and_reconstruction(page, model_and
 
 
 def test_a_click_selects_the_point_and_the_panel_shows_its_nearest_neighbours(page, model_and_data):
-    _, _, mu = model_and_data
+    _, _, mu, _ = model_and_data
     index = loneliest_visible_point(page, mu)
     x, y = map(float, on_screen(page, mu[index:index + 1])[0])
 
@@ -154,8 +154,60 @@ def test_a_click_selects_the_point_and_the_panel_shows_its_nearest_neighbours(pa
     page.locator(STAGE).scroll_into_view_if_needed()
 
 
+def overlay_alpha_near(page, x: float, y: float, reach: int = 2) -> int:
+    """The alpha of the most opaque red pixel of the overlay canvas within `reach` px of stage position (x, y):
+    0 when nothing red is drawn there."""
+    return page.locator(f"{INSPECTOR} canvas.overlay").evaluate("""(c, [x, y, r]) => {
+      const ratio = c.width / c.clientWidth;
+      const d = c.getContext('2d').getImageData(Math.round((x - r) * ratio), Math.round((y - r) * ratio),
+                                                2 * r + 1, 2 * r + 1).data;
+      let best = 0;
+      for (let i = 0; i < d.length; i += 4) if (d[i] - d[i + 1] > 80) best = Math.max(best, d[i + 3]);
+      return best;
+    }""", [float(x), float(y), int(reach)])
+
+
+def test_the_selected_posterior_is_drawn_as_its_1_and_2_sigma_ellipses(page, model_and_data):
+    _, _, mu, logvar = model_and_data
+    index = loneliest_visible_point(page, mu)
+    x, y = map(float, on_screen(page, mu[index:index + 1])[0])
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.up()
+    page.locator(MAIN).get_by_role("heading", name=re.compile(r"^1 selected")).wait_for(timeout=30_000)
+    page.locator(STAGE).scroll_into_view_if_needed()
+    x, y = map(float, on_screen(page, mu[index:index + 1])[0])
+    box = page.locator(STAGE).bounding_box()
+    centre = (box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.move(x, y)  # drag it to the middle (the pan tool), then zoom in on it: ellipses tens of px wide
+    page.mouse.down()
+    for t in np.linspace(0, 1, 10)[1:]:
+        page.mouse.move(x + t * (centre[0] - x), y + t * (centre[1] - y))
+    page.mouse.up()
+    for _ in range(8):
+        page.mouse.wheel(0, -120)
+        page.wait_for_timeout(50)
+    page.mouse.move(box["x"] - 5, box["y"] - 5)  # off the map: no thumbnail over the screenshot
+    page.wait_for_timeout(300)
+
+    t = json.loads(page.locator(INSPECTOR).get_attribute("data-transform"))
+    px = t["width"] / 2 + (mu[index, 0] - t["cx"]) * t["sx"]
+    py = t["height"] / 2 - (mu[index, 1] - t["cy"]) * t["sy"]
+    rx, ry = np.exp(0.5 * logvar[index]) * [t["sx"], t["sy"]]
+    assert 8 < rx < t["width"] / 4 and 8 < ry < t["height"] / 4, (rx, ry)
+    down = 1 if py + 2 * ry < t["height"] else -1  # the side of the ellipse that is on the stage
+    assert overlay_alpha_near(page, px + rx, py) > 100  # 1 sigma (solid), at its right and its top or bottom
+    assert overlay_alpha_near(page, px, py + down * ry) > 100
+    assert overlay_alpha_near(page, px + 2 * rx, py) > 100  # 2 sigma (dashed), at its right, where the dashes start
+    assert overlay_alpha_near(page, px + 1.5 * rx, py, reach=1) == 0  # nothing red between them
+    path = screenshot_path("scatter-sigma-ellipses.png")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    page.locator(STAGE).screenshot(path=str(path))
+    page.locator(f"{INSPECTOR} .reset").click()
+
+
 def test_a_box_selects_exactly_the_points_inside_it(page, model_and_data):
-    _, _, mu = model_and_data
+    _, _, mu, _ = model_and_data
     page.locator(f"{INSPECTOR} .tool[data-tool=box]").click()
     box = page.locator(STAGE).bounding_box()
     corner0 = (round(box["x"] + box["width"] * 0.45), round(box["y"] + box["height"] * 0.60))  # whole pixels: the
@@ -190,7 +242,7 @@ def inside_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
 
 
 def test_a_lasso_selects_exactly_the_points_inside_it(page, model_and_data):
-    _, _, mu = model_and_data
+    _, _, mu, _ = model_and_data
     page.locator(f"{INSPECTOR} .tool[data-tool=lasso]").click()
     box = page.locator(STAGE).bounding_box()
     centre = np.array([box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.65])
@@ -217,7 +269,7 @@ def test_a_lasso_selects_exactly_the_points_inside_it(page, model_and_data):
 
 
 def test_filtered_out_points_cannot_be_hovered_and_the_others_keep_their_own_images(page, model_and_data):
-    _, x, mu = model_and_data
+    _, x, mu, _ = model_and_data
     kept = loneliest_visible_point(page, mu)
     dropped = int(np.argmin(np.abs(mu[:, 0] - np.median(mu[:, 0])) + np.abs(mu[:, 1] - np.median(mu[:, 1]))))
     search = page.locator(MAIN).get_by_role("textbox", name="Search index or id")
@@ -240,7 +292,7 @@ def test_filtered_out_points_cannot_be_hovered_and_the_others_keep_their_own_ima
 
 def test_on_train_and_test_every_point_shows_its_own_image(page, model_and_data):
     """Split "all" is train then test, drawn from two image files: a point of each shows its own image."""
-    checkpoint, x_test, mu_test = model_and_data
+    checkpoint, x_test, mu_test, _ = model_and_data
     x, _, _ = split_examples(load_dataset("mnist"), "all")
     mu = np.concatenate([encode_means(checkpoint.model, x[:60_000])[0].numpy(), mu_test])
     page.goto(page.url.split("/scatter")[0] + "/scatter?split=all")
