@@ -633,7 +633,8 @@ class Inspector {
     const label = this.labels ? this.labels[index] : null;
     const { split, position } = partOf(points.images, index);
     const name = label === null ? "" : ` · ${points.names[label] ?? label}`;
-    this.el.tipText.textContent = `#${index} · ${split}/${position}${name}`;
+    const where = points.images.length > 1 ? ` (${split} #${position})` : ""; // "all": which split it is from
+    this.el.tipText.textContent = `#${index}${where}${name}`;
     const [channels, height, width] = points.image_shape;
     const canvas = this.el.thumbImage;
     Object.assign(canvas, { width, height });
