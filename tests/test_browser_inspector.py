@@ -9,8 +9,10 @@ exactly the points inside it.
 
 from __future__ import annotations
 
+import io
 import json
 import re
+import zipfile
 
 import numpy as np
 import pytest
@@ -30,6 +32,7 @@ from browser_support import (
     wait_for_inspector,
     wait_until_idle,
 )
+from PIL import Image
 
 from vae_core.checkpoint import load_checkpoint
 from vae_core.data import load_dataset, split_examples
@@ -308,3 +311,23 @@ def test_on_train_and_test_every_point_shows_its_own_image(page, model_and_data)
         index = int(rows[np.argmax(np.where(inside[rows], gaps[rows, 0], -1))])
         hover(page, mu, index)
         np.testing.assert_array_equal(canvas_pixels(page, THUMB_IMAGE)[..., 0], to_uint8(x[index]))
+
+
+def test_the_projector_download_holds_every_example_of_the_split(page, tmp_path):
+    """The page's Embedding Projector download (test split, 10,000 MNIST images): the files load back."""
+    page.goto(page.url.split("/scatter")[0] + "/scatter?split=test")
+    wait_until_idle(page, FIRST_LOAD_MS)
+    main = page.locator(MAIN)
+    main.get_by_text("Export this split's embedding").click()
+    with page.expect_download(timeout=FIRST_LOAD_MS) as download:
+        main.get_by_role("button", name="Embedding Projector files (.zip)").click()
+    path = tmp_path / "projector.zip"
+    download.value.save_as(path)
+    with zipfile.ZipFile(path) as archive:
+        tensors = archive.read("tensors.tsv").decode().splitlines()
+        metadata = archive.read("metadata.tsv").decode().splitlines()
+        sprite = Image.open(io.BytesIO(archive.read("sprite.png")))
+        config = archive.read("projector_config.pbtxt").decode()
+    assert len(tensors) == 10_000 and all(len(line.split("\t")) == 2 for line in tensors[:5])
+    assert len(metadata) == 10_001  # a header, then one row per example
+    assert sprite.size == (100 * 28, 100 * 28) and "single_image_dim: 28" in config
