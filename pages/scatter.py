@@ -168,19 +168,26 @@ def search(query: str, ids: tuple[str, ...]) -> list[int]:
     return sorted(found)
 
 
-def remember_selection(state_selection: dict | None, split: str, view_id: str, n_train: int) -> list[int]:
-    """Keep a new selection from the browser; a new split (or model) starts with none. A selection keeps its
-    points across projections of the same split (they are the same examples)."""
-    owner = (view_id.split("|")[0], split)
+def stored_selection(checkpoint: Checkpoint, split: str) -> list[int]:
+    """The selection kept for this model and split; a new split (or model) starts with none. A selection keeps
+    its points across projections of the same split (they are the same examples)."""
+    owner = (checkpoint.sha256, split)
     if st.session_state.get("scatter_owner") != owner:
         for key in (SCATTER_SELECTION, SCATTER_SELECTED):
             st.session_state.pop(key, None)
         st.session_state["scatter_owner"] = owner
-    if state_selection and state_selection.get("seq") != st.session_state.get("scatter_seen"):
-        st.session_state["scatter_seen"] = state_selection.get("seq")
-        if state_selection.get("view") == view_id:
-            set_selection(split, [int(i) for i in state_selection["indices"]], n_train)
     return st.session_state.get(SCATTER_SELECTION, (split, []))[1]
+
+
+def take_selection(state_selection: dict | None, split: str, view_id: str, n_train: int) -> bool:
+    """Keep a selection the browser made in this view since the last run; True when there was one."""
+    if not state_selection or state_selection.get("seq") == st.session_state.get("scatter_seen"):
+        return False
+    st.session_state["scatter_seen"] = state_selection.get("seq")
+    if state_selection.get("view") != view_id:
+        return False
+    set_selection(split, [int(i) for i in state_selection["indices"]], n_train)
+    return True
 
 
 def set_selection(split: str, indices: list[int], n_train: int) -> None:
@@ -349,15 +356,13 @@ def main() -> None:
                          [image_part(dataset_key(checkpoint), name, x) for name, x in x_parts], mu,
                          dataset.class_names, colouring, point_filter)
     n_train = len(dataset.y_train)
-    selected = st.session_state.get(SCATTER_SELECTION, (split, []))[1]
+    selected = stored_selection(checkpoint, split)
     state = embedding_inspector(checkpoint, view, selected=selected,
                                 ellipses=sigma_ellipses(checkpoint, split, params, selected),
                                 star=sliders_star(checkpoint, split, params))
     if state.problem:
         st.error(f"The scatter cannot be drawn in this browser: {state.problem}.")
-    before = selected
-    selected = remember_selection(state.selection, split, view_id, n_train)
-    if selected != before:
+    if take_selection(state.selection, split, view_id, n_train):
         st.rerun()  # draws the new selection's ellipses and panel with the component in step
     if params.method == "direct" and selected:
         st.caption("Red ellipses: 1 sigma (solid) and 2 sigma (dashed) of each selected posterior q(z|x) in the two "

@@ -289,3 +289,14 @@ def test_a_fresh_mnist_model_draws_all_70000_examples(mnist_root):
     assert not at.exception
     assert len(view_points(at)[1]) == 70_000
     assert [p["count"] for p in sent(at)["points"]["images"]] == [60_000, 10_000]
+
+
+def test_switching_split_never_applies_the_old_splits_indices(digits):
+    """A selection of train + test indices (beyond the test split's length) must not reach the test split's view."""
+    at = page("pages/scatter.py")
+    at.radio(key="scatter_split").set_value("all").run()
+    far = len(digits.y_train) + len(digits.y_test) - 1
+    select(at, [far])
+    at.radio(key="scatter_split").set_value("test").run()
+    assert not at.exception
+    assert sent(at)["selected"] == [] and sent(at)["ellipses"] == []
