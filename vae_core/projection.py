@@ -52,7 +52,7 @@ class ProjectionParams:
     # The most points each method runs on by default (None: every point; above the cap, a subsample stratified by
     # label, said so), from benchmarks/projections.py on one core of the 2-core box (benchmarks/RESULTS.md,
     # "Projections"): UMAP took 76 CPU s for all 70,000 MNIST means (+47 s of numba compilation once per server),
-    # openTSNE 47 s for 10,000 and 182 s for 70,000, so t-SNE draws what fits in about two minutes.
+    # openTSNE 47 s for 10,000, 105 s for 40,000 and 182 s for 70,000: t-SNE draws what fits in about two minutes.
     DEFAULT_MAX_POINTS: ClassVar[dict[str, int | None]] = {"direct": None, "pca": None, "tsne": 40_000,
                                                            "umap": None}
 
