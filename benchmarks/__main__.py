@@ -8,13 +8,15 @@ from pathlib import Path
 
 import torch
 
-from . import canvas, interactivity, load, memory, quality, replay, soak, throughput
+from . import canvas, inspector, interactivity, load, memory, projections, quality, replay, soak, throughput
 from .context import DEFAULT_DATA_ROOT, Context, Settings, raw_mnist_root
 from .report import Table, machine_table
 
 BENCHMARKS = {"throughput": throughput, "quality": quality, "interactivity": interactivity, "canvas": canvas,
-              "memory": memory, "load": load, "soak": soak, "replay": replay}
-NOT_QUICK = ("load", "soak")  # minutes of nine browsers: `make bench` runs them, the CI's quick run does not
+              "memory": memory, "load": load, "soak": soak, "replay": replay,
+              "projections": projections, "inspector": inspector}
+NOT_QUICK = ("load", "soak", "inspector")  # minutes of browsers: `make bench` runs them, the CI's quick run not
+ON_REQUEST = ("projections",)  # up to an hour (15-minute cases): only with --only, never in `make bench`
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 QUICK_RESULTS = Path(__file__).resolve().parent / "out" / "RESULTS-quick.md"  # git-ignored
 
@@ -56,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
     tables = [machine_table(args.device)]
     print(tables[0].text(), flush=True)
-    default = [name for name in BENCHMARKS if not (args.quick and name in NOT_QUICK)]
+    default = [name for name in BENCHMARKS if name not in ON_REQUEST and not (args.quick and name in NOT_QUICK)]
     for name in args.only or default:
         section_start = time.perf_counter()
         for table in BENCHMARKS[name].run(ctx):

@@ -9,9 +9,9 @@ import torch
 
 from vae_core.checkpoint import DatasetInfo, checkpoint_bytes
 from vae_core.images import to_uint8, upscale
-from vae_core.latent import project_2d
 from vae_core.metrics import encode_means
 from vae_core.models import VAE
+from vae_core.projection import ProjectionParams, compute
 from vae_core.train import new_history
 
 from .context import REPO, Context
@@ -122,10 +122,11 @@ def projection_times(ctx: Context) -> Table:
     for x in (mnist.x_test, mnist.x_train):
         encode_s, (mu, _) = timed(lambda: encode_means(model, x))
         mu = mu.numpy()
-        times = [median(repeat_seconds(lambda: project_2d(mu, method), 3, warmup=0)) for method in ("direct", "pca")]
-        tsne_s, projected = timed(lambda: project_2d(mu, "tsne", max_points=ctx.settings.tsne_points))
+        times = [median(repeat_seconds(lambda: compute(mu, ProjectionParams(method)), 3, warmup=0))
+                 for method in ("direct", "pca")]
+        tsne_s, projected = timed(lambda: compute(mu, ProjectionParams("tsne", max_points=ctx.settings.tsne_points)))
         table.add(len(x), model.config.latent_dim, encode_s, *times, tsne_s, len(projected.indices))
-    table.notes.append("t-SNE (scikit-learn, Barnes-Hut) runs on a random subsample; direct and PCA on all points.")
+    table.notes.append("t-SNE (openTSNE) runs on a subsample stratified by label; direct and PCA on all points.")
     return table
 
 

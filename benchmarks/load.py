@@ -56,6 +56,7 @@ from browser_support import (  # noqa: E402
     nav_titles,
     open_page,
     streamlit_server,
+    wait_for_inspector,
     wait_until_idle,
 )
 
@@ -95,22 +96,24 @@ ARM_RELEASE_TIMER = """(timeoutMs) => {
   });
 }"""
 
-# A random test point of the scatter on screen (from Plotly's own axes: WebGL points are not in the DOM), inside
-# the plot area and the window.
-RANDOM_POINT_ON_SCREEN = """(seed) => {
-  const gd = document.querySelector('[data-testid=stPlotlyChart] .js-plotly-plot');
-  gd.scrollIntoView({block: 'center'});  // a point below the fold cannot be clicked
-  const layout = gd._fullLayout, box = gd.getBoundingClientRect(), size = layout._size;
+# A random point of the scatter's inspector on screen, inside its stage and the window: the component's root says
+# where its view's coordinates are (a static file, already fetched) and how it maps them to the screen.
+RANDOM_POINT_ON_SCREEN = """async (seed) => {
+  const find = (root) => root.querySelector('.embedding-inspector')
+    ?? Array.from(root.querySelectorAll('*')).map(e => e.shadowRoot && find(e.shadowRoot)).find(Boolean);
+  const root = find(document), stage = root.querySelector('.stage');
+  stage.scrollIntoView({block: 'center'});  // a point below the fold cannot be clicked
+  const t = JSON.parse(root.dataset.transform), box = stage.getBoundingClientRect();
+  const coords = new Float32Array(await (await fetch(root.dataset.coords)).arrayBuffer());
+  const indices = new Int32Array(await (await fetch(root.dataset.indices)).arrayBuffer());
   let rnd = seed;
   const next = () => (rnd = (rnd * 1103515245 + 12345) % 2147483648) / 2147483648;
-  const points = gd._fullData.filter(trace => trace.customdata?.length);  // test points, not other marks
   for (let tries = 0; tries < 100; tries++) {
-    const trace = points[Math.floor(next() * points.length)];
-    const i = Math.floor(next() * trace.x.length);
-    const px = layout.xaxis.l2p(trace.x[i]), py = layout.yaxis.l2p(trace.y[i]);
-    const x = box.left + size.l + px, y = box.top + size.t + py;
-    if (px < 5 || py < 5 || px > size.w - 5 || py > size.h - 5 || y < 5 || y > innerHeight - 5) continue;
-    return {x, y, index: trace.customdata[i]};
+    const j = Math.floor(next() * indices.length);
+    const px = t.width / 2 + (coords[2 * j] - t.cx) * t.sx, py = t.height / 2 - (coords[2 * j + 1] - t.cy) * t.sy;
+    const x = box.left + stage.clientLeft + px, y = box.top + stage.clientTop + py;
+    if (px < 5 || py < 5 || px > t.width - 5 || py > t.height - 5 || y < 5 || y > innerHeight - 5) continue;
+    return {x, y, index: indices[j]};
   }
   return null;
 }"""
@@ -344,7 +347,7 @@ def one_click(page, report: SessionReport, rng: random.Random) -> None:
     page.mouse.up()
     answer = page.evaluate("window.__selected")
     report.select_ms.append(answer["ms"])
-    page.mouse.move(5, 5)  # off the chart: no hover label over the next point
+    page.mouse.move(5, 5)  # off the map: no hover thumbnail over the next point
 
 
 def arrive(page, url: str, report: SessionReport, start: threading.Barrier, seconds: float) -> float:
@@ -381,9 +384,7 @@ def drags(page, report: SessionReport, rng: random.Random) -> None:
 
 def clicks(page, report: SessionReport, rng: random.Random) -> None:
     visit(page, SCATTER, report)
-    page.wait_for_function("() => document.querySelector('[data-testid=stPlotlyChart] .js-plotly-plot')"
-                           "?._fullData?.length > 0", timeout=FIRST_LOAD_MS)
-    page.wait_for_timeout(500)  # WebGL points are drawn a frame or two after the chart's SVG
+    wait_for_inspector(page, FIRST_LOAD_MS)
     for _ in range(CLICKS_PER_VISIT):
         attempt(lambda: one_click(page, report, rng), "scatter click", page, report)
 

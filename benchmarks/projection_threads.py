@@ -1,11 +1,12 @@
-"""t-SNE under thread oversubscription (defect 8): scikit-learn's default threads vs `latent.project_2d`.
+"""t-SNE under thread oversubscription (defect 8): scikit-learn's default threads vs `projection.compute`.
 
 In the app, t-SNE of the 359 digits test means took 36 s (1.7 s in a fresh one-thread process): scikit-learn's
 OpenMP runtime and torch's own (a second libgomp) each start one thread per core, while a training thread and
 other sessions hold the cores. This measures, in one process with torch's pool warm, interleaved so that load
-hits both alike, the old call (scikit-learn's default threads) against `project_2d(mu, "tsne")` (thread pools
-limited to `latent.TSNE_THREADS`), idle and while a background training job runs. The 1-minute load average
-is printed beside every timing.
+hits both alike, the old call (scikit-learn's default threads) against `projection.compute` with t-SNE (thread pools
+limited to `projection.TSNE_THREADS`), idle and while a background training job runs. The 1-minute load average
+is printed beside every timing. Since issue 13 `compute` runs openTSNE, so "after" also changed library (the
+numbers in RESULTS.md were taken with scikit-learn on both sides).
 
 Run it alone (a few minutes, most of them in the "before" calls; not part of `make bench`):
 `python -m benchmarks.projection_threads [--quick]`.
@@ -22,9 +23,9 @@ import torch
 
 from vae_core.background import JobConfig, start_training
 from vae_core.checkpoint import load_checkpoint
-from vae_core.latent import TSNE_THREADS, project_2d
 from vae_core.metrics import encode_means
 from vae_core.models import VAEConfig
+from vae_core.projection import TSNE_THREADS, ProjectionParams, compute
 from vae_core.train import TrainConfig
 
 from .context import REPO, Context, Settings
@@ -34,7 +35,7 @@ MODEL = REPO / "checkpoints" / "digits-8d.safetensors"  # 8-D: the scatter page 
 
 
 def default_threads_tsne(mu: np.ndarray) -> np.ndarray:
-    """t-SNE exactly as `project_2d` called it before the fix: scikit-learn picks its thread count."""
+    """t-SNE exactly as `latent.project_2d` called it before the fix: scikit-learn picks its thread count."""
     from sklearn.manifold import TSNE
 
     perplexity = min(30.0, max(2.0, (len(mu) - 1) / 3))
@@ -52,8 +53,8 @@ def load_1min() -> float:
 
 def measure(table: Table, condition: str, mu: np.ndarray, repeats: int, keep_alive=lambda: None) -> None:
     for repeat in range(repeats):
-        for label, project in (("scikit-learn default threads (before)", default_threads_tsne),
-                               (f"project_2d, {TSNE_THREADS} thread (after)", lambda m: project_2d(m, "tsne"))):
+        after = (f"compute, {TSNE_THREADS} thread (after)", lambda m: compute(m, ProjectionParams("tsne")))
+        for label, project in (("scikit-learn default threads (before)", default_threads_tsne), after):
             keep_alive()
             warm_torch_pool()
             seconds, _ = timed(lambda: project(mu))

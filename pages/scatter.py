@@ -1,97 +1,293 @@
-"""Latent scatter: the test set's latent means in 2-D, coloured by label; click or select points to see them.
+"""Latent scatter: the embedding inspector. Every example of a split at its 2-D map position, drawn in the browser
+(ui/components/embedding_inspector): hover for its image and reconstruction, click / box / lasso to select;
+the selection panel shows each selected example with its terms and its nearest neighbours in the full latent space.
 
-Leaves st.session_state[SCATTER_SELECTED] (test-set indices of the last selection, kept until cleared or until
-the projection changes) and st.session_state[SCATTER_PROJECTION] (the projection drawn) for the Interpolation page.
+Leaves st.session_state[SCATTER_SELECTION] ((split, dataset indices of that split)), SCATTER_SELECTED (the
+selection's test-set indices, for the Interpolation page), SCATTER_PROJECTION and SCATTER_DIMS (the map drawn).
 """
 
+from __future__ import annotations
+
+import html
+import tempfile
+from pathlib import Path
+
 import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from ui.cache import encodings, projection
+from ui import cache
+from ui.components.embedding_inspector import (
+    Colouring,
+    Filter,
+    InspectorView,
+    embedding_inspector,
+    image_part,
+)
 from ui.conditional import class_labels, decoding_class_ui
 from ui.navigation import page_intro
-from ui.state import SCATTER_DIMS, SCATTER_PROJECTION, SCATTER_SELECTED, sliders_code
-from ui.widgets import image_rows, latent_scatter_figure, selected_indices, show_picture
+from ui.projections import request
+from ui.state import SCATTER_DIMS, SCATTER_PROJECTION, SCATTER_SELECTED, SCATTER_SELECTION, sliders_code
+from ui.widgets import image_rows, show_picture
 from vae_core.checkpoint import Checkpoint
-from vae_core.data import Dataset
+from vae_core.data import SPLITS, Dataset, split_labels
 from vae_core.images import tile
-from vae_core.latent import PROJECTIONS, latent_grid, project_points
+from vae_core.latent import latent_grid, nearest_neighbours
 from vae_core.metrics import kl_per_dimension
+from vae_core.projection import ProjectionParams, project_points
+from vae_core.projector import embedding_table, projector_zip, write_projector
 
-METHOD_NAMES = {"direct": "Two latent dimensions", "pca": "PCA", "tsne": "t-SNE"}
-MAX_SHOWN = 12  # images drawn for a selection; more would only slow the page down
+METHOD_NAMES = {"direct": "Two latent dimensions", "pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
+SPLIT_NAMES = {"test": "Test", "train": "Train", "all": "Train + test"}  # the order shown; keys: vae_core.data.SPLITS
+SPLIT_KEPT = "scatter_split_kept"
+COLOUR_BY = ("label", "reconstruction log-likelihood", "KL", "ELBO", "‖μ‖", "mean σ")
+MAX_SHOWN = 12  # selected examples drawn in the panel; more would only slow the page down
+NEIGHBOURS = 8  # k nearest neighbours shown per selected example (the first MAX_NEIGHBOUR_ROWS of them)
+MAX_NEIGHBOUR_ROWS = 3
+MAX_ELLIPSES = 200  # sigma ellipses drawn (a box over thousands of points would only draw a blot)
 GRID_EXTENT = 3.0  # +-3 prior standard deviations
+THUMB_PX = 72
 
 
-def most_active_first(checkpoint: Checkpoint) -> list[int]:
+def most_active_first(checkpoint: Checkpoint, split: str) -> list[int]:
     """Latent dimensions ordered by their average KL to the prior, most used first."""
-    mu, logvar = encodings(checkpoint)
-    kl = kl_per_dimension(torch.tensor(mu), torch.tensor(logvar)).numpy()
+    mu, logvar = cache.encodings(checkpoint, split)
+    kl = kl_per_dimension(torch.from_numpy(mu), torch.from_numpy(logvar)).numpy()
     return [int(d) for d in np.argsort(-kl, kind="stable")]
 
 
-def projection_ui(n_points: int, checkpoint: Checkpoint) -> tuple[str, int, tuple[int, int]]:
-    """The projection method, the t-SNE subsample size and, for the direct view, the two dimensions shown."""
+def params_ui(checkpoint: Checkpoint, split: str, n_points: int, place) -> ProjectionParams | None:
+    """The projection the user asks for (the method chosen in `place`); None while a t-SNE / UMAP has not been
+    asked for with Compute."""
     latent_dim = checkpoint.config.latent_dim
     default = "direct" if latent_dim <= 2 else "pca"
-    method = st.radio("Projection", PROJECTIONS, index=PROJECTIONS.index(default), format_func=METHOD_NAMES.get,
-                      horizontal=True, key="scatter_method")
-    dims, size = (0, 1), n_points
-    if method == "direct" and latent_dim > 2:
-        order = most_active_first(checkpoint)
+    method = place.radio("Projection", ProjectionParams.METHODS, index=ProjectionParams.METHODS.index(default),
+                      format_func=METHOD_NAMES.get, horizontal=True, key="scatter_method")
+    if method == "pca":
+        return ProjectionParams("pca")
+    if method == "direct":
+        if latent_dim <= 2:
+            return ProjectionParams("direct", (0, min(1, latent_dim - 1)))
+        order = most_active_first(checkpoint, split)
         x_col, y_col = st.columns(2)
         label = "z{} · most active".format
         dims = (x_col.selectbox("Horizontal axis", range(latent_dim), index=order[0], key="scatter_dim_x",
                                 format_func=lambda d: label(d) if d == order[0] else f"z{d}"),
                 y_col.selectbox("Vertical axis", range(latent_dim), index=order[1], key="scatter_dim_y",
                                 format_func=lambda d: label(d) if d == order[1] else f"z{d}"))
-    if method == "tsne":
-        size = st.slider("t-SNE subsample (points)", min(100, n_points), n_points, min(2000, n_points),
-                         step=min(100, n_points), key="scatter_tsne_points",
-                         help="t-SNE costs seconds per thousand points on a CPU; each size is computed once per model.")
-    return method, size, dims
+        return ProjectionParams("direct", dims)
+    return slow_params_form(method, n_points)
 
 
-def mark_sliders_code(figure, checkpoint: Checkpoint, method: str, dims: tuple[int, int]) -> None:
-    """A star where the Latent sliders page's code lies (t-SNE cannot place a new point)."""
+def bounds(allowed, kind) -> tuple:
+    return kind(allowed.low), kind(allowed.high)
+
+
+def slow_params_form(method: str, n_points: int) -> ProjectionParams | None:
+    """t-SNE / UMAP parameters, set before anything runs; the map is computed when Compute is pressed."""
+    defaults = ProjectionParams(method)
+    asked_key = f"scatter_params_{method}"
+    with st.form(f"scatter_form_{method}", border=True):
+        columns = st.columns(3)
+        if method == "tsne":
+            fields = {"perplexity": columns[0].number_input(
+                "Perplexity", *bounds(ProjectionParams.PERPLEXITY, float), defaults.perplexity,
+                key="scatter_perplexity", help="About how many neighbours each point keeps close.")}
+        else:
+            fields = {"n_neighbors": columns[0].number_input(
+                "Neighbours", *bounds(ProjectionParams.N_NEIGHBORS, int), defaults.n_neighbors, key="scatter_neighbors",
+                help="Size of the local neighbourhood UMAP keeps."),
+                "min_dist": columns[1].number_input(
+                "Minimum distance", *bounds(ProjectionParams.MIN_DIST, float), defaults.min_dist, step=0.05,
+                key="scatter_min_dist", help="How tightly points may pack.")}
+        cap = defaults.cap(n_points)
+        most = columns[2].number_input(
+            "Points (at most)", min(100, n_points), n_points, cap, step=max(1, min(1000, n_points // 10)),
+            key=f"scatter_max_points_{method}",
+            help="Above this, a stratified subsample (each label keeps its share), said so on the page.")
+        seed = columns[0 if method == "umap" else 1].number_input("Seed", 0, 10**6, defaults.seed,
+                                                                   key=f"scatter_seed_{method}")
+        if st.form_submit_button("Compute", type="primary"):
+            st.session_state[asked_key] = ProjectionParams(method, seed=int(seed), **fields,
+                                                           max_points=None if most == cap else int(most))
+    return st.session_state.get(asked_key)
+
+
+@st.fragment(run_every=1.0)
+def wait_for_projection(checkpoint: Checkpoint, split: str, params: ProjectionParams) -> None:
+    """Progress of a background projection; the whole page reruns once it is done."""
+    run = request(checkpoint, split, params)
+    if run.done:
+        st.rerun()
+    elapsed = f" · {run.seconds or 0:.0f} s" if run.seconds else ""
+    st.progress(run.fraction, text=f"{METHOD_NAMES[params.method]}: {run.message}{elapsed}")
+
+
+def colouring_ui(checkpoint: Checkpoint, split: str) -> Colouring:
+    by = st.selectbox("Colour by", COLOUR_BY, key="scatter_colour",
+                      help="Per example: log p(x|z) at one z ~ q(z|x), KL(q(z|x) || p(z)), their difference "
+                           "(ELBO), the norm of the posterior mean and the mean posterior standard deviation.")
+    if by == "label":
+        return Colouring("label")
+    values = colour_values(checkpoint, split, by)
+    lo, hi = np.percentile(values, [1, 99])
+    return Colouring(by, values, (float(lo), float(hi) if hi > lo else float(lo) + 1.0))
+
+
+def colour_values(checkpoint: Checkpoint, split: str, by: str) -> np.ndarray:
+    if by in ("‖μ‖", "mean σ"):
+        mu, logvar = cache.encodings(checkpoint, split)
+        return np.linalg.norm(mu, axis=1) if by == "‖μ‖" else np.exp(0.5 * logvar).mean(axis=1)
+    terms = cache.example_terms(checkpoint, split)
+    return terms[{"reconstruction log-likelihood": "recon", "KL": "kl", "ELBO": "elbo"}[by]]
+
+
+def filter_ui(dataset: Dataset, ids: tuple[str, ...], label_col, search_col, hide_col) -> Filter:
+    """Filter by label and by index or example id; the points keep their identity (dimmed or hidden)."""
+    names = dataset.class_names
+    chosen = label_col.multiselect("Labels shown", range(len(names)), format_func=lambda c: names[c],
+                                   placeholder="all labels", key="scatter_labels")
+    query = search_col.text_input("Search index or id", key="scatter_search", placeholder="e.g. 17, 42 or test/7",
+                                  help="Numbers are indices of the split; anything else matches part of an example "
+                                       "id; commas between.")
+    hide = hide_col.toggle("Hide others", key="scatter_hide")
+    matches = search(query, ids) if query.strip() else None
+    if matches is not None:
+        st.caption(f"{len(matches):,} examples match {query.strip()!r}.")
+    return Filter([int(c) for c in chosen] or None, matches, hide)
+
+
+def search(query: str, ids: tuple[str, ...]) -> list[int]:
+    """Dataset indices matching any comma-separated term: a number is an index of the split, anything else a part
+    of an example id."""
+    found: set[int] = set()
+    for term in filter(None, (t.strip() for t in query.split(","))):
+        if term.isdigit():
+            found.update([int(term)] if int(term) < len(ids) else [])
+        else:
+            found.update(i for i, name in enumerate(ids) if term in name)
+    return sorted(found)
+
+
+def stored_selection(checkpoint: Checkpoint, split: str) -> list[int]:
+    """The selection kept for this model and split; a new split (or model) starts with none. A selection keeps
+    its points across projections of the same split (they are the same examples)."""
+    owner = (checkpoint.sha256, split)
+    if st.session_state.get("scatter_owner") != owner:
+        for key in (SCATTER_SELECTION, SCATTER_SELECTED):
+            st.session_state.pop(key, None)
+        st.session_state["scatter_owner"] = owner
+    return st.session_state.get(SCATTER_SELECTION, (split, []))[1]
+
+
+def take_selection(state_selection: dict | None, split: str, view_id: str, n_train: int) -> bool:
+    """Keep a selection the browser made in this view since the last run; True when there was one."""
+    if not state_selection or state_selection.get("seq") == st.session_state.get("scatter_seen"):
+        return False
+    st.session_state["scatter_seen"] = state_selection.get("seq")
+    if state_selection.get("view") != view_id:
+        return False
+    set_selection(split, [int(i) for i in state_selection["indices"]], n_train)
+    return True
+
+
+def set_selection(split: str, indices: list[int], n_train: int) -> None:
+    if not indices:
+        for key in (SCATTER_SELECTION, SCATTER_SELECTED):
+            st.session_state.pop(key, None)
+        return
+    st.session_state[SCATTER_SELECTION] = (split, indices)
+    test_offset = {"test": 0, "train": None, "all": n_train}[split]
+    st.session_state[SCATTER_SELECTED] = ([] if test_offset is None else
+                                          [i - test_offset for i in indices if i >= test_offset])
+
+
+def sigma_ellipses(checkpoint: Checkpoint, split: str, params: ProjectionParams, selected: list[int]) -> list:
+    """1 and 2 sigma ellipses of the selected posteriors in the direct view (the two shown dimensions)."""
+    if params.method != "direct" or not selected:
+        return []
+    mu, logvar = cache.encodings(checkpoint, split)
+    rows = np.asarray(selected[:MAX_ELLIPSES])
+    dims = list(params.dims) if mu.shape[1] > 1 else [0, 0]
+    sigma = np.exp(0.5 * logvar[np.ix_(rows, dims)])
+    if mu.shape[1] == 1:
+        sigma[:, 1] = 0
+    return [{"x": float(mu[i, dims[0]]), "y": float(mu[i, dims[1]] if mu.shape[1] > 1 else 0.0),
+             "sigma": [float(s) for s in sig]} for i, sig in zip(rows, sigma)]
+
+
+def sliders_star(checkpoint: Checkpoint, split: str, params: ProjectionParams):
+    """Where the Latent sliders page's code lies on this map (t-SNE and UMAP cannot place a new point)."""
     z = sliders_code(checkpoint)
-    if z is None or method == "tsne":
-        return
-    xy = project_points(encodings(checkpoint)[0], np.asarray(z)[None], method, dims)[0]
-    figure.add_trace(go.Scatter(x=[xy[0]], y=[xy[1]], mode="markers", name="sliders' code", hoverinfo="name",
-                                marker={"symbol": "star", "size": 16, "color": "black"}))
+    if z is None or params.method not in ("direct", "pca"):
+        return None
+    mu, _ = cache.encodings(checkpoint, split)
+    return project_points(mu, np.asarray(z)[None], params.method, params.dims)[0]
 
 
-def remember_selection(picked: list[int], view: tuple) -> None:
-    """Keep a new selection; an empty event (e.g. after leaving the page) leaves the stored one alone; a new
-    projection starts with no selection (its points are elsewhere, some maybe not drawn)."""
-    if st.session_state.get("scatter_view") != view:
-        st.session_state.pop(SCATTER_SELECTED, None)
-        st.session_state["scatter_view"] = view
-    if picked and picked != st.session_state.get("scatter_last_event"):
-        st.session_state[SCATTER_SELECTED] = picked
-    st.session_state["scatter_last_event"] = picked
+def example_image(dataset: Dataset, split: str, index: int):
+    """The image (1, C, H, W) of dataset index `index` of `split` ("all": train then test)."""
+    if split == "all":
+        n_train = len(dataset.y_train)
+        split, index = ("train", index) if index < n_train else ("test", index - n_train)
+    return dataset.split(split)[0][index:index + 1]
 
 
-def selection_panel(checkpoint: Checkpoint, dataset: Dataset) -> None:
-    selected = st.session_state.get(SCATTER_SELECTED, [])
+def selection_panel(checkpoint: Checkpoint, dataset: Dataset, split: str, selected: list[int],
+                    labels: np.ndarray, ids: tuple[str, ...]) -> None:
     if not selected:
-        st.info("Click a point (or pick box or lasso select in the chart's toolbar and drag) to see the images and "
-                "their reconstructions here.")
+        st.info("Hover a point to see its image and reconstruction; click one, or drag a box or a lasso (the tools "
+                "above the map), to see the examples here with their nearest neighbours.")
         return
-    x, y = dataset.split("test")
     shown = selected[:MAX_SHOWN]
     head, clear = st.columns([4, 1])
-    head.subheader(f"{len(selected)} selected" + (f" (first {MAX_SHOWN} shown)" if len(selected) > MAX_SHOWN else ""))
+    head.subheader(f"{len(selected):,} selected" + (f" (first {MAX_SHOWN} shown)" if len(selected) > MAX_SHOWN else ""))
     if clear.button("Clear selection", key="scatter_clear"):
-        st.session_state.pop(SCATTER_SELECTED)
+        set_selection(split, [], 0)
         st.rerun()
-    st.caption("Each column: a test image above its reconstruction decode(mu(x)). The Interpolation page can use "
-               "these points as endpoints.")
-    image_rows({"x": x[shown], "reconstruction": checkpoint.model.reconstruct(x[shown], y[shown])},
-               captions=[f"#{i}: {dataset.class_names[y[i]]}" for i in shown], size=72)
+    x = torch.cat([example_image(dataset, split, i) for i in shown])
+    terms = cache.example_terms(checkpoint, split)
+    names = dataset.class_names
+    st.caption("Each column: an image above its reconstruction decode(mu(x)); per example log p(x|z) "
+               "(reconstruction), KL(q(z|x) || p(z)) and ELBO in nats. The Interpolation page can use "
+               "the selected test examples as endpoints.")
+    image_rows({"x": x, "reconstruction": checkpoint.model.reconstruct(x, torch.as_tensor(labels[shown]))},
+               captions=[f"#{i}: {names[labels[i]]}<br>{html.escape(ids[i])}<br>recon {terms['recon'][i]:.1f}<br>"
+                         f"KL {terms['kl'][i]:.1f}<br>ELBO {terms['elbo'][i]:.1f}" for i in shown], size=THUMB_PX)
+    neighbours_panel(checkpoint, dataset, split, shown[:MAX_NEIGHBOUR_ROWS], labels, ids)
+
+
+def neighbours_panel(checkpoint: Checkpoint, dataset: Dataset, split: str, queries: list[int],
+                     labels: np.ndarray, ids: tuple[str, ...]) -> None:
+    mu, _ = cache.encodings(checkpoint, split)
+    found, distances = nearest_neighbours(mu, queries, NEIGHBOURS)
+    st.markdown(f"**{NEIGHBOURS} nearest neighbours in the full {mu.shape[1]}-D latent space** "
+                "(Euclidean distance between posterior means, not in the 2-D map)")
+    names = dataset.class_names
+    for query, rows, dist in zip(queries, found, distances):
+        images = torch.cat([example_image(dataset, split, i) for i in [query, *rows]])
+        captions = [f"<b>#{query}</b>: {names[labels[query]]}"] + [
+            f"#{i}: {names[labels[i]]}<br>d = {d:.3f}" for i, d in zip(rows, dist)]
+        image_rows({html.escape(ids[query]): images}, captions=captions, size=56)
+
+
+def exports(checkpoint: Checkpoint, dataset: Dataset, split: str) -> None:
+    """The split's embedding as TensorBoard Projector files (zip) and CSV, made when the button is pressed."""
+    name = f"{Path(checkpoint.dataset.name).name}-{split}"
+    table = lambda: embedding_table(checkpoint, dataset, split)  # noqa: E731
+    zip_col, csv_col = st.columns(2)
+    zip_col.download_button("Embedding Projector files (.zip)", lambda: projector_zip(table()),
+                            f"{name}-projector.zip", "application/zip", key="scatter_export_zip",
+                            help="tensors.tsv, metadata.tsv, sprite.png and projector_config.pbtxt "
+                                 "(load them at projector.tensorflow.org or in TensorBoard).")
+    csv_col.download_button("Embedding as CSV", lambda: embedding_csv(table()), f"{name}-embedding.csv", "text/csv",
+                            key="scatter_export_csv", help="id, label, mu, recon, KL and ELBO per example.")
+
+
+def embedding_csv(table) -> bytes:
+    with tempfile.TemporaryDirectory() as folder:
+        write_projector(table, folder)
+        return (Path(folder) / "embedding.csv").read_bytes()
 
 
 def latent_plane(checkpoint: Checkpoint) -> None:
@@ -104,24 +300,80 @@ def latent_plane(checkpoint: Checkpoint) -> None:
     show_picture(tile(checkpoint.model.decode_image(latent_grid(n, GRID_EXTENT), labels), ncols=n, size=40))
 
 
-checkpoint, dataset = page_intro(
-    "Latent scatter",
-    "Each point is one test image placed at its posterior mean mu(x), coloured by its label. Similar images "
-    "should sit together; click a point, or box- or lasso-select from the chart's toolbar, to see the images. "
-    "Dragging zooms; double-click zooms back out.",
-)
-_, labels = dataset.split("test")
-method, max_points, dims = projection_ui(len(labels), checkpoint)
-with st.spinner("Projecting..." if method != "tsne" else f"Running t-SNE on {max_points:,} points..."):
-    projected = projection(checkpoint, method, max_points, dims=dims)
-st.session_state[SCATTER_PROJECTION] = method
-st.session_state[SCATTER_DIMS] = dims
-figure = latent_scatter_figure(projected.coords, projected.indices, labels.numpy()[projected.indices],
-                               dataset.class_names, marker_size=4 if len(projected.indices) > 3000 else 6)
-st.caption(f"{len(projected.indices):,} test points; axes: {projected.explained}.")
-mark_sliders_code(figure, checkpoint, method, dims)
-event = st.plotly_chart(figure, on_select="rerun", selection_mode=("points", "box", "lasso"), key="scatter_chart")
-remember_selection(selected_indices(event.selection), (checkpoint.sha256, method, max_points, dims))
-selection_panel(checkpoint, dataset)
-if checkpoint.config.latent_dim == 2 and method == "direct":
-    latent_plane(checkpoint)
+def dataset_key(checkpoint: Checkpoint) -> str:
+    info = checkpoint.dataset
+    return f"{info.name}:{sorted(info.loading_options().items())}"
+
+
+def axes_names(params: ProjectionParams) -> tuple[str, str]:
+    if params.method == "direct":
+        return f"z{params.dims[0]}", f"z{params.dims[1]}"
+    return ("PC1", "PC2") if params.method == "pca" else (f"{METHOD_NAMES[params.method]} 1",
+                                                          f"{METHOD_NAMES[params.method]} 2")
+
+
+def main() -> None:
+    checkpoint, dataset = page_intro(
+        "Latent scatter",
+        "Every example of a split at its posterior mean mu(x), drawn in your browser: drag to pan, wheel to zoom, "
+        "hover for the image and its reconstruction; click, box or lasso to select and see the nearest "
+        "neighbours in the full latent space.",
+    )
+    split_col, method_col = st.columns([2, 3])
+    splits = [s for s in SPLIT_NAMES if s in SPLITS]
+    # A link can open a split (/scatter?split=all); else the one last shown (widget state ends with the page).
+    asked = st.query_params.get("split", st.session_state.get(SPLIT_KEPT))
+    split = split_col.radio("Examples", splits, index=splits.index(asked) if asked in splits else 0,
+                            format_func=SPLIT_NAMES.get, horizontal=True, key="scatter_split")
+    st.session_state[SPLIT_KEPT] = split
+    labels_tensor, ids = split_labels(dataset, split)
+    labels = labels_tensor.numpy()
+    params = params_ui(checkpoint, split, len(labels), method_col)
+    if params is None:
+        st.info(f"Set the {METHOD_NAMES[st.session_state['scatter_method']]} parameters and press Compute: it runs "
+                "in the background on the server, and its map is kept on disk, so reopening it is instant.")
+        return
+    run = request(checkpoint, split, params)
+    if run.error:
+        st.error(f"The map could not be computed: {run.error}.")
+        return
+    if not run.done:
+        wait_for_projection(checkpoint, split, params)
+        return
+    projected = run.result
+    st.session_state[SCATTER_PROJECTION] = params.method
+    st.session_state[SCATTER_DIMS] = params.dims
+    colour_col, label_col, search_col, hide_col = st.columns([3, 3, 3, 2], vertical_alignment="bottom")
+    with colour_col:
+        colouring = colouring_ui(checkpoint, split)
+    point_filter = filter_ui(dataset, ids, label_col, search_col, hide_col)
+    note = f" **{projected.note}.**" if projected.note else ""
+    st.caption(f"{len(projected.indices):,} of {len(labels):,} {SPLIT_NAMES[split].lower()} examples; "
+               f"axes: {projected.explained}.{note}")
+    mu, _ = cache.encodings(checkpoint, split)
+    x_parts = [("train", dataset.x_train), ("test", dataset.x_test)] if split == "all" else [
+        (split, dataset.split(split)[0])]
+    view_id = f"{checkpoint.sha256}|{split}|{params.key()}"
+    view = InspectorView(view_id, projected.coords, projected.indices, axes_names(params), labels,
+                         [image_part(dataset_key(checkpoint), name, x) for name, x in x_parts], mu,
+                         dataset.class_names, colouring, point_filter)
+    n_train = len(dataset.y_train)
+    selected = stored_selection(checkpoint, split)
+    state = embedding_inspector(checkpoint, view, selected=selected,
+                                ellipses=sigma_ellipses(checkpoint, split, params, selected),
+                                star=sliders_star(checkpoint, split, params))
+    if state.problem:
+        st.error(f"The scatter cannot be drawn in this browser: {state.problem}.")
+    if take_selection(state.selection, split, view_id, n_train):
+        st.rerun()  # draws the new selection's ellipses and panel with the component in step
+    if params.method == "direct" and selected:
+        st.caption("Red ellipses: 1 sigma (solid) and 2 sigma (dashed) of each selected posterior q(z|x) in the two "
+                   "dimensions shown.")
+    selection_panel(checkpoint, dataset, split, selected, labels, ids)
+    with st.expander("Export this split's embedding"):
+        exports(checkpoint, dataset, split)
+    if checkpoint.config.latent_dim == 2 and params.method == "direct":
+        latent_plane(checkpoint)
+
+
+main()

@@ -273,3 +273,19 @@ def arc_across_pad(t: float, box: dict) -> tuple[float, float]:
 
 def along_slider(t: float, box: dict) -> tuple[float, float]:
     return 0.45 * box["width"] * t, 0.0
+
+
+# --- the embedding inspector (ui/components/embedding_inspector) on the Latent scatter page ---
+
+INSPECTOR = ".embedding-inspector"  # the component's root: its data attributes say what it shows
+# True once the inspector's points are drawn, the dataset's images arrived and the decoder is loaded.
+INSPECTOR_READY = """(selector) => {
+  const find = (root) => root.querySelector(selector)
+    ?? Array.from(root.querySelectorAll('*')).map(e => e.shadowRoot && find(e.shadowRoot)).find(Boolean);
+  const d = find(document)?.dataset;
+  return !!d && d.state === 'ready' && d.images === 'ready' && d.decoder === 'ready';
+}"""
+
+
+def wait_for_inspector(page, timeout_ms: int = PAGE_LOAD_MS) -> None:
+    page.wait_for_function(INSPECTOR_READY, arg=INSPECTOR, timeout=timeout_ms)

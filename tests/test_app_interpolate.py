@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 
 import numpy as np
 import pytest
@@ -12,14 +13,26 @@ from conftest import ROOT
 from PIL import Image
 from streamlit.runtime.media_file_storage import MediaFileKind
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
-from test_app_scatter import chart_traces, page, plotly_array
+from test_app_scatter import page, sent
 
 from ui.state import SCATTER_PROJECTION, SCATTER_SELECTED
 from vae_core.checkpoint import load_checkpoint
 from vae_core.data import load_digits_dataset
 from vae_core.images import tile
-from vae_core.latent import prior_samples, project_2d, project_points
+from vae_core.latent import prior_samples
 from vae_core.metrics import encode_means
+from vae_core.projection import ProjectionParams, compute, project_points
+
+
+def plotly_array(value) -> np.ndarray:
+    """A trace's data as plotly sends it: a list, or a base64 typed array {"dtype", "bdata"}."""
+    if isinstance(value, dict):
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"]).copy()
+    return np.asarray(value)
+
+
+def chart_traces(at, index: int = 0) -> list[dict]:
+    return json.loads(at.get("plotly_chart")[index].proto.spec)["data"]
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +171,7 @@ def test_exports_are_a_png_strip_and_an_animated_gif(downloads):
 @pytest.mark.parametrize("method", ["direct", "pca"])
 def test_projected_codes_land_where_the_scatter_draws_them(method):
     codes = np.random.default_rng(0).normal(size=(50, 8)).astype(np.float32)
-    on_scatter = project_2d(codes, method).coords[:7]
+    on_scatter = compute(codes, ProjectionParams(method)).coords[:7]
     np.testing.assert_allclose(project_points(codes, codes[:7], method), on_scatter, atol=1e-5)
     with pytest.raises(ValueError, match="t-SNE cannot place"):
         project_points(codes, codes[:7], "tsne")
@@ -175,5 +188,4 @@ def test_the_latent_sliders_code_is_an_endpoint_and_a_star_on_the_scatter(mu):
     np.testing.assert_allclose(path[0], [1.5, -0.5], atol=1e-6)
     np.testing.assert_allclose(path[-1], mu[7], atol=1e-5)
     at.switch_page("pages/scatter.py").run()
-    star = [t for t in chart_traces(at) if t.get("name") == "sliders' code"]
-    assert len(star) == 1 and star[0]["x"] == [1.5] and star[0]["y"] == [-0.5]
+    assert sent(at)["star"] == pytest.approx([1.5, -0.5])  # what the scatter's inspector draws as a star

@@ -1,28 +1,62 @@
-"""Latent scatter page, driven through the app with AppTest."""
+"""Latent scatter page (the embedding inspector), driven through the app with AppTest.
+
+AppTest runs no JavaScript: the tests read what the page sends the component (its data, and the static files
+it names, from static/cache/) and send the component's state back the way the browser does (a selection).
+The browser side is tested in tests/test_browser_inspector.py.
+"""
 
 from __future__ import annotations
 
-import base64
+import gzip
+import hashlib
 import json
 import time
 
 import numpy as np
 import pytest
+import torch
 from conftest import ROOT
 from streamlit.testing.v1 import AppTest
 
-from ui.state import SCATTER_SELECTED, CurrentModel
-from ui.widgets import class_color, selected_indices
+from ui.components.embedding_inspector import CACHE_DIR
+from ui.projections import STORE_ENV
+from ui.state import (
+    SCATTER_DIMS,
+    SCATTER_PROJECTION,
+    SCATTER_SELECTED,
+    SCATTER_SELECTION,
+    SLIDERS_CODE,
+    CurrentModel,
+)
+from ui.widgets import CLASS_COLORS
 from vae_core.checkpoint import DatasetInfo, checkpoint_bytes, load_checkpoint
 from vae_core.data import load_digits_dataset
-from vae_core.metrics import encode_means
+from vae_core.images import to_uint8
+from vae_core.latent import nearest_neighbours
+from vae_core.metrics import encode_means, per_example_terms
 from vae_core.models import VAE, VAEConfig
+
+
+@pytest.fixture(autouse=True)
+def projection_store(tmp_path, monkeypatch):
+    """Background projections write their maps under tmp_path, not the repository's cache."""
+    monkeypatch.setenv(STORE_ENV, str(tmp_path / "projections"))
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_digits_dataset()
+
+
+def encoded(name: str, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    mu, logvar = encode_means(load_checkpoint(ROOT / "checkpoints" / name).model, x)
+    return mu.numpy(), logvar.numpy()
 
 
 def page(name: str, checkpoint: str | None = "digits-2d.safetensors") -> AppTest:
     """The app on page `name` with `checkpoint` picked: the small digits model unless told otherwise (fast, 359
     test images); None keeps the app's default model (MNIST 2-D)."""
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     at.run()
     if checkpoint:
         at.sidebar.selectbox(key="app_checkpoint").select(checkpoint).run()
@@ -31,76 +65,207 @@ def page(name: str, checkpoint: str | None = "digits-2d.safetensors") -> AppTest
     return at
 
 
-def plotly_array(value) -> np.ndarray:
-    """A trace's data as plotly sends it: a list, or a base64 typed array {"dtype", "bdata"}."""
-    if isinstance(value, dict):
-        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"]).copy()
-    return np.asarray(value)
+def sent(at: AppTest) -> dict:
+    """The data the page sent the inspector on its last run."""
+    return json.loads(at.get("bidi_component")[0].proto.json)
 
 
-def chart_traces(at: AppTest, index: int = 0) -> list[dict]:
-    return json.loads(at.get("plotly_chart")[index].proto.spec)["data"]
+def served(url: str, dtype=None) -> np.ndarray | bytes:
+    """A file the page published under static/cache, as the browser reads it (a typed array, or bytes)."""
+    path = CACHE_DIR / url.rsplit("/", 1)[1]
+    data = gzip.decompress(path.read_bytes()) if path.name.endswith(".gz") else path.read_bytes()
+    return data if dtype is None else np.frombuffer(data, dtype=np.dtype(dtype).newbyteorder("<"))
 
 
-def select_points(at: AppTest, points: list[dict]) -> AppTest:
-    """Send a selection on the scatter the way the browser does (AppTest has no API for chart events)."""
+def view_points(at: AppTest) -> tuple[np.ndarray, np.ndarray]:
+    view = sent(at)["view"]
+    return served(view["coords"], np.float32).reshape(-1, 2), served(view["indices"], np.int32)
+
+
+def select(at: AppTest, indices: list[int], seq: str = "1") -> AppTest:
+    """Send a selection from the inspector the way the browser does (its state value, a JSON object)."""
     states = at._tree.get_widget_states()
     state = states.widgets.add()
-    state.id = at.get("plotly_chart")[0].proto.id
-    state.string_value = json.dumps({"selection": {"points": points, "point_indices": [], "box": [], "lasso": []}})
+    state.id = at.get("bidi_component")[0].proto.id
+    state.json_value = json.dumps({"selection": {"view": sent(at)["view"]["id"], "indices": indices, "seq": seq}})
     return at._run(states)
 
 
-def test_scatter_has_one_point_per_test_example_coloured_by_class():
+def panel_html(at: AppTest) -> str:
+    return "".join(element.proto.body for element in at.get("html"))
+
+
+def test_every_test_example_is_sent_at_its_latent_mean_with_its_label_and_image(digits):
     at = page("pages/scatter.py")
-    traces = chart_traces(at)
-    digits = load_digits_dataset()
-    indices = np.concatenate([plotly_array(t["customdata"]) for t in traces])
-    assert sorted(indices) == list(range(len(digits.y_test)))
-    assert all(t["type"] == "scattergl" for t in traces)
-    for trace in traces:
-        labels = digits.y_test.numpy()[plotly_array(trace["customdata"])]
-        assert set(labels) == {int(trace["name"])}
-        assert trace["marker"]["color"] == class_color(int(trace["name"]))
+    coords, indices = view_points(at)
+    mu, _ = encoded("digits-2d.safetensors", digits.x_test)
+    points = sent(at)["points"]
+
+    np.testing.assert_array_equal(indices, np.arange(len(digits.y_test)))
+    np.testing.assert_allclose(coords, mu[indices], atol=1e-5)
+    np.testing.assert_array_equal(served(points["labels"], np.int32), digits.y_test.numpy())
+    assert [(p["split"], p["count"]) for p in points["images"]] == [("test", len(digits.y_test))]
+    sprite = np.frombuffer(served(points["images"][0]["url"]), np.uint8).reshape(-1, 8, 8)
+    np.testing.assert_array_equal(sprite, to_uint8(digits.x_test))
+    np.testing.assert_allclose(served(points["codes"], np.float32).reshape(-1, 2), mu, atol=1e-5)
+    assert points["palette"] == CLASS_COLORS and points["names"] == list(digits.class_names)
+    assert sent(at)["view"]["axes"] == ["z0", "z1"]
 
 
-def test_a_2d_model_is_drawn_at_its_latent_means():
+def test_the_train_and_test_split_is_every_example_train_first(digits):
     at = page("pages/scatter.py")
-    mu, _ = encode_means(load_checkpoint(ROOT / "checkpoints" / "digits-2d.safetensors").model,
-                         load_digits_dataset().x_test)
-    for trace in chart_traces(at):
-        rows = plotly_array(trace["customdata"])
-        np.testing.assert_allclose(plotly_array(trace["x"]), mu[rows, 0].numpy(), atol=1e-5)
-        np.testing.assert_allclose(plotly_array(trace["y"]), mu[rows, 1].numpy(), atol=1e-5)
+    at.radio(key="scatter_split").set_value("all").run()
+    coords, indices = view_points(at)
+    points = sent(at)["points"]
+    n_train, n = len(digits.y_train), len(digits.y_train) + len(digits.y_test)
+
+    np.testing.assert_array_equal(indices, np.arange(n))
+    np.testing.assert_array_equal(served(points["labels"], np.int32), np.concatenate([digits.y_train, digits.y_test]))
+    assert [(p["split"], p["count"]) for p in points["images"]] == [("train", n_train), ("test", n - n_train)]
+    mu_test, _ = encoded("digits-2d.safetensors", digits.x_test)
+    np.testing.assert_allclose(coords[n_train:], mu_test, atol=1e-5)
+    assert f"{n:,} of {n:,} train + test examples" in " ".join(c.value for c in at.main.caption)
 
 
-def test_an_8d_model_defaults_to_pca_and_tsne_uses_the_chosen_subsample():
-    at = page("pages/scatter.py", "digits-8d.safetensors")
-    assert at.radio(key="scatter_method").value == "pca"
-    at.radio(key="scatter_method").set_value("tsne").run()
-    at.slider(key="scatter_tsne_points").set_value(200).run()
-    assert not at.exception
-    assert sum(len(plotly_array(t["customdata"])) for t in chart_traces(at)) == 200
+def test_a_rerun_sends_a_few_hundred_bytes_and_the_images_are_written_once(mnist):
+    at = page("pages/scatter.py", None)  # MNIST 2-D: 10,000 test points
+    first = at.get("bidi_component")[0].proto.json
+    image_file = CACHE_DIR / sent(at)["points"]["images"][0]["url"].rsplit("/", 1)[1]
+    written = image_file.stat().st_mtime_ns
+    at.selectbox(key="scatter_colour").set_value("KL").run()
+    later = at.get("bidi_component")[0].proto.json
+
+    assert len(first) < 2_000 and len(later) < 2_000
+    assert image_file.stat().st_mtime_ns == written
+    assert len(view_points(at)[1]) == 10_000
 
 
-def test_selected_indices_come_from_customdata_in_order_without_repeats():
-    points = [{"customdata": 12}, {"customdata": [3]}, {"customdata": 12}, {"point_index": 4}]
-    assert selected_indices({"points": points}) == [12, 3]
-
-
-def test_selecting_points_shows_them_and_keeps_them_for_the_interpolation_page():
+def test_selecting_points_shows_them_with_terms_and_neighbours_and_keeps_them_for_interpolation(digits):
     at = page("pages/scatter.py")
-    select_points(at, [{"curve_number": 0, "point_index": 0, "customdata": 5},
-                       {"curve_number": 1, "point_index": 2, "customdata": 17}])
+    select(at, [5, 17])
     assert at.session_state[SCATTER_SELECTED] == [5, 17]
-    panel = at.get("html")[-1].proto.body  # images above their reconstructions, column by column
-    assert panel.count("<img") == 4 and panel.index("#5:") < panel.index("#17:")
+    assert at.session_state[SCATTER_SELECTION] == ("test", [5, 17])
+    assert sent(at)["selected"] == [5, 17]
+    html = panel_html(at)
+    terms = per_example_terms(load_checkpoint(ROOT / "checkpoints" / "digits-2d.safetensors").model, digits.x_test)
+    assert html.index("#5:") < html.index("#17:") and "test/17" in html
+    assert f"KL {terms['kl'][5]:.1f}" in html and f"ELBO {terms['elbo'][17]:.1f}" in html
+    mu, _ = encoded("digits-2d.safetensors", digits.x_test)
+    found, distances = nearest_neighbours(mu, [5], 8)
+    for neighbour, distance in zip(found[0], distances[0]):
+        assert f"#{neighbour}: {digits.class_names[digits.y_test[neighbour]]}<br>d = {distance:.3f}" in html
 
     at.switch_page("pages/interpolate.py").run()
     at.switch_page("pages/scatter.py").run()
     assert at.session_state[SCATTER_SELECTED] == [5, 17]
     at.button(key="scatter_clear").click().run()
-    assert SCATTER_SELECTED not in at.session_state
+    assert SCATTER_SELECTED not in at.session_state and sent(at)["selected"] == []
+
+
+def test_a_selection_of_train_and_test_examples_gives_interpolation_the_test_ones(digits):
+    at = page("pages/scatter.py")
+    at.radio(key="scatter_split").set_value("all").run()
+    n_train = len(digits.y_train)
+    select(at, [3, n_train + 5, n_train + 9])
+    assert at.session_state[SCATTER_SELECTION] == ("all", [3, n_train + 5, n_train + 9])
+    assert at.session_state[SCATTER_SELECTED] == [5, 9]
+    assert "train/3" in panel_html(at) and f"#{n_train + 5}:" in panel_html(at)
+
+
+def test_a_selection_keeps_its_examples_across_projections_and_a_new_split_starts_empty():
+    at = page("pages/scatter.py")
+    select(at, [5])
+    at.radio(key="scatter_method").set_value("pca").run()
+    assert at.session_state[SCATTER_SELECTED] == [5] and sent(at)["selected"] == [5]
+    at.radio(key="scatter_split").set_value("train").run()
+    assert SCATTER_SELECTED not in at.session_state and sent(at)["selected"] == []
+
+
+def test_sigma_ellipses_of_the_selection_in_the_direct_view(digits):
+    at = page("pages/scatter.py")
+    select(at, [5, 17])
+    mu, logvar = encoded("digits-2d.safetensors", digits.x_test)
+    ellipses = sent(at)["ellipses"]
+    assert [e["x"] for e in ellipses] == pytest.approx(mu[[5, 17], 0], abs=1e-5)
+    np.testing.assert_allclose([e["sigma"] for e in ellipses], np.exp(0.5 * logvar[[5, 17]]), rtol=1e-5)
+    at.radio(key="scatter_method").set_value("pca").run()
+    assert sent(at)["ellipses"] == []  # sigma has no place on a PCA map's axes here
+
+
+def test_colour_by_a_metric_sends_its_values_and_a_range_for_the_legend(digits):
+    at = page("pages/scatter.py")
+    at.selectbox(key="scatter_colour").set_value("KL").run()
+    colour = sent(at)["colour"]
+    kl = per_example_terms(load_checkpoint(ROOT / "checkpoints" / "digits-2d.safetensors").model, digits.x_test)["kl"]
+    np.testing.assert_allclose(served(colour["values"], np.float32), kl, rtol=1e-5)
+    assert colour["name"] == "KL" and colour["range"] == pytest.approx(np.percentile(kl, [1, 99]), rel=1e-5)
+    at.selectbox(key="scatter_colour").set_value("mean σ").run()
+    _, logvar = encoded("digits-2d.safetensors", digits.x_test)
+    np.testing.assert_allclose(served(sent(at)["colour"]["values"], np.float32),
+                               np.exp(0.5 * logvar).mean(1), rtol=1e-5)
+    at.selectbox(key="scatter_colour").set_value("label").run()
+    assert sent(at)["colour"]["values"] is None
+
+
+def test_filter_by_label_and_by_index_or_id_keeps_point_identity():
+    at = page("pages/scatter.py")
+    at.multiselect(key="scatter_labels").set_value([3, 8]).run()
+    at.text_input(key="scatter_search").input("17, test/2").run()
+    sent_filter = sent(at)["filter"]
+    assert sent_filter["labels"] == [3, 8]
+    expected = {17} | {i for i in range(359) if "test/2" in f"test/{i}"}
+    assert set(sent_filter["matches"]) == expected and not sent_filter["hide"]
+    assert len(view_points(at)[1]) == 359  # filtered-out points stay in the view, dimmed
+    at.toggle(key="scatter_hide").set_value(True).run()
+    assert sent(at)["filter"]["hide"]
+
+
+def test_an_8d_model_defaults_to_pca_and_tsne_waits_for_compute_then_draws_its_capped_map():
+    at = page("pages/scatter.py", "digits-8d.safetensors")
+    assert at.radio(key="scatter_method").value == "pca"
+    assert sent(at)["view"]["axes"] == ["PC1", "PC2"]
+    at.radio(key="scatter_method").set_value("tsne").run()
+    assert not at.get("bidi_component") and "press Compute" in at.info[0].value  # nothing runs before Compute
+    at.number_input(key="scatter_max_points_tsne").set_value(200)
+    at.number_input(key="scatter_perplexity").set_value(10.0)
+    at.button[0].click().run()  # the form's Compute sends both
+    for _ in range(120):
+        if at.get("bidi_component"):
+            break
+        time.sleep(0.5)
+        at.run()
+    assert not at.exception
+    coords, indices = view_points(at)
+    assert len(indices) == 200 == len(coords) and len(set(indices.tolist())) == 200
+    assert any("t-SNE on 200 of 359 points, stratified by label" in c.value for c in at.main.caption)
+    assert at.session_state[SCATTER_PROJECTION] == "tsne"
+
+
+def test_direct_view_defaults_to_the_two_most_active_dimensions_and_any_two_can_be_picked(digits):
+    at = page("pages/scatter.py", "digits-8d.safetensors")
+    at.radio(key="scatter_method").set_value("direct").run()
+    mu, logvar = encoded("digits-8d.safetensors", digits.x_test)
+    kl = (0.5 * (mu**2 + np.exp(logvar) - 1 - logvar)).mean(0)
+    top_two = [int(d) for d in np.argsort(-kl)[:2]]
+    assert [at.selectbox(key=k).value for k in ("scatter_dim_x", "scatter_dim_y")] == top_two
+    at.selectbox(key="scatter_dim_y").set_value(5).run()
+    coords, indices = view_points(at)
+    np.testing.assert_allclose(coords[:, 1], mu[indices, 5], atol=1e-5)
+    assert sent(at)["view"]["axes"][1] == "z5" and at.session_state[SCATTER_DIMS] == (top_two[0], 5)
+
+
+def test_the_sliders_code_is_starred_where_it_lies():
+    at = page("pages/scatter.py")
+    sha256 = hashlib.sha256((ROOT / "checkpoints" / "digits-2d.safetensors").read_bytes()).hexdigest()
+    at.session_state[SLIDERS_CODE] = (sha256, np.array([0.5, -1.25], dtype=np.float32))
+    at.run()
+    assert sent(at)["star"] == pytest.approx([0.5, -1.25])
+
+
+def test_exports_are_offered_as_downloads():
+    at = page("pages/scatter.py")
+    labels = [button.proto.label for button in at.main.get("download_button")]
+    assert labels == ["Embedding Projector files (.zip)", "Embedding as CSV"]
 
 
 def test_latent_plane_grid_decodes_one_tile_per_grid_point():
@@ -112,67 +277,26 @@ def test_latent_plane_grid_decodes_one_tile_per_grid_point():
     assert "5x5 grid" in at.main.caption[-1].value
 
 
-def test_the_default_mnist_model_draws_all_10000_test_points_at_their_latent_means(mnist):
-    at = page("pages/scatter.py", None)
-    assert at.session_state["model"].name == "mnist-2d.safetensors"
-    mu, _ = encode_means(load_checkpoint(ROOT / "checkpoints" / "mnist-2d.safetensors").model, mnist.x_test)
-    traces = chart_traces(at)
-    assert sum(len(plotly_array(t["customdata"])) for t in traces) == 10_000
-    for trace in traces:
-        rows = plotly_array(trace["customdata"])
-        np.testing.assert_allclose(plotly_array(trace["x"]), mu[rows, 0].numpy(), atol=1e-5)
-        assert set(mnist.y_test.numpy()[rows]) == {int(trace["name"])}
-
-
 @pytest.mark.slow
-def test_full_mnist_test_set_is_drawn(mnist_root, tmp_path):
-    """10,000 points: the page encodes, projects and sends them all (WebGL draws them in the browser)."""
+def test_a_fresh_mnist_model_draws_all_70000_examples(mnist_root):
+    """Train + test of MNIST: the page encodes and publishes them all; a rerun with everything cached is quick."""
     model = VAE(VAEConfig(image_shape=(1, 28, 28), latent_dim=2, hidden_dims=(64,)))
     info = DatasetInfo("mnist", (1, 28, 28), tuple(str(d) for d in range(10)), {"root": str(mnist_root)})
     at = page("pages/scatter.py")
-    data = checkpoint_bytes(model, info, {"train": [], "test": []}, epoch=0)
-    at.session_state["model"] = CurrentModel("mnist.safetensors", data)
-    at.run()  # loads and encodes MNIST once (cached)
-    started = time.perf_counter()
-    at.run()
-    rerun_s = time.perf_counter() - started
+    at.session_state["model"] = CurrentModel("mnist.safetensors", checkpoint_bytes(model, info, {"train": [],
+                                                                                                 "test": []}, epoch=0))
+    at.radio(key="scatter_split").set_value("all").run()
     assert not at.exception
-    assert sum(len(plotly_array(t["customdata"])) for t in chart_traces(at)) == 10_000
-    assert rerun_s < 5, f"a rerun with 10,000 cached points took {rerun_s:.1f} s"
+    assert len(view_points(at)[1]) == 70_000
+    assert [p["count"] for p in sent(at)["points"]["images"]] == [60_000, 10_000]
 
 
-def chart_layout(at: AppTest) -> dict:
-    return json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]
-
-
-def test_a_click_on_a_point_selects_it():
-    """Plotly turns a click into a selection only when clickmode includes "select", and Streamlit's chart
-    forces clickmode "event" while the drag mode is box or lasso select."""
-    layout = chart_layout(page("pages/scatter.py"))
-    assert "select" in layout["clickmode"].split("+") and layout["dragmode"] not in ("select", "lasso")
-
-
-def test_direct_view_defaults_to_the_two_most_active_dimensions_and_any_two_can_be_picked():
-    at = page("pages/scatter.py", "digits-8d.safetensors")
-    at.radio(key="scatter_method").set_value("direct").run()
-    checkpoint = load_checkpoint(ROOT / "checkpoints" / "digits-8d.safetensors")
-    x = load_digits_dataset().split("test")[0]
-    mu, logvar = encode_means(checkpoint.model, x)
-    kl = (0.5 * (mu**2 + logvar.exp() - 1 - logvar)).mean(0).numpy()
-    top_two = [int(d) for d in np.argsort(-kl)[:2]]
-    assert [at.selectbox(key=k).value for k in ("scatter_dim_x", "scatter_dim_y")] == top_two
-    at.selectbox(key="scatter_dim_y").set_value(5).run()
-    xs = np.concatenate([plotly_array(t["y"]) for t in chart_traces(at)])
-    ids = np.concatenate([plotly_array(t["customdata"]) for t in chart_traces(at)])
-    np.testing.assert_allclose(xs, mu.numpy()[ids, 5], atol=1e-5)
-    assert any("z5" in caption.value for caption in at.main.caption)
-
-
-def test_a_new_projection_starts_with_no_selection_and_hides_the_latent_plane():
+def test_switching_split_never_applies_the_old_splits_indices(digits):
+    """A selection of train + test indices (beyond the test split's length) must not reach the test split's view."""
     at = page("pages/scatter.py")
-    select_points(at, [{"curve_number": 0, "point_index": 0, "customdata": 5}])
-    assert at.session_state[SCATTER_SELECTED] == [5]
-    assert any(t.key == "scatter_grid" for t in at.toggle)
-    at.radio(key="scatter_method").set_value("pca").run()
-    assert SCATTER_SELECTED not in at.session_state
-    assert not any(t.key == "scatter_grid" for t in at.toggle)  # its caption says "as in the scatter"
+    at.radio(key="scatter_split").set_value("all").run()
+    far = len(digits.y_train) + len(digits.y_test) - 1
+    select(at, [far])
+    at.radio(key="scatter_split").set_value("test").run()
+    assert not at.exception
+    assert sent(at)["selected"] == [] and sent(at)["ellipses"] == []

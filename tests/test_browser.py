@@ -8,6 +8,7 @@ also written to tests/artifacts/browser_latency.json). tests/test_browser_canvas
 from __future__ import annotations
 
 import json
+import math
 import re
 
 import pytest
@@ -18,6 +19,7 @@ from browser_support import (
     CHROMIUM_ARGS,
     EXCEPTION,
     FIRST_LOAD_MS,
+    INSPECTOR,
     MAIN,
     NAV_LINK,
     PROGRESS,
@@ -35,6 +37,7 @@ from browser_support import (
     slug,
     streamlit_server,
     wait_for_charts,
+    wait_for_inspector,
     wait_until_idle,
 )
 
@@ -135,6 +138,8 @@ def test_every_page_renders_without_exception_and_is_screenshotted(session):
         open_page(session, title)
         assert_no_exception(session)
         assert session.locator(MAIN).get_by_role("heading").count() > 0, f"{title} has no heading"
+        if title == "Latent scatter":
+            wait_for_inspector(session)
         settle_for_screenshot(session)
         path = screenshot_path(f"{slug(title)}.png")
         sizes[path.name] = save_small_png(session.screenshot(), path)
@@ -217,26 +222,27 @@ def test_a_deep_link_as_a_fresh_servers_first_request_gets_the_apps_navigation(b
         context.close()
 
 
-# The screen position of a trace's first point, from Plotly's own axes (WebGL points are not in the DOM).
-FIRST_POINT_ON_SCREEN = """() => {
-  const gd = document.querySelector('[data-testid=stPlotlyChart] .js-plotly-plot');
-  const layout = gd._fullLayout, trace = gd._fullData[0], box = gd.getBoundingClientRect();
-  return {x: box.left + layout._size.l + layout.xaxis.l2p(trace.x[0]),
-          y: box.top + layout._size.t + layout.yaxis.l2p(trace.y[0]), index: trace.customdata[0]};
-}"""
+def point_under_pointer(page) -> int:
+    """Move the pointer out from the inspector's centre until it hovers a point; that point's dataset index."""
+    box = page.locator(INSPECTOR + " .stage").bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    for step in range(400):
+        angle, radius = step * 0.5, 2.0 * step ** 0.5 * 4
+        page.mouse.move(cx + radius * math.cos(angle), cy + radius * math.sin(angle))
+        hovered = page.locator(INSPECTOR).get_attribute("data-hover-index")
+        if hovered is not None:
+            return int(hovered)
+    raise AssertionError("no point under the pointer anywhere near the scatter's centre")
 
 
 def test_a_click_on_a_scatter_point_selects_it(session):
     open_page(session, "Latent scatter")
-    session.wait_for_function("() => document.querySelector('[data-testid=stPlotlyChart] .js-plotly-plot')"
-                              "?._fullData?.length > 0", timeout=60_000)
-    session.wait_for_timeout(500)  # WebGL points are drawn a frame or two after the chart's SVG
-    point = session.evaluate(FIRST_POINT_ON_SCREEN)
-    session.mouse.move(point["x"], point["y"])
+    wait_for_inspector(session)
+    index = point_under_pointer(session)
     session.mouse.down()
     session.mouse.up()
     session.locator(MAIN).get_by_role("heading", name=re.compile(r"^1 selected")).wait_for(timeout=30_000)
-    assert f"#{point['index']}:" in session.locator(MAIN).inner_text()
+    session.locator(MAIN).get_by_text(f"#{index}: ").first.wait_for(timeout=30_000)
     assert_no_exception(session)
 
 

@@ -1,4 +1,4 @@
-"""Latent space helpers: interpolation, traversals, prior samples, 2-D projections."""
+"""Latent space helpers: interpolation, traversals, prior samples, the PCA plane (2-D maps: test_projection.py)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,9 @@ from vae_core.latent import (
     lerp,
     pca_plane,
     prior_samples,
-    project_2d,
     slerp,
     traversal_grid,
 )
-from vae_core.metrics import encode_means
 
 
 @pytest.mark.parametrize("interp", [lerp, slerp])
@@ -68,27 +66,6 @@ def test_traversal_changes_only_the_image_rows_of_the_moved_dimension(trained_di
     for row in range(2):  # moving a dimension of a trained model changes the decoded digit
         assert (grid[row, 0] - grid[row, -1]).abs().mean() > 0.05
     assert torch.allclose(grid[0, 2], grid[1, 2])  # both rows pass through z = 0
-
-
-def test_project_2d_direct_pca_and_tsne(trained_digits, digits):
-    mu, _ = encode_means(trained_digits.model, digits.x_test)
-    direct = project_2d(mu.numpy(), "direct")
-    assert np.array_equal(direct.coords, mu.numpy()) and len(direct.indices) == len(mu)
-    wide = np.random.default_rng(0).normal(size=(200, 5)).astype(np.float32) * [5, 1, 0.1, 0.1, 0.1]
-    pca = project_2d(wide, "pca")
-    assert pca.coords.shape == (200, 2) and "principal" in pca.explained
-    assert abs(np.corrcoef(pca.coords[:, 0], wide[:, 0])[0, 1]) > 0.99  # the top component is the widest axis
-    tsne = project_2d(wide, "tsne", max_points=60)
-    assert tsne.coords.shape == (60, 2) and len(set(tsne.indices)) == 60
-    with pytest.raises(ValueError, match="projection"):
-        project_2d(wide, "umap")
-
-
-def test_project_2d_of_a_one_dimensional_latent_pads_a_zero_axis():
-    mu = np.arange(6, dtype=np.float32).reshape(6, 1)
-    for method in ("direct", "pca"):
-        coords = project_2d(mu, method).coords
-        assert coords.shape == (6, 2) and np.all(coords[:, 1] == 0)
 
 
 def test_latent_grid_runs_left_to_right_top_to_bottom():

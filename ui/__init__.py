@@ -5,6 +5,6 @@ state       session keys and THE current model
 cache       cached loaders: checkpoint by content, dataset, encodings, projections
 picker      the sidebar model picker (shipped and saved checkpoints, upload, download)
 jobs        training runs: the server-wide registry, a run's URL token, its status on every page
-widgets     images, the class palette, the latent scatter figure, selection parsing
+widgets     images, the class palette, the latent scatter figure
 serve       `make run`: warms imports and the default model while the server starts
 """

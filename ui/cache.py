@@ -1,5 +1,10 @@
 """Cached loaders, shared by every session: checkpoints by content, datasets, encodings and projections.
 
+For the embedding inspector: `encodings(checkpoint, split)` and `example_terms(checkpoint, split)` take split
+"train", "test" or "all" (train then test, `vae_core.data.split_examples`);
+`projection(checkpoint, params, split)` computes a map in the page's thread (fine for direct and PCA; t-SNE and
+UMAP go through ui/projections.py, in the background and on disk).
+
 Everything here is read-only once loaded (models in eval mode, arrays not written to), so sessions share it.
 """
 
@@ -12,7 +17,7 @@ import numpy as np
 import streamlit as st
 
 from vae_core.checkpoint import Checkpoint, load_checkpoint_bytes
-from vae_core.data import Dataset, load_dataset
+from vae_core.data import Dataset, load_dataset, split_examples, split_labels
 from vae_core.density import (
     AggregatePosterior,
     DensityConfig,
@@ -24,8 +29,8 @@ from vae_core.density import (
     score_prior_samples,
 )
 from vae_core.errors import VAEError
-from vae_core.latent import Projection, project_2d
-from vae_core.metrics import encode_means
+from vae_core.metrics import encode_means, per_example_terms
+from vae_core.projection import Projection, ProjectionParams, compute
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
@@ -67,27 +72,39 @@ def dataset_for(checkpoint: Checkpoint) -> Dataset:
 
 @st.cache_data(max_entries=8, show_spinner="Encoding the dataset...")
 def _encodings(sha256: str, split: str, _checkpoint: Checkpoint, _dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
-    x, y = _dataset.split(split)
+    x, y, _ = split_examples(_dataset, split)
     mu, logvar = encode_means(_checkpoint.model, x, y)  # y: a conditional model's encoder takes the class
     return mu.numpy(), logvar.numpy()
 
 
 def encodings(checkpoint: Checkpoint, split: str = "test") -> tuple[np.ndarray, np.ndarray]:
-    """Posterior means and log-variances (N, D) of a split, cached per checkpoint content."""
+    """Posterior means and log-variances (N, D) of a split ("train", "test", "all"), cached per checkpoint content."""
     return _encodings(checkpoint.sha256, split, checkpoint, dataset_for(checkpoint))
 
 
+@st.cache_data(max_entries=8, show_spinner="Scoring every example (reconstruction, KL, ELBO)...")
+def _example_terms(sha256: str, split: str, _checkpoint: Checkpoint, _dataset: Dataset) -> dict[str, np.ndarray]:
+    x, y, _ = split_examples(_dataset, split)
+    return per_example_terms(_checkpoint.model, x, y)
+
+
+def example_terms(checkpoint: Checkpoint, split: str = "test") -> dict[str, np.ndarray]:
+    """recon, kl and elbo (N,) per example of a split (`vae_core.metrics.per_example_terms`), cached."""
+    return _example_terms(checkpoint.sha256, split, checkpoint, dataset_for(checkpoint))
+
+
 @st.cache_data(max_entries=8, show_spinner="Projecting the latent means to 2-D...")
-def _projection(sha256: str, split: str, method: str, max_points: int, dims: tuple[int, int],
-                _mu: np.ndarray) -> Projection:
-    return project_2d(_mu, method, max_points=max_points, dims=dims)
+def _projection(sha256: str, split: str, key: str, _params: ProjectionParams, _mu: np.ndarray,
+                _labels: np.ndarray) -> Projection:
+    return compute(_mu, _params, labels=_labels)
 
 
-def projection(checkpoint: Checkpoint, method: str, max_points: int = 5000, split: str = "test",
-               dims: tuple[int, int] = (0, 1)) -> Projection:
-    """2-D map of a split's latent means (`dims` for the direct view), cached per checkpoint content."""
+def projection(checkpoint: Checkpoint, params: ProjectionParams, split: str = "test") -> Projection:
+    """2-D map of a split's latent means, computed here and cached per checkpoint content; for direct and PCA
+    (t-SNE and UMAP: `ui.projections.request`, which runs them in the background and keeps them on disk)."""
     mu, _ = encodings(checkpoint, split)
-    return _projection(checkpoint.sha256, split, method, max_points, tuple(dims), mu)
+    labels, _ = split_labels(dataset_for(checkpoint), split)
+    return _projection(checkpoint.sha256, split, params.key(), params, mu, labels.numpy())
 
 
 def _aggregate_posterior(mu: np.ndarray, logvar: np.ndarray, config: DensityConfig) -> AggregatePosterior:

@@ -25,7 +25,8 @@ MAX_UPLOAD_MB = 20  # also server.maxUploadSize in .streamlit/config.toml
 
 # Keys shared between pages (not widgets, so they survive leaving the page that sets them).
 MODEL = "model"  # CurrentModel
-SCATTER_SELECTED = "scatter_selected"  # list[int]: test-set indices selected on the scatter page
+SCATTER_SELECTED = "scatter_selected"  # list[int]: test-set indices selected on the scatter page (of any split)
+SCATTER_SELECTION = "scatter_selection"  # (split, list[int]): the scatter's selection as indices of its split
 SCATTER_PROJECTION = "scatter_projection"  # str: the projection the scatter page last drew
 SCATTER_DIMS = "scatter_dims"  # (int, int): the latent dimensions its direct view shows
 SLIDERS_CODE = "sliders_code"  # (checkpoint sha256, z (D,)): the code on the Latent sliders page, as last released

@@ -1,4 +1,5 @@
-"""What pages draw the same way: model images, the class palette, the latent scatter, a short model description."""
+"""What pages draw the same way: model images, the class palette, the latent scatter figure (the Interpolation
+page's paths), a short model description."""
 
 from __future__ import annotations
 
@@ -85,13 +86,3 @@ def latent_scatter_figure(coords: np.ndarray, indices: np.ndarray, labels: np.nd
     figure.update_layout(height=560, margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend_title_text="label",
                          dragmode="zoom", clickmode="event+select")
     return figure
-
-
-def selected_indices(selection: dict) -> list[int]:
-    """Dataset indices of the points in a plotly selection event (their customdata), in selection order."""
-    indices = {}  # a dict keeps the order and drops repeats in O(1): a box can hold all 10,000 MNIST points
-    for point in selection.get("points", []):
-        data = point.get("customdata")
-        if data is not None:
-            indices[int(data[0] if isinstance(data, (list, tuple)) else data)] = None
-    return list(indices)

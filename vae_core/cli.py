@@ -15,12 +15,13 @@ from pathlib import Path
 import torch
 
 from .checkpoint import DatasetInfo, load_checkpoint, save_checkpoint
-from .data import DATA_ROOT, DATASETS, DEFAULT_DATASET, DEFAULT_IMAGE_SIZE, Dataset, load_dataset
+from .data import DATA_ROOT, DATASETS, DEFAULT_DATASET, DEFAULT_IMAGE_SIZE, SPLITS, Dataset, load_dataset
 from .errors import TrainingError, VAEError
 from .eta import format_duration, remaining_seconds
 from .export import DECODER_INPUT, DECODER_OUTPUT, export_decoder_onnx
 from .metrics import FULL_EVAL, EvalConfig, encode_means, evaluate
 from .models import VAE, VAEConfig
+from .projector import FILES, embedding_table, write_projector
 from .train import (
     EpochEvent,
     FinishedEvent,
@@ -147,10 +148,15 @@ def build_parser() -> argparse.ArgumentParser:
         sub_parser.add_argument("--device", default="auto", choices=TrainConfig.DEVICES,
                                 help="where the model runs (auto picks cuda when available)")
 
-    exp = sub.add_parser("export", help="write the decoder (z -> mean image) as an ONNX file")
+    exp = sub.add_parser("export", help="write the decoder (z -> mean image) as an ONNX file, or the embedding "
+                         "in the Embedding Projector's format")
     exp.add_argument("checkpoint")
-    exp.add_argument("--format", default="onnx", choices=["onnx"], help="file format (default: onnx)")
-    exp.add_argument("--out", required=True, help="output file, e.g. decoder.onnx")
+    exp.add_argument("--format", default="onnx", choices=["onnx", "projector"],
+                     help="onnx: the decoder; projector: tensors.tsv, metadata.tsv, sprite.png, "
+                          "projector_config.pbtxt and embedding.csv of a split's latent means (default: onnx)")
+    exp.add_argument("--out", required=True, help="output file (onnx, e.g. decoder.onnx) or folder (projector)")
+    exp.add_argument("--split", default="test", choices=SPLITS,
+                     help="projector: the examples exported; all is train then test (default: test)")
     exp.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     return parser
 
@@ -417,6 +423,8 @@ def cmd_encode(args) -> int:
 
 def cmd_export(args) -> int:
     ckpt = load_checkpoint(args.checkpoint)
+    if args.format == "projector":
+        return _export_projector(ckpt, args)
     out = export_decoder_onnx(ckpt.model, args.out, overwrite=args.overwrite)
     config = ckpt.config
     print(f"wrote {out} ({out.stat().st_size / 1e3:.0f} kB): input '{DECODER_INPUT}' (batch, {config.latent_dim}) "
@@ -445,6 +453,25 @@ def _fixed_command(argv: list[str], fix: dict) -> str:
     flags = ["--data-dir", fix["root"]] + (["--download"] if fix.get("download") else [])
     delete = f"rm {shlex.quote(fix['delete'])} && " if fix.get("delete") else ""
     return f"{delete}python -m vae_core {shlex.join([*kept, *flags])}"
+
+
+def _export_projector(ckpt, args) -> int:
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()) and not args.overwrite:
+        raise VAEError(f"{out} is a folder with files in it; pass --overwrite to replace the export there")
+    bar = ProgressBar(100)
+    name = f"{Path(args.checkpoint).stem} mu ({args.split})"
+    table = embedding_table(ckpt, ckpt.dataset.load(), args.split, name=name,
+                            progress=lambda fraction, message: bar.update(round(100 * fraction), message))
+    bar.close()
+    files = write_projector(table, out)
+    print(f"wrote {files.rows:,} embeddings ({table.mu.shape[1]}-D) to {out}/: {', '.join(FILES)}; "
+          f"sprite tiles {files.sprite_tile_px} px")
+    if files.sprite_note:
+        print(f"note: {files.sprite_note}")
+    print(f"view: tensorboard --logdir {out} (Projector tab); or serve the folder and open "
+          "projector.tensorflow.org/?config=<its URL>/projector_config.json")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -458,3 +458,22 @@ def load_dataset(name: str, **options) -> Dataset:
         return DATASETS[name](**options)
     except TypeError as exc:
         raise DatasetError(f"bad options for dataset {name!r}: {exc}") from exc
+
+
+SPLITS = ("train", "test", "all")  # "all": train then test, as one list (MNIST: 60,000 + 10,000)
+
+
+def split_examples(dataset: Dataset, split: str) -> tuple[torch.Tensor, torch.Tensor, tuple[str, ...]]:
+    """(x, y, example ids) of "train", "test" or "all" (train followed by test; nothing is copied for one split)."""
+    if split != "all":
+        return (*dataset.split(split), dataset.example_ids(split))
+    return (torch.cat([dataset.x_train, dataset.x_test]), torch.cat([dataset.y_train, dataset.y_test]),
+            dataset.example_ids("train") + dataset.example_ids("test"))
+
+
+def split_labels(dataset: Dataset, split: str) -> tuple[torch.Tensor, tuple[str, ...]]:
+    """(y, example ids) of "train", "test" or "all", without copying the images (split_examples("all") copies
+    every image: 0.5 s for MNIST's 70,000)."""
+    if split != "all":
+        return dataset.split(split)[1], dataset.example_ids(split)
+    return torch.cat([dataset.y_train, dataset.y_test]), dataset.example_ids("train") + dataset.example_ids("test")

@@ -1,4 +1,7 @@
-"""Working in latent space: traversals, interpolation, prior samples and 2-D projections."""
+"""Working in latent space: traversals, interpolation, prior samples, the PCA plane and nearest neighbours.
+
+2-D maps of many codes (direct, PCA, t-SNE, UMAP) live in projection.py.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +11,6 @@ import numpy as np
 import torch
 
 from .models import VAE
-
-PROJECTIONS = ("direct", "pca", "tsne")
-# t-SNE runs on one OpenMP/BLAS thread: in the app it shares the cores with torch's own OpenMP pool (a second
-# libgomp), a training thread and other sessions, and oversubscribed OpenMP barriers made 359 points take 10-56 s
-# instead of 2.4-7.6 s (2 cores under load; benchmarks/projection_threads.py). On 2 cores two threads never won,
-# also for 3,000 points (51-66 s against 29-43 s). Not measured on many-core machines, where more may pay off.
-TSNE_THREADS = 1
 
 
 def prior_samples(n: int, latent_dim: int, seed: int = 0) -> torch.Tensor:
@@ -65,52 +61,6 @@ def traversal_grid(model: VAE, z: torch.Tensor, dims: list[int], values: torch.T
     return images.view(len(dims), len(values), *images.shape[1:]).cpu()
 
 
-@dataclass
-class Projection:
-    coords: np.ndarray  # (M, 2)
-    indices: np.ndarray  # (M,) rows of the encoded dataset these points are
-    method: str
-    explained: str  # a short caption: what the axes are
-
-
-def project_2d(mu: np.ndarray, method: str = "direct", max_points: int = 5000, seed: int = 0,
-               dims: tuple[int, int] = (0, 1)) -> Projection:
-    """Project latent means (N, D) to 2-D.
-
-    direct: the two latent dimensions `dims` (exact for a 2-D latent); pca: the top two principal components;
-    tsne: t-SNE on a random subsample of at most `max_points` (t-SNE is O(N log N) and slow on a CPU).
-    """
-    mu = np.asarray(mu, dtype=np.float32)
-    indices = np.arange(len(mu))
-    if method == "direct":
-        return Projection(_direct(mu, dims), indices, method, _direct_axes(mu.shape[1], dims))
-    if method == "pca":
-        from sklearn.decomposition import PCA
-
-        pca = PCA(n_components=min(2, mu.shape[1])).fit(mu)
-        coords = pca.transform(mu)
-        if coords.shape[1] == 1:
-            coords = np.column_stack([coords[:, 0], np.zeros(len(mu))])
-        share = pca.explained_variance_ratio_.sum()
-        return Projection(coords, indices, method, f"top principal components ({share:.0%} of variance)")
-    if method == "tsne":
-        if len(mu) > max_points:
-            indices = np.sort(np.random.default_rng(seed).choice(len(mu), max_points, replace=False))
-        coords = _tsne(mu[indices], seed)
-        return Projection(coords, indices, method, f"t-SNE of {len(indices):,} points (axes have no units)")
-    raise ValueError(f"projection must be one of {PROJECTIONS}, got {method!r}")
-
-
-def _tsne(mu: np.ndarray, seed: int) -> np.ndarray:
-    """t-SNE of (M, D) points to (M, 2), with its thread pools limited to TSNE_THREADS while it runs."""
-    from sklearn.manifold import TSNE
-    from threadpoolctl import threadpool_limits
-
-    perplexity = min(30.0, max(2.0, (len(mu) - 1) / 3))
-    with threadpool_limits(limits=TSNE_THREADS):
-        return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(mu)
-
-
 def latent_grid(n: int, extent: float = 3.0) -> torch.Tensor:
     """An n x n grid of 2-D codes over [-extent, extent]^2, rows top (high z1) to bottom: (n*n, 2)."""
     axis = torch.linspace(-extent, extent, n)
@@ -135,35 +85,23 @@ def pca_plane(mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return pca.mean_, basis
 
 
-def _direct(codes: np.ndarray, dims: tuple[int, int]) -> np.ndarray:
-    """Columns `dims` of codes (N, D) as (N, 2); a 1-D latent gets a zero second axis."""
-    if codes.shape[1] < 2:
-        return np.column_stack([codes[:, 0], np.zeros(len(codes), dtype=codes.dtype)])
-    return codes[:, list(dims)]
-
-
-def _direct_axes(latent_dim: int, dims: tuple[int, int]) -> str:
-    return "latent dimension z0" if latent_dim < 2 else f"latent dimensions z{dims[0]} and z{dims[1]}"
-
-
-def project_points(mu: np.ndarray, points: np.ndarray, method: str, dims: tuple[int, int] = (0, 1)) -> np.ndarray:
-    """Place new codes (M, D) on the 2-D map that `project_2d(mu, method)` draws: (M, 2).
-
-    PCA is refitted on `mu` exactly as `project_2d` fits it (deterministic solver and sign convention), so
-    a path lands where the scatter's points are. t-SNE has no transform for new points: ValueError.
-    """
-    mu = np.asarray(mu, dtype=np.float32)
-    points = np.asarray(points, dtype=np.float32)
-    if method == "direct":
-        return _direct(points, dims)
-    if method == "pca":
-        from sklearn.decomposition import PCA
-
-        coords = PCA(n_components=min(2, mu.shape[1])).fit(mu).transform(points)
-        return coords if coords.shape[1] == 2 else np.column_stack([coords[:, 0], np.zeros(len(points))])
-    if method == "tsne":
-        raise ValueError("t-SNE cannot place new points on an existing map; use 'pca' or 'direct'")
-    raise ValueError(f"projection must be one of {PROJECTIONS}, got {method!r}")
+@torch.no_grad()
+def nearest_neighbours(mu: np.ndarray, query_indices, k: int, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """The k nearest codes to each query row of `mu` (N, D), by Euclidean distance in the full latent space
+    (exact, not in any 2-D view), the query itself left out: (indices (Q, k) int64, distances (Q, k) float32),
+    nearest first. Queries are taken `chunk` at a time, so memory stays at chunk x N distances."""
+    codes = torch.as_tensor(np.asarray(mu, dtype=np.float32))
+    queries = torch.as_tensor(np.atleast_1d(np.asarray(query_indices, dtype=np.int64)))
+    k = min(k, len(codes) - 1)
+    found, distances = [], []
+    for rows in queries.split(chunk):
+        # donot_use_mm: the exact difference form, so near-ties order the same as a brute-force check
+        d = torch.cdist(codes[rows], codes, compute_mode="donot_use_mm_for_euclid_dist")  # (q, N)
+        d[torch.arange(len(rows)), rows] = torch.inf
+        values, index = d.topk(k, dim=1, largest=False, sorted=True)
+        found.append(index)
+        distances.append(values)
+    return torch.cat(found).numpy(), torch.cat(distances).numpy()
 
 
 @torch.no_grad()

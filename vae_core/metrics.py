@@ -161,3 +161,27 @@ def evaluate(model: VAE, x: torch.Tensor, k: int = 100, y: torch.Tensor | None =
     result["active_units"] = active_units(mu)
     result["k"] = k
     return result
+
+
+@torch.no_grad()
+def per_example_terms(model: VAE, x: torch.Tensor, y: torch.Tensor | None = None, batch_size: int = 1024,
+                      seed: int | None = 0, on_batch: Progress | None = None) -> dict[str, np.ndarray]:
+    """recon, KL and ELBO per example (N,) float32 each, in nats, exactly as `evaluate_elbo` sums them: one
+    z ~ q(z|x) per example for recon, the closed-form KL, elbo = recon - kl (beta 1); labels y (N,) for a
+    conditional model. `seed` fixes the z draws (the global RNG is left as it was; None draws from it);
+    `on_batch(done, total)` reports progress."""
+    was_training = _eval_mode(model)
+    recon, kl = [], []
+    with torch.random.fork_rng(devices=[model.device] if model.device.type == "cuda" else []):
+        if seed is not None:
+            torch.manual_seed(seed)
+        for batch, labels in _labelled_batches(x, y, batch_size):
+            batch = batch.to(model.device)
+            terms = elbo_terms(model(batch, labels), batch, model.config)
+            recon.append(terms.recon.cpu())
+            kl.append(terms.kl.cpu())
+            if on_batch is not None:
+                on_batch(sum(len(r) for r in recon), len(x))
+    model.train(was_training)
+    recon, kl = torch.cat(recon).numpy(), torch.cat(kl).numpy()
+    return {"recon": recon, "kl": kl, "elbo": recon - kl}

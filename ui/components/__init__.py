@@ -1,4 +1,16 @@
 """Browser components (Streamlit Components v2), one folder per idea, each with its assets beside its wrapper.
 
-latent_canvas  sliders and a 2-D pad editing one latent code, decoded in the browser (onnxruntime-web)
+latent_canvas        sliders and a 2-D pad editing one latent code, decoded in the browser (onnxruntime-web)
+embedding_inspector  every encoded example as a WebGL point: pan, zoom, hover thumbnails, click / box / lasso
+shared/              JavaScript both use (the in-browser decoder), put before each component's script
 """
+
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SHARED_SCRIPTS = ("shared/decoder.js",)
+
+
+def script(path: str) -> str:
+    """A component's script (`path` under ui/components/) with the shared scripts before it, as one module."""
+    return "\n".join((HERE / name).read_text() for name in (*SHARED_SCRIPTS, path))

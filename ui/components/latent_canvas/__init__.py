@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
+from ui.components import script
 from ui.widgets import class_color
 from vae_core.checkpoint import Checkpoint
 from vae_core.export import DECODER_INPUT, DECODER_OUTPUT, decoder_onnx_bytes
@@ -52,7 +53,7 @@ class CanvasState:
 def _component():
     read = lambda name: (HERE / name).read_text()  # noqa: E731
     return st.components.v2.component(
-        "latent_canvas", html=read("canvas.html"), css=read("canvas.css"), js=read("canvas.js"))
+        "latent_canvas", html=read("canvas.html"), css=read("canvas.css"), js=script("latent_canvas/canvas.js"))
 
 
 def _runtime_problem() -> str | None:

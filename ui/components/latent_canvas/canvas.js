@@ -1,5 +1,6 @@
 // The latent canvas: sliders and a 2-D pad that edit one latent code, decoded in the browser on every pointer
-// move (onnxruntime-web, WebAssembly). The data it reads is described in ui/components/latent_canvas/__init__.py.
+// move (onnxruntime-web, WebAssembly, loaded by ../shared/decoder.js, which comes before this script). The data
+// it reads is described in ui/components/latent_canvas/__init__.py.
 //
 // Streamlit calls the default export again, with the same parentElement, whenever the data changes: one
 // LatentCanvas lives per parentElement. Models live per page, keyed by checkpoint sha256, because Python sends
@@ -14,32 +15,15 @@ const PAD_CSS_PX = 300; // also .pad in canvas.css
 const PAD_MARGIN = 1.08; // the pad shows the farthest point plus 8%
 const POINTER_FRESH_MS = 100; // an input event this soon after a pointer move was caused by it (a drag)
 
-function loadRuntime(path) {
-  // The component's script runs from a blob: URL, where a relative import cannot resolve: use the page origin.
-  globalThis.__latentCanvasRuntime ??= import(new URL(path, window.location.origin).href).then((ort) => {
-    ort.env.wasm.numThreads = 1; // threads need a cross-origin-isolated page, which Streamlit does not serve
-    return ort;
-  });
-  return globalThis.__latentCanvasRuntime;
-}
-
-function base64Bytes(text) {
-  const binary = atob(text);
-  const bytes = new Uint8Array(binary.length);
-  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-  return bytes;
-}
-
-// The model for this payload, loading it when its bytes came along; undefined when they did not.
+// The model for this payload, loading its decoder when its bytes came along; undefined when they did not.
 function modelFor(payload, runtimePath) {
   let model = MODELS.get(payload.sha256);
   if (!model && payload.onnx) {
     const bytes = base64Bytes(payload.onnx);
     const started = performance.now();
-    const session = loadRuntime(runtimePath).then(async (ort) => {
-      const created = await ort.InferenceSession.create(bytes, { executionProviders: ["wasm"] });
+    const session = decoderSession(payload.sha256, bytes, runtimePath).then((loaded) => {
       performance.measure("latent-canvas:model-load", { start: started, detail: { bytes: bytes.length } });
-      return { ort, session: created };
+      return loaded;
     });
     model = { ...payload, onnx: null, session };
     MODELS.set(payload.sha256, model);
@@ -182,16 +166,7 @@ class LatentCanvas {
   }
 
   paint(pixels, z, moveTime, decodeMs) {
-    const [channels, height, width] = this.model.image_shape;
-    const area = height * width;
-    const rgba = this.imageData.data; // Uint8ClampedArray: rounds and clamps
-    for (let i = 0; i < area; i++) {
-      const r = pixels[i] * 255;
-      rgba[4 * i] = r;
-      rgba[4 * i + 1] = channels === 3 ? pixels[area + i] * 255 : r;
-      rgba[4 * i + 2] = channels === 3 ? pixels[2 * area + i] * 255 : r;
-      rgba[4 * i + 3] = 255;
-    }
+    paintPixels(pixels, this.model.image_shape[0], this.imageData);
     this.el.image.getContext("2d").putImageData(this.imageData, 0, 0);
     this.shown = { pixels, z, moveTime, decodeMs };
     if (!this.framePending) {

@@ -1,0 +1,171 @@
+"""The embedding inspector: every encoded example of a split as a WebGL point, with hover thumbnails and
+click / box / lasso selection, all in the browser (inspector.js).
+
+Big arrays never ride in the component's data: each is written once as a static file named by its content
+(static/cache/, git-ignored, served at /app/static/cache/) and the data names its URL, so a rerun sends a few
+hundred bytes and a browser fetches each file once (a dataset's images once per dataset, whatever the view).
+This wrapper is the only place that knows what inspector.js reads (`data`) and sends back (state):
+
+  data.view      {"id", "coords": URL of float32 (M, 2), "indices": URL of int32 (M,) dataset indices of those
+                 points or None (all N, in order), "count": M, "axes": [x name, y name]}
+  data.points    {"labels": URL of int32 (N,), "images": [{"split", "url": uint8 (n, H, W[, 3]) gzip, "count"}] in
+                 dataset-index order, "codes": URL of float32 (N, D) posterior means, "latent_dim", "image_shape"
+                 (C, H, W), "names": class names, "palette": class colours}
+  data.colour    {"values": URL of float32 (N,) or None (colour by label), "name", "range": [lo, hi]}
+  data.filter    {"labels": allowed labels or None, "matches": dataset indices or None, "hide": bool}
+  data.selected  dataset indices drawn as selected (the first MAX_RINGS); data.ellipses [{"x", "y", "sigma":
+                 [sx, sy]}] (1 and 2 sigma); data.star [x, y] or None
+  data.decoder   {"sha256", "url": the decoder as ONNX, "input", "output"}; data.runtime: onnxruntime-web's URL
+  state selection  {"view", "indices": dataset indices, "seq"} on every click or box / lasso release
+  state problem    why the points cannot be drawn (no WebGL, a file that did not load)
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from ui.components import script
+from ui.components.latent_canvas import STATIC_DIR, _runtime_path, _runtime_problem
+from ui.widgets import CLASS_COLORS
+from vae_core.checkpoint import Checkpoint
+from vae_core.export import DECODER_INPUT, DECODER_OUTPUT, decoder_onnx_bytes
+from vae_core.images import to_uint8
+
+HERE = Path(__file__).resolve().parent
+CACHE_DIR = STATIC_DIR / "cache"  # git-ignored; files are immutable (named by content), safe to delete
+MAX_RINGS = 5000  # selected points drawn ringed (a box over 60,000 points would only send a long list each run)
+
+
+@dataclass(frozen=True)
+class ImagePart:
+    """One split's images as a static file: dataset indices offset .. offset + count - 1 of the view's split."""
+
+    split: str
+    url: str
+    count: int
+
+
+@dataclass(frozen=True)
+class Colouring:
+    name: str  # "label" or a metric's name
+    values: np.ndarray | None = None  # (N,) per example; None: colour by label
+    range: tuple[float, float] = (0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class Filter:
+    labels: list[int] | None = None  # labels shown; None: all
+    matches: list[int] | None = None  # dataset indices shown; None: all
+    hide: bool = False  # hide the others (else dim them)
+
+
+@dataclass(frozen=True)
+class InspectorView:
+    """What the inspector draws: a view (M points of a split of N examples) and the split's arrays."""
+
+    id: str  # changes whenever the points move (split, projection): the browser refits and forgets its selection
+    coords: np.ndarray  # (M, 2)
+    indices: np.ndarray  # (M,) dataset indices of those points
+    axes: tuple[str, str]
+    labels: np.ndarray  # (N,)
+    images: list[ImagePart]
+    codes: np.ndarray  # (N, D) posterior means
+    class_names: tuple[str, ...]
+    colour: Colouring = field(default_factory=lambda: Colouring("label"))
+    filter: Filter = field(default_factory=Filter)
+
+
+@dataclass(frozen=True)
+class InspectorState:
+    selection: dict | None  # {"view", "indices", "seq"} of the last click / box / lasso, or None
+    problem: str | None  # why the browser cannot draw, once it said so
+
+
+@functools.cache
+def _component():
+    read = lambda name: (HERE / name).read_text()  # noqa: E731
+    return st.components.v2.component("embedding_inspector", html=read("inspector.html"),
+                                      css=read("inspector.css"), js=script("embedding_inspector/inspector.js"))
+
+
+def cache_url(name: str) -> str:
+    base = st.get_option("server.baseUrlPath").strip("/")
+    return "/" + "/".join(filter(None, [base, "app", "static", "cache", name]))
+
+
+def publish(data: bytes, suffix: str, compress: bool = False) -> str:
+    """The URL of static/cache/<sha256 of data><suffix>, written first (atomically) if it is not there yet."""
+    name = hashlib.sha256(data).hexdigest()[:24] + suffix
+    path = CACHE_DIR / name
+    if not path.is_file():
+        CACHE_DIR.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=CACHE_DIR, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(gzip.compress(data, compresslevel=1) if compress else data)
+            os.chmod(tmp, 0o644)  # mkstemp makes it private; it is a public static file
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    return cache_url(name)
+
+
+def publish_array(values: np.ndarray, dtype) -> str:
+    """A numeric array as raw little-endian values (what the browser reads as a typed array)."""
+    return publish(np.ascontiguousarray(values, dtype=np.dtype(dtype).newbyteorder("<")).tobytes(), ".bin")
+
+
+@st.cache_resource(max_entries=8, show_spinner="Writing the images for the browser (once per dataset)...")
+def image_part(dataset_key: str, split: str, _images) -> ImagePart:
+    """A split's images (n, C, H, W) in [0, 1] as one gzip file of uint8 (n, H, W[, 3]), keyed by `dataset_key`
+    (which names the dataset and its options) and `split`; the file name is its content's hash."""
+    return ImagePart(split, publish(to_uint8(_images).tobytes(), ".u8.gz", compress=True), len(_images))
+
+
+@st.cache_resource(max_entries=8, show_spinner="Exporting the decoder for the browser...")
+def _decoder_url(sha256: str, _checkpoint: Checkpoint) -> str:
+    return publish(decoder_onnx_bytes(_checkpoint.model), ".onnx")
+
+
+def embedding_inspector(checkpoint: Checkpoint, view: InspectorView, *, selected: list[int],
+                        ellipses: list[dict] | None = None, star=None,
+                        key: str = "scatter_inspector") -> InspectorState:
+    """Mount the inspector on `view`; `selected` dataset indices are drawn ringed, `ellipses` around them."""
+    problem = _runtime_problem()
+    if problem:
+        return InspectorState(None, problem)
+    colour = view.colour
+    result = _component()(
+        key=key,
+        data={
+            "view": {"id": view.id, "coords": publish_array(view.coords, np.float32),
+                     "indices": publish_array(view.indices, np.int32), "count": len(view.indices),
+                     "axes": list(view.axes)},
+            "points": {"labels": publish_array(view.labels, np.int32),
+                       "images": [{"split": p.split, "url": p.url, "count": p.count} for p in view.images],
+                       "codes": publish_array(view.codes, np.float32), "latent_dim": int(view.codes.shape[1]),
+                       "image_shape": list(checkpoint.config.image_shape), "names": list(view.class_names),
+                       "palette": CLASS_COLORS},
+            "colour": {"values": None if colour.values is None else publish_array(colour.values, np.float32),
+                       "name": colour.name, "range": [float(v) for v in colour.range]},
+            "filter": {"labels": view.filter.labels, "matches": view.filter.matches, "hide": view.filter.hide},
+            "selected": [int(i) for i in selected[:MAX_RINGS]],
+            "ellipses": ellipses or [],
+            "star": None if star is None else [float(v) for v in star],
+            "decoder": {"sha256": checkpoint.sha256, "url": _decoder_url(checkpoint.sha256, checkpoint),
+                        "input": DECODER_INPUT, "output": DECODER_OUTPUT},
+            "runtime": _runtime_path(),
+        },
+        on_selection_change=lambda: None, on_problem_change=lambda: None,
+    )
+    return InspectorState(result.get("selection"), result.get("problem"))

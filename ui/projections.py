@@ -1,0 +1,140 @@
+"""Projections of a whole split, computed once server-wide in the background and kept on disk.
+
+Interface (the scatter page polls it from an `st.fragment(run_every=...)`):
+- `request(checkpoint, split, params, retry=False) -> ProjectionRun` returns at once. Direct and PCA are computed
+  on the spot (milliseconds); t-SNE and UMAP come from the disk store (`vae_core.projection.ProjectionStore`,
+  reopening is instant) or from one background thread per (checkpoint sha256, split, params.key()) shared by
+  every session that asks; the finished map is written to the store. `retry=True` starts a failed run again.
+- `ProjectionRun`: `fraction` (0..1), `message`, `result` (a `Projection` once done), `error` (a clear sentence,
+  never a traceback), `done`, `from_disk`.
+Runs take turns (one projection computes at a time, on `PROJECTION_THREADS` BLAS/OpenMP threads), so two
+sessions asking for two t-SNEs on a 2-core server do not starve the app.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import streamlit as st
+
+from vae_core.checkpoint import Checkpoint
+from vae_core.data import split_labels
+from vae_core.projection import Projection, ProjectionParams, ProjectionStore, compute
+
+from .cache import dataset_for, encodings, projection
+
+logger = logging.getLogger(__name__)
+
+STORE_ENV = "VAE_PROJECTION_CACHE"  # another folder for the disk cache (tests, read-only checkouts)
+IMMEDIATE_METHODS = ("direct", "pca")  # fast enough to compute while the page draws
+MAX_KEPT_RUNS = 32  # finished runs kept in memory (their maps are also on disk); oldest dropped first
+
+
+@dataclass
+class ProjectionRun:
+    key: tuple[str, str, str]  # (checkpoint sha256, split, params.key())
+    params: ProjectionParams
+    fraction: float = 0.0
+    message: str = "waiting to start"
+    result: Projection | None = None
+    error: str | None = None
+    from_disk: bool = False
+    started: float = field(default_factory=time.monotonic)
+    seconds: float | None = None  # how long the computation took, once done
+
+    @property
+    def done(self) -> bool:
+        return self.result is not None or self.error is not None
+
+    def report(self, fraction: float, message: str) -> None:
+        self.fraction, self.message = max(self.fraction, min(1.0, fraction)), message
+
+
+def store() -> ProjectionStore:
+    root = os.environ.get(STORE_ENV)
+    return ProjectionStore(root) if root else ProjectionStore()
+
+
+@st.cache_resource
+def _registry() -> tuple[dict[tuple[str, str, str], ProjectionRun], threading.Lock, threading.Lock]:
+    """Server-wide: the runs by key, the lock guarding that dict, and the lock a computing run holds."""
+    return {}, threading.Lock(), threading.Lock()
+
+
+def request(checkpoint: Checkpoint, split: str, params: ProjectionParams, retry: bool = False) -> ProjectionRun:
+    """The run of this projection: finished (computed now, or read from disk) or in progress in the background."""
+    key = (checkpoint.sha256, split, params.key())
+    if params.method in IMMEDIATE_METHODS:
+        run = ProjectionRun(key, params, fraction=1.0, message="done")
+        try:
+            run.result = projection(checkpoint, params, split)
+        except ValueError as exc:
+            run.error = str(exc)
+        return run
+    runs, runs_lock, _ = _registry()
+    with runs_lock:
+        run = runs.get(key)
+        if run is not None and not (retry and run.error is not None):
+            return run
+    cached = store().get(checkpoint.sha256, split, params)
+    if cached is not None:
+        return _remember(ProjectionRun(key, params, 1.0, "done (from the disk cache)", cached, from_disk=True,
+                                       seconds=0.0))
+    mu, _ = encodings(checkpoint, split)
+    labels, _ = split_labels(dataset_for(checkpoint), split)
+    run = ProjectionRun(key, params)
+    with runs_lock:
+        if key in runs and not (retry and runs[key].error is not None):
+            return runs[key]  # another session started it meanwhile
+        _remember(run, locked=True)
+    threading.Thread(target=_compute, args=(run, mu, labels.numpy()), name=f"projection {key[2]}",
+                     daemon=True).start()
+    return run
+
+
+def _remember(run: ProjectionRun, locked: bool = False) -> ProjectionRun:
+    runs, runs_lock, _ = _registry()
+    if not locked:
+        with runs_lock:
+            return _remember(run, locked=True)
+    finished = [key for key, other in runs.items() if other.done]
+    for key in finished[: max(0, len(runs) - MAX_KEPT_RUNS + 1)]:
+        del runs[key]
+    runs[run.key] = run
+    return run
+
+
+def _compute(run: ProjectionRun, mu: np.ndarray, labels: np.ndarray) -> None:
+    """The background thread: wait for the turn, compute, write to disk; every failure becomes run.error."""
+    _, _, turn = _registry()
+    sha256, split, _ = run.key
+    if turn.locked():
+        run.message = "waiting for another projection on this server to finish"
+    with turn:
+        start = time.monotonic()
+        try:
+            result = compute(mu, run.params, labels=labels, progress=run.report)
+            run.message = _save(sha256, split, run.params, result)
+            run.result = result
+        except ImportError as exc:
+            run.error = (f"{run.params.method} needs a package that is not installed ({exc.name}): "
+                         "pip install -r requirements.txt")
+        except Exception as exc:  # noqa: BLE001 - a thread has nobody to raise to; the page shows the message
+            logger.exception("projection %s failed", run.key)
+            run.error = f"the {run.params.method} projection failed: {exc}"
+        run.seconds = time.monotonic() - start
+
+
+def _save(sha256: str, split: str, params: ProjectionParams, result: Projection) -> str:
+    """Write a finished map to the disk cache; a failed write only costs the next server a recomputation."""
+    try:
+        store().put(sha256, split, params, result)
+        return "done"
+    except OSError as exc:
+        logger.warning("projection %s not saved to disk: %s", params.key(), exc)
+        return f"done (not saved to disk: {exc})"

@@ -1,0 +1,321 @@
+"""2-D maps of latent means: direct (two dimensions), PCA, t-SNE and UMAP, with honest caps and a disk cache.
+
+Interface (the scatter page and ui/projections.py code against it; keep it stable):
+- `ProjectionParams(method, dims, perplexity, n_neighbors, min_dist, seed, max_points)`: frozen, validated,
+  defaults and allowed ranges live here; `params.key()` is a stable string naming exactly what changes the map;
+  `params.cap(n)` the points the method will use of n.
+- `compute(mu, params, labels=None, progress=None) -> Projection`: `coords` (M, 2) float32, `indices` (M,) rows
+  of `mu` drawn (all, or a subsample stratified by `labels` when the method's cap applies), `explained` (what the
+  axes are), `note` (the cap said in words, "" when every point is drawn: never a silent sample).
+  `progress(fraction, message)` is called between phases, and during t-SNE's optimisation.
+- `project_points(mu, points, method, dims)`: place new codes on a direct or PCA map.
+- `ProjectionStore(root)`: `get(sha256, split, params) -> Projection | None`, `put(sha256, split, params, p)`,
+  one .npz per (checkpoint sha256, split, params.key()), written atomically; `DEFAULT_STORE_ROOT` is git-ignored.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from numbers import Integral
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from .limits import Range, check
+
+METHODS = ("direct", "pca", "tsne", "umap")
+# t-SNE and UMAP run on one OpenMP/BLAS thread: in the app they share the cores with torch's own OpenMP pool (a
+# second libgomp), a training thread and other sessions, and oversubscribed OpenMP barriers made 359 points take
+# 10-56 s instead of 2.4-7.6 s (2 cores under load; benchmarks/projection_threads.py). On 2 cores two threads
+# never won, also for 3,000 points (51-66 s against 29-43 s). Not measured on many-core machines.
+PROJECTION_THREADS = 1
+TSNE_THREADS = PROJECTION_THREADS  # the name benchmarks/projection_threads.py and its test know
+
+Progress = Callable[[float, str], None]
+
+
+@dataclass(frozen=True)
+class ProjectionParams:
+    """How to draw latent means in 2-D. Only the fields of the chosen method matter (and enter `key()`)."""
+
+    METHODS: ClassVar[tuple[str, ...]] = METHODS
+    PERPLEXITY: ClassVar[Range] = Range(2.0, 100.0)
+    N_NEIGHBORS: ClassVar[Range] = Range(2, 200)
+    MIN_DIST: ClassVar[Range] = Range(0.0, 0.99)
+    MAX_POINTS: ClassVar[Range] = Range(10, 10_000_000)
+    # The most points each method runs on by default (None: every point; above the cap, a subsample stratified by
+    # label, said so), from benchmarks/projections.py on one core of the 2-core box (benchmarks/RESULTS.md,
+    # "Projections"): UMAP took 76 CPU s for all 70,000 MNIST means (+47 s of numba compilation once per server),
+    # openTSNE 47 s for 10,000, 105 s for 40,000 and 182 s for 70,000: t-SNE draws what fits in about two minutes.
+    DEFAULT_MAX_POINTS: ClassVar[dict[str, int | None]] = {"direct": None, "pca": None, "tsne": 40_000,
+                                                           "umap": None}
+
+    method: str = "pca"  # one of METHODS
+    dims: tuple[int, int] = (0, 1)  # the two latent dimensions of the direct view
+    perplexity: float = 30.0  # t-SNE: effective number of neighbours (lowered to fit very few points)
+    n_neighbors: int = 15  # UMAP: size of the local neighbourhood
+    min_dist: float = 0.1  # UMAP: how tightly points may pack
+    seed: int = 0  # t-SNE / UMAP initialisation and the subsample
+    max_points: int | None = None  # None: DEFAULT_MAX_POINTS[method]
+
+    def __post_init__(self):
+        object.__setattr__(self, "dims", tuple(int(d) for d in self.dims))
+        check([
+            (self.method in self.METHODS, f"projection must be one of {self.METHODS}, got {self.method!r}"),
+            (len(self.dims) == 2 and min(self.dims) >= 0, f"dims must be two latent dimensions, got {self.dims}"),
+            (self.PERPLEXITY.contains(self.perplexity),
+             f"perplexity must be in {self.PERPLEXITY}, got {self.perplexity}"),
+            (isinstance(self.n_neighbors, Integral) and self.N_NEIGHBORS.contains(self.n_neighbors),
+             f"n_neighbors must be an integer {self.N_NEIGHBORS}, got {self.n_neighbors!r}"),
+            (self.MIN_DIST.contains(self.min_dist), f"min_dist must be in {self.MIN_DIST}, got {self.min_dist}"),
+            (isinstance(self.seed, Integral) and self.seed >= 0, f"seed must be an integer >= 0, got {self.seed!r}"),
+            (self.max_points is None or (isinstance(self.max_points, Integral)
+                                         and self.MAX_POINTS.contains(self.max_points)),
+             f"max_points must be None or an integer {self.MAX_POINTS}, got {self.max_points!r}"),
+        ])
+
+    @property
+    def point_cap(self) -> int | None:
+        """The most points this method runs on (None: all)."""
+        if self.method in ("direct", "pca"):
+            return None  # exact and fast on any number of points
+        return self.max_points if self.max_points is not None else self.DEFAULT_MAX_POINTS[self.method]
+
+    def cap(self, n: int) -> int:
+        """How many of n points the projection uses."""
+        return n if self.point_cap is None else min(n, self.point_cap)
+
+    def key(self) -> str:
+        """A stable file-name-safe string of everything that changes the map (and nothing that does not)."""
+        if self.method == "direct":
+            return f"direct-z{self.dims[0]}-z{self.dims[1]}"
+        if self.method == "pca":
+            return "pca"
+        cap = "all" if self.point_cap is None else str(self.point_cap)
+        if self.method == "tsne":
+            return f"tsne-perplexity{self.perplexity:g}-seed{self.seed}-max{cap}"
+        return f"umap-neighbors{self.n_neighbors}-mindist{self.min_dist:g}-seed{self.seed}-max{cap}"
+
+
+@dataclass
+class Projection:
+    coords: np.ndarray  # (M, 2) float32
+    indices: np.ndarray  # (M,) int64, rows of the encoded split these points are, increasing
+    method: str
+    explained: str  # a short caption: what the axes are
+    note: str = ""  # the cap in words when not every point is drawn, else ""
+
+
+def stratified_subsample(labels: np.ndarray | None, n: int, size: int, seed: int = 0) -> np.ndarray:
+    """`size` of n row indices (sorted), keeping each label's share (largest remainders round up); uniform when
+    there are no labels."""
+    rng = np.random.default_rng(seed)
+    if size >= n:
+        return np.arange(n)
+    if labels is None:
+        return np.sort(rng.choice(n, size, replace=False))
+    classes, counts = np.unique(labels, return_counts=True)
+    exact = counts * size / n
+    quota = np.floor(exact).astype(int)
+    quota[np.argsort(-(exact - quota), kind="stable")[: size - quota.sum()]] += 1
+    picked = [rng.choice(np.flatnonzero(labels == c), q, replace=False) for c, q in zip(classes, quota)]
+    return np.sort(np.concatenate(picked))
+
+
+def compute(mu: np.ndarray, params: ProjectionParams, labels: np.ndarray | None = None,
+            progress: Progress | None = None) -> Projection:
+    """Project latent means (N, D) to 2-D as `params` says; `labels` (N,) stratify a capped subsample."""
+    report = progress or (lambda fraction, message: None)
+    mu = np.asarray(mu, dtype=np.float32)
+    method = params.method
+    if method == "direct":
+        return Projection(_direct(mu, params.dims), np.arange(len(mu)), method,
+                          _direct_axes(mu.shape[1], params.dims))
+    if method == "pca":
+        coords, share = _pca(mu)
+        return Projection(coords, np.arange(len(mu)), method, f"top principal components ({share:.0%} of variance)")
+    indices = stratified_subsample(labels, len(mu), params.cap(len(mu)), params.seed)
+    note = _cap_note(method, len(indices), len(mu), labels is not None)
+    report(0.0, f"{_NAMES[method]} on {len(indices):,} points: starting")
+    run = _tsne if method == "tsne" else _umap
+    coords = run(mu[indices], params, report)
+    report(1.0, "done")
+    return Projection(np.asarray(coords, dtype=np.float32), indices, method,
+                      f"{_NAMES[method]} of {len(indices):,} points (axes have no units)", note)
+
+
+_NAMES = {"direct": "latent dimensions", "pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
+
+
+def _cap_note(method: str, used: int, total: int, stratified: bool) -> str:
+    if used == total:
+        return ""
+    how = "stratified by label" if stratified else "drawn uniformly"
+    return f"{_NAMES[method]} on {used:,} of {total:,} points, {how}"
+
+
+def _pca(mu: np.ndarray) -> tuple[np.ndarray, float]:
+    """The top two principal components of (N, D) as (N, 2) float32 (a 1-D latent: zero second axis), and the
+    share of variance they explain."""
+    from sklearn.decomposition import PCA
+
+    pca = PCA(n_components=min(2, mu.shape[1])).fit(mu)
+    coords = pca.transform(mu)
+    if coords.shape[1] == 1:
+        coords = np.column_stack([coords[:, 0], np.zeros(len(mu))])
+    return coords.astype(np.float32), float(pca.explained_variance_ratio_.sum())
+
+
+def _tsne(mu: np.ndarray, params: ProjectionParams, report: Progress) -> np.ndarray:
+    """t-SNE of (M, D) points to (M, 2) with openTSNE (FFT-accelerated gradients: 47 CPU s for 10,000 MNIST means
+    where scikit-learn's Barnes-Hut took 123; benchmarks/RESULTS.md), its thread pools limited while it runs; its
+    optimisation reports progress every 50 iterations."""
+    from openTSNE import TSNE
+    from threadpoolctl import threadpool_limits
+
+    perplexity = min(params.perplexity, max(2.0, (len(mu) - 1) / 3))
+    tsne = TSNE(n_components=2, perplexity=perplexity, n_jobs=PROJECTION_THREADS, random_state=params.seed,
+                callbacks=_IterationProgress(report, len(mu)), callbacks_every_iters=_IterationProgress.EVERY)
+    with threadpool_limits(limits=PROJECTION_THREADS):
+        report(0.02, f"t-SNE on {len(mu):,} points: nearest neighbours and affinities")
+        return np.asarray(tsne.fit(mu), dtype=np.float32)
+
+
+class _IterationProgress:
+    """openTSNE's callback: called every EVERY iterations of its two phases (early exaggeration, then the rest)."""
+
+    EVERY = 50
+    LAYOUT_START = 0.15  # the affinities (no progress of their own) come first
+
+    def __init__(self, report: Progress, points: int):
+        from openTSNE import TSNE
+
+        defaults = TSNE()
+        self.total = defaults.early_exaggeration_iter + defaults.n_iter
+        self.report, self.points, self.done = report, points, 0
+
+    def __call__(self, iteration: int, error: float, embedding) -> bool:
+        self.done += self.EVERY
+        self.report(self.LAYOUT_START + (1 - self.LAYOUT_START) * min(1.0, self.done / self.total),
+                    f"t-SNE on {self.points:,} points: iteration {self.done} of {self.total}")
+        return False  # go on
+
+
+def _umap(mu: np.ndarray, params: ProjectionParams, report: Progress) -> np.ndarray:
+    """UMAP of (M, D) points to (M, 2) (umap-learn; a fixed seed makes it run on one thread, reproducibly)."""
+    from threadpoolctl import threadpool_limits
+
+    report(0.02, "UMAP: loading (numba compiles its kernels on the first run of a server)")
+    import numba
+    import umap
+
+    numba.set_num_threads(PROJECTION_THREADS)  # numba's own pool, per calling thread; threadpoolctl misses it
+    n_neighbors = min(params.n_neighbors, len(mu) - 1)
+    with threadpool_limits(limits=PROJECTION_THREADS):
+        report(0.05, f"UMAP on {len(mu):,} points: neighbour graph")
+        reducer = umap.UMAP(n_neighbors=n_neighbors, min_dist=params.min_dist, random_state=params.seed,
+                            n_jobs=PROJECTION_THREADS,
+                            tqdm_kwds={"disable": False, "file": _EpochProgress(report, len(mu)), "mininterval": 0.5})
+        return reducer.fit_transform(mu)
+
+
+class _EpochProgress:
+    """A stream for the tqdm bar umap-learn draws over its layout epochs: "43/200" -> report(fraction)."""
+
+    LAYOUT_START = 0.5  # the neighbour graph (no progress of its own) took about half of the 70,000-point runs
+
+    def __init__(self, report: Progress, points: int):
+        self.report, self.points = report, points
+
+    def write(self, text: str) -> None:
+        match = _TQDM_COUNT.search(text)
+        if match and int(match[2]):
+            done, total = int(match[1]), int(match[2])
+            self.report(self.LAYOUT_START + (1 - self.LAYOUT_START) * done / total,
+                        f"UMAP on {self.points:,} points: layout epoch {done} of {total}")
+
+    def flush(self) -> None:
+        pass
+
+
+_TQDM_COUNT = re.compile(r"(\d+)/(\d+)")
+
+
+def _direct(codes: np.ndarray, dims: tuple[int, int]) -> np.ndarray:
+    """Columns `dims` of codes (N, D) as (N, 2); a 1-D latent gets a zero second axis."""
+    if codes.shape[1] < 2:
+        return np.column_stack([codes[:, 0], np.zeros(len(codes), dtype=codes.dtype)])
+    if max(dims) >= codes.shape[1]:
+        raise ValueError(f"dims {dims} do not exist in a {codes.shape[1]}-D latent space")
+    return codes[:, list(dims)]
+
+
+def _direct_axes(latent_dim: int, dims: tuple[int, int]) -> str:
+    return "latent dimension z0" if latent_dim < 2 else f"latent dimensions z{dims[0]} and z{dims[1]}"
+
+
+def project_points(mu: np.ndarray, points: np.ndarray, method: str, dims: tuple[int, int] = (0, 1)) -> np.ndarray:
+    """Place new codes (M, D) on the 2-D map that `compute(mu, ProjectionParams(method, dims))` draws: (M, 2).
+
+    PCA is refitted on `mu` exactly as `compute` fits it (deterministic solver and sign convention), so a path
+    lands where the scatter's points are. t-SNE and UMAP maps are not extended to new points here: ValueError.
+    """
+    mu = np.asarray(mu, dtype=np.float32)
+    points = np.asarray(points, dtype=np.float32)
+    if method == "direct":
+        return _direct(points, dims)
+    if method == "pca":
+        from sklearn.decomposition import PCA
+
+        coords = PCA(n_components=min(2, mu.shape[1])).fit(mu).transform(points)
+        return coords if coords.shape[1] == 2 else np.column_stack([coords[:, 0], np.zeros(len(points))])
+    if method in ("tsne", "umap"):
+        raise ValueError(f"{_NAMES[method]} cannot place new points on an existing map; use 'pca' or 'direct'")
+    raise ValueError(f"projection must be one of {METHODS}, got {method!r}")
+
+
+DEFAULT_STORE_ROOT = Path(__file__).resolve().parent.parent / "checkpoints" / ".cache" / "projections"
+
+
+class ProjectionStore:
+    """Projections on disk, one .npz per (checkpoint sha256, split, params.key()): <root>/<sha256>/<split>/<key>.npz.
+
+    Writes go to a temporary file renamed into place, so a reader never sees half a file and two writers of the
+    same key leave one whole file. A file that cannot be read counts as missing (it is computed again).
+    """
+
+    def __init__(self, root: str | Path = DEFAULT_STORE_ROOT):
+        self.root = Path(root)
+
+    def path(self, sha256: str, split: str, params: ProjectionParams) -> Path:
+        if not sha256.isalnum() or not split.isalnum():
+            raise ValueError(f"not a checkpoint hash and split: {sha256!r}, {split!r}")
+        return self.root / sha256 / split / f"{params.key()}.npz"
+
+    def get(self, sha256: str, split: str, params: ProjectionParams) -> Projection | None:
+        path = self.path(sha256, split, params)
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                return Projection(f["coords"], f["indices"], str(f["method"]), str(f["explained"]), str(f["note"]))
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
+            return None
+
+    def put(self, sha256: str, split: str, params: ProjectionParams, projection: Projection) -> Path:
+        path = self.path(sha256, split, params)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, coords=projection.coords.astype(np.float32), indices=projection.indices.astype(np.int64),
+                         method=projection.method, explained=projection.explained, note=projection.note)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
