@@ -162,8 +162,10 @@ def embedding_inspector(checkpoint: Checkpoint, view: InspectorView, *, selected
             "selected": [int(i) for i in selected[:MAX_RINGS]],
             "ellipses": ellipses or [],
             "star": None if star is None else [float(v) for v in star],
-            "decoder": {"sha256": checkpoint.sha256, "url": _decoder_url(checkpoint.sha256, checkpoint),
-                        "input": DECODER_INPUT, "output": DECODER_OUTPUT},
+            # a conditional decoder needs each point's class: its hover shows the image alone
+            "decoder": None if checkpoint.config.conditional else {
+                "sha256": checkpoint.sha256, "url": _decoder_url(checkpoint.sha256, checkpoint),
+                "input": DECODER_INPUT, "output": DECODER_OUTPUT},
             "runtime": _runtime_path(),
         },
         on_selection_change=lambda: None, on_problem_change=lambda: None,
