@@ -530,7 +530,9 @@ class Inspector {
       } else if (this.tool === "box") {
         this.box = [this.press.at, at];
       } else {
-        this.lasso.push(at);
+        // Moves arriving within one frame come as one event: take every position, or the lasso cuts corners.
+        const moves = event.getCoalescedEvents?.() ?? [];
+        this.lasso.push(...(moves.length ? moves.map(local) : [at]));
       }
       this.press.last = at;
       this.requestDraw();
