@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from latent_views_support import SHIPPED, shipped
-from test_app_scatter import chart_traces, page, plotly_array
+from test_app_interpolate import chart_traces, plotly_array
+from test_app_scatter import page
 
 from vae_core.density import AggregatePosterior, DensityConfig, plane_basis
 
