@@ -55,7 +55,7 @@ def test_all_is_train_then_test_with_their_ids(digits):
     x, y, ids = split_examples(digits, "all")
     assert len(x) == len(y) == len(ids) == len(digits.x_train) + len(digits.x_test)
     assert torch.equal(x[len(digits.x_train):], digits.x_test) and torch.equal(y[:5], digits.y_train[:5])
-    assert ids[0] == "train/0" and ids[len(digits.x_train)] == "test/0"
+    assert ids[0] == digits.example_ids("train")[0] and ids[len(digits.x_train)] == digits.example_ids("test")[0]
 
 
 def test_a_sprite_puts_image_i_at_row_i_div_columns_and_column_i_mod_columns():
@@ -108,7 +108,8 @@ def test_the_projector_export_loads_back(tmp_path):
     lines = (tmp_path / "metadata.tsv").read_text().splitlines()
     assert len(lines) == n + 1 and lines[0].split("\t") == ["id", "label", "class", "recon", "kl", "elbo"]
     row = lines[1 + 42].split("\t")
-    assert row[:3] == ["test/42", str(table.labels[42]), table.class_names[table.labels[42]]]
+    assert row[:3] == [table.ids[42], str(table.labels[42]), table.class_names[table.labels[42]]]
+    assert table.ids[42].startswith("digits/")  # sklearn's row, not a position in the split
     assert float(row[5]) == pytest.approx(table.terms["elbo"][42], abs=1e-3)
     sprite = Image.open(tmp_path / "sprite.png")
     columns = int(np.ceil(np.sqrt(n)))

@@ -100,7 +100,12 @@ def load_digits_dataset(test_fraction: float = 0.2, seed: int = 0) -> Dataset:
     y = torch.tensor(bunch.target, dtype=torch.int64)
     train, test = _stratified_split(y, test_fraction, seed)
     return Dataset("digits", x[train], y[train], x[test], y[test], tuple(str(d) for d in range(10)),
-                   train_ids=tuple(map(str, train)), test_ids=tuple(map(str, test)))  # sklearn's own index
+                   train_ids=_digits_ids(train), test_ids=_digits_ids(test))
+
+
+def _digits_ids(rows) -> tuple[str, ...]:
+    """"digits/<i>": i is the row of sklearn's load_digits(); the prefix keeps an id from reading as a position."""
+    return tuple(f"digits/{i}" for i in rows)
 
 
 DATA_ROOT = Path(__file__).resolve().parent.parent / "data"  # the repository's data/: bundled MNIST lives here
