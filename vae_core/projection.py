@@ -174,8 +174,8 @@ def _pca(mu: np.ndarray) -> tuple[np.ndarray, float]:
 
 def _tsne(mu: np.ndarray, params: ProjectionParams, report: Progress) -> np.ndarray:
     """t-SNE of (M, D) points to (M, 2) with openTSNE (FFT-accelerated gradients: 47 CPU s for 10,000 MNIST means
-    where scikit-learn's Barnes-Hut took 123; benchmarks/RESULTS.md), its thread pools limited while it runs; its
-    optimisation reports progress every 50 iterations."""
+    where scikit-learn's Barnes-Hut took 123, and 182 s for 70,000 where it had not finished after 900;
+    benchmarks/RESULTS.md), its thread pools limited while it runs; progress every 50 iterations."""
     from openTSNE import TSNE
     from threadpoolctl import threadpool_limits
 
