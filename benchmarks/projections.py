@@ -81,7 +81,10 @@ def embed(library: str, mu: np.ndarray, seed: int = 0) -> np.ndarray:
 
 
 def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's peak RSS (VmHWM). Not getrusage's ru_maxrss: that survives exec, so a worker would report
+    at least its parent's peak (torch's 500 MB) whatever it used itself."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
 
 
 def cpu_seconds() -> float:
