@@ -12,7 +12,7 @@ import torch
 from ui.cache import encodings, projection
 from ui.conditional import class_labels, decoding_class_ui
 from ui.navigation import page_intro
-from ui.state import SCATTER_DIMS, SCATTER_PROJECTION, SCATTER_SELECTED, sliders_code
+from ui.state import SCATTER_DIMS, SCATTER_PROJECTION, SCATTER_SELECTED, sliders_class, sliders_code
 from ui.widgets import latent_scatter_figure, show_images, show_picture
 from vae_core.checkpoint import Checkpoint
 from vae_core.data import Dataset
@@ -78,8 +78,8 @@ def sliders_code_to_example(checkpoint: Checkpoint, dataset: Dataset) -> tuple[t
         raise ValueError("set a code on the Latent sliders page first (drag a slider or the pad, then let go)")
     x, labels = dataset.split("test")
     index = st.number_input(f"Example B (0-{len(x) - 1})", 0, len(x) - 1, 0, key="interpolate_index_to")
-    first_class = checkpoint.model.cycled_labels(1)  # what the sliders page decodes for a conditional model
-    show_images(torch.cat([checkpoint.model.decode_image(torch.as_tensor(z0)[None], first_class), x[index:index + 1]]),
+    shown_as = class_labels(sliders_class(checkpoint), 1)  # the class the sliders page decodes it as
+    show_images(torch.cat([checkpoint.model.decode_image(torch.as_tensor(z0)[None], shown_as), x[index:index + 1]]),
                 captions=["A: the sliders' code", f"B: #{index} ({dataset.class_names[labels[index]]})"], size=96)
     return torch.as_tensor(z0), torch.tensor(encodings(checkpoint)[0][index])
 

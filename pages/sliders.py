@@ -79,7 +79,7 @@ def live_code(checkpoint: Checkpoint, labels: np.ndarray, mu: np.ndarray, kl: np
     y = class_labels(pad_class, 1)
     if canvas.ready:
         st.session_state["sliders_z"] = canvas.z
-        remember_sliders_code(checkpoint, canvas.z)
+        remember_sliders_code(checkpoint, canvas.z, pad_class)
         save_image(checkpoint, canvas.z, y)
     else:
         st.info((f"In-browser decoding is off: {canvas.problem}." if canvas.problem else
@@ -124,7 +124,7 @@ def server_sliders(checkpoint: Checkpoint, kl: np.ndarray, dims: list[int], y: t
                 st.session_state[key] = float(np.clip(z[dim], -RANGE, RANGE))
             z[dim] = st.slider(f"z{dim} · KL {kl[dim]:.2f} nats", -RANGE, RANGE, step=0.05, key=key)
     st.session_state["sliders_z"] = z
-    remember_sliders_code(checkpoint, z)
+    remember_sliders_code(checkpoint, z, None if y is None else int(y[0]))
     image = checkpoint.model.decode_image(torch.from_numpy(z)[None], y)  # (1, C, H, W)
     with right:
         show_images(image, size=320)

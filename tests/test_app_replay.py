@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 from test_app_train import checkpoint_dir, finish, start  # noqa: F401 - checkpoint_dir is a fixture
 
 from ui.replay import NO_REPLAY
+from ui.widgets import image_urls
 from vae_core.checkpoint import load_checkpoint_bytes
 
 EPOCHS = 30  # digits: about 3 s, enough for the classes to look apart
@@ -67,6 +68,11 @@ def test_a_conditional_model_trained_on_the_page_replays_and_decodes_every_class
     np.testing.assert_allclose(at.session_state["sliders_image"], model.model.decode_image(z, torch.tensor([7]))[0],
                                atol=1e-6)
     np.testing.assert_allclose(at.session_state["sliders_image"], moved[7], atol=1e-5)
+    at.switch_page("pages/interpolate.py").run()  # the sliders' code starts a path as the class it was shown as
+    at.radio(key="interpolate_source").set_value("From the Latent sliders' code to a test example").run()
+    shown_a = [img.url for image in at.get("image") for img in image.proto.imgs][0]
+    as_class = lambda c: image_urls(model.model.decode_image(z, torch.tensor([c])), 96)[0]  # noqa: E731
+    assert shown_a == as_class(7) and shown_a != as_class(0)
     for page in sorted(str(p.relative_to(ROOT)) for p in (ROOT / "pages").glob("*.py")):  # every page copes
         at.switch_page(page).run()
         assert not at.exception and not at.error, page

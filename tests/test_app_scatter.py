@@ -258,7 +258,7 @@ def test_direct_view_defaults_to_the_two_most_active_dimensions_and_any_two_can_
 def test_the_sliders_code_is_starred_where_it_lies():
     at = page("pages/scatter.py")
     sha256 = hashlib.sha256((ROOT / "checkpoints" / "digits-2d.safetensors").read_bytes()).hexdigest()
-    at.session_state[SLIDERS_CODE] = (sha256, np.array([0.5, -1.25], dtype=np.float32))
+    at.session_state[SLIDERS_CODE] = (sha256, np.array([0.5, -1.25], dtype=np.float32), None)
     at.run()
     assert sent(at)["star"] == pytest.approx([0.5, -1.25])
 

@@ -29,7 +29,7 @@ SCATTER_SELECTED = "scatter_selected"  # list[int]: test-set indices selected on
 SCATTER_SELECTION = "scatter_selection"  # (split, list[int]): the scatter's selection as indices of its split
 SCATTER_PROJECTION = "scatter_projection"  # str: the projection the scatter page last drew
 SCATTER_DIMS = "scatter_dims"  # (int, int): the latent dimensions its direct view shows
-SLIDERS_CODE = "sliders_code"  # (checkpoint sha256, z (D,)): the code on the Latent sliders page, as last released
+SLIDERS_CODE = "sliders_code"  # (checkpoint sha256, z (D,), class or None): the Latent sliders page's code, as released
 TRAIN_JOB = "train_job"  # TrainingJob: this session's run; outlives page switches and reruns
 FLASH = "app_flash"  # (kind, text): a message for the next run, e.g. after a callback or a rerun
 
@@ -97,14 +97,21 @@ def current_checkpoint() -> Checkpoint:
     return cache.checkpoint(model.data)
 
 
-def remember_sliders_code(checkpoint: Checkpoint, z) -> None:
-    st.session_state[SLIDERS_CODE] = (checkpoint.sha256, z)
+def remember_sliders_code(checkpoint: Checkpoint, z, decoded_class: int | None = None) -> None:
+    """Keep the sliders' code (D,) and, for a conditional model, the class it is decoded as."""
+    st.session_state[SLIDERS_CODE] = (checkpoint.sha256, z, decoded_class)
 
 
 def sliders_code(checkpoint: Checkpoint):
     """The code (D,) last set on the Latent sliders page for this model, or None."""
-    sha256, z = st.session_state.get(SLIDERS_CODE, (None, None))
+    sha256, z, _ = st.session_state.get(SLIDERS_CODE, (None, None, None))
     return z if sha256 == checkpoint.sha256 else None
+
+
+def sliders_class(checkpoint: Checkpoint) -> int | None:
+    """The class the Latent sliders page decodes its code as (a conditional model), or None."""
+    sha256, _, decoded_class = st.session_state.get(SLIDERS_CODE, (None, None, None))
+    return decoded_class if sha256 == checkpoint.sha256 else None
 
 
 def flash(kind: str, text: str) -> None:
