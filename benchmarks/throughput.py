@@ -81,7 +81,9 @@ def step_profile(mnist, device: str, steps: int = 30) -> dict[str, float]:
 
     from torch.profiler import ProfilerActivity, profile
 
-    subset = dataclasses.replace(mnist, x_train=mnist.x_train[:steps * BATCH_SIZE], x_test=mnist.x_test[:BATCH_SIZE])
+    n_train = steps * BATCH_SIZE
+    subset = dataclasses.replace(mnist, x_train=mnist.x_train[:n_train], y_train=mnist.y_train[:n_train],
+                                 x_test=mnist.x_test[:BATCH_SIZE], y_test=mnist.y_test[:BATCH_SIZE])
     trainer = Trainer(fresh_model(device), subset, TrainConfig(epochs=1, batch_size=BATCH_SIZE, device=device))
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         for _ in trainer.run():
