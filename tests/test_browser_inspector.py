@@ -133,17 +133,22 @@ def test_hovering_a_point_shows_its_own_image_and_reconstruction(page, model_and
     save_small_png(page.screenshot(), screenshot_path("scatter-hover.png"))
 
 
-def test_a_click_selects_the_point_and_the_panel_shows_its_nearest_neighbours(page, model_and_data):
-    _, _, mu, _ = model_and_data
+def click_loneliest_point(page, mu: np.ndarray) -> int:
+    """Click (real mouse down/up) the visible point farthest from the others; wait for the panel; its index."""
     index = loneliest_visible_point(page, mu)
     x, y = map(float, on_screen(page, mu[index:index + 1])[0])
-
     page.mouse.move(x, y)
     page.mouse.down()
     page.mouse.up()
+    page.locator(MAIN).get_by_role("heading", name=re.compile(r"^1 selected")).wait_for(timeout=30_000)
+    return index
+
+
+def test_a_click_selects_the_point_and_the_panel_shows_its_nearest_neighbours(page, model_and_data):
+    _, _, mu, _ = model_and_data
+    index = click_loneliest_point(page, mu)
 
     main = page.locator(MAIN)
-    main.get_by_role("heading", name=re.compile(r"^1 selected")).wait_for(timeout=30_000)
     main.get_by_text(f"#{index}: ").first.wait_for(timeout=30_000)
     captions = panel_captions(page)
     assert f"#{index}: " in captions[0] and f"test/{index}" in captions[0]
@@ -172,12 +177,7 @@ def overlay_alpha_near(page, x: float, y: float, reach: int = 2) -> int:
 
 def test_the_selected_posterior_is_drawn_as_its_1_and_2_sigma_ellipses(page, model_and_data):
     _, _, mu, logvar = model_and_data
-    index = loneliest_visible_point(page, mu)
-    x, y = map(float, on_screen(page, mu[index:index + 1])[0])
-    page.mouse.move(x, y)
-    page.mouse.down()
-    page.mouse.up()
-    page.locator(MAIN).get_by_role("heading", name=re.compile(r"^1 selected")).wait_for(timeout=30_000)
+    index = click_loneliest_point(page, mu)
     page.locator(STAGE).scroll_into_view_if_needed()
     x, y = map(float, on_screen(page, mu[index:index + 1])[0])
     box = page.locator(STAGE).bounding_box()

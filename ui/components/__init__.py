@@ -2,13 +2,14 @@
 
 latent_canvas        sliders and a 2-D pad editing one latent code, decoded in the browser (onnxruntime-web)
 embedding_inspector  every encoded example as a WebGL point: pan, zoom, hover thumbnails, click / box / lasso
-shared/              JavaScript both use (the in-browser decoder), put before each component's script
+shared/              JavaScript both use (the in-browser decoder, one view per element), put before each
+                     component's script
 """
 
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SHARED_SCRIPTS = ("shared/decoder.js",)
+SHARED_SCRIPTS = ("shared/decoder.js", "shared/mount.js")
 
 
 def script(path: str) -> str:

@@ -12,7 +12,6 @@
 
 const ASSETS = (globalThis.__inspectorAssets ??= new Map()); // url -> Promise<ArrayBuffer>
 const MAX_ASSETS = 32;
-const INSPECTORS = new WeakMap(); // parentElement -> Inspector
 const MOUNT_MARK = "inspector:mount"; // the component's first data from Python on this page
 const PAINT_MARK = "inspector:paint"; // the first frame that shows a view's points
 const HOVER_MARK = "inspector:hover"; // the frame that shows a hovered point's image
@@ -734,15 +733,5 @@ function insidePolygon([x, y], polygon) {
 }
 
 export default function (component) {
-  const { data, parentElement, setStateValue, setTriggerValue } = component;
-  let inspector = INSPECTORS.get(parentElement);
-  if (!inspector) {
-    inspector = new Inspector(parentElement);
-    INSPECTORS.set(parentElement, inspector);
-  }
-  inspector.update(data, { setStateValue, setTriggerValue });
-  return () => {
-    inspector.destroy();
-    INSPECTORS.delete(parentElement);
-  };
+  return mountView(Inspector, component);
 }

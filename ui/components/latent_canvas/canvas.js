@@ -7,7 +7,6 @@
 // a model's bytes once per session and a remount (page switch and back) must not recompile it.
 
 const MODELS = (globalThis.__latentCanvasModels ??= new Map()); // sha256 -> model payload + session promise
-const CANVASES = new WeakMap(); // parentElement -> LatentCanvas
 const FRAME_MARK = "latent-canvas:frame"; // performance marks the browser test reads
 const MOVE_MARK = "latent-canvas:move";
 const MAX_MARKS = 5000; // then the marks are cleared, so a long session does not grow without bound
@@ -368,15 +367,5 @@ class LatentCanvas {
 }
 
 export default function (component) {
-  const { data, parentElement, setStateValue, setTriggerValue } = component;
-  let canvas = CANVASES.get(parentElement);
-  if (!canvas) {
-    canvas = new LatentCanvas(parentElement);
-    CANVASES.set(parentElement, canvas);
-  }
-  canvas.update(data, { setStateValue, setTriggerValue });
-  return () => {
-    canvas.destroy();
-    CANVASES.delete(parentElement);
-  };
+  return mountView(LatentCanvas, component);
 }
