@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
+from .data import class_balanced_indices
 from .latent import pca_plane
 
 MAX_POINTS = 2000  # test codes per frame: enough to see every class's cluster form, bounded for any test set
@@ -31,15 +32,7 @@ PLANE_LAYOUT = {"origin": ("F32", "D"), "basis": ("F32", "2D")}
 def balanced_subsample(labels: np.ndarray, max_points: int, seed: int = 0) -> np.ndarray:
     """Sorted row indices of at most max_points labels, as equal a share per class as the classes allow
     (a class smaller than its share gives all it has); deterministic for a seed."""
-    labels = np.asarray(labels)
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(labels))
-    rank = np.empty(len(labels), dtype=np.int64)  # each example's position within its own class, in random order
-    for label in np.unique(labels):
-        members = order[labels[order] == label]
-        rank[members] = np.arange(len(members))
-    chosen = order[np.argsort(rank[order], kind="stable")][:max_points]  # round-robin over the classes
-    return np.sort(chosen)
+    return np.sort(class_balanced_indices(torch.as_tensor(np.asarray(labels)), max_points, seed).numpy())
 
 
 @dataclass(frozen=True)
