@@ -38,6 +38,7 @@ PAGE_LOAD_MS = 60_000
 MAIN = "[data-testid=stMain]"
 EXCEPTION = "[data-testid=stException]"
 NAV_LINK = "[data-testid=stSidebarNavLink]"
+SIDEBAR = "[data-testid=stSidebar]"
 PROGRESS = "[data-testid=stProgress]"
 
 def free_port() -> int:
