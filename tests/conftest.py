@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 import torch
 
+from ui.cache import CACHE_ENV
 from vae_core.checkpoint import DatasetInfo, save_checkpoint
 from vae_core.data import DATA_ROOT, Dataset, load_dataset, load_digits_dataset
 from vae_core.models import VAE, VAEConfig
@@ -17,6 +19,13 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 DEFAULT_CHECKPOINT = ROOT / "checkpoints" / "mnist-2d.safetensors"  # the model the app opens on (ui.state)
 
 torch.set_num_threads(1)  # tiny models: one thread is as fast and keeps parallel jobs from thrashing
+
+
+@pytest.fixture(scope="session", autouse=True)
+def disk_caches(tmp_path_factory):
+    """The app's disk caches (encodings, per-example terms, projections) in a temporary folder for the whole run,
+    apps started by browser tests included: not the checkout's checkpoints/.cache."""
+    os.environ[CACHE_ENV] = str(tmp_path_factory.mktemp("disk-cache"))
 
 
 @pytest.fixture(scope="session")

@@ -18,8 +18,8 @@ import torch
 from conftest import ROOT
 from streamlit.testing.v1 import AppTest
 
+from ui.cache import CACHE_ENV
 from ui.components.embedding_inspector import CACHE_DIR
-from ui.projections import STORE_ENV
 from ui.state import (
     SCATTER_DIMS,
     SCATTER_PROJECTION,
@@ -40,7 +40,7 @@ from vae_core.models import VAE, VAEConfig
 @pytest.fixture(autouse=True)
 def projection_store(tmp_path, monkeypatch):
     """Background projections write their maps under tmp_path, not the repository's cache."""
-    monkeypatch.setenv(STORE_ENV, str(tmp_path / "projections"))
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
 
 
 @pytest.fixture(scope="module")

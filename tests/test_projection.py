@@ -166,8 +166,9 @@ def test_nearest_neighbours_are_the_brute_force_ones_in_the_full_latent_space():
 def fresh_server(monkeypatch, tmp_path):
     """ui.projections with its disk cache in tmp_path and an empty run registry, as a newly started server."""
     from ui import projections
+    from ui.cache import CACHE_ENV
 
-    monkeypatch.setenv(projections.STORE_ENV, str(tmp_path))
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
     projections._registry.clear()
     yield projections
     projections._registry.clear()

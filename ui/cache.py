@@ -1,7 +1,8 @@
 """Cached loaders, shared by every session: checkpoints by content, datasets, encodings and projections.
 
 For the embedding inspector: `encodings(checkpoint, split)` and `example_terms(checkpoint, split)` take split
-"train", "test" or "all" (train then test, `vae_core.data.split_examples`);
+"train", "test" or "all" (train then test, `vae_core.data.split_examples`); both are also kept on disk
+(`disk_store("examples")`), so a restarted server does not encode or score 70,000 images again;
 `projection(checkpoint, params, split)` computes a map in the page's thread (fine for direct and PCA; t-SNE and
 UMAP go through ui/projections.py, in the background and on disk).
 
@@ -12,6 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+from collections.abc import Callable
 
 import numpy as np
 import streamlit as st
@@ -31,6 +34,29 @@ from vae_core.density import (
 from vae_core.errors import VAEError
 from vae_core.metrics import encode_means, per_example_terms
 from vae_core.projection import Projection, ProjectionParams, compute
+from vae_core.store import CACHE_ROOT, ArrayStore
+
+CACHE_ENV = "VAE_CACHE_DIR"  # another folder for the disk caches (tests, read-only checkouts)
+
+
+def disk_store(kind: str) -> ArrayStore:
+    """The disk cache of one kind of derived arrays ("examples", "projections"), under CACHE_ENV or CACHE_ROOT."""
+    return ArrayStore(os.path.join(os.environ.get(CACHE_ENV) or CACHE_ROOT, kind))
+
+
+def _kept_on_disk(checkpoint: Checkpoint, split: str, name: str, compute_arrays: Callable[[], dict]) -> dict:
+    """Arrays (N, ...) of a split from the disk cache when it has them for this many examples, else computed and
+    stored (a store that cannot be written, e.g. a read-only checkout, only costs the next restart its time)."""
+    store, n = disk_store("examples"), len(split_labels(dataset_for(checkpoint), split)[0])
+    arrays = store.get(checkpoint.sha256, split, name)
+    if arrays is not None and all(len(values) == n for values in arrays.values()):
+        return arrays
+    arrays = compute_arrays()
+    try:
+        store.put(checkpoint.sha256, split, name, arrays)
+    except OSError:
+        pass
+    return arrays
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
@@ -72,9 +98,13 @@ def dataset_for(checkpoint: Checkpoint) -> Dataset:
 
 @st.cache_data(max_entries=8, show_spinner="Encoding the dataset...")
 def _encodings(sha256: str, split: str, _checkpoint: Checkpoint, _dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
-    x, y, _ = split_examples(_dataset, split)
-    mu, logvar = encode_means(_checkpoint.model, x, y)  # y: a conditional model's encoder takes the class
-    return mu.numpy(), logvar.numpy()
+    def encode() -> dict:
+        x, y, _ = split_examples(_dataset, split)
+        mu, logvar = encode_means(_checkpoint.model, x, y)  # y: a conditional model's encoder takes the class
+        return {"mu": mu.numpy(), "logvar": logvar.numpy()}
+
+    arrays = _kept_on_disk(_checkpoint, split, "encodings", encode)
+    return arrays["mu"], arrays["logvar"]
 
 
 def encodings(checkpoint: Checkpoint, split: str = "test") -> tuple[np.ndarray, np.ndarray]:
@@ -84,8 +114,11 @@ def encodings(checkpoint: Checkpoint, split: str = "test") -> tuple[np.ndarray, 
 
 @st.cache_data(max_entries=8, show_spinner="Scoring every example (reconstruction, KL, ELBO)...")
 def _example_terms(sha256: str, split: str, _checkpoint: Checkpoint, _dataset: Dataset) -> dict[str, np.ndarray]:
-    x, y, _ = split_examples(_dataset, split)
-    return per_example_terms(_checkpoint.model, x, y)
+    def score() -> dict:
+        x, y, _ = split_examples(_dataset, split)
+        return per_example_terms(_checkpoint.model, x, y)
+
+    return _kept_on_disk(_checkpoint, split, "terms", score)
 
 
 def example_terms(checkpoint: Checkpoint, split: str = "test") -> dict[str, np.ndarray]:

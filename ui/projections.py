@@ -14,7 +14,6 @@ sessions asking for two t-SNEs on a 2-core server do not starve the app.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -26,11 +25,10 @@ from vae_core.checkpoint import Checkpoint
 from vae_core.data import split_labels
 from vae_core.projection import Projection, ProjectionParams, ProjectionStore, compute
 
-from .cache import dataset_for, encodings, projection
+from .cache import dataset_for, disk_store, encodings, projection
 
 logger = logging.getLogger(__name__)
 
-STORE_ENV = "VAE_PROJECTION_CACHE"  # another folder for the disk cache (tests, read-only checkouts)
 IMMEDIATE_METHODS = ("direct", "pca")  # fast enough to compute while the page draws
 MAX_KEPT_RUNS = 32  # finished runs kept in memory (their maps are also on disk); oldest dropped first
 
@@ -56,8 +54,7 @@ class ProjectionRun:
 
 
 def store() -> ProjectionStore:
-    root = os.environ.get(STORE_ENV)
-    return ProjectionStore(root) if root else ProjectionStore()
+    return ProjectionStore(disk_store("projections").root)
 
 
 @st.cache_resource

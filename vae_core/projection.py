@@ -10,15 +10,13 @@ Interface (the scatter page and ui/projections.py code against it; keep it stabl
   `progress(fraction, message)` is called between phases, and during t-SNE's optimisation.
 - `project_points(mu, points, method, dims)`: place new codes on a direct or PCA map.
 - `ProjectionStore(root)`: `get(sha256, split, params) -> Projection | None`, `put(sha256, split, params, p)`,
-  one .npz per (checkpoint sha256, split, params.key()), written atomically; `DEFAULT_STORE_ROOT` is git-ignored.
+  one .npz per (checkpoint sha256, split, params.key()) in a `vae_core.store.ArrayStore`; `DEFAULT_STORE_ROOT` is
+  git-ignored.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from numbers import Integral
@@ -28,6 +26,7 @@ from typing import ClassVar
 import numpy as np
 
 from .limits import Range, check
+from .store import CACHE_ROOT, ArrayStore
 
 METHODS = ("direct", "pca", "tsne", "umap")
 # t-SNE and UMAP run on one OpenMP/BLAS thread: in the app they share the cores with torch's own OpenMP pool (a
@@ -280,42 +279,28 @@ def project_points(mu: np.ndarray, points: np.ndarray, method: str, dims: tuple[
     raise ValueError(f"projection must be one of {METHODS}, got {method!r}")
 
 
-DEFAULT_STORE_ROOT = Path(__file__).resolve().parent.parent / "checkpoints" / ".cache" / "projections"
+DEFAULT_STORE_ROOT = CACHE_ROOT / "projections"
 
 
 class ProjectionStore:
-    """Projections on disk, one .npz per (checkpoint sha256, split, params.key()): <root>/<sha256>/<split>/<key>.npz.
-
-    Writes go to a temporary file renamed into place, so a reader never sees half a file and two writers of the
-    same key leave one whole file. A file that cannot be read counts as missing (it is computed again).
-    """
+    """Projections on disk, one .npz per (checkpoint sha256, split, params.key()) in an `ArrayStore`."""
 
     def __init__(self, root: str | Path = DEFAULT_STORE_ROOT):
-        self.root = Path(root)
+        self.arrays = ArrayStore(root)
 
     def path(self, sha256: str, split: str, params: ProjectionParams) -> Path:
-        if not sha256.isalnum() or not split.isalnum():
-            raise ValueError(f"not a checkpoint hash and split: {sha256!r}, {split!r}")
-        return self.root / sha256 / split / f"{params.key()}.npz"
+        return self.arrays.path(sha256, split, params.key())
 
     def get(self, sha256: str, split: str, params: ProjectionParams) -> Projection | None:
-        path = self.path(sha256, split, params)
+        f = self.arrays.get(sha256, split, params.key())
         try:
-            with np.load(path, allow_pickle=False) as f:
-                return Projection(f["coords"], f["indices"], str(f["method"]), str(f["explained"]), str(f["note"]))
-        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
+            return None if f is None else Projection(f["coords"], f["indices"], str(f["method"]),
+                                                     str(f["explained"]), str(f["note"]))
+        except KeyError:
             return None
 
     def put(self, sha256: str, split: str, params: ProjectionParams, projection: Projection) -> Path:
-        path = self.path(sha256, split, params)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, coords=projection.coords.astype(np.float32), indices=projection.indices.astype(np.int64),
-                         method=projection.method, explained=projection.explained, note=projection.note)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        return self.arrays.put(sha256, split, params.key(), {
+            "coords": projection.coords.astype(np.float32), "indices": projection.indices.astype(np.int64),
+            "method": np.array(projection.method), "explained": np.array(projection.explained),
+            "note": np.array(projection.note)})
