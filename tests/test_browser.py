@@ -40,6 +40,7 @@ from browser_support import (
     wait_for_inspector,
     wait_until_idle,
 )
+from conftest import DEFAULT_CHECKPOINT
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (python) is not installed")
 
@@ -250,3 +251,15 @@ def test_the_server_watches_no_files(app_url):
     """A watcher over the tree (.venv included) flooded inotify: thousands of 'queue overflowed' lines."""
     log = server_log_path(int(app_url.rsplit(":", 1)[1])).read_text()
     assert "inotify" not in log.lower() and "watchdog" not in log.lower()
+
+
+def test_the_sidebar_download_gives_the_checkpoint_and_a_page_view_does_not_fetch_it(session):
+    """The checkpoint is fetched when Download is pressed, not by every page view (mnist-2d: 3.5 MB each)."""
+    fetched = session.evaluate("performance.getEntriesByType('resource').map(r => [r.name, r.encodedBodySize])")
+    media = [r for r in fetched if "/media/" in r[0] and "/static/" not in r[0]]  # Streamlit's media files
+    assert not media, media
+    with session.expect_download() as download:
+        session.locator("[data-testid=stSidebar]").get_by_role("button", name="Download this checkpoint").click()
+    path = download.value.path()
+    assert download.value.suggested_filename == DEFAULT_CHECKPOINT.name
+    assert path.read_bytes() == DEFAULT_CHECKPOINT.read_bytes()
