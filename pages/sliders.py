@@ -4,10 +4,10 @@ The latent canvas (ui/components/latent_canvas) runs the decoder in the page; th
 release. Where it cannot run (no WebAssembly, its script blocked) or until it has started, server-side sliders
 stand in, with a note saying why.
 
-A conditional model's pad and single image decode the class chosen above them ("sliders_class"; the browser is sent
-a decoder graph with that class fixed in it, vae_core.export); below them the same z decodes as every class, on the
-server at each release (one batched decode of K images, about a millisecond), so dragging stays as smooth as for
-any model.
+A conditional model's pad and single image decode the class chosen above them ("sliders_class"; the browser's one
+decoder graph takes the class as an input, vae_core.export, so choosing another class sends only its number);
+below them the same z decodes as every class, on the server at each release (one batched decode of K images,
+about a millisecond), so dragging stays as smooth as for any model.
 
 Session keys this page owns: "sliders_z" (np.ndarray (D,), the current code: the canvas's on release, else the
 server sliders'), "sliders_start_z" / "sliders_start_id" (where the code starts; the id changes on every

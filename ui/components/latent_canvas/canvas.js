@@ -4,7 +4,8 @@
 //
 // Streamlit calls the default export again, with the same parentElement, whenever the data changes: one
 // LatentCanvas lives per parentElement. Models live per page, keyed by checkpoint sha256, because Python sends
-// a model's bytes once per session and a remount (page switch and back) must not recompile it.
+// a model's bytes once per session and a remount (page switch and back) must not recompile it. A conditional
+// model's one graph decodes every class: the class chosen on the page comes in data.decoded_class.
 
 const MODELS = (globalThis.__latentCanvasModels ??= new Map()); // sha256 -> model payload + session promise
 const FRAME_MARK = "latent-canvas:frame"; // performance marks the browser test reads
@@ -92,10 +93,12 @@ class LatentCanvas {
       this.startId = data.start.id;
       this.z = Float32Array.from(data.start.z);
     }
+    const newClass = data.decoded_class !== this.decodedClass;
+    this.decodedClass = data.decoded_class; // a conditional model's: the same session decodes every class
     this.setSliders(data.sliders);
     if (newModel) return this.setModel(model); // it decodes once the model is ready
     this.showCode();
-    if (restart) this.requestDecode(null);
+    if (restart || newClass) this.requestDecode(null);
   }
 
   setModel(model) {
@@ -140,7 +143,7 @@ class LatentCanvas {
   // --- decoding and painting ---
 
   requestDecode(moveTime) {
-    this.wanted = { z: Float32Array.from(this.z), moveTime };
+    this.wanted = { z: Float32Array.from(this.z), label: this.decodedClass, moveTime };
     if (this.session && !this.decoding) this.decodeLatest();
   }
 
@@ -149,13 +152,13 @@ class LatentCanvas {
     this.decoding = true;
     try {
       while (this.wanted && this.session) {
-        const { model, session } = this;
-        const { z, moveTime } = this.wanted;
+        const { model, ort, session } = this;
+        const { z, label, moveTime } = this.wanted;
         this.wanted = null;
         const started = performance.now();
-        const result = await session.run({ [model.input]: new this.ort.Tensor("float32", z, [1, z.length]) });
+        const pixels = await decodeCodes({ ort, session }, model, z, z.length, model.class_input ? [label] : null);
         if (model !== this.model) break; // the model changed during the decode: its image is not wanted
-        this.paint(result[model.output].data, z, moveTime, performance.now() - started);
+        this.paint(pixels, z, moveTime, performance.now() - started);
       }
     } catch (error) {
       this.fail(`decoding failed in this browser (${error.message ?? error})`);
