@@ -31,6 +31,13 @@ function modelFor(payload, runtimePath) {
   return model;
 }
 
+// n copies of the code z, one after another (a batch of n codes).
+function repeated(z, n) {
+  const codes = new Float32Array(n * z.length);
+  for (let i = 0; i < n; i++) codes.set(z, i * z.length);
+  return codes;
+}
+
 const dot = (a, b) => a.reduce((sum, value, i) => sum + value * b[i], 0);
 
 // A plane through `origin` spanned by two orthonormal rows. lift(u, z) moves z within the plane only:
@@ -64,7 +71,8 @@ class LatentCanvas {
       status: find(".status"), padView: find(".pad-view"), pad: find(".pad"), image: find(".image"),
       timing: find(".timing"), sliders: find(".sliders"), plane: find(".plane"), axisX: find(".axis-x"),
       axisY: find(".axis-y"), legend: find(".legend"), planeChoice: find(".plane-choice"),
-      axisChoices: root.querySelectorAll(".axis-choice"),
+      axisChoices: root.querySelectorAll(".axis-choice"), classRow: find(".class-row"),
+      classImages: find(".class-images"),
     };
     this.marks = 0;
     this.lastPointerMove = -Infinity;
@@ -107,6 +115,7 @@ class LatentCanvas {
     this.setLegend(model.points);
     this.imageData = new ImageData(model.image_shape[2], model.image_shape[1]);
     Object.assign(this.el.image, { width: model.image_shape[2], height: model.image_shape[1] });
+    this.setClassRow(model);
     model.session.then(
       ({ ort, session }) => {
         if (this.model !== model) return;
@@ -148,6 +157,8 @@ class LatentCanvas {
   }
 
   // Decodes the newest wanted code until none is waiting: moves that arrive during a decode are coalesced.
+  // A conditional model's code is decoded as every class in one batch (the row), the chosen class's image
+  // among them.
   async decodeLatest() {
     this.decoding = true;
     try {
@@ -155,10 +166,16 @@ class LatentCanvas {
         const { model, ort, session } = this;
         const { z, label, moveTime } = this.wanted;
         this.wanted = null;
+        const labels = model.class_input ? model.points.names.map((_, k) => k) : null;
+        const codes = labels ? repeated(z, labels.length) : z;
         const started = performance.now();
-        const pixels = await decodeCodes({ ort, session }, model, z, z.length, model.class_input ? [label] : null);
+        const pixels = await decodeCodes({ ort, session }, model, codes, z.length, labels);
         if (model !== this.model) break; // the model changed during the decode: its image is not wanted
-        this.paint(pixels, z, moveTime, performance.now() - started);
+        const decodeMs = performance.now() - started;
+        const size = pixels.length / (labels?.length ?? 1);
+        if (labels) this.paintClassRow(pixels, size);
+        this.paint(labels ? pixels.slice(label * size, (label + 1) * size) : pixels, z, moveTime, decodeMs,
+          labels?.length ?? 1);
       }
     } catch (error) {
       this.fail(`decoding failed in this browser (${error.message ?? error})`);
@@ -167,10 +184,10 @@ class LatentCanvas {
     }
   }
 
-  paint(pixels, z, moveTime, decodeMs) {
+  paint(pixels, z, moveTime, decodeMs, batch) {
     paintPixels(pixels, this.model.image_shape[0], this.imageData);
     this.el.image.getContext("2d").putImageData(this.imageData, 0, 0);
-    this.shown = { pixels, z, moveTime, decodeMs };
+    this.shown = { pixels, z, moveTime, decodeMs, batch };
     if (!this.framePending) {
       this.framePending = true;
       requestAnimationFrame(() => this.framePainted());
@@ -180,13 +197,39 @@ class LatentCanvas {
   // Runs as the browser renders the next frame, the first one that shows the newest image.
   framePainted() {
     this.framePending = false;
-    const { pixels, z, moveTime, decodeMs } = this.shown;
-    this.mark(FRAME_MARK, { moveTime, decodeMs, z: Array.from(z), pixels });
+    const { pixels, z, moveTime, decodeMs, batch } = this.shown;
+    this.mark(FRAME_MARK, { moveTime, decodeMs, batch, z: Array.from(z), pixels });
     const now = performance.now();
     if (!(now - this.timingShownAt < 250)) {
       this.timingShownAt = now;
-      this.el.timing.textContent = `decode ${decodeMs.toFixed(2)} ms in the browser`;
+      const images = batch > 1 ? ` (${batch} images, one batch)` : "";
+      this.el.timing.textContent = `decode ${decodeMs.toFixed(2)} ms in the browser${images}`;
     }
+  }
+
+  // --- a conditional model's row: the code as every class ---
+
+  setClassRow(model) {
+    const [, height, width] = model.image_shape;
+    this.el.classRow.classList.toggle("hidden", !model.class_input);
+    this.classCanvases = model.class_input ? model.points.names.map((name, label) => {
+      const canvas = Object.assign(document.createElement("canvas"), { className: "class-image", width, height });
+      canvas.dataset.label = label;
+      canvas.setAttribute("aria-label", `decoded as class ${name}`);
+      const figure = document.createElement("figure");
+      figure.append(canvas, Object.assign(document.createElement("figcaption"), { textContent: name }));
+      return figure;
+    }) : [];
+    this.el.classImages.replaceChildren(...this.classCanvases);
+    this.classCanvases = this.classCanvases.map((figure) => figure.firstChild);
+    this.classImageData = new ImageData(width, height);
+  }
+
+  paintClassRow(pixels, size) {
+    this.classCanvases.forEach((canvas, label) => {
+      paintPixels(pixels.subarray(label * size, (label + 1) * size), this.model.image_shape[0], this.classImageData);
+      canvas.getContext("2d").putImageData(this.classImageData, 0, 0);
+    });
   }
 
   mark(name, detail) {
