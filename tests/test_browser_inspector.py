@@ -63,17 +63,29 @@ def model_and_data():
 
 
 @pytest.fixture(scope="module")
-def page():
+def browser():
+    """One Chromium for the module (Playwright's sync API allows one running instance per thread)."""
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium), as .ci/run does")
-    with streamlit_server() as url, sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport=VIEWPORT)
-        local_only(context, url)
-        page = context.new_page()
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def new_page(browser, url: str):
+    context = browser.new_context(viewport=VIEWPORT)
+    local_only(context, url)
+    return context.new_page()
+
+
+@pytest.fixture(scope="module")
+def page(browser):
+    with streamlit_server() as url:
+        page = new_page(browser, url)
         open_inspector(page, url)
         yield page
-        browser.close()
+        page.context.close()
 
 
 def open_inspector(page, url: str) -> None:
@@ -353,16 +365,11 @@ def conditional_model(digits, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def conditional_page(conditional_model):
+def conditional_page(browser, conditional_model):
     """The app in Chromium with the conditional model uploaded in the sidebar, on the Latent scatter page."""
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} not found")
     path = conditional_model[0]
-    with streamlit_server() as url, sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport=VIEWPORT)
-        local_only(context, url)
-        page = context.new_page()
+    with streamlit_server() as url:
+        page = new_page(browser, url)
         page.goto(url)
         wait_until_idle(page, FIRST_LOAD_MS)
         page.locator(SIDEBAR).locator("input[type=file]").set_input_files(str(path))
@@ -371,7 +378,7 @@ def conditional_page(conditional_model):
         open_page(page, "Latent scatter", FIRST_LOAD_MS)
         wait_for_inspector(page, FIRST_LOAD_MS)
         yield page
-        browser.close()
+        page.context.close()
 
 
 def test_a_conditional_models_hover_shows_the_reconstruction_decoded_as_the_points_own_label(
