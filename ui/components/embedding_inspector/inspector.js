@@ -1,7 +1,8 @@
 // The embedding inspector: every encoded example of a split as a WebGL point; drag pans, the wheel zooms; hover
 // shows the example's image (from the dataset's sprite, fetched once) and its reconstruction (its posterior mean
-// decoded here by ../shared/decoder.js, which comes before this script; a conditional model's as its own label); click, box and lasso select, and the
-// selected dataset indices go to Python on release. What `data` holds is described in __init__.py.
+// decoded here by ../shared/decoder.js, which comes before this script; a conditional model's as the example's own
+// label); click, box and lasso select, and the selected dataset indices go to Python on release. What `data`
+// holds is described in __init__.py.
 //
 // Points are always named by their dataset index (the row of the split's arrays), never by their position in
 // the drawn or filtered list, so thumbnails stay right whatever is hidden. Big arrays arrive as static files

@@ -212,16 +212,16 @@ class LatentCanvas {
   setClassRow(model) {
     const [, height, width] = model.image_shape;
     this.el.classRow.classList.toggle("hidden", !model.class_input);
-    this.classCanvases = model.class_input ? model.points.names.map((name, label) => {
+    const figures = (model.class_input ? model.points.names : []).map((name, label) => {
       const canvas = Object.assign(document.createElement("canvas"), { className: "class-image", width, height });
       canvas.dataset.label = label;
       canvas.setAttribute("aria-label", `decoded as class ${name}`);
       const figure = document.createElement("figure");
       figure.append(canvas, Object.assign(document.createElement("figcaption"), { textContent: name }));
       return figure;
-    }) : [];
-    this.el.classImages.replaceChildren(...this.classCanvases);
-    this.classCanvases = this.classCanvases.map((figure) => figure.firstChild);
+    });
+    this.el.classImages.replaceChildren(...figures);
+    this.classCanvases = figures.map((figure) => figure.firstChild);
     this.classImageData = new ImageData(width, height);
   }
 
