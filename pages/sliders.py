@@ -4,10 +4,11 @@ The latent canvas (ui/components/latent_canvas) runs the decoder in the page; th
 release. Where it cannot run (no WebAssembly, its script blocked) or until it has started, server-side sliders
 stand in, with a note saying why.
 
-A conditional model's pad and single image decode the class chosen above them ("sliders_class"; the browser is sent
-a decoder graph with that class fixed in it, vae_core.export); below them the same z decodes as every class, on the
-server at each release (one batched decode of K images, about a millisecond), so dragging stays as smooth as for
-any model.
+A conditional model's pad and single image decode the class chosen above them ("sliders_class"; the browser's one
+decoder graph takes the class as an input, vae_core.export, so choosing another class sends only its number);
+below them the same z decodes as every class, drawn by the canvas as the pointer moves (each frame one batch of K
+codes through the same session, the chosen class's image among them). Where the canvas is not running, that row
+is decoded on the server instead (`class_row`), at each slider change.
 
 Session keys this page owns: "sliders_z" (np.ndarray (D,), the current code: the canvas's on release, else the
 server sliders'), "sliders_start_z" / "sliders_start_id" (where the code starts; the id changes on every
@@ -86,11 +87,12 @@ def live_code(checkpoint: Checkpoint, labels: np.ndarray, mu: np.ndarray, kl: np
                  "Starting in-browser decoding (it needs JavaScript and WebAssembly).") +
                 " Meanwhile these sliders decode on the server: the image changes when you let go of a slider.")
         server_sliders(checkpoint, kl, dims, y)
-    class_row(checkpoint, st.session_state["sliders_z"])
+        class_row(checkpoint, st.session_state["sliders_z"])  # the canvas draws its own, live
 
 
 def class_row(checkpoint: Checkpoint, z: np.ndarray) -> None:
-    """For a conditional model: the code decoded as every class, side by side (style kept, content swapped)."""
+    """For a conditional model: the code decoded as every class, side by side (style kept, content swapped); the
+    server's version of the canvas's live row."""
     if not checkpoint.config.conditional:
         return
     names = checkpoint.dataset.class_names
@@ -99,7 +101,7 @@ def class_row(checkpoint: Checkpoint, z: np.ndarray) -> None:
     st.markdown("**The same z, every class** (a conditional model: the class is the decoder's other input)")
     st.caption("Here z stays and only the class changes: what persists across "
                "the row (slant, stroke width, size) is what z encodes, the style; the class supplies the content. "
-               "Decoded on the server each time you let go.")
+               "Decoded on the server each time a slider moves.")
     image_rows({"decode(z, y)": row}, captions=list(names), size=56)
 
 

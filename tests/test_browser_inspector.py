@@ -4,7 +4,8 @@ The app's default model (MNIST, 2-D) draws its 10,000 test codes directly, so th
 is: the component's root says how it maps data to the screen (data-transform), and the test places the pointer
 on a point's own position. Hover must show that example's image, pixel for pixel, and its reconstruction; a click
 must select it and the panel must show it with its nearest neighbours in the latent space; a box must select
-exactly the points inside it.
+exactly the points inside it. A conditional model (trained here on digits, uploaded in the sidebar) shows the
+reconstruction too: its mean decoded, in the browser, as the point's own label.
 """
 
 from __future__ import annotations
@@ -24,17 +25,20 @@ from browser_support import (
     INSPECTOR,
     MAIN,
     ROOT,
+    SIDEBAR,
     VIEWPORT,
     local_only,
+    open_page,
     save_small_png,
     screenshot_path,
     streamlit_server,
     wait_for_inspector,
     wait_until_idle,
 )
+from conftest import train_digits_model
 from PIL import Image
 
-from vae_core.checkpoint import load_checkpoint
+from vae_core.checkpoint import DatasetInfo, load_checkpoint, save_checkpoint
 from vae_core.data import load_dataset, split_examples
 from vae_core.images import to_uint8
 from vae_core.latent import nearest_neighbours
@@ -59,17 +63,29 @@ def model_and_data():
 
 
 @pytest.fixture(scope="module")
-def page():
+def browser():
+    """One Chromium for the module (Playwright's sync API allows one running instance per thread)."""
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium), as .ci/run does")
-    with streamlit_server() as url, sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport=VIEWPORT)
-        local_only(context, url)
-        page = context.new_page()
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def new_page(browser, url: str):
+    context = browser.new_context(viewport=VIEWPORT)
+    local_only(context, url)
+    return context.new_page()
+
+
+@pytest.fixture(scope="module")
+def page(browser):
+    with streamlit_server() as url:
+        page = new_page(browser, url)
         open_inspector(page, url)
         yield page
-        browser.close()
+        page.context.close()
 
 
 def open_inspector(page, url: str) -> None:
@@ -331,3 +347,56 @@ def test_the_projector_download_holds_every_example_of_the_split(page, tmp_path)
     assert len(tensors) == 10_000 and all(len(line.split("\t")) == 2 for line in tensors[:5])
     assert len(metadata) == 10_001  # a header, then one row per example
     assert sprite.size == (100 * 28, 100 * 28) and "single_image_dim: 28" in config
+
+
+# --- a conditional model: each point's reconstruction is its mean decoded as its own label, in the browser ---
+
+
+@pytest.fixture(scope="module")
+def conditional_model(digits, tmp_path_factory):
+    """A conditional digits model (2-D, trained for seconds), as a checkpoint file, with its test codes."""
+    trainer = train_digits_model(digits, epochs=20, n_classes=len(digits.class_names))
+    path = tmp_path_factory.mktemp("cvae") / "cvae-digits.safetensors"
+    info = DatasetInfo(digits.name, digits.image_shape, digits.class_names, digits.options)
+    save_checkpoint(path, trainer.model, info, trainer.history, trainer.epoch, "conditional inspector test")
+    model = load_checkpoint(path).model
+    mu, _ = encode_means(model, digits.x_test, digits.y_test)
+    return path, model, mu.numpy()
+
+
+@pytest.fixture(scope="module")
+def conditional_page(browser, conditional_model):
+    """The app in Chromium with the conditional model uploaded in the sidebar, on the Latent scatter page."""
+    path = conditional_model[0]
+    with streamlit_server() as url:
+        page = new_page(browser, url)
+        page.goto(url)
+        wait_until_idle(page, FIRST_LOAD_MS)
+        page.locator(SIDEBAR).locator("input[type=file]").set_input_files(str(path))
+        page.locator(SIDEBAR).get_by_text(re.compile(r"cvae-digits")).first.wait_for(timeout=FIRST_LOAD_MS)
+        wait_until_idle(page, FIRST_LOAD_MS)
+        open_page(page, "Latent scatter", FIRST_LOAD_MS)
+        wait_for_inspector(page, FIRST_LOAD_MS)
+        yield page
+        page.context.close()
+
+
+def test_a_conditional_models_hover_shows_the_reconstruction_decoded_as_the_points_own_label(
+        conditional_page, conditional_model, digits):
+    page = conditional_page
+    _, model, mu = conditional_model
+    assert page.locator(INSPECTOR).get_attribute("data-points") == str(len(mu))
+    index = loneliest_visible_point(page, mu)
+    label = int(digits.y_test[index])
+
+    hover(page, mu, index)
+
+    np.testing.assert_array_equal(canvas_pixels(page, THUMB_IMAGE)[..., 0], to_uint8(digits.x_test[index]))
+    page.locator(f"{THUMB_RECON}[data-index='{index}']").wait_for(state="attached", timeout=10_000)
+    shown = canvas_pixels(page, THUMB_RECON)[..., 0].astype(int)
+    as_class = lambda c: to_uint8(model.decode_image(torch.from_numpy(mu[index:index + 1]),  # noqa: E731
+                                                     torch.tensor([c]))[0]).astype(int)
+    assert np.abs(shown - as_class(label)).max() <= RECON_TOLERANCE
+    other = (label + 1) % 10
+    assert np.abs(shown - as_class(other)).max() > 10 * RECON_TOLERANCE  # the label matters: not any class
+    save_small_png(page.screenshot(), screenshot_path("scatter-hover-conditional.png"))

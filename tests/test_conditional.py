@@ -129,20 +129,6 @@ def test_evaluating_a_conditional_model_uses_the_labels(conditional_digits, digi
     assert right > wrong + 5  # nats: the right class explains the image far better
 
 
-def test_onnx_decoder_of_a_conditional_model_decodes_its_fixed_class(conditional_digits):
-    ort = pytest.importorskip("onnxruntime")
-    from vae_core.export import DECODER_INPUT, DECODER_OUTPUT, decoder_onnx_bytes
-
-    model = conditional_digits.model.eval()
-    z = np.random.default_rng(0).normal(size=(6, 2)).astype(np.float32)
-    session = ort.InferenceSession(decoder_onnx_bytes(model, label=7), providers=["CPUExecutionProvider"])
-    decoded = session.run([DECODER_OUTPUT], {DECODER_INPUT: z})[0]
-    expected = model.decode_image(torch.from_numpy(z), torch.full((6,), 7)).numpy()
-    np.testing.assert_allclose(decoded, expected, atol=1e-5)
-    with pytest.raises(ValueError, match="not one of"):
-        decoder_onnx_bytes(model, label=10)
-
-
 @pytest.mark.slow  # MNIST: 5 epochs on 10,000 images and a classifier on 5,000, ~30 s on a busy 2-core machine
 def test_on_mnist_the_same_z_decodes_as_each_requested_class(mnist):
     import dataclasses

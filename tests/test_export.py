@@ -1,4 +1,5 @@
-"""The decoder exported to ONNX decodes, in onnxruntime, what torch decodes: MLP and conv, any batch size."""
+"""The decoder exported to ONNX decodes, in onnxruntime, what torch decodes: MLP and conv, any batch size, and a
+conditional model's graph every class (its class input)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ import pytest
 import torch
 
 from vae_core import cli
-from vae_core.checkpoint import load_checkpoint
-from vae_core.export import DECODER_INPUT, DECODER_OUTPUT, decoder_onnx_bytes
+from vae_core.checkpoint import load_checkpoint, save_checkpoint
+from vae_core.export import DECODER_CLASS_INPUT, DECODER_INPUT, DECODER_OUTPUT, decoder_onnx_bytes
 from vae_core.models import VAE, VAEConfig
 
 ort = pytest.importorskip("onnxruntime", reason="onnxruntime is in requirements-dev.txt")
@@ -19,15 +20,29 @@ SHIPPED_8D = Path(__file__).resolve().parent.parent / "checkpoints" / "digits-8d
 PIXEL_TOLERANCE = 1e-5  # float32 rounding; the browser test allows 1e-3
 
 
-def conv_model() -> VAE:
+def conv_model(n_classes: int = 0) -> VAE:
     """A small MNIST-shaped conv VAE: odd sizes (28 -> 14 -> 7 -> 4) exercise the exact-size upsampling."""
     torch.manual_seed(0)
-    return VAE(VAEConfig(image_shape=(1, 28, 28), latent_dim=5, architecture="conv", hidden_dims=(8, 16, 16)))
+    return VAE(VAEConfig(image_shape=(1, 28, 28), latent_dim=5, architecture="conv", hidden_dims=(8, 16, 16),
+                         n_classes=n_classes))
 
 
-def onnx_decode(onnx: bytes, z: np.ndarray) -> np.ndarray:
+def conditional_mlp() -> VAE:
+    """A digits-shaped conditional MLP; its weights scaled up, so that the class moves the (untrained) image."""
+    torch.manual_seed(0)
+    model = VAE(VAEConfig(image_shape=(1, 8, 8), latent_dim=3, hidden_dims=(32, 16), n_classes=10))
+    with torch.no_grad():
+        for parameter in model.decoder.parameters():
+            parameter.mul_(3.0)
+    return model
+
+
+def onnx_decode(onnx: bytes, z: np.ndarray, y: np.ndarray | None = None) -> np.ndarray:
     session = ort.InferenceSession(onnx, providers=["CPUExecutionProvider"])
-    return session.run([DECODER_OUTPUT], {DECODER_INPUT: z.astype(np.float32)})[0]
+    feeds = {DECODER_INPUT: z.astype(np.float32)}
+    if y is not None:
+        feeds[DECODER_CLASS_INPUT] = y.astype(np.int64)
+    return session.run([DECODER_OUTPUT], feeds)[0]
 
 
 def random_codes(n: int, latent_dim: int) -> np.ndarray:
@@ -50,6 +65,37 @@ def test_onnx_decoder_equals_torch_decode_image(model):
     assert 0.0 <= decoded.min() and decoded.max() <= 1.0
 
 
+@pytest.mark.parametrize("model", [
+    pytest.param(conditional_mlp, id="conditional-mlp-8x8"),
+    pytest.param(lambda: conv_model(n_classes=10), id="conditional-conv-28x28"),
+])
+def test_a_conditional_models_graph_takes_the_class_and_decodes_every_class_like_torch(model):
+    model = model()
+    z = random_codes(13, model.config.latent_dim)
+    y = np.arange(13) % 10  # every class, in one batch of mixed classes
+
+    onnx = decoder_onnx_bytes(model)
+    decoded = onnx_decode(onnx, z, y)
+
+    names = [i.name for i in ort.InferenceSession(onnx, providers=["CPUExecutionProvider"]).get_inputs()]
+    assert names == [DECODER_INPUT, DECODER_CLASS_INPUT]
+    expected = model.decode_image(torch.from_numpy(z), torch.from_numpy(y)).numpy()
+    assert decoded.shape == (13, *model.config.image_shape)
+    assert np.abs(decoded - expected).max() <= PIXEL_TOLERANCE
+    for label in range(10):  # one class for the whole batch, each class in turn
+        alone = onnx_decode(onnx, z[:2], np.full(2, label))
+        assert np.abs(alone - model.decode_image(torch.from_numpy(z[:2]), torch.full((2,), label)).numpy()).max() \
+            <= PIXEL_TOLERANCE
+    other = onnx_decode(onnx, z, (y + 1) % 10)
+    assert np.abs(other - decoded).max() > 100 * PIXEL_TOLERANCE  # the class input is not ignored
+
+
+def test_an_unconditional_models_graph_has_the_code_as_its_only_input(tiny_config):
+    session = ort.InferenceSession(decoder_onnx_bytes(VAE(tiny_config)), providers=["CPUExecutionProvider"])
+
+    assert [i.name for i in session.get_inputs()] == [DECODER_INPUT]
+
+
 def test_exporting_leaves_the_model_as_it_was(tiny_config):
     model = VAE(tiny_config).train()
     before = {k: v.clone() for k, v in model.state_dict().items()}
@@ -70,6 +116,21 @@ def test_cli_export_writes_an_onnx_file_that_decodes_like_the_checkpoint(tiny_ch
     assert np.abs(onnx_decode(out.read_bytes(), z) - model.decode_image(torch.from_numpy(z)).numpy()).max() \
         <= PIXEL_TOLERANCE
     assert f"wrote {out}" in capsys.readouterr().out
+
+
+def test_cli_export_of_a_conditional_checkpoint_writes_the_graph_with_the_class_input(tmp_path, digits_info,
+                                                                                      capsys):
+    checkpoint = save_checkpoint(tmp_path / "cvae.safetensors", conditional_mlp(), digits_info,
+                                 {"train": [], "test": []}, 0, "test")
+    out = tmp_path / "decoder.onnx"
+
+    assert cli.main(["export", str(checkpoint), "--format", "onnx", "--out", str(out)]) == 0
+
+    model = load_checkpoint(checkpoint).model
+    z, y = random_codes(10, model.config.latent_dim), np.arange(10)
+    expected = model.decode_image(torch.from_numpy(z), torch.from_numpy(y)).numpy()
+    assert np.abs(onnx_decode(out.read_bytes(), z, y) - expected).max() <= PIXEL_TOLERANCE
+    assert f"and '{DECODER_CLASS_INPUT}' (batch,) int64 class 0-9" in capsys.readouterr().out
 
 
 def test_cli_export_refuses_to_replace_a_file_without_overwrite(tiny_checkpoint, tmp_path, capsys):

@@ -18,7 +18,7 @@ from .checkpoint import DatasetInfo, load_checkpoint, save_checkpoint
 from .data import DATA_ROOT, DATASETS, DEFAULT_DATASET, DEFAULT_IMAGE_SIZE, SPLITS, Dataset, load_dataset
 from .errors import TrainingError, VAEError
 from .eta import format_duration, remaining_seconds
-from .export import DECODER_INPUT, DECODER_OUTPUT, export_decoder_onnx
+from .export import DECODER_CLASS_INPUT, DECODER_INPUT, DECODER_OUTPUT, export_decoder_onnx
 from .metrics import FULL_EVAL, EvalConfig, encode_means, evaluate
 from .models import VAE, VAEConfig
 from .projector import FILES, embedding_table, write_projector
@@ -148,12 +148,14 @@ def build_parser() -> argparse.ArgumentParser:
         sub_parser.add_argument("--device", default="auto", choices=TrainConfig.DEVICES,
                                 help="where the model runs (auto picks cuda when available)")
 
-    exp = sub.add_parser("export", help="write the decoder (z -> mean image) as an ONNX file, or the embedding "
-                         "in the Embedding Projector's format")
+    exp = sub.add_parser("export", help="write the decoder (z -> mean image; a conditional model's takes the class "
+                         "too) as an ONNX file, or the embedding in the Embedding Projector's format")
     exp.add_argument("checkpoint")
     exp.add_argument("--format", default="onnx", choices=["onnx", "projector"],
-                     help="onnx: the decoder; projector: tensors.tsv, metadata.tsv, sprite.png, "
-                          "projector_config.pbtxt and embedding.csv of a split's latent means (default: onnx)")
+                     help=f"onnx: the decoder, input '{DECODER_INPUT}' float32 (batch, latent_dim) and, for a "
+                          f"conditional model, '{DECODER_CLASS_INPUT}' int64 (batch,) class labels; projector: "
+                          "tensors.tsv, metadata.tsv, sprite.png, projector_config.pbtxt and embedding.csv of a "
+                          "split's latent means (default: onnx)")
     exp.add_argument("--out", required=True, help="output file (onnx, e.g. decoder.onnx) or folder (projector)")
     exp.add_argument("--split", default="test", choices=SPLITS,
                      help="projector: the examples exported; all is train then test (default: test)")
@@ -427,7 +429,9 @@ def cmd_export(args) -> int:
         return _export_projector(ckpt, args)
     out = export_decoder_onnx(ckpt.model, args.out, overwrite=args.overwrite)
     config = ckpt.config
-    print(f"wrote {out} ({out.stat().st_size / 1e3:.0f} kB): input '{DECODER_INPUT}' (batch, {config.latent_dim}) "
+    inputs = f"input '{DECODER_INPUT}' (batch, {config.latent_dim})" + (
+        f" and '{DECODER_CLASS_INPUT}' (batch,) int64 class 0-{config.n_classes - 1}" if config.conditional else "")
+    print(f"wrote {out} ({out.stat().st_size / 1e3:.0f} kB): {inputs} "
           f"-> '{DECODER_OUTPUT}' (batch, {', '.join(map(str, config.image_shape))}) in [0, 1]")
     return 0
 

@@ -2,8 +2,8 @@
 
 The graph computes exactly `VAE.decode_image` (sigmoid of the decoder's logits), so an image decoded by
 onnxruntime (Python or the browser's WebAssembly build) equals the one torch decodes to float32 rounding.
-A conditional model's graph decodes one class, fixed in the graph (its one-hot a constant), so the browser's
-graph has the same single input z for every model.
+A conditional model's graph has a second input, the class of each code (int64 (B,)); the graph makes the one-hot
+itself, so one graph decodes every class and a caller passes plain labels.
 """
 
 from __future__ import annotations
@@ -20,34 +20,33 @@ from .checkpoint import write_atomically
 from .models import VAE
 
 DECODER_INPUT = "z"  # (B, D) float32
+DECODER_CLASS_INPUT = "y"  # (B,) int64 class labels; only a conditional model's graph has it
 DECODER_OUTPUT = "x_mean"  # (B, C, H, W) float32 in [0, 1]
 OPSET = 17  # Gemm, Conv, Resize(nearest), Relu, Sigmoid: all in onnxruntime-web's WebAssembly kernels
 
 
 class MeanImageDecoder(nn.Module):
-    """The function the browser evaluates: z -> sigmoid(decoder(z)), or sigmoid(decoder([z, one_hot])) for a
-    conditional model's fixed class."""
+    """The function the browser evaluates: z -> sigmoid(decoder(z)), or (z, y) -> sigmoid(decoder([z, one_hot(y)]))
+    for a conditional model on n_classes classes (VAE.decode_image)."""
 
-    def __init__(self, decoder: nn.Module, one_hot: torch.Tensor | None = None):
+    def __init__(self, decoder: nn.Module, n_classes: int = 0):
         super().__init__()
         self.decoder = decoder
-        self.one_hot = one_hot  # (1, K) or None
+        self.register_buffer("classes", torch.arange(n_classes), persistent=False)  # (K,)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        if self.one_hot is not None:
-            z = torch.cat([z, self.one_hot.expand(z.shape[0], -1)], dim=1)
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        if y is not None:  # one-hot as a comparison (Equal, Cast): the batch size stays dynamic in the trace
+            z = torch.cat([z, (y[:, None] == self.classes).to(z.dtype)], dim=1)
         return torch.sigmoid(self.decoder(z))
 
 
-def decoder_onnx_bytes(model: VAE, label: int = 0) -> bytes:
-    """The model's decoder as a self-contained ONNX file (weights inside), with a dynamic batch axis; a conditional
-    model's decodes class `label` (an unconditional model has no class and ignores it)."""
-    one_hot = None
+def decoder_onnx_bytes(model: VAE) -> bytes:
+    """The model's decoder as a self-contained ONNX file (weights inside), with a dynamic batch axis: inputs
+    DECODER_INPUT, and DECODER_CLASS_INPUT for a conditional model; output DECODER_OUTPUT."""
+    decoder = MeanImageDecoder(copy.deepcopy(model.decoder).cpu().eval(), model.config.n_classes)  # model untouched
+    inputs = {DECODER_INPUT: torch.zeros(1, model.config.latent_dim)}
     if model.config.conditional:
-        if not 0 <= label < model.config.n_classes:
-            raise ValueError(f"class {label} is not one of the model's 0..{model.config.n_classes - 1}")
-        one_hot = nn.functional.one_hot(torch.tensor([label]), model.config.n_classes).float()
-    decoder = MeanImageDecoder(copy.deepcopy(model.decoder).cpu().eval(), one_hot)  # the caller's model untouched
+        inputs[DECODER_CLASS_INPUT] = torch.zeros(1, dtype=torch.int64)
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         # TorchScript-based exporter: 0.1 s and no extra dependency, where torch.export's takes 1-5 s and needs
@@ -55,9 +54,9 @@ def decoder_onnx_bytes(model: VAE, label: int = 0) -> bytes:
         warnings.simplefilter("ignore", category=DeprecationWarning)
         warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export.*")
         torch.onnx.export(
-            decoder, (torch.zeros(1, model.config.latent_dim),), buffer, dynamo=False, opset_version=OPSET,
-            input_names=[DECODER_INPUT], output_names=[DECODER_OUTPUT],
-            dynamic_axes={DECODER_INPUT: {0: "batch"}, DECODER_OUTPUT: {0: "batch"}},
+            decoder, tuple(inputs.values()), buffer, dynamo=False, opset_version=OPSET,
+            input_names=list(inputs), output_names=[DECODER_OUTPUT],
+            dynamic_axes={name: {0: "batch"} for name in (*inputs, DECODER_OUTPUT)},
         )
     return buffer.getvalue()
 

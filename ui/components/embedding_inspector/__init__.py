@@ -15,7 +15,8 @@ This wrapper is the only place that knows what inspector.js reads (`data`) and s
   data.filter    {"labels": allowed labels or None, "matches": dataset indices or None, "hide": bool}
   data.selected  dataset indices drawn as selected (the first MAX_RINGS); data.ellipses [{"x", "y", "sigma":
                  [sx, sy]}] (1 and 2 sigma); data.star [x, y] or None
-  data.decoder   {"sha256", "url": the decoder as ONNX, "input", "output"}; data.runtime: onnxruntime-web's URL
+  data.decoder   {"sha256", "url": the decoder as ONNX, "input", "class_input" (a conditional model's graph: each
+                 point is decoded as its own label; else None), "output"}; data.runtime: onnxruntime-web's URL
   state selection  {"view", "indices": dataset indices, "seq"} on every click or box / lasso release
   state problem    why the points cannot be drawn (no WebGL, a file that did not load)
 """
@@ -34,10 +35,10 @@ import numpy as np
 import streamlit as st
 
 from ui.components import script
-from ui.components.latent_canvas import STATIC_DIR, _runtime_path, _runtime_problem
+from ui.components.latent_canvas import STATIC_DIR, _runtime_path, _runtime_problem, decoder_names
 from ui.widgets import CLASS_COLORS
 from vae_core.checkpoint import Checkpoint
-from vae_core.export import DECODER_INPUT, DECODER_OUTPUT, decoder_onnx_bytes
+from vae_core.export import decoder_onnx_bytes
 from vae_core.images import to_uint8
 
 HERE = Path(__file__).resolve().parent
@@ -162,10 +163,8 @@ def embedding_inspector(checkpoint: Checkpoint, view: InspectorView, *, selected
             "selected": [int(i) for i in selected[:MAX_RINGS]],
             "ellipses": ellipses or [],
             "star": None if star is None else [float(v) for v in star],
-            # a conditional decoder needs each point's class: its hover shows the image alone
-            "decoder": None if checkpoint.config.conditional else {
-                "sha256": checkpoint.sha256, "url": _decoder_url(checkpoint.sha256, checkpoint),
-                "input": DECODER_INPUT, "output": DECODER_OUTPUT},
+            "decoder": {"sha256": checkpoint.sha256, "url": _decoder_url(checkpoint.sha256, checkpoint),
+                        **decoder_names(checkpoint.config)},
             "runtime": _runtime_path(),
         },
         on_selection_change=lambda: None, on_problem_change=lambda: None,

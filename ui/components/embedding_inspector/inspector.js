@@ -1,7 +1,8 @@
 // The embedding inspector: every encoded example of a split as a WebGL point; drag pans, the wheel zooms; hover
 // shows the example's image (from the dataset's sprite, fetched once) and its reconstruction (its posterior mean
-// decoded here by ../shared/decoder.js, which comes before this script); click, box and lasso select, and the
-// selected dataset indices go to Python on release. What `data` holds is described in __init__.py.
+// decoded here by ../shared/decoder.js, which comes before this script; a conditional model's as the example's own
+// label); click, box and lasso select, and the selected dataset indices go to Python on release. What `data`
+// holds is described in __init__.py.
 //
 // Points are always named by their dataset index (the row of the split's arrays), never by their position in
 // the drawn or filtered list, so thumbnails stay right whatever is hidden. Big arrays arrive as static files
@@ -662,22 +663,22 @@ class Inspector {
     const canvas = this.el.thumbRecon;
     delete canvas.dataset.index;
     this.wantedRecon = index;
-    if (!this.session || !this.codes || this.decoding) return;
+    if (!this.session || !this.codes || !this.labels || this.decoding) return;
     this.decoding = true;
     try {
-      while (this.wantedRecon !== null && this.session && this.codes) {
+      while (this.wantedRecon !== null && this.session && this.codes && this.labels) {
         const wanted = this.wantedRecon;
         this.wantedRecon = null;
-        const { ort, session, decoder } = this.session;
+        const { decoder } = this.session;
         const dim = this.data.points.latent_dim;
         const z = this.codes.slice(wanted * dim, (wanted + 1) * dim);
         const started = performance.now();
-        const result = await session.run({ [decoder.input]: new ort.Tensor("float32", z, [1, dim]) });
+        // a conditional model decodes the point's mean as the point's own label: its reconstruction
+        const pixels = await decodeCodes(this.session, decoder, z, dim, [this.labels[wanted]]);
         if (this.hovered?.index !== wanted) continue;
         const [channels, height, width] = this.data.points.image_shape;
         Object.assign(canvas, { width, height });
-        canvas.getContext("2d").putImageData(paintPixels(result[decoder.output].data, channels,
-          new ImageData(width, height)), 0, 0);
+        canvas.getContext("2d").putImageData(paintPixels(pixels, channels, new ImageData(width, height)), 0, 0);
         canvas.dataset.index = String(wanted);
         const decodeMs = performance.now() - started;
         requestAnimationFrame(() => this.mark(RECON_MARK, { index: wanted, moveTime, decodeMs }));

@@ -4,13 +4,14 @@ The decoder runs in the page on onnxruntime-web (WebAssembly, vendored under sta
 round trip; the code comes back to Python on release. This wrapper is the only place that knows what canvas.js
 reads (`data`) and sends back (state and triggers):
 
-  data.model    once per model and session, else only {"sha256"} (the model's identity: the checkpoint's sha256,
-                plus ":<class>" for a conditional model's decoder of that class): the decoder as ONNX (base64) with
-                its input and output names, latent_dim, image_shape (C, H, W), the test codes drawn on the pad
-                (subsampled, with labels, and per class a colour and a name) and the PCA plane of all test codes
-                (origin, 2 x D basis)
+  data.model    once per model and session, else only {"sha256"} (the model's identity: the checkpoint's sha256):
+                the decoder as ONNX (base64) with its input and output names (decoder_names: a conditional model's
+                graph takes the class too, one graph for every class), latent_dim, image_shape (C, H, W), the test
+                codes drawn on the pad (subsampled, with labels, and per class a colour and a name) and the PCA
+                plane of all test codes (origin, 2 x D basis)
   data.start    {"id", "z"}: the browser moves its code to z whenever id changes
   data.sliders  {"dims": the dimensions shown, in order; "kl": per dimension; "limit": slider range}
+  data.decoded_class  the class a conditional model's code is decoded as (None for an unconditional model)
   data.runtime  URL path of the vendored onnxruntime-web module
   state status  {"state": "ready"} or {"state": "error", "reason": why in-browser decoding is off}; sent once
                 per mount and on change (each report is a rerun)
@@ -32,8 +33,9 @@ import streamlit as st
 from ui.components import script
 from ui.widgets import class_color
 from vae_core.checkpoint import Checkpoint
-from vae_core.export import DECODER_INPUT, DECODER_OUTPUT, decoder_onnx_bytes
+from vae_core.export import DECODER_CLASS_INPUT, DECODER_INPUT, DECODER_OUTPUT, decoder_onnx_bytes
 from vae_core.latent import pca_plane
+from vae_core.models import VAEConfig
 
 HERE = Path(__file__).resolve().parent
 STATIC_DIR = HERE.parents[2] / "static"  # served at /app/static/ (server.enableStaticServing, next to app.py)
@@ -64,21 +66,26 @@ def _runtime_problem() -> str | None:
     return f"the runtime files are missing from static/{RUNTIME_DIR}: {', '.join(missing)}" if missing else None
 
 
+def decoder_names(config: VAEConfig) -> dict:
+    """The exported graph's input and output names, as decoder.js's decodeCodes reads them; a conditional model's
+    graph also takes each code's class ("class_input"; None for an unconditional model)."""
+    return {"input": DECODER_INPUT, "class_input": DECODER_CLASS_INPUT if config.conditional else None,
+            "output": DECODER_OUTPUT}
+
+
 def _runtime_path() -> str:
     base = st.get_option("server.baseUrlPath").strip("/")
     return "/" + "/".join(filter(None, [base, "app", "static", RUNTIME_DIR, RUNTIME_FILES[0]]))
 
 
 @st.cache_data(max_entries=4, show_spinner="Exporting the decoder for the browser...")
-def _model_payload(sha256: str, _checkpoint: Checkpoint, _codes: np.ndarray, _labels: np.ndarray,
-                   decoded_class: int = 0) -> dict:
+def _model_payload(sha256: str, _checkpoint: Checkpoint, _codes: np.ndarray, _labels: np.ndarray) -> dict:
     shown = np.random.default_rng(0).permutation(len(_codes))[:MAX_POINTS]
     config = _checkpoint.config
     names = _checkpoint.dataset.class_names
     return {
         "sha256": sha256,
-        "onnx": base64.b64encode(decoder_onnx_bytes(_checkpoint.model, decoded_class)).decode(),
-        "input": DECODER_INPUT, "output": DECODER_OUTPUT,
+        "onnx": base64.b64encode(decoder_onnx_bytes(_checkpoint.model)).decode(), **decoder_names(config),
         "latent_dim": config.latent_dim, "image_shape": list(config.image_shape),
         "points": {"codes": _rounded(_codes[shown]), "labels": _labels[shown].astype(int).tolist(),
                    "colors": [class_color(label) for label in range(len(names))], "names": list(names)},
@@ -109,19 +116,19 @@ def latent_canvas(checkpoint: Checkpoint, codes: np.ndarray, labels: np.ndarray,
     if problem:
         return CanvasState(False, problem, start)
     sent_key = f"{key}_sent_model"  # the model this session's browser was sent; it keeps it for the page's life
-    identity = f"{checkpoint.sha256}:{decoded_class}" if checkpoint.config.conditional else checkpoint.sha256
-    first_send = st.session_state.get(sent_key) != identity
-    model = (_model_payload(identity, checkpoint, codes, labels, decoded_class) if first_send
-             else {"sha256": identity})
+    sha256 = checkpoint.sha256
+    model = _model_payload(sha256, checkpoint, codes, labels) if st.session_state.get(sent_key) != sha256 \
+        else {"sha256": sha256}
     result = _component()(
         key=key,
         data={"model": model, "start": {"id": start_id, "z": start.tolist()},
               "sliders": {"dims": [int(d) for d in dims], "kl": _rounded(kl), "limit": limit},
+              "decoded_class": int(decoded_class) if checkpoint.config.conditional else None,
               "runtime": _runtime_path()},
         on_status_change=lambda: None, on_code_change=lambda: None,
         on_model_missing_change=functools.partial(_forget_sent_model, sent_key),
     )
-    st.session_state[sent_key] = identity
+    st.session_state[sent_key] = sha256
     return _state(result, start, start_id)
 
 

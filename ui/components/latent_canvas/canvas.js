@@ -4,7 +4,8 @@
 //
 // Streamlit calls the default export again, with the same parentElement, whenever the data changes: one
 // LatentCanvas lives per parentElement. Models live per page, keyed by checkpoint sha256, because Python sends
-// a model's bytes once per session and a remount (page switch and back) must not recompile it.
+// a model's bytes once per session and a remount (page switch and back) must not recompile it. A conditional
+// model's one graph decodes every class: the class chosen on the page comes in data.decoded_class.
 
 const MODELS = (globalThis.__latentCanvasModels ??= new Map()); // sha256 -> model payload + session promise
 const FRAME_MARK = "latent-canvas:frame"; // performance marks the browser test reads
@@ -28,6 +29,13 @@ function modelFor(payload, runtimePath) {
     MODELS.set(payload.sha256, model);
   }
   return model;
+}
+
+// n copies of the code z, one after another (a batch of n codes).
+function repeated(z, n) {
+  const codes = new Float32Array(n * z.length);
+  for (let i = 0; i < n; i++) codes.set(z, i * z.length);
+  return codes;
 }
 
 const dot = (a, b) => a.reduce((sum, value, i) => sum + value * b[i], 0);
@@ -63,7 +71,8 @@ class LatentCanvas {
       status: find(".status"), padView: find(".pad-view"), pad: find(".pad"), image: find(".image"),
       timing: find(".timing"), sliders: find(".sliders"), plane: find(".plane"), axisX: find(".axis-x"),
       axisY: find(".axis-y"), legend: find(".legend"), planeChoice: find(".plane-choice"),
-      axisChoices: root.querySelectorAll(".axis-choice"),
+      axisChoices: root.querySelectorAll(".axis-choice"), classRow: find(".class-row"),
+      classImages: find(".class-images"),
     };
     this.marks = 0;
     this.lastPointerMove = -Infinity;
@@ -92,10 +101,12 @@ class LatentCanvas {
       this.startId = data.start.id;
       this.z = Float32Array.from(data.start.z);
     }
+    const newClass = data.decoded_class !== this.decodedClass;
+    this.decodedClass = data.decoded_class; // a conditional model's: the same session decodes every class
     this.setSliders(data.sliders);
     if (newModel) return this.setModel(model); // it decodes once the model is ready
     this.showCode();
-    if (restart) this.requestDecode(null);
+    if (restart || newClass) this.requestDecode(null);
   }
 
   setModel(model) {
@@ -104,6 +115,7 @@ class LatentCanvas {
     this.setLegend(model.points);
     this.imageData = new ImageData(model.image_shape[2], model.image_shape[1]);
     Object.assign(this.el.image, { width: model.image_shape[2], height: model.image_shape[1] });
+    this.setClassRow(model);
     model.session.then(
       ({ ort, session }) => {
         if (this.model !== model) return;
@@ -140,22 +152,30 @@ class LatentCanvas {
   // --- decoding and painting ---
 
   requestDecode(moveTime) {
-    this.wanted = { z: Float32Array.from(this.z), moveTime };
+    this.wanted = { z: Float32Array.from(this.z), label: this.decodedClass, moveTime };
     if (this.session && !this.decoding) this.decodeLatest();
   }
 
   // Decodes the newest wanted code until none is waiting: moves that arrive during a decode are coalesced.
+  // A conditional model's code is decoded as every class in one batch (the row), the chosen class's image
+  // among them.
   async decodeLatest() {
     this.decoding = true;
     try {
       while (this.wanted && this.session) {
-        const { model, session } = this;
-        const { z, moveTime } = this.wanted;
+        const { model, ort, session } = this;
+        const { z, label, moveTime } = this.wanted;
         this.wanted = null;
+        const labels = model.class_input ? model.points.names.map((_, k) => k) : null;
+        const codes = labels ? repeated(z, labels.length) : z;
         const started = performance.now();
-        const result = await session.run({ [model.input]: new this.ort.Tensor("float32", z, [1, z.length]) });
+        const pixels = await decodeCodes({ ort, session }, model, codes, z.length, labels);
         if (model !== this.model) break; // the model changed during the decode: its image is not wanted
-        this.paint(result[model.output].data, z, moveTime, performance.now() - started);
+        const decodeMs = performance.now() - started;
+        const size = pixels.length / (labels?.length ?? 1);
+        if (labels) this.paintClassRow(pixels, size);
+        this.paint(labels ? pixels.slice(label * size, (label + 1) * size) : pixels, z, moveTime, decodeMs,
+          labels?.length ?? 1);
       }
     } catch (error) {
       this.fail(`decoding failed in this browser (${error.message ?? error})`);
@@ -164,10 +184,10 @@ class LatentCanvas {
     }
   }
 
-  paint(pixels, z, moveTime, decodeMs) {
+  paint(pixels, z, moveTime, decodeMs, batch) {
     paintPixels(pixels, this.model.image_shape[0], this.imageData);
     this.el.image.getContext("2d").putImageData(this.imageData, 0, 0);
-    this.shown = { pixels, z, moveTime, decodeMs };
+    this.shown = { pixels, z, moveTime, decodeMs, batch };
     if (!this.framePending) {
       this.framePending = true;
       requestAnimationFrame(() => this.framePainted());
@@ -177,13 +197,39 @@ class LatentCanvas {
   // Runs as the browser renders the next frame, the first one that shows the newest image.
   framePainted() {
     this.framePending = false;
-    const { pixels, z, moveTime, decodeMs } = this.shown;
-    this.mark(FRAME_MARK, { moveTime, decodeMs, z: Array.from(z), pixels });
+    const { pixels, z, moveTime, decodeMs, batch } = this.shown;
+    this.mark(FRAME_MARK, { moveTime, decodeMs, batch, z: Array.from(z), pixels });
     const now = performance.now();
     if (!(now - this.timingShownAt < 250)) {
       this.timingShownAt = now;
-      this.el.timing.textContent = `decode ${decodeMs.toFixed(2)} ms in the browser`;
+      const images = batch > 1 ? ` (${batch} images, one batch)` : "";
+      this.el.timing.textContent = `decode ${decodeMs.toFixed(2)} ms in the browser${images}`;
     }
+  }
+
+  // --- a conditional model's row: the code as every class ---
+
+  setClassRow(model) {
+    const [, height, width] = model.image_shape;
+    this.el.classRow.classList.toggle("hidden", !model.class_input);
+    const figures = (model.class_input ? model.points.names : []).map((name, label) => {
+      const canvas = Object.assign(document.createElement("canvas"), { className: "class-image", width, height });
+      canvas.dataset.label = label;
+      canvas.setAttribute("aria-label", `decoded as class ${name}`);
+      const figure = document.createElement("figure");
+      figure.append(canvas, Object.assign(document.createElement("figcaption"), { textContent: name }));
+      return figure;
+    });
+    this.el.classImages.replaceChildren(...figures);
+    this.classCanvases = figures.map((figure) => figure.firstChild);
+    this.classImageData = new ImageData(width, height);
+  }
+
+  paintClassRow(pixels, size) {
+    this.classCanvases.forEach((canvas, label) => {
+      paintPixels(pixels.subarray(label * size, (label + 1) * size), this.model.image_shape[0], this.classImageData);
+      canvas.getContext("2d").putImageData(this.classImageData, 0, 0);
+    });
   }
 
   mark(name, detail) {

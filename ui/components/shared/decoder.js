@@ -1,6 +1,7 @@
 // Shared by the browser components: ui/components.script() puts this file before each component's own script.
 // The decoder (an ONNX graph z -> mean image, vae_core/export.py) runs in the page on onnxruntime-web, vendored
 // under static/; one session per checkpoint sha256 lives for the page's life, whichever component asked first.
+// A conditional model's graph has a second input, each code's class (int64): one session decodes every class.
 
 const DECODERS = (globalThis.__vaeDecoders ??= new Map()); // sha256 -> Promise<{ort, session}>
 
@@ -30,6 +31,20 @@ function decoderSession(sha256, bytes, runtimePath) {
     }));
   }
   return DECODERS.get(sha256);
+}
+
+// Decodes n codes (`codes`, a Float32Array of n * latentDim) in one run: n mean images, a Float32Array of
+// n * C*H*W. `names` is {input, class_input, output} as Python sent them (class_input null for an unconditional
+// model); `labels` (n class labels) go to the class input when the graph has one.
+async function decodeCodes({ ort, session }, names, codes, latentDim, labels) {
+  const n = codes.length / latentDim;
+  const feeds = { [names.input]: new ort.Tensor("float32", codes, [n, latentDim]) };
+  if (names.class_input) {
+    if (labels?.length !== n) throw new Error(`a conditional decoder needs ${n} class labels`);
+    feeds[names.class_input] = new ort.Tensor("int64", BigInt64Array.from(labels, (label) => BigInt(label)), [n]);
+  }
+  const result = await session.run(feeds);
+  return result[names.output].data;
 }
 
 // Decoder output (C*H*W floats in [0, 1], channel-major) into an ImageData of the same width and height.
