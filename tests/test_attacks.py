@@ -330,3 +330,38 @@ def test_checkpoint_metadata_cannot_make_continue_training_download_into_a_path_
     assert not at.exception and "train_job" not in at.session_state
     assert any("Cannot start training" in error.value for error in at.error)
     assert not (tmp_path / "planted").exists()  # nothing was downloaded or created where the file pointed
+
+
+def _with_history_tensors(valid: bytes, edit) -> bytes:
+    """The checkpoint re-saved after `edit(tensors, meta)` changed its history columns or their metadata."""
+    from safetensors.torch import load, save
+
+    header, _ = _split(valid)
+    tensors = load(valid)
+    meta = json.loads(header["__metadata__"][METADATA_KEY])
+    edit(tensors, meta)
+    return save(tensors, metadata={METADATA_KEY: json.dumps(meta)})
+
+
+@pytest.mark.parametrize("edit, match", [
+    (lambda t, m: t.pop("history.train.kl"), "history 'train' columns"),
+    (lambda t, m: t.update({"history.train.kl": torch.zeros(2, dtype=torch.float64)}), "one length"),
+    (lambda t, m: t.update({"history.train.kl": torch.zeros(1, 1, dtype=torch.float64)}), "1-D"),
+    (lambda t, m: t.update({"history.train.kl": torch.zeros(1)}), "int64 / float64"),
+    (lambda t, m: t.update({"history.train.extra": torch.zeros(1, dtype=torch.float64)}), "unexpected history"),
+    (lambda t, m: m["history"].update(train={"columns": ["step", "../kl"]}), "list of rows or"),
+    (lambda t, m: m["history"].update(train={"columns": "step"}), "list of rows or"),
+    (lambda t, m: m["history"].update(train={"columns": ["step"], "rows": 3}), "list of rows or"),
+    (lambda t, m: m["history"].update(train={"columns": ["step"]}), "unexpected history"),
+    (lambda t, m: m["history"].update(train={"columns": ["step", "epoch"]}), "unexpected history"),
+])
+def test_history_columns_that_do_not_fit_their_metadata_are_refused(valid, edit, match):
+    _refused(_with_history_tensors(valid, edit), match)
+
+
+def test_a_history_column_without_the_recon_kl_elbo_keys_is_refused(valid):
+    def drop_kl(tensors, meta):
+        tensors.pop("history.train.kl")
+        meta["history"]["train"]["columns"].remove("kl")
+
+    _refused(_with_history_tensors(valid, drop_kl), "lists of {step, recon, kl, elbo}")

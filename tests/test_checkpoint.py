@@ -119,3 +119,20 @@ def test_shipped_checkpoints_load_are_small_and_record_their_command(path):
 def test_the_default_and_the_digits_checkpoints_are_shipped():
     assert {p.name for p in SHIPPED} >= {"mnist-2d.safetensors", "mnist-conv.safetensors", "digits-2d.safetensors",
                                          "digits-8d.safetensors"}
+
+
+def test_history_rows_are_stored_as_columns_exactly_and_files_with_json_rows_still_load(trained_digits, digits_info,
+                                                                                        monkeypatch):
+    from safetensors.torch import load
+
+    import vae_core.checkpoint as checkpoint
+
+    t = trained_digits
+    columns = checkpoint_bytes(t.model, digits_info, t.history, t.epoch)
+    monkeypatch.setattr(checkpoint, "_history_columns", lambda rows: None)  # how files were written before
+    json_rows = checkpoint_bytes(t.model, digits_info, t.history, t.epoch)
+    for data in (columns, json_rows):
+        assert load_checkpoint_bytes(data).history == t.history  # every value exactly, int or float as it was
+    assert {"history.train.recon", "history.train.kl", "history.test.elbo"} <= set(load(columns))
+    weights = sum(p.numel() * 4 for p in t.model.state_dict().values())
+    assert len(columns) - weights < 0.6 * (len(json_rows) - weights)
