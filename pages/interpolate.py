@@ -89,9 +89,10 @@ def strip_with_exports(method: str, images: torch.Tensor) -> None:
     title.markdown(f"**{METHODS[method]}**")
     frames = np.stack([upscale(frame, 192) for frame in to_uint8(images)])
     strip = tile(images, ncols=len(images), size=64)
-    png.download_button("Strip as PNG", png_bytes(strip), f"{method}-interpolation.png", "image/png",
+    # made on the click: bytes given here would be encoded on every run and fetched by the browser each time
+    png.download_button("Strip as PNG", lambda: png_bytes(strip), f"{method}-interpolation.png", "image/png",
                         key=f"interpolate_png_{method}")
-    gif.download_button("Animated GIF", gif_bytes(frames), f"{method}-interpolation.gif", "image/gif",
+    gif.download_button("Animated GIF", lambda: gif_bytes(frames), f"{method}-interpolation.gif", "image/gif",
                         key=f"interpolate_gif_{method}")
     show_picture(strip)
 

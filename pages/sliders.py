@@ -109,7 +109,7 @@ def save_image(checkpoint: Checkpoint, z: np.ndarray, y: torch.Tensor | None) ->
     st.caption("Code as of your last release: " + ", ".join(f"z{d} = {v:+.2f}" for d, v in enumerate(z)) +
                ". The Interpolation page can start from it and the Latent scatter page marks it.")
     image = checkpoint.model.decode_image(torch.from_numpy(z)[None], y)  # (1, C, H, W)
-    st.download_button("Save this image (PNG)", png_bytes(upscale(to_uint8(image)[0], 320)),
+    st.download_button("Save this image (PNG)", lambda: png_bytes(upscale(to_uint8(image)[0], 320)),
                        file_name="decoded.png", mime="image/png", key="sliders_save")
 
 

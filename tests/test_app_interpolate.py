@@ -11,8 +11,7 @@ import pytest
 import torch
 from conftest import ROOT
 from PIL import Image
-from streamlit.runtime.media_file_storage import MediaFileKind
-from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+from streamlit.runtime.media_file_manager import MediaFileManager
 from test_app_scatter import page, sent
 
 from ui.state import SCATTER_PROJECTION, SCATTER_SELECTED
@@ -139,18 +138,18 @@ def test_path_is_drawn_on_the_scatter_projection_and_falls_back_to_pca_for_tsne(
 
 
 @pytest.fixture
-def downloads(monkeypatch) -> list[tuple[str, bytes]]:
-    """(filename, bytes) of every download button the app serves, caught where Streamlit stores them."""
-    served = []
-    original = MemoryMediaFileStorage.load_and_get_id
+def downloads(monkeypatch) -> list[tuple[str, object]]:
+    """(filename, data) of every download button the app offers, caught where Streamlit keeps them; data made on
+    the click (a callable) is made here, as a click would."""
+    offered = []
+    original = MediaFileManager.add_deferred
 
-    def record(self, path_or_data, mimetype, kind, filename=None):
-        if kind == MediaFileKind.DOWNLOADABLE:
-            served.append((filename, path_or_data))
-        return original(self, path_or_data, mimetype, kind, filename)
+    def record(self, data_callable, mimetype, coordinates, file_name=None, **kwargs):
+        offered.append((file_name, data_callable()))
+        return original(self, data_callable, mimetype, coordinates, file_name, **kwargs)
 
-    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", record)
-    return served
+    monkeypatch.setattr(MediaFileManager, "add_deferred", record)
+    return offered
 
 
 def test_exports_are_a_png_strip_and_an_animated_gif(downloads):

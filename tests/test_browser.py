@@ -11,6 +11,7 @@ import json
 import math
 import re
 
+import numpy as np
 import pytest
 from browser_support import (
     ARTIFACTS,
@@ -41,6 +42,7 @@ from browser_support import (
     wait_until_idle,
 )
 from conftest import DEFAULT_CHECKPOINT
+from PIL import Image
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (python) is not installed")
 
@@ -253,13 +255,34 @@ def test_the_server_watches_no_files(app_url):
     assert "inotify" not in log.lower() and "watchdog" not in log.lower()
 
 
+def media_fetched(page) -> list[str]:
+    """The Streamlit media files (downloads, not the app's static files) the page has fetched so far."""
+    names = page.evaluate("performance.getEntriesByType('resource').map(r => r.name)")
+    return [name for name in names if "/media/" in name and "/static/" not in name]
+
+
 def test_the_sidebar_download_gives_the_checkpoint_and_a_page_view_does_not_fetch_it(session):
     """The checkpoint is fetched when Download is pressed, not by every page view (mnist-2d: 3.5 MB each)."""
-    fetched = session.evaluate("performance.getEntriesByType('resource').map(r => [r.name, r.encodedBodySize])")
-    media = [r for r in fetched if "/media/" in r[0] and "/static/" not in r[0]]  # Streamlit's media files
-    assert not media, media
+    assert not media_fetched(session)
     with session.expect_download() as download:
         session.locator("[data-testid=stSidebar]").get_by_role("button", name="Download this checkpoint").click()
     path = download.value.path()
     assert download.value.suggested_filename == DEFAULT_CHECKPOINT.name
     assert path.read_bytes() == DEFAULT_CHECKPOINT.read_bytes()
+
+
+def test_save_this_image_downloads_the_released_code_as_the_canvas_last_drew_it(session):
+    """The PNG is made when Save is pressed (not on every release), from the code of the last release."""
+    open_page(session, SLIDERS_PAGE)
+    start = code_on_release(session)
+    drag = drag_on_canvas(session, CANVAS_PAD, arc_across_pad)
+    session.locator(MAIN).get_by_text(CODE_ON_RELEASE).filter(has_not_text=start).wait_for()
+    wait_until_idle(session)
+    assert not media_fetched(session)  # a release reruns the page: it made no PNG and the browser fetched none
+    with session.expect_download() as download:
+        session.locator(MAIN).get_by_role("button", name="Save this image (PNG)").click()
+    saved = np.asarray(Image.open(download.value.path()).convert("L"), dtype=np.float64)
+    factor = 320 // 28  # vae_core.images.upscale: nearest neighbour by a whole factor
+    assert saved.shape == (28 * factor, 28 * factor)
+    last_frame = np.round(np.asarray(drag.pixels).reshape(28, 28) * 255)
+    assert np.abs(saved[::factor, ::factor] - last_frame).max() <= 3
