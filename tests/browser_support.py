@@ -7,6 +7,7 @@ Selectors are Streamlit's own test ids and ARIA roles (sidebar nav links by titl
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import shutil
@@ -290,3 +291,17 @@ INSPECTOR_READY = """(selector) => {
 
 def wait_for_inspector(page, timeout_ms: int = PAGE_LOAD_MS) -> None:
     page.wait_for_function(INSPECTOR_READY, arg=INSPECTOR, timeout=timeout_ms)
+
+
+def results_artifact(path: Path, results: dict):
+    """A module fixture that writes `results` (filled in by the module's tests) to `path` as JSON at its end."""
+    import pytest
+
+    @pytest.fixture(scope="module", autouse=True)
+    def write_results():
+        yield
+        if results:
+            path.parent.mkdir(exist_ok=True)
+            path.write_text(json.dumps(results, indent=2))
+
+    return write_results

@@ -10,7 +10,6 @@ and move -> frame latency. The figures are printed (-s) and written to tests/art
 from __future__ import annotations
 
 import base64
-import json
 import os
 import re
 import shutil
@@ -37,6 +36,7 @@ from browser_support import (
     free_port,
     local_only,
     open_page,
+    results_artifact,
     save_small_png,
     screenshot_path,
     server_log_path,
@@ -91,12 +91,7 @@ def browser():
         chromium.close()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def write_results():
-    yield
-    if RESULTS:
-        ARTIFACT.parent.mkdir(exist_ok=True)
-        ARTIFACT.write_text(json.dumps(RESULTS, indent=2))
+write_results = results_artifact(ARTIFACT, RESULTS)
 
 
 def open_canvas(browser, canvas_url: str, checkpoint):

@@ -9,12 +9,18 @@ the 1-minute load average.
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 import torch
-from browser_support import CANVAS_PAD, ROOT, arc_across_pad, drag_on_canvas, save_small_png, screenshot_path
+from browser_support import (
+    CANVAS_PAD,
+    ROOT,
+    arc_across_pad,
+    drag_on_canvas,
+    results_artifact,
+    save_small_png,
+    screenshot_path,
+)
 from conftest import train_digits_model
 from test_browser_canvas import browser, canvas_url, open_canvas  # noqa: F401 (fixtures)
 
@@ -50,12 +56,7 @@ def conditional_mnist_shaped(tmp_path_factory):
     return save_checkpoint(path, model, shipped.dataset, {"train": [], "test": []}, 0, "timing only")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def write_results():
-    yield
-    if RESULTS:
-        ARTIFACT.parent.mkdir(exist_ok=True)
-        ARTIFACT.write_text(json.dumps(RESULTS, indent=2))
+write_results = results_artifact(ARTIFACT, RESULTS)
 
 
 def row_pixels(page) -> np.ndarray:
