@@ -9,6 +9,7 @@ import streamlit as st
 import torch
 
 from ui.cache import encodings
+from ui.components.latent_path import latent_path
 from ui.conditional import class_labels, decoding_class_ui
 from ui.navigation import page_intro
 from ui.widgets import image_rows, show_images
@@ -65,29 +66,43 @@ def direction_section(checkpoint: Checkpoint, mu: torch.Tensor, labels: np.ndarr
         nth = columns[2].number_input(f"Which {class_names[source]} (0-{len(members) - 1})", 0, len(members) - 1,
                                       0, key="directions_nth")
         start, start_name = mu[members[nth]], f"test example #{members[nth]}"
-    amount = st.slider("Amount along the direction", CONFIG.min_amount, CONFIG.max_amount, CONFIG.amount, 0.05,
-                       key="directions_amount",
-                       help="z = start + amount x (mean of target - mean of source): 0 is the start, 1 adds the "
-                            "whole difference of the class means.")
     amounts = np.linspace(0, 1, CONFIG.strip_steps)
-    codes = walk(start, target_mean - source_mean, amounts)
-    current = walk(start, target_mean - source_mean, [amount])
-    st.session_state["directions_walk"] = {"amounts": amounts, "codes": codes.numpy(), "current": current[0].numpy()}
+    direction = target_mean - source_mean
+    codes = walk(start, direction, amounts)
     st.caption(f"From {start_name} along mean({class_names[target]}) - mean({class_names[source]}): the strip at "
-               f"amounts 0 to 1 in {CONFIG.strip_steps} steps, and the code at the slider's amount.")
-    strip, now = st.columns([4, 1])
-    with strip:
-        image_rows({"decode(z)": checkpoint.model.decode_image(codes, class_labels(decoding_class, len(codes))).cpu()},
-                   captions=[f"{a:.2f}" for a in amounts], size=64)
-    with now:
-        show_images(checkpoint.model.decode_image(current, class_labels(decoding_class, 1)).cpu(),
-                    captions=[f"amount {amount:.2f}"], size=128)
+               f"amounts 0 to 1 in {CONFIG.strip_steps} steps, and below it the code at any amount, decoded in your "
+               "browser as you drag.")
+    image_rows({"decode(z)": checkpoint.model.decode_image(codes, class_labels(decoding_class, len(codes))).cpu()},
+               captions=[f"{a:.2f}" for a in amounts], size=64)
+    amount = amount_ui(checkpoint, start, direction, decoding_class)
+    current = walk(start, direction, [amount])
+    st.session_state["directions_walk"] = {"amounts": amounts, "codes": codes.numpy(), "current": current[0].numpy()}
     back = reencode(checkpoint.model, codes, class_labels(decoding_class, len(codes)))
     st.caption("Distance of each image's re-encoding mu(decode(z)) to the two class means: moving along the "
                "direction, the decoded image becomes a " + class_names[target] + " as the encoder sees it.")
     st.line_chart({f"to the mean of {class_names[target]}": (back - target_mean).norm(dim=1).numpy(),
                    f"to the mean of {class_names[source]}": (back - source_mean).norm(dim=1).numpy(),
                    "amount": amounts}, x="amount", y_label="distance", height=200)
+
+
+def amount_ui(checkpoint: Checkpoint, start: torch.Tensor, direction: torch.Tensor,
+              decoding_class: int | None) -> float:
+    """The amount along the direction as of the last release: a slider whose image follows the pointer (decoded in
+    the browser), or the server's slider and image where the browser cannot decode."""
+    path = latent_path(checkpoint, start.numpy(), direction.numpy(), label="Amount along the direction",
+                       amount_range=(CONFIG.min_amount, CONFIG.max_amount, CONFIG.amount_step), value=CONFIG.amount,
+                       decoded_class=decoding_class, key="directions_path")
+    if path.problem is None:
+        return path.amount
+    st.info(f"In-browser decoding is off: {path.problem}. The image changes when you let go of the slider.")
+    amount = st.slider("Amount along the direction", CONFIG.min_amount, CONFIG.max_amount, CONFIG.amount,
+                       CONFIG.amount_step, key="directions_amount",
+                       help="z = start + amount x (mean of target - mean of source): 0 is the start, 1 adds the "
+                            "whole difference of the class means.")
+    current = walk(start, direction, [amount])
+    show_images(checkpoint.model.decode_image(current, class_labels(decoding_class, 1)).cpu(),
+                captions=[f"amount {amount:.2f}"], size=128)
+    return amount
 
 
 def arithmetic_section(checkpoint: Checkpoint, mu: torch.Tensor, labels: np.ndarray, class_names: tuple[str, ...],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -12,7 +14,7 @@ from test_app_scatter import page
 from ui.state import CurrentModel
 from vae_core.checkpoint import DatasetInfo, checkpoint_bytes
 from vae_core.data import load_image_folder
-from vae_core.directions import class_mean
+from vae_core.directions import DirectionsConfig, class_mean
 from vae_core.latent import reencode
 from vae_core.models import VAE, VAEConfig
 
@@ -47,17 +49,53 @@ def test_arithmetic_of_class_means_and_examples_is_a_minus_b_plus_c(name):
                                class_mean(model.mu, model.labels, 1), atol=1e-5)  # 8 - 8 + 1 = 1
 
 
-def test_a_walk_can_start_at_a_test_example_and_the_slider_moves_along_the_direction():
+def path_sent(at) -> tuple[dict, object]:
+    """The data the page sent the amount slider (ui/components/latent_path) on its last run, and its element."""
+    [element] = at.get("bidi_component")
+    return json.loads(element.proto.json), element
+
+
+def release_amount(at, amount: float):
+    """A release of the browser's amount slider, sent the way path.js sends it (its state value)."""
+    data, element = path_sent(at)
+    states = at._tree.get_widget_states()
+    state = states.widgets.add()
+    state.id = element.proto.id
+    state.json_value = json.dumps({"amount": {"path": data["path"]["id"], "value": amount}})
+    return at._run(states)
+
+
+def test_a_walk_can_start_at_a_test_example_and_the_browsers_slider_moves_along_the_direction():
     at = page("pages/directions.py", "digits-8d.safetensors")
     at.radio(key="directions_start").set_value("example").run()
     at.number_input(key="directions_nth").set_value(4).run()
-    at.slider(key="directions_amount").set_value(1.5).run()
     model = shipped("digits-8d.safetensors")
     start = model.mu[np.flatnonzero(model.labels == 3)[4]]
     direction = class_mean(model.mu, model.labels, 8) - class_mean(model.mu, model.labels, 3)
+    data, _ = path_sent(at)  # the browser decodes start + amount x direction itself as the pointer moves
+    np.testing.assert_allclose(data["path"]["start"], start, atol=1e-5)
+    np.testing.assert_allclose(data["path"]["direction"], direction, atol=1e-5)
+    assert data["range"]["value"] == DirectionsConfig().amount and not at.get("slider")
+    release_amount(at, 1.5)
     walk = at.session_state["directions_walk"]
     np.testing.assert_allclose(walk["codes"][0], start, atol=1e-5)
     np.testing.assert_allclose(walk["current"], start + 1.5 * direction, atol=1e-5)
+    at.number_input(key="directions_nth").set_value(5).run()  # another line: the slider starts over
+    np.testing.assert_allclose(at.session_state["directions_walk"]["current"],
+                               model.mu[np.flatnonzero(model.labels == 3)[5]] + 0.5 * direction, atol=1e-5)
+
+
+def test_without_in_browser_decoding_the_servers_slider_moves_along_the_direction(monkeypatch):
+    import ui.components.latent_path as latent_path
+
+    monkeypatch.setattr(latent_path, "_runtime_problem", lambda: "static file serving is off")
+    at = page("pages/directions.py", "digits-8d.safetensors")
+    assert any("static file serving is off" in info.value for info in at.info)
+    at.slider(key="directions_amount").set_value(1.5).run()
+    model = shipped("digits-8d.safetensors")
+    mean_3, mean_8 = (class_mean(model.mu, model.labels, c) for c in (3, 8))
+    np.testing.assert_allclose(at.session_state["directions_walk"]["current"], mean_3 + 1.5 * (mean_8 - mean_3),
+                               atol=1e-5)
 
 
 def test_an_image_folder_model_walks_between_its_folder_named_classes(tmp_path, digits):

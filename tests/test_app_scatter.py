@@ -19,7 +19,7 @@ from conftest import ROOT
 from streamlit.testing.v1 import AppTest
 
 from ui.cache import CACHE_ENV
-from ui.components.embedding_inspector import CACHE_DIR
+from ui.components.static_files import CACHE_DIR
 from ui.state import (
     SCATTER_DIMS,
     SCATTER_PROJECTION,

@@ -19,6 +19,7 @@ class DirectionsConfig:
     min_amount: float = -0.5  # the slider runs a little past both ends: extrapolation shows what the direction does
     max_amount: float = 1.5
     amount: float = 0.5
+    amount_step: float = 0.01  # the slider decodes in the browser at every step: fine steps cost nothing
 
 
 def class_mean(mu, labels, label: int) -> torch.Tensor:

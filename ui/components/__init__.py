@@ -2,7 +2,9 @@
 
 latent_canvas        sliders and a 2-D pad editing one latent code, decoded in the browser (onnxruntime-web)
 embedding_inspector  every encoded example as a WebGL point: pan, zoom, hover thumbnails, click / box / lasso
-shared/              JavaScript both use (the in-browser decoder, one view per element), put before each
+latent_path          a slider along a line in latent space (start + amount x direction), decoded as it moves
+static_files         what the components fetch from static/ (content-named files, a checkpoint's decoder)
+shared/              JavaScript they all use (the in-browser decoder, one view per element), put before each
                      component's script
 """
 

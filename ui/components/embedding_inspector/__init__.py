@@ -24,10 +24,6 @@ This wrapper is the only place that knows what inspector.js reads (`data`) and s
 from __future__ import annotations
 
 import functools
-import gzip
-import hashlib
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,14 +31,13 @@ import numpy as np
 import streamlit as st
 
 from ui.components import script
-from ui.components.latent_canvas import STATIC_DIR, _runtime_path, _runtime_problem, decoder_names
+from ui.components.latent_canvas import _runtime_path, _runtime_problem
+from ui.components.static_files import decoder_file, publish, publish_array
 from ui.widgets import CLASS_COLORS
 from vae_core.checkpoint import Checkpoint
-from vae_core.export import decoder_onnx_bytes
 from vae_core.images import to_uint8
 
 HERE = Path(__file__).resolve().parent
-CACHE_DIR = STATIC_DIR / "cache"  # git-ignored; files are immutable (named by content), safe to delete
 MAX_RINGS = 5000  # selected points drawn ringed (a box over 60,000 points would only send a long list each run)
 
 
@@ -98,34 +93,6 @@ def _component():
                                       css=read("inspector.css"), js=script("embedding_inspector/inspector.js"))
 
 
-def cache_url(name: str) -> str:
-    base = st.get_option("server.baseUrlPath").strip("/")
-    return "/" + "/".join(filter(None, [base, "app", "static", "cache", name]))
-
-
-def publish(data: bytes, suffix: str, compress: bool = False) -> str:
-    """The URL of static/cache/<sha256 of data><suffix>, written first (atomically) if it is not there yet."""
-    name = hashlib.sha256(data).hexdigest()[:24] + suffix
-    path = CACHE_DIR / name
-    if not path.is_file():
-        CACHE_DIR.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=CACHE_DIR, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(gzip.compress(data, compresslevel=1) if compress else data)
-            os.chmod(tmp, 0o644)  # mkstemp makes it private; it is a public static file
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    return cache_url(name)
-
-
-def publish_array(values: np.ndarray, dtype) -> str:
-    """A numeric array as raw little-endian values (what the browser reads as a typed array)."""
-    return publish(np.ascontiguousarray(values, dtype=np.dtype(dtype).newbyteorder("<")).tobytes(), ".bin")
-
-
 @st.cache_resource(max_entries=8, show_spinner="Writing the images for the browser (once per dataset)...")
 def image_part(dataset_key: str, split: str, _images) -> ImagePart:
     """A split's images (n, C, H, W) in [0, 1] as one gzip file of uint8 (n, H, W[, 3]), keyed by `dataset_key`
@@ -133,9 +100,6 @@ def image_part(dataset_key: str, split: str, _images) -> ImagePart:
     return ImagePart(split, publish(to_uint8(_images).tobytes(), ".u8.gz", compress=True), len(_images))
 
 
-@st.cache_resource(max_entries=8, show_spinner="Exporting the decoder for the browser...")
-def _decoder_url(sha256: str, _checkpoint: Checkpoint) -> str:
-    return publish(decoder_onnx_bytes(_checkpoint.model), ".onnx")
 
 
 def embedding_inspector(checkpoint: Checkpoint, view: InspectorView, *, selected: list[int],
@@ -163,8 +127,7 @@ def embedding_inspector(checkpoint: Checkpoint, view: InspectorView, *, selected
             "selected": [int(i) for i in selected[:MAX_RINGS]],
             "ellipses": ellipses or [],
             "star": None if star is None else [float(v) for v in star],
-            "decoder": {"sha256": checkpoint.sha256, "url": _decoder_url(checkpoint.sha256, checkpoint),
-                        **decoder_names(checkpoint.config)},
+            "decoder": decoder_file(checkpoint),
             "runtime": _runtime_path(),
         },
         on_selection_change=lambda: None, on_problem_change=lambda: None,

@@ -1,0 +1,70 @@
+"""A slider along a line in latent space, z = start + amount x direction, decoded in the browser as the pointer
+moves (ui/components/shared/decoder.js, the decoder fetched once as a static file); the amount comes back to
+Python on release. This wrapper is the only place that knows what path.js reads (`data`) and sends back (state):
+
+  data.decoder  `static_files.decoder_file`: {"sha256", "url", "input", "class_input", "output"}
+  data.runtime  URL path of the vendored onnxruntime-web module
+  data.path     {"id": changes whenever start or direction do, "start": (D,), "direction": (D,)}
+  data.range    {"min", "max", "step", "value": where the slider starts on a new path, "label"}
+  data.label    the class a conditional model decodes as (None for an unconditional model)
+  data.image_shape (C, H, W); data.size the image's width in CSS pixels
+  state status  {"state": "ready"} or {"state": "error", "reason"}, once per mount and on change
+  state amount  {"path": the path id it was moved on, "value"} on every release
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from ui.components import script
+from ui.components.latent_canvas import _runtime_path, _runtime_problem
+from ui.components.static_files import decoder_file
+from vae_core.checkpoint import Checkpoint
+
+HERE = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class PathState:
+    ready: bool  # the browser decodes as the pointer moves
+    problem: str | None  # why it does not (None while it is still starting)
+    amount: float  # as of the last release on this path (the start value until then)
+
+
+@functools.cache
+def _component():
+    read = lambda name: (HERE / name).read_text()  # noqa: E731
+    return st.components.v2.component("latent_path", html=read("path.html"), css=read("path.css"),
+                                      js=script("latent_path/path.js"))
+
+
+def latent_path(checkpoint: Checkpoint, start: np.ndarray, direction: np.ndarray, *, label: str,
+                amount_range: tuple[float, float, float], value: float, decoded_class: int | None = None,
+                size: int = 128, key: str) -> PathState:
+    """Mount the slider on z = start + amount x direction (both (D,)); `amount_range` is (min, max, step), `value`
+    where the slider starts. None of it moves the browser's slider again unless start or direction change."""
+    problem = _runtime_problem()
+    if problem:
+        return PathState(False, problem, value)
+    start, direction = (np.asarray(v, dtype=np.float32) for v in (start, direction))
+    path_id = hashlib.sha256(checkpoint.sha256.encode() + start.tobytes() + direction.tobytes()).hexdigest()[:16]
+    low, high, step = amount_range
+    result = _component()(
+        key=key,
+        data={"decoder": decoder_file(checkpoint), "runtime": _runtime_path(),
+              "path": {"id": path_id, "start": start.tolist(), "direction": direction.tolist()},
+              "range": {"min": low, "max": high, "step": step, "value": value, "label": label},
+              "label": None if decoded_class is None else int(decoded_class),
+              "image_shape": list(checkpoint.config.image_shape), "size": size},
+        on_status_change=lambda: None, on_amount_change=lambda: None,
+    )
+    status = result.get("status") or {}
+    amount = result.get("amount") or {}
+    released = float(amount["value"]) if amount.get("path") == path_id else value
+    return PathState(status.get("state") == "ready", status.get("reason"), released)
