@@ -9,7 +9,7 @@ import streamlit as st
 import torch
 
 from ui.cache import encodings
-from ui.components.latent_path import latent_path
+from ui.components.latent_path import latent_path, line
 from ui.conditional import class_labels, decoding_class_ui
 from ui.navigation import page_intro
 from ui.widgets import image_rows, show_images
@@ -89,7 +89,7 @@ def amount_ui(checkpoint: Checkpoint, start: torch.Tensor, direction: torch.Tens
               decoding_class: int | None) -> float:
     """The amount along the direction as of the last release: a slider whose image follows the pointer (decoded in
     the browser), or the server's slider and image where the browser cannot decode."""
-    path = latent_path(checkpoint, start.numpy(), direction.numpy(), label="Amount along the direction",
+    path = latent_path(checkpoint, line(start.numpy(), direction.numpy()), label="Amount along the direction",
                        amount_range=(CONFIG.min_amount, CONFIG.max_amount, CONFIG.amount_step), value=CONFIG.amount,
                        decoded_class=decoding_class, key="directions_path")
     if path.problem is None:

@@ -10,6 +10,7 @@ import streamlit as st
 import torch
 
 from ui.cache import encodings, projection
+from ui.components.latent_path import arc, latent_path, line
 from ui.conditional import class_labels, decoding_class_ui
 from ui.navigation import page_intro
 from ui.state import SCATTER_DIMS, SCATTER_PROJECTION, SCATTER_SELECTED, sliders_class, sliders_code
@@ -97,6 +98,20 @@ def strip_with_exports(method: str, images: torch.Tensor) -> None:
     show_picture(strip)
 
 
+@st.fragment
+def live_paths(checkpoint: Checkpoint, z0: torch.Tensor, z1: torch.Tensor, decoding_class: int | None) -> None:
+    """Each path as a slider decoded in the browser as the pointer moves (a release reruns only this part)."""
+    st.markdown("**Anywhere along either path**, decoded in your browser as you drag (t from A at 0 to B at 1)")
+    a, b = z0.numpy(), z1.numpy()
+    for column, method in zip(st.columns(2), METHODS):
+        with column:
+            shape = line(a, b - a) if method == "linear" else arc(a, b)
+            path = latent_path(checkpoint, shape, label=f"t along {SHORT_NAMES[method]}", amount_range=(0, 1, 0.01),
+                               value=0.5, decoded_class=decoding_class, size=96, key=f"interpolate_path_{method}")
+            if path.problem:
+                st.caption(f"In-browser decoding is off: {path.problem}; the strips above show the path.")
+
+
 def diagnostics_charts(diagnostics: dict[str, PathDiagnostics]) -> None:
     """Three small charts under the strips, one line per path (short names: the legends are narrow), step by step."""
     first = next(iter(diagnostics.values()))
@@ -152,13 +167,15 @@ except ValueError as exc:
     st.error(f"No endpoints: {exc}.")
     st.stop()
 steps = st.slider("Steps (including both ends)", 3, 24, 10, key="interpolate_steps")
-path_labels = class_labels(decoding_class_ui(checkpoint, dataset.class_names, "interpolate_class"), steps)
+decoding_class = decoding_class_ui(checkpoint, dataset.class_names, "interpolate_class")
+path_labels = class_labels(decoding_class, steps)
 paths = {method: interpolate(z0, z1, steps, method) for method in METHODS}
 images = {method: checkpoint.model.decode_image(path, path_labels).cpu() for method, path in paths.items()}
 st.session_state["interpolate_paths"] = {method: path.numpy() for method, path in paths.items()}
 st.caption("The two strips one above the other, step by step; the ends are the same codes.")
 for method in METHODS:
     strip_with_exports(method, images[method])
+live_paths(checkpoint, z0, z1, decoding_class)
 diagnostics = {method: path_diagnostics(checkpoint.model, path, path_labels) for method, path in paths.items()}
 st.session_state["interpolate_diagnostics"] = diagnostics
 diagnostics_charts(diagnostics)

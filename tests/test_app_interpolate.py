@@ -18,7 +18,7 @@ from ui.state import SCATTER_PROJECTION, SCATTER_SELECTED
 from vae_core.checkpoint import load_checkpoint
 from vae_core.data import load_digits_dataset
 from vae_core.images import tile
-from vae_core.latent import prior_samples
+from vae_core.latent import prior_samples, slerp_at
 from vae_core.metrics import encode_means
 from vae_core.projection import ProjectionParams, compute, project_points
 
@@ -188,3 +188,19 @@ def test_the_latent_sliders_code_is_an_endpoint_and_a_star_on_the_scatter(mu):
     np.testing.assert_allclose(path[-1], mu[7], atol=1e-5)
     at.switch_page("pages/scatter.py").run()
     assert sent(at)["star"] == pytest.approx([1.5, -0.5])  # what the scatter's inspector draws as a star
+
+
+def test_each_path_is_sent_to_the_browser_as_a_slider_on_the_same_line_and_arc():
+    at = page("pages/interpolate.py")
+    paths = at.session_state["interpolate_paths"]
+    z0, z1 = paths["linear"][0], paths["linear"][-1]
+    sent_paths = [json.loads(element.proto.json)["path"] for element in at.get("bidi_component")]
+    assert [p["kind"] for p in sent_paths] == ["line", "arc"]
+    line, arc = sent_paths
+    np.testing.assert_allclose(line["start"], z0, atol=1e-6)
+    np.testing.assert_allclose(line["direction"], z1 - z0, atol=1e-6)
+    np.testing.assert_allclose([arc["start"], arc["end"]], [z0, z1], atol=1e-6)
+    # what the browser computes along the arc (path.js) is slerp_at, whose grid is the page's spherical strip
+    t = torch.linspace(0, 1, len(paths["spherical"]), dtype=torch.float64)
+    np.testing.assert_allclose(slerp_at(torch.tensor(z0), torch.tensor(z1), t)[1:-1], paths["spherical"][1:-1],
+                               atol=1e-5)

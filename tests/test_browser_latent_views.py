@@ -16,6 +16,7 @@ import time
 
 import numpy as np
 import pytest
+import torch
 from browser_support import (
     ARTIFACTS,
     CHROMIUM,
@@ -31,11 +32,12 @@ from browser_support import (
     streamlit_server,
     wait_until_idle,
 )
-from conftest import DEFAULT_CHECKPOINT
+from conftest import DEFAULT_CHECKPOINT, ROOT
 
 from vae_core.checkpoint import load_checkpoint
 from vae_core.data import load_dataset
 from vae_core.directions import class_mean
+from vae_core.latent import prior_samples, slerp_at
 from vae_core.metrics import encode_means
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (python) is not installed")
@@ -111,26 +113,39 @@ PATH_FRAMES = """(since) => performance.getEntriesByName('latent-path:frame').fi
 PATH_PIXELS = "canvas => Array.from(canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data)"
 
 
+def drag_path_slider(page, path, distance: float, moves: int = 30) -> tuple[list[dict], float]:
+    """Press on the middle of a latent path's slider (`path`: its root's locator) and move right by `distance` of
+    its width in `moves` real pointer moves; returns the frames it drew and the amount its last frame shows."""
+    path.and_(page.locator(f"{PATH}[data-state=ready][data-amount]")).wait_for(timeout=60_000)  # first image drawn
+    box = path.locator("input.amount").bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    since = page.evaluate("performance.now()")
+    page.mouse.move(x, y)
+    page.mouse.down()
+    for step in range(1, moves + 1):
+        page.mouse.move(x + distance * box["width"] * step / moves, y)
+        page.wait_for_timeout(16)
+    page.mouse.up()
+    page.wait_for_timeout(300)
+    frames = page.evaluate(PATH_FRAMES, since)
+    # the image followed the pointer (on a busy box a frame may show the newest of several moves)
+    assert len(frames) >= 0.6 * moves, frames
+    amounts = [f["amount"] for f in frames]
+    assert amounts == sorted(amounts)
+    return frames, float(path.get_attribute("data-amount"))
+
+
+def path_pixels(path, shape: tuple[int, int]) -> np.ndarray:
+    """The latent path's image as the browser drew it (the red channel: grey images), uint8 levels as floats."""
+    pixels = np.asarray(path.locator("canvas.image").evaluate(PATH_PIXELS), np.float64)
+    return pixels.reshape(*shape, 4)[..., 0]
+
+
 def test_directions_amount_dragged_with_the_pointer_is_decoded_in_the_browser_at_every_move(session):
     timed_open(session, "Directions")
-    session.locator(f"{PATH}[data-state=ready][data-amount]").wait_for(timeout=60_000)  # the first image decoded
-    slider = session.locator(f"{PATH} input.amount")
-    box = slider.bounding_box()
-    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2  # the thumb: 0.5 of -0.5..1.5
-    since = session.evaluate("performance.now()")
-    session.mouse.move(x, y)
-    session.mouse.down()
     moves = 30
-    for step in range(1, moves + 1):
-        session.mouse.move(x + 0.4 * box["width"] * step / moves, y)
-        session.wait_for_timeout(16)
-    session.mouse.up()
-    session.wait_for_timeout(300)
-    frames = session.evaluate(PATH_FRAMES, since)
-    amounts = [f["amount"] for f in frames]
-    # the image followed the pointer (on a busy box a frame may show the newest of several moves)
-    assert len(frames) >= 0.6 * moves and amounts[-1] > 1.2, amounts
-    assert amounts == sorted(amounts)
+    frames, amount = drag_path_slider(session, session.locator(PATH).first, 0.4, moves)
+    assert amount > 1.2  # from 0.5, 0.4 of the slider's -0.5..1.5 to the right
     latency = sorted(f["at"] - f["input"] for f in frames)
     TIMINGS["directions: pointer move -> frame shown, p50"] = latency[len(latency) // 2] / 1000
     TIMINGS["directions: pointer move -> frame shown, p95"] = latency[int(0.95 * (len(latency) - 1))] / 1000
@@ -139,14 +154,12 @@ def test_directions_amount_dragged_with_the_pointer_is_decoded_in_the_browser_at
     wait_until_idle(session)
 
     # The last frame is decode(mean of 3 + amount x (mean of 8 - mean of 3)), as torch decodes it.
-    amount = float(session.locator(PATH).get_attribute("data-amount"))
     model = load_checkpoint(DEFAULT_CHECKPOINT).model
     x_test, y_test = load_dataset("mnist").split("test")
     mu = encode_means(model, x_test)[0]
     mean_3, mean_8 = (class_mean(mu, y_test.numpy(), c) for c in (3, 8))
     expected = model.decode_image((mean_3 + amount * (mean_8 - mean_3))[None])[0, 0].numpy() * 255
-    pixels = np.asarray(session.locator(f"{PATH} canvas.image").evaluate(PATH_PIXELS), np.float64)
-    assert np.abs(pixels.reshape(28, 28, 4)[..., 0] - expected).max() <= 2
+    assert np.abs(path_pixels(session.locator(PATH).first, (28, 28)) - expected).max() <= 2
     assert session.locator(EXCEPTION).count() == 0
     save(session, "directions.png")
 
@@ -173,6 +186,13 @@ def test_interpolation_diagnostics_of_a_16d_model_show_lerp_leaving_the_shell(se
     session.wait_for_timeout(300)
     wait_until_idle(session)
     assert main.get_by_text(re.compile("slerp turns along the shell")).count() == 1
+    # Anywhere along the slerp path, decoded in the browser as the pointer moves: slerp_at(A, B, t) as torch does.
+    slerp_path = session.locator(PATH).nth(1)
+    _, t = drag_path_slider(session, slerp_path, 0.3)
+    model = load_checkpoint(ROOT / "checkpoints" / "mnist-conv.safetensors").model
+    a, b = (prior_samples(1, model.config.latent_dim, seed)[0] for seed in (0, SEED_B))
+    expected = model.decode_image(slerp_at(a, b, torch.tensor([t])).float())[0, 0].numpy() * 255
+    assert 0.7 < t < 0.9 and np.abs(path_pixels(slerp_path, (28, 28)) - expected).max() <= 2
     session.wait_for_function(
         "() => document.querySelectorAll('[data-testid=stVegaLiteChart], [data-testid=stArrowVegaLiteChart]')"
         ".length >= 3", timeout=60_000)

@@ -30,15 +30,21 @@ def slerp(z0: torch.Tensor, z1: torch.Tensor, steps: int) -> torch.Tensor:
     Under a Gaussian prior most mass lies near a sphere, so slerp keeps intermediate codes at typical
     norms where lerp cuts through the low-norm centre. Falls back to lerp for (anti)parallel vectors.
     """
-    t = torch.linspace(0, 1, steps, dtype=torch.float64).unsqueeze(1)
+    path = slerp_at(z0, z1, torch.linspace(0, 1, steps, dtype=torch.float64))
+    path[0], path[-1] = z0.double(), z1.double()
+    return path.to(z0.dtype)
+
+
+def slerp_at(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """The slerp path's points at positions t (T,) in [0, 1], float64 (T, D); the browser's latent path slider
+    (ui/components/latent_path/path.js) computes the same."""
+    t = torch.as_tensor(t, dtype=torch.float64).reshape(-1, 1)
     a, b = z0.double(), z1.double()
     cos = torch.dot(a, b) / (a.norm() * b.norm()).clamp_min(1e-12)
     omega = torch.arccos(cos.clamp(-1, 1))
     if omega.abs() < 1e-6 or (torch.pi - omega).abs() < 1e-6:
-        return lerp(z0, z1, steps)
-    path = (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
-    path[0], path[-1] = a, b
-    return path.to(z0.dtype)
+        return (1 - t) * a + t * b
+    return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
 
 
 def interpolate(z0: torch.Tensor, z1: torch.Tensor, steps: int, method: str) -> torch.Tensor:

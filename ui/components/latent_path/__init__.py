@@ -1,10 +1,12 @@
-"""A slider along a line in latent space, z = start + amount x direction, decoded in the browser as the pointer
-moves (ui/components/shared/decoder.js, the decoder fetched once as a static file); the amount comes back to
-Python on release. This wrapper is the only place that knows what path.js reads (`data`) and sends back (state):
+"""A slider along a path in latent space, decoded in the browser as the pointer moves (ui/components/shared/
+decoder.js, the decoder fetched once as a static file): a line, z = start + amount x direction (`line`), or the
+slerp arc from start to end, z = slerp_at(start, end, amount) (`arc`). The amount comes back to Python on
+release. This wrapper is the only place that knows what path.js reads (`data`) and sends back (state):
 
   data.decoder  `static_files.decoder_file`: {"sha256", "url", "input", "class_input", "output"}
   data.runtime  URL path of the vendored onnxruntime-web module
-  data.path     {"id": changes whenever start or direction do, "start": (D,), "direction": (D,)}
+  data.path     {"id": changes whenever the path does, "kind": "line", "start", "direction"} or
+                {"id", "kind": "arc", "start", "end"}, each (D,)
   data.range    {"min", "max", "step", "value": where the slider starts on a new path, "label"}
   data.label    the class a conditional model decodes as (None for an unconditional model)
   data.image_shape (C, H, W); data.size the image's width in CSS pixels
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,21 +47,32 @@ def _component():
                                       js=script("latent_path/path.js"))
 
 
-def latent_path(checkpoint: Checkpoint, start: np.ndarray, direction: np.ndarray, *, label: str,
-                amount_range: tuple[float, float, float], value: float, decoded_class: int | None = None,
-                size: int = 128, key: str) -> PathState:
-    """Mount the slider on z = start + amount x direction (both (D,)); `amount_range` is (min, max, step), `value`
-    where the slider starts. None of it moves the browser's slider again unless start or direction change."""
+def line(start: np.ndarray, direction: np.ndarray) -> dict:
+    """The path z = start + amount x direction."""
+    return {"kind": "line", "start": _floats(start), "direction": _floats(direction)}
+
+
+def arc(start: np.ndarray, end: np.ndarray) -> dict:
+    """The slerp path from start (amount 0) to end (amount 1), `vae_core.latent.slerp_at`."""
+    return {"kind": "arc", "start": _floats(start), "end": _floats(end)}
+
+
+def _floats(values) -> list[float]:
+    return np.asarray(values, dtype=np.float32).astype(np.float64).tolist()
+
+
+def latent_path(checkpoint: Checkpoint, path: dict, *, label: str, amount_range: tuple[float, float, float],
+                value: float, decoded_class: int | None = None, size: int = 128, key: str) -> PathState:
+    """Mount the slider on `path` (`line` or `arc`); `amount_range` is (min, max, step), `value` where the slider
+    starts. None of it moves the browser's slider again unless the path changes."""
     problem = _runtime_problem()
     if problem:
         return PathState(False, problem, value)
-    start, direction = (np.asarray(v, dtype=np.float32) for v in (start, direction))
-    path_id = hashlib.sha256(checkpoint.sha256.encode() + start.tobytes() + direction.tobytes()).hexdigest()[:16]
+    path_id = hashlib.sha256((checkpoint.sha256 + json.dumps(path)).encode()).hexdigest()[:16]
     low, high, step = amount_range
     result = _component()(
         key=key,
-        data={"decoder": decoder_file(checkpoint), "runtime": _runtime_path(),
-              "path": {"id": path_id, "start": start.tolist(), "direction": direction.tolist()},
+        data={"decoder": decoder_file(checkpoint), "runtime": _runtime_path(), "path": {"id": path_id, **path},
               "range": {"min": low, "max": high, "step": step, "value": value, "label": label},
               "label": None if decoded_class is None else int(decoded_class),
               "image_shape": list(checkpoint.config.image_shape), "size": size},

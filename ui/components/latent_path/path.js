@@ -1,8 +1,29 @@
-// A slider along a line in latent space, z = start + amount * direction, decoded in the browser (decoder.js) at
-// every pointer move; the amount goes back to Python on release only (state "amount": {"path", "value"}).
+// A slider along a path in latent space, decoded in the browser (decoder.js) at every pointer move: a line
+// (z = start + amount * direction) or the slerp arc from start to end (z at t = amount, as vae_core.latent.slerp_at
+// computes it). The amount goes back to Python on release only (state "amount": {"path", "value"}).
 // Each frame that shows a decoded amount leaves a performance mark (FRAME_MARK) with the input's time, for tests.
 
 const FRAME_MARK = "latent-path:frame";
+
+// amount -> the code (Float32Array) on `path`: {"kind": "line", "start", "direction"} or {"kind": "arc", "start",
+// "end"} (slerp in float64, falling back to the straight line for (anti)parallel ends, as slerp_at does).
+function pathFunction(path) {
+  const a = Float64Array.from(path.start);
+  if (path.kind === "line") {
+    const d = Float64Array.from(path.direction);
+    return (t) => Float32Array.from(a, (v, i) => v + t * d[i]);
+  }
+  const b = Float64Array.from(path.end);
+  const dot = a.reduce((sum, v, i) => sum + v * b[i], 0);
+  const norm = (v) => Math.sqrt(v.reduce((sum, x) => sum + x * x, 0));
+  const omega = Math.acos(Math.min(1, Math.max(-1, dot / Math.max(norm(a) * norm(b), 1e-12))));
+  if (omega < 1e-6 || Math.PI - omega < 1e-6) return (t) => Float32Array.from(a, (v, i) => (1 - t) * v + t * b[i]);
+  const sinOmega = Math.sin(omega);
+  return (t) => {
+    const wa = Math.sin((1 - t) * omega) / sinOmega, wb = Math.sin(t * omega) / sinOmega;
+    return Float32Array.from(a, (v, i) => wa * v + wb * b[i]);
+  };
+}
 
 class LatentPath {
   constructor(parent) {
@@ -31,10 +52,9 @@ class LatentPath {
     const { min, max, step, value, label } = data.range;
     Object.assign(this.el.slider, { min, max, step });
     this.el.label.textContent = label;
-    if (data.path.id !== this.pathId) { // a new line (or the first): the slider starts where Python says
+    if (data.path.id !== this.pathId) { // a new path (or the first): the slider starts where Python says
       this.pathId = data.path.id;
-      this.start = Float32Array.from(data.path.start);
-      this.direction = Float32Array.from(data.path.direction);
+      this.codeAt = pathFunction(data.path);
       this.el.slider.value = String(value);
     }
     const [, height, width] = data.image_shape;
@@ -88,9 +108,8 @@ class LatentPath {
       while (this.wanted && this.session && !this.destroyed) {
         const { amount, inputTime } = this.wanted;
         this.wanted = null;
-        const dim = this.start.length;
-        const z = new Float32Array(dim);
-        for (let i = 0; i < dim; i++) z[i] = this.start[i] + amount * this.direction[i];
+        const z = this.codeAt(amount);
+        const dim = z.length;
         const started = performance.now();
         const labels = this.data.label === null ? null : [this.data.label];
         const pixels = await decodeCodes(this.session, this.data.decoder, z, dim, labels);
