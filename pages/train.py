@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
@@ -91,7 +93,9 @@ def start_job(checkpoint: Checkpoint, resume: bool, choice: tuple[str, dict], mo
     """Load the data and start the run; raises VAEError / ValueError with a message for the user."""
     train_config = TrainConfig(**train_settings)
     if resume:  # the checkpoint's own dataset, reloaded the one safe way (its stored options are not trusted)
-        return start_training(cache.checkpoint_dataset(checkpoint), train_config, resume=checkpoint)
+        autosave = state.new_autosave_path(f"{Path(checkpoint.dataset.name).name}-continued")
+        return start_training(cache.checkpoint_dataset(checkpoint), train_config, resume=checkpoint,
+                              autosave=autosave)
     name, options = choice
     if name == "folder" and not options["path"]:
         raise ValueError("enter the path of a folder of png/jpg images")
@@ -99,7 +103,8 @@ def start_job(checkpoint: Checkpoint, resume: bool, choice: tuple[str, dict], mo
     n_classes = len(dataset.class_names) if model_kwargs.pop("conditional", False) else 0
     config = VAEConfig(image_shape=dataset.image_shape, hidden_dims=parse_sizes(hidden), n_classes=n_classes,
                        **model_kwargs)
-    return start_training(dataset, train_config, config)
+    autosave = state.new_autosave_path(f"{Path(dataset.name).name}-{config.latent_dim}d-{config.architecture}")
+    return start_training(dataset, train_config, config, autosave=autosave)
 
 
 def settings_and_start() -> None:
@@ -169,6 +174,10 @@ def live_view() -> None:
         job.stop()
         job.join(timeout=30)
         st.rerun()
+    if job.autosave is not None:
+        st.caption(f"Autosaved to {state.checkpoint_name(job.autosave)} after an epoch, at most every "
+                   f"{job.config.autosave_every_s:g} s: if the server stops, pick it under Autosaved runs in the "
+                   "sidebar.")
     draw_job(job, job.progress())
 
 

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from ui.cache import CACHE_ENV
+from ui.state import AUTOSAVE_ENV
 from vae_core.checkpoint import DatasetInfo, save_checkpoint
 from vae_core.data import DATA_ROOT, Dataset, load_dataset, load_digits_dataset
 from vae_core.models import VAE, VAEConfig
@@ -23,9 +24,10 @@ torch.set_num_threads(1)  # tiny models: one thread is as fast and keeps paralle
 
 @pytest.fixture(scope="session", autouse=True)
 def disk_caches(tmp_path_factory):
-    """The app's disk caches (encodings, per-example terms, projections) in a temporary folder for the whole run,
-    apps started by browser tests included: not the checkout's checkpoints/.cache."""
+    """The app's disk caches (encodings, per-example terms, projections) and its training runs' autosaves in
+    temporary folders for the whole run, apps started by browser tests included: not the checkout's checkpoints/."""
     os.environ[CACHE_ENV] = str(tmp_path_factory.mktemp("disk-cache"))
+    os.environ[AUTOSAVE_ENV] = str(tmp_path_factory.mktemp("autosave"))
 
 
 @pytest.fixture(scope="session")

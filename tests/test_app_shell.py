@@ -27,7 +27,8 @@ def open_app() -> AppTest:
 
 
 def folder_state(folder: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+    """The checkpoint files in a folder by content (its caches and subfolders are not checkpoints)."""
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
 
 
 def sidebar_errors(at: AppTest) -> list[str]:

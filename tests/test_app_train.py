@@ -216,3 +216,33 @@ def test_the_chart_legend_sits_above_the_plots_clear_of_the_step_axis_title(trai
     finish(at, start(at, epochs=1))
     layout = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]
     assert layout["legend"]["orientation"] == "h" and layout["legend"]["y"] > 1
+
+
+def test_a_run_is_autosaved_and_opens_from_the_sidebar_as_a_server_restart_would_find_it(checkpoint_dir,
+                                                                                         tmp_path, monkeypatch):
+    monkeypatch.setenv(ui.state.AUTOSAVE_ENV, str(tmp_path / "autosave"))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    at.switch_page("pages/train.py").run()
+    job = start(at, epochs=3)
+    assert job.autosave.parent == tmp_path / "autosave" and job.autosave.name.startswith("digits-2d-mlp-")
+    finish(at, job)
+    saved = load_checkpoint(job.autosave)
+    assert saved.epoch == 3 and saved.history["test"] == job.progress().test
+
+    restarted = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()  # a new session: no job
+    [autosaves] = [e for e in restarted.sidebar.expander if e.label.startswith("Autosaved training runs")]
+    assert autosaves.label == "Autosaved training runs (1)"
+    restarted.sidebar.selectbox(key="app_autosave").select(ui.state.checkpoint_name(job.autosave)).run()
+    current = load_checkpoint_bytes(restarted.session_state["model"].data)
+    assert current.sha256 == saved.sha256 and not restarted.exception
+
+
+def test_only_the_newest_autosaves_are_kept(tmp_path, monkeypatch):
+    monkeypatch.setenv(ui.state.AUTOSAVE_ENV, str(tmp_path))
+    for i in range(ui.state.AUTOSAVES_KEPT + 2):
+        (tmp_path / f"run-{i}.safetensors").write_bytes(b"x")
+        time.sleep(0.01)  # newest first is by modification time
+    path = ui.state.new_autosave_path("digits-2d-mlp")
+    kept = sorted(p.name for p in ui.state.autosaves())
+    assert len(kept) == ui.state.AUTOSAVES_KEPT - 1 and "run-0.safetensors" not in kept
+    assert path.parent == tmp_path and not path.exists()

@@ -205,3 +205,65 @@ def test_an_unexpected_failure_is_reported_and_nothing_half_trained_is_saved(dig
 def test_job_config_limits_are_clear_errors():
     with pytest.raises(ConfigError, match="abandon_after_s"):
         JobConfig(abandon_after_s=0)
+
+
+def test_a_run_autosaves_after_epochs_and_once_more_when_it_ends(digits, tmp_path):
+    path = tmp_path / "autosave" / "run.safetensors"
+    job = start_training(digits, tiny_train_config(4), VAEConfig(image_shape=digits.image_shape, **TINY),
+                         job_config=JobConfig(autosave_every_s=0.0), autosave=path)
+    wait_until(lambda: path.exists())
+    during = load_checkpoint_bytes(path.read_bytes())
+    assert 1 <= during.epoch <= 4 and during.optimizer_state is not None
+    assert job.join(timeout=60)
+    progress = job.progress()
+    saved = load_checkpoint_bytes(path.read_bytes())
+    assert saved.epoch == progress.epoch == 4 and saved.history["train"] == progress.train
+    assert saved.history == {"train": progress.train, "test": progress.test}
+    assert not list(path.parent.glob(".tmp*"))  # written atomically
+
+
+def test_autosaves_are_at_most_every_autosave_every_s(digits, tmp_path, monkeypatch):
+    import vae_core.background as background
+
+    saves = []
+    monkeypatch.setattr(background.TrainingJob, "save", lambda self, path, overwrite=False: saves.append(path))
+    job = start_training(digits, tiny_train_config(30), VAEConfig(image_shape=digits.image_shape, **TINY),
+                         job_config=JobConfig(autosave_every_s=3600.0), autosave=tmp_path / "run.safetensors")
+    assert job.join(timeout=120)
+    assert len(saves) == 1  # 30 epochs in seconds: none was due before the end, which always saves
+
+
+CRASHING_RUN = """
+import sys, time
+from vae_core.background import JobConfig, start_training
+from vae_core.data import load_digits_dataset
+from vae_core.models import VAEConfig
+from vae_core.train import TrainConfig
+digits = load_digits_dataset()
+start_training(digits, TrainConfig(epochs=10000, batch_size=64, device="cpu"),
+               VAEConfig(image_shape=digits.image_shape, latent_dim=2, hidden_dims=(16,)),
+               job_config=JobConfig(autosave_every_s=0.2), autosave=sys.argv[1])
+time.sleep(600)
+"""
+
+
+def test_a_server_killed_mid_run_leaves_its_last_autosave_loadable(tmp_path):
+    """SIGKILL: no handler runs, no finally; what is on disk is all that is left."""
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    path = tmp_path / "run.safetensors"
+    process = subprocess.Popen([sys.executable, "-c", CRASHING_RUN, str(path)], cwd=ROOT)
+    try:
+        assert process.poll() is None
+        wait_until(lambda: path.exists() and load_checkpoint_bytes(path.read_bytes()).epoch >= 3, timeout=120,
+                   interval=0.2)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    saved = load_checkpoint_bytes(path.read_bytes())
+    assert saved.epoch >= 3 and len(saved.history["test"]) == saved.epoch and saved.optimizer_state is not None
+    assert not list(tmp_path.glob(".tmp*"))

@@ -6,12 +6,14 @@ from pathlib import Path
 
 import streamlit as st
 
+from vae_core.background import JobConfig
 from vae_core.errors import VAEError
 
 from . import cache, state
 from .widgets import describe
 
 PICKER_KEY = "app_checkpoint"
+AUTOSAVE_KEY = "app_autosave"
 UPLOAD_KEY = "app_upload"
 REFUSED_KEY = "app_refused"  # a message from a picker callback, shown in the sidebar on the next draw
 
@@ -26,8 +28,10 @@ def _describe_files(files: list[Path]) -> dict[str, str]:
     return labels
 
 
-def _on_pick(files: dict[str, Path]) -> None:
-    name = st.session_state[PICKER_KEY]
+def _on_pick(files: dict[str, Path], key: str = PICKER_KEY) -> None:
+    name = st.session_state[key]
+    if name is None:
+        return
     try:
         state.set_current_model(name, files[name].read_bytes())
     except (VAEError, OSError) as exc:
@@ -50,6 +54,20 @@ def _label(name: str, labels: dict[str, str]) -> str:
     return name.removesuffix(".safetensors") + (" · unreadable" if "unreadable" in labels[name] else "")
 
 
+def _autosaved_runs() -> None:
+    """The Train page's runs as last autosaved (newest first): what a stopped or crashed server leaves."""
+    files = {state.checkpoint_name(path): path for path in state.autosaves()}
+    if not files:
+        return
+    with st.sidebar.expander(f"Autosaved training runs ({len(files)})"):
+        st.selectbox("Open one", list(files), index=None, key=AUTOSAVE_KEY, on_change=_on_pick,
+                     args=(files, AUTOSAVE_KEY), format_func=lambda name: Path(name).stem,
+                     placeholder="the newest first")
+        st.caption(f"Every run started on the Train page is saved here as it trains (after an epoch, at most every "
+                   f"{JobConfig().autosave_every_s:g} s); the newest {state.AUTOSAVES_KEPT} are kept, older ones go "
+                   "as new runs start.")
+
+
 def model_picker() -> None:
     """Runs after the callbacks above, so the widgets show the model they (or the Train page) chose."""
     st.sidebar.header("Model")
@@ -66,6 +84,7 @@ def model_picker() -> None:
         st.sidebar.error(st.session_state.pop(REFUSED_KEY))
     with st.sidebar.expander(f"All checkpoints ({len(files)})"):
         st.markdown("\n".join(f"- **{name.removesuffix('.safetensors')}**: {label}" for name, label in labels.items()))
+    _autosaved_runs()
     if current is None:
         return
     st.sidebar.caption(f"**{current.name}**  \n{describe(cache.checkpoint(current.data))}")

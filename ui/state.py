@@ -6,6 +6,8 @@ model fresh from training are the same thing to every page; caches are keyed by 
 
 from __future__ import annotations
 
+import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINT_DIR = ROOT / "checkpoints"  # the shipped models, each trained by the project's CLI
 USER_CHECKPOINT_DIR = CHECKPOINT_DIR / "user"  # models a user saves from the app (not tracked by git)
 DEFAULT_CHECKPOINT = "mnist-2d.safetensors"
+AUTOSAVE_ENV = "VAE_AUTOSAVE_DIR"  # another folder for the training runs' autosaves (tests)
+AUTOSAVES_KEPT = 5  # the newest runs' autosaves; older ones are deleted when a run starts
 UNSAVED = " (unsaved)"  # the suffix of a model fresh from training, until it is saved
 MAX_UPLOAD_MB = 20  # also server.maxUploadSize in .streamlit/config.toml
 
@@ -44,6 +48,24 @@ def checkpoint_files() -> list[Path]:
     """Shipped checkpoints (the default first), then the user's saved ones."""
     shipped = sorted(list_checkpoints(CHECKPOINT_DIR), key=lambda p: (p.name != DEFAULT_CHECKPOINT, p.name))
     return shipped + sorted(list_checkpoints(USER_CHECKPOINT_DIR))
+
+
+def autosave_dir() -> Path:
+    """Where the app's training runs autosave (checkpoints/user/autosave/, or AUTOSAVE_ENV)."""
+    return Path(os.environ.get(AUTOSAVE_ENV) or USER_CHECKPOINT_DIR / "autosave")
+
+
+def autosaves() -> list[Path]:
+    """The runs' autosaves, newest first."""
+    return list_checkpoints(autosave_dir())
+
+
+def new_autosave_path(stem: str) -> Path:
+    """A file for a run starting now (`stem` says what it trains), after deleting all but the newest
+    AUTOSAVES_KEPT - 1 older autosaves."""
+    for old in autosaves()[AUTOSAVES_KEPT - 1:]:
+        old.unlink(missing_ok=True)
+    return autosave_dir() / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}.safetensors"
 
 
 def checkpoint_name(path: Path) -> str:

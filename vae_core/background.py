@@ -9,6 +9,10 @@ reader waits for at most the step in progress: the training thread lets waiting 
 A job nobody looks at ends itself: a UI showing it calls `keep_alive()`; after `JobConfig.abandon_after_s`
 without one, the job stops between steps ("abandoned") and lets go of its data and optimizer, keeping only
 what saving it needs.
+
+A job given an `autosave` path writes the run so far there (atomically, weights, Adam's state and history) after
+an epoch ends, at most every `JobConfig.autosave_every_s`, and once more when it ends: a server that dies or is
+stopped mid-run leaves the last completed epochs on disk.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import torch
 
 from .checkpoint import Checkpoint, DatasetInfo, checkpoint_bytes, save_checkpoint
 from .data import Dataset, class_balanced_indices
-from .errors import TrainingError
+from .errors import TrainingError, VAEError
 from .limits import Range, check
 from .models import VAE, VAEConfig
 from .replay import FormationReplay
@@ -43,6 +47,7 @@ class JobConfig:
     """How a background run shares a server (how it trains is TrainConfig)."""
 
     ABANDON_AFTER_S: ClassVar[Range] = Range(0.05, 24 * 3600.0)
+    AUTOSAVE_EVERY_S: ClassVar[Range] = Range(0.0, 24 * 3600.0)
 
     # A UI showing the job calls keep_alive() every few seconds; a closed browser tab stops calling, and the run
     # stops instead of holding a core and memory forever. Generous, because browsers throttle the timers of a
@@ -52,9 +57,13 @@ class JobConfig:
     # Digits-sized models run fastest on one thread, and the UI (and other sessions) share the CPU cores.
     # torch.set_num_threads is per OS thread here, so this only affects the training thread.
     num_threads: int = 1
+    # Writing MNIST 2-D's checkpoint (weights and Adam's state, 6 MB) takes tens of ms: every 30 s costs nothing.
+    autosave_every_s: float = 30.0
 
     def __post_init__(self):
         check([
+            (self.AUTOSAVE_EVERY_S.contains(self.autosave_every_s),
+             f"autosave_every_s must be in {self.AUTOSAVE_EVERY_S} seconds, got {self.autosave_every_s}"),
             (self.ABANDON_AFTER_S.contains(self.abandon_after_s),
              f"abandon_after_s must be in {self.ABANDON_AFTER_S} seconds, got {self.abandon_after_s}"),
             (self.num_threads >= 1, f"num_threads must be >= 1, got {self.num_threads}"),
@@ -106,8 +115,9 @@ class TrainingJob:
     """Runs a Trainer in a daemon thread; `stop()` ends it between steps, keeping the weights so far."""
 
     def __init__(self, trainer: Trainer, dataset: DatasetInfo, command: str | None = None,
-                 config: JobConfig | None = None):
+                 config: JobConfig | None = None, autosave: str | Path | None = None):
         self.dataset, self.command, self.config = dataset, command, config or JobConfig()
+        self.autosave = Path(autosave) if autosave else None
         self._trainer: Trainer | None = trainer  # let go of once the run ends
         self._model_config, self._train_config = trainer.model.config, trainer.config
         preview = class_balanced_indices(trainer.dataset.y_test, PREVIEW_IMAGES)  # a split may be in class order
@@ -126,6 +136,7 @@ class TrainingJob:
         self._final: _Weights | None = None  # the weights and Adam's state once the run has ended
         self._stop = threading.Event()
         self._seen = time.monotonic()
+        self._autosaved = (trainer.epoch, time.monotonic())  # (epoch, when) of the last autosave
         self._started = self._ended = 0.0
         self._thread = threading.Thread(target=self._run, name="vae-training", daemon=True)
 
@@ -171,12 +182,29 @@ class TrainingJob:
                 self._let_readers_in()
                 with self._lock:  # the step mutates the weights: copies of them wait for it to finish
                     finished = self._abandoned() or self._record(next(events, None))
+                self._autosave_if_due()
         except Exception as exc:  # noqa: BLE001 - the UI shows it; a thread's exception would be lost
             error = f"training failed: {type(exc).__name__}: {exc}"
             finished = FinishedEvent("failed", error)
         finally:
             events.close()
             self._end(finished, error)
+            self._autosave_if_due(ended=True)
+
+    def _autosave_if_due(self, ended: bool = False) -> None:
+        """Outside the training lock: the run so far to `autosave` once a new epoch has ended and the last autosave
+        is config.autosave_every_s old (at once when the run has ended). A failed write is logged, never fatal."""
+        epoch, when = self._autosaved
+        if self.autosave is None or self._epoch == epoch:
+            return
+        if not ended and time.monotonic() - when < self.config.autosave_every_s:
+            return
+        try:
+            self.autosave.parent.mkdir(parents=True, exist_ok=True)
+            self.save(self.autosave, overwrite=True)
+        except (OSError, VAEError) as exc:  # e.g. a full disk, or a failed run's weights (nothing to save)
+            logger.warning("training run %s: autosave to %s failed: %s", self.default_name(), self.autosave, exc)
+        self._autosaved = (self._epoch, time.monotonic())
 
     def _abandoned(self) -> FinishedEvent | None:
         unseen = time.monotonic() - self._seen
@@ -325,7 +353,8 @@ def dataset_info(dataset: Dataset) -> DatasetInfo:
 
 def start_training(dataset: Dataset, train_config: TrainConfig, model_config: VAEConfig | None = None,
                    resume: Checkpoint | None = None, command: str | None = None,
-                   job_config: JobConfig | None = None) -> TrainingJob:
-    """Start a fresh model from `model_config` or continue `resume` (see train.build_trainer) in the background."""
+                   job_config: JobConfig | None = None, autosave: str | Path | None = None) -> TrainingJob:
+    """Start a fresh model from `model_config` or continue `resume` (see train.build_trainer) in the background,
+    autosaved to `autosave` if given."""
     trainer = build_trainer(dataset, train_config, model_config, resume)
-    return TrainingJob(trainer, dataset_info(dataset), command, job_config).start()
+    return TrainingJob(trainer, dataset_info(dataset), command, job_config, autosave).start()
