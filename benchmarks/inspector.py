@@ -27,16 +27,15 @@ from .report import Table, percentile
 
 sys.path.insert(0, str(REPO / "tests"))  # the browser tests' helpers: one way to drive the app in Chromium
 
-from browser_support import (  # noqa: E402
+from browser_support import (
     CHROMIUM,
     CHROMIUM_ARGS,
     FIRST_LOAD_MS,
     INSPECTOR,
     NAV_LINK,
-    VIEWPORT,
     app_server,
     free_port,
-    local_only,
+    new_page,  # noqa: E402
     server_log_path,
     wait_for_inspector,
     wait_for_script,
@@ -151,11 +150,11 @@ def measure(coords: np.ndarray) -> dict:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         with serving(env) as (url, proc):
             results["server_rss_idle_mb"] = rss_mb(proc.pid)
-            page = fresh_page(browser, url)
+            page = new_page(browser, url)
             results["cold_paint_s"], results["cold_mount_s"] = open_all(page, url)
             page.context.close()
         with serving(env) as (url, proc):  # restarted: encodings come from the disk cache
-            page = fresh_page(browser, url)
+            page = new_page(browser, url)
             results["restart_paint_s"], results["restart_mount_s"] = open_all(page, url)
             page.context.close()
             results["server_rss_mb"] = rss_mb(proc.pid)
@@ -172,29 +171,22 @@ def serving(env: dict):
         yield run
 
 
-def fresh_page(browser, url: str):
-    """A page in a new browser context: no HTTP cache, nothing fetched yet."""
-    context = browser.new_context(viewport=VIEWPORT)
-    local_only(context, url)
-    return context.new_page()
-
-
 def measure_warm(browser, url: str, coords: np.ndarray, results: dict) -> None:
     """On a warm server: first paint in fresh browsers (interleaved with the Overview page alone), reopen,
     hovers, pan and zoom, memory."""
     results["overview_s"], results["warm_paint_s"], results["warm_mount_s"] = [], [], []
     for _ in range(FRESH_BROWSERS):
-        floor = fresh_page(browser, url)
+        floor = new_page(browser, url)
         floor.goto(url)
         wait_for_script(floor, FIRST_LOAD_MS)
         results["overview_s"].append(floor.evaluate("performance.now()") / 1000)
         floor.context.close()
-        page = fresh_page(browser, url)
+        page = new_page(browser, url)
         paint, mount = open_all(page, url)
         results["warm_paint_s"].append(paint)
         results["warm_mount_s"].append(mount)
         page.context.close()
-    page = fresh_page(browser, url)
+    page = new_page(browser, url)
     open_all(page, url)
     results["static_kb"] = page.evaluate(STATIC) / 1000
     results["reopen_s"] = [reopen(page) for _ in range(3)]

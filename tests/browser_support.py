@@ -110,6 +110,38 @@ def local_only(context, base_url: str) -> None:
     context.route("**/*", lambda route: route.continue_() if local.match(route.request.url) else route.abort())
 
 
+@contextmanager
+def chromium() -> Iterator:
+    """Headless Debian Chromium for a module's tests; skips them, saying why, where it or Playwright is missing."""
+    import pytest
+
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium), as .ci/run does")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (python) is not installed")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def new_page(browser, url: str, viewport: dict = VIEWPORT):
+    """A page in a new browser context (its own cookies, so its own Streamlit session; no HTTP cache) that can
+    reach only our server at `url`."""
+    context = browser.new_context(viewport=viewport)
+    local_only(context, url)
+    return context.new_page()
+
+
+def open_app(browser, url: str, path: str = "", viewport: dict = VIEWPORT):
+    """`new_page` on the app's `path` once its first script run, and the code and images it loads, are done."""
+    page = new_page(browser, url, viewport)
+    page.goto(f"{url}{path}")
+    wait_until_idle(page, FIRST_LOAD_MS)
+    return page
+
+
 def wait_for_script(page, timeout_ms: int = PAGE_LOAD_MS) -> None:
     """Wait until the script run is over and nothing on the page is drawn stale."""
     page.wait_for_function(

@@ -17,19 +17,17 @@ from browser_support import (
     ARTIFACTS,
     CANVAS_PAD,
     CHROMIUM,
-    CHROMIUM_ARGS,
     EXCEPTION,
-    FIRST_LOAD_MS,
     INSPECTOR,
     MAIN,
     NAV_LINK,
     PROGRESS,
-    VIEWPORT,
     LatencySummary,
     arc_across_pad,
+    chromium,
     drag_on_canvas,
-    local_only,
     nav_titles,
+    open_app,
     open_page,
     save_small_png,
     screenshot_path,
@@ -66,10 +64,8 @@ def app_url():
 
 @pytest.fixture(scope="module")
 def browser(app_url):
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as browser:
+        yield browser
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -81,19 +77,9 @@ def latency_report():
         (ARTIFACTS / "browser_latency.json").write_text(json.dumps(report, indent=2))
 
 
-def new_session(browser, app_url: str):
-    """A fresh browser context (its own cookies, so its own Streamlit session) on the app's first page."""
-    context = browser.new_context(viewport=VIEWPORT)
-    local_only(context, app_url)
-    page = context.new_page()
-    page.goto(app_url)
-    wait_until_idle(page, FIRST_LOAD_MS)
-    return page
-
-
 @pytest.fixture
 def session(browser, app_url):
-    page = new_session(browser, app_url)
+    page = open_app(browser, app_url)
     yield page
     page.context.close()
 
@@ -167,7 +153,7 @@ def start_long_training(page) -> None:
 
 
 def test_two_sessions_train_and_explore_without_seeing_each_other(browser, app_url):
-    trainer, explorer = new_session(browser, app_url), new_session(browser, app_url)
+    trainer, explorer = open_app(browser, app_url), open_app(browser, app_url)
     try:
         start_long_training(trainer)
         progress_before = training_progress(trainer)
@@ -212,17 +198,13 @@ APP_TITLES = ["Overview", "Train", "Latent sliders", "Latent scatter", "Interpol
 def test_a_deep_link_as_a_fresh_servers_first_request_gets_the_apps_navigation(browser):
     """Legacy pages/ mode: before any session has run app.py, Streamlit runs a deep-linked page file alone."""
     with streamlit_server() as url:
-        context = browser.new_context(viewport=VIEWPORT)
-        local_only(context, url)
-        page = context.new_page()
-        page.goto(f"{url}/sliders")
-        wait_until_idle(page, FIRST_LOAD_MS)
+        page = open_app(browser, url, "/sliders")
         page.locator(NAV_LINK).first.wait_for()
         assert nav_titles(page) == APP_TITLES
         assert page.locator("[data-testid=stSidebar]").get_by_text("Checkpoint").count() > 0
         assert page.locator(MAIN).get_by_role("heading", name="Latent sliders").count() == 1
         assert_no_exception(page)
-        context.close()
+        page.context.close()
 
 
 def point_under_pointer(page) -> int:

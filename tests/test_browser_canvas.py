@@ -22,8 +22,6 @@ import torch
 from browser_support import (
     CANVAS_PAD,
     CANVAS_SLIDER,
-    CHROMIUM,
-    CHROMIUM_ARGS,
     FIRST_LOAD_MS,
     MAIN,
     ROOT,
@@ -32,6 +30,7 @@ from browser_support import (
     along_slider,
     app_server,
     arc_across_pad,
+    chromium,
     drag_on_canvas,
     free_port,
     local_only,
@@ -83,12 +82,8 @@ def canvas_url(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium), as .ci/run does")
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as browser:
+        yield browser
 
 
 write_results = results_artifact(ARTIFACT, RESULTS)

@@ -19,15 +19,14 @@ import numpy as np
 import pytest
 import torch
 from browser_support import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     FIRST_LOAD_MS,
     INSPECTOR,
     MAIN,
     ROOT,
     SIDEBAR,
-    VIEWPORT,
-    local_only,
+    chromium,
+    new_page,
+    open_app,
     open_page,
     save_small_png,
     screenshot_path,
@@ -65,18 +64,8 @@ def model_and_data():
 @pytest.fixture(scope="module")
 def browser():
     """One Chromium for the module (Playwright's sync API allows one running instance per thread)."""
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium), as .ci/run does")
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-def new_page(browser, url: str):
-    context = browser.new_context(viewport=VIEWPORT)
-    local_only(context, url)
-    return context.new_page()
+    with chromium() as browser:
+        yield browser
 
 
 @pytest.fixture(scope="module")
@@ -369,9 +358,7 @@ def conditional_page(browser, conditional_model):
     """The app in Chromium with the conditional model uploaded in the sidebar, on the Latent scatter page."""
     path = conditional_model[0]
     with streamlit_server() as url:
-        page = new_page(browser, url)
-        page.goto(url)
-        wait_until_idle(page, FIRST_LOAD_MS)
+        page = open_app(browser, url)
         page.locator(SIDEBAR).locator("input[type=file]").set_input_files(str(path))
         page.locator(SIDEBAR).get_by_text(re.compile(r"cvae-digits")).first.wait_for(timeout=FIRST_LOAD_MS)
         wait_until_idle(page, FIRST_LOAD_MS)

@@ -20,11 +20,10 @@ import torch
 from browser_support import (
     ARTIFACTS,
     CHROMIUM,
-    CHROMIUM_ARGS,
     EXCEPTION,
-    FIRST_LOAD_MS,
     MAIN,
-    local_only,
+    chromium,
+    open_app,
     open_page,
     save_small_png,
     screenshot_path,
@@ -60,15 +59,8 @@ def app_url():
 
 @pytest.fixture(scope="module")
 def session(app_url):
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport=TALL_VIEWPORT)
-        local_only(context, app_url)
-        page = context.new_page()
-        page.goto(app_url)
-        wait_until_idle(page, FIRST_LOAD_MS)
-        yield page
-        browser.close()
+    with chromium() as browser:
+        yield open_app(browser, app_url, viewport=TALL_VIEWPORT)
     ARTIFACTS.mkdir(exist_ok=True)
     timings = {name: round(seconds, 4) for name, seconds in TIMINGS.items()}
     (ARTIFACTS / "latent_views_latency.json").write_text(json.dumps(

@@ -11,16 +11,13 @@ import numpy as np
 import pytest
 from browser_support import (
     CANVAS_PAD,
-    CHROMIUM,
-    CHROMIUM_ARGS,
     EXCEPTION,
-    FIRST_LOAD_MS,
     MAIN,
     SIDEBAR,
-    VIEWPORT,
     arc_across_pad,
+    chromium,
     drag_on_canvas,
-    local_only,
+    open_app,
     open_page,
     save_small_png,
     screenshot_path,
@@ -51,17 +48,8 @@ CLASS_ROW = "decode(z, y)"  # the server's every-class row, drawn only when the 
 
 @pytest.fixture(scope="module")
 def page():
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} not found")
-    with streamlit_server() as url, sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport=VIEWPORT)
-        local_only(context, url)
-        page = context.new_page()
-        page.goto(url)
-        wait_until_idle(page, FIRST_LOAD_MS)
-        yield page
-        browser.close()
+    with chromium() as browser, streamlit_server() as url:
+        yield open_app(browser, url)
 
 
 def button(page, word: str):
