@@ -96,6 +96,15 @@ def test_an_unconditional_models_graph_has_the_code_as_its_only_input(tiny_confi
     assert [i.name for i in session.get_inputs()] == [DECODER_INPUT]
 
 
+def test_the_graph_declares_one_dynamic_batch_axis_and_the_types_the_browser_feeds():
+    session = ort.InferenceSession(decoder_onnx_bytes(conditional_mlp()), providers=["CPUExecutionProvider"])
+
+    inputs = {i.name: (i.type, i.shape) for i in session.get_inputs()}
+    assert inputs == {DECODER_INPUT: ("tensor(float)", ["batch", 3]), DECODER_CLASS_INPUT: ("tensor(int64)", ["batch"])}
+    [output] = session.get_outputs()
+    assert (output.name, output.type, output.shape) == (DECODER_OUTPUT, "tensor(float)", ["batch", 1, 8, 8])
+
+
 def test_exporting_leaves_the_model_as_it_was(tiny_config):
     model = VAE(tiny_config).train()
     before = {k: v.clone() for k, v in model.state_dict().items()}
