@@ -52,11 +52,12 @@ def drag_table(measured: dict) -> Table:
 def first_load_table(name: str, load: dict) -> Table:
     table = Table(f"Latent canvas: {name} (fresh browser context)", ["what", "value"])
     table.add("page navigation -> first decoded image on the canvas", f"{load['navigation_to_first_image_ms']} ms")
-    table.add("runtime import + model compile, from the model's arrival", f"{load['runtime_and_model_load_ms']} ms")
+    table.add("runtime import + model fetch and compile, from the component's mount",
+              f"{load['runtime_and_model_load_ms']} ms")
     for file, kb in load["static_kb"].items():
         table.add(f"static file {file} (as transferred, compressed)", f"{kb} KB")
-    table.add("decoder ONNX sent once per model and session (base64 in the component's data)",
-              f"{load['model_kb_sent']} KB")
+    table.add("decoder ONNX, fetched by URL once per page (a content-named static file, above)",
+              f"{load['model_kb']} KB")
     table.add("all websocket messages of the page load", f"{load['websocket_kb_total']} KB")
     return table
 

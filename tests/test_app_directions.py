@@ -86,9 +86,9 @@ def test_a_walk_can_start_at_a_test_example_and_the_browsers_slider_moves_along_
 
 
 def test_without_in_browser_decoding_the_servers_slider_moves_along_the_direction(monkeypatch):
-    import ui.components.latent_path as latent_path
+    from ui.components import runtime
 
-    monkeypatch.setattr(latent_path, "_runtime_problem", lambda: "static file serving is off")
+    monkeypatch.setattr(runtime, "problem", lambda: "static file serving is off")
     at = page("pages/directions.py", "digits-8d.safetensors")
     assert any("static file serving is off" in info.value for info in at.info)
     at.slider(key="directions_amount").set_value(1.5).run()

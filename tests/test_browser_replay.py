@@ -218,7 +218,7 @@ def test_a_conditional_model_decodes_the_dragged_code_as_every_class_in_the_brow
     save_small_png(page.screenshot(), screenshot_path("sliders-class-row.png"))
 
     # Another class for the pad: the same graph and session decode it, no new model is sent or loaded.
-    loads = "() => performance.getEntriesByName('latent-canvas:model-load').length"
+    loads = "() => performance.getEntriesByName('model:load').length"
     loaded = page.evaluate(loads)
     choose(page, "Decode as class", "7")
     page.locator(MAIN).get_by_text(re.compile("Decoded in your browser")).first.wait_for(timeout=60_000)

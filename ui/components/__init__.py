@@ -3,15 +3,16 @@
 latent_canvas        sliders and a 2-D pad editing one latent code, decoded in the browser (onnxruntime-web)
 embedding_inspector  every encoded example as a WebGL point: pan, zoom, hover thumbnails, click / box / lasso
 latent_path          a slider along a line in latent space (start + amount x direction), decoded as it moves
-static_files         what the components fetch from static/ (content-named files, a checkpoint's decoder)
-shared/              JavaScript they all use (the in-browser decoder, one view per element), put before each
-                     component's script
+runtime              the in-page model runtime (onnxruntime-web): whether it can run, a checkpoint's decoder by URL
+static_files         what the components fetch from static/ (content-named files)
+shared/              JavaScript they all use (the model client: load by URL, status, newest request wins, frame
+                     marks; one view per element), put before each component's script
 """
 
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SHARED_SCRIPTS = ("shared/decoder.js", "shared/mount.js")
+SHARED_SCRIPTS = ("shared/model_client.js", "shared/mount.js")
 
 
 def script(path: str) -> str:

@@ -3,7 +3,6 @@
 `publish(data, suffix)` writes static/cache/<sha256 of data><suffix> once (atomically; the name is the content, so
 a file never changes and a browser may keep it) and returns its URL; big arrays, a dataset's images and decoders
 go this way instead of riding in a component's data on every rerun. static/cache/ is git-ignored, safe to delete.
-`decoder_file(checkpoint)`: what decoder.js needs to decode a checkpoint's codes (its sha256, graph URL, names).
 """
 
 from __future__ import annotations
@@ -17,16 +16,14 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from ui.components.latent_canvas import STATIC_DIR, decoder_names
-from vae_core.checkpoint import Checkpoint
-from vae_core.export import decoder_onnx_bytes
-
+STATIC_DIR = Path(__file__).resolve().parents[2] / "static"  # served at /app/static/ (server.enableStaticServing)
 CACHE_DIR = STATIC_DIR / "cache"  # git-ignored; files are immutable (named by content), safe to delete
 
 
-def cache_url(name: str) -> str:
+def static_url(*parts: str) -> str:
+    """The URL path of static/<parts...> (under the server's base URL path)."""
     base = st.get_option("server.baseUrlPath").strip("/")
-    return "/" + "/".join(filter(None, [base, "app", "static", "cache", name]))
+    return "/" + "/".join(filter(None, [base, "app", "static", *parts]))
 
 
 def publish(data: bytes, suffix: str, compress: bool = False) -> str:
@@ -44,21 +41,9 @@ def publish(data: bytes, suffix: str, compress: bool = False) -> str:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-    return cache_url(name)
+    return static_url("cache", name)
 
 
 def publish_array(values: np.ndarray, dtype) -> str:
     """A numeric array as raw little-endian values (what the browser reads as a typed array)."""
     return publish(np.ascontiguousarray(values, dtype=np.dtype(dtype).newbyteorder("<")).tobytes(), ".bin")
-
-
-@st.cache_resource(max_entries=8, show_spinner="Exporting the decoder for the browser...")
-def _decoder_url(sha256: str, _checkpoint: Checkpoint) -> str:
-    return publish(decoder_onnx_bytes(_checkpoint.model), ".onnx")
-
-
-def decoder_file(checkpoint: Checkpoint) -> dict:
-    """decoder.js's view of a checkpoint's decoder: {"sha256", "url" of its ONNX graph, "input", "class_input",
-    "output"} (the graph's names, `decoder_names`)."""
-    return {"sha256": checkpoint.sha256, "url": _decoder_url(checkpoint.sha256, checkpoint),
-            **decoder_names(checkpoint.config)}

@@ -15,8 +15,8 @@ This wrapper is the only place that knows what inspector.js reads (`data`) and s
   data.filter    {"labels": allowed labels or None, "matches": dataset indices or None, "hide": bool}
   data.selected  dataset indices drawn as selected (the first MAX_RINGS); data.ellipses [{"x", "y", "sigma":
                  [sx, sy]}] (1 and 2 sigma); data.star [x, y] or None
-  data.decoder   {"sha256", "url": the decoder as ONNX, "input", "class_input" (a conditional model's graph: each
-                 point is decoded as its own label; else None), "output"}; data.runtime: onnxruntime-web's URL
+  data.decoder   `runtime.decoder`: {"runtime", "url", "input", "class_input" (a conditional model's graph: each
+                 point is decoded as its own label; else None), "output"}
   state selection  {"view", "indices": dataset indices, "seq"} on every click or box / lasso release
   state problem    why the points cannot be drawn (no WebGL, a file that did not load)
 """
@@ -30,9 +30,8 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from ui.components import script
-from ui.components.latent_canvas import _runtime_path, _runtime_problem
-from ui.components.static_files import decoder_file, publish, publish_array
+from ui.components import runtime, script
+from ui.components.static_files import publish, publish_array
 from ui.widgets import CLASS_COLORS
 from vae_core.checkpoint import Checkpoint
 from vae_core.images import to_uint8
@@ -106,7 +105,7 @@ def embedding_inspector(checkpoint: Checkpoint, view: InspectorView, *, selected
                         ellipses: list[dict] | None = None, star=None,
                         key: str = "scatter_inspector") -> InspectorState:
     """Mount the inspector on `view`; `selected` dataset indices are drawn ringed, `ellipses` around them."""
-    problem = _runtime_problem()
+    problem = runtime.problem()
     if problem:
         return InspectorState(None, problem)
     colour = view.colour
@@ -127,8 +126,7 @@ def embedding_inspector(checkpoint: Checkpoint, view: InspectorView, *, selected
             "selected": [int(i) for i in selected[:MAX_RINGS]],
             "ellipses": ellipses or [],
             "star": None if star is None else [float(v) for v in star],
-            "decoder": decoder_file(checkpoint),
-            "runtime": _runtime_path(),
+            "decoder": runtime.decoder(checkpoint),
         },
         on_selection_change=lambda: None, on_problem_change=lambda: None,
     )

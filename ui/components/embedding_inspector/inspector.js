@@ -1,6 +1,6 @@
 // The embedding inspector: every encoded example of a split as a WebGL point; drag pans, the wheel zooms; hover
 // shows the example's image (from the dataset's sprite, fetched once) and its reconstruction (its posterior mean
-// decoded here by ../shared/decoder.js, which comes before this script; a conditional model's as the example's own
+// decoded here by ../shared/model_client.js, which comes before this script; a conditional model's as the example's own
 // label); click, box and lasso select, and the selected dataset indices go to Python on release. What `data`
 // holds is described in __init__.py.
 //
@@ -18,7 +18,6 @@ const PAINT_MARK = "inspector:paint"; // the first frame that shows a view's poi
 const HOVER_MARK = "inspector:hover"; // the frame that shows a hovered point's image
 const RECON_MARK = "inspector:recon"; // ... and its reconstruction
 const VIEW_MARK = "inspector:view"; // a frame drawn for a pan or zoom: its input time and the draw's own ms
-const MAX_MARKS = 5000;
 const MAX_RINGS = 5000; // selected points drawn ringed (also MAX_RINGS in __init__.py)
 const HOVER_RADIUS_PX = 12; // a point this close to the pointer is hovered / clicked
 const CLICK_SLOP_PX = 4; // a press that moves less is a click
@@ -154,8 +153,10 @@ class Inspector {
     };
     this.tool = "pan";
     this.selected = [];
-    this.marks = 0;
-    this.mark(MOUNT_MARK, {});
+    this.decoder = new ModelClient({
+      name: "decoder", frameMark: RECON_MARK, onStatus: (status) => this.onDecoderStatus(status),
+    });
+    mark(MOUNT_MARK, {});
     try {
       this.renderer = new PointRenderer(this.el.points);
     } catch (error) {
@@ -171,6 +172,7 @@ class Inspector {
 
   destroy() {
     this.resizer.disconnect();
+    this.decoder.destroy();
     this.destroyed = true;
   }
 
@@ -181,7 +183,7 @@ class Inspector {
     this.data = data;
     if (!this.renderer) return;
     this.loadPoints(data.points);
-    this.loadDecoder(data.decoder, data.runtime, data.points);
+    this.loadDecoder(data.decoder);
     if (data.view.id !== this.viewId) this.loadView(data.view);
     else this.recolor();
     this.selected = data.selected;
@@ -220,24 +222,16 @@ class Inspector {
     (this.waitingForPaint ??= []).push(task);
   }
 
-  loadDecoder(decoder, runtime) {
-    if (!decoder || decoder.sha256 === this.decoderSha) return;
-    this.decoderSha = decoder.sha256;
-    this.session = null;
-    this.afterPaint(() => this.startDecoder(decoder, runtime));
+  // The decoder is for hovering: loaded once the points are drawn.
+  loadDecoder(spec) {
+    if (spec.url === this.decoderUrl) return;
+    this.decoderUrl = spec.url;
+    this.afterPaint(() => this.decoderUrl === spec.url && this.decoder.use(spec));
   }
 
-  startDecoder(decoder, runtime) {
-    if (this.decoderSha !== decoder.sha256) return;
-    const bytes = asset(decoder.url).then((buffer) => new Uint8Array(buffer));
-    decoderSession(decoder.sha256, bytes, runtime).then((loaded) => {
-      if (this.decoderSha !== decoder.sha256) return;
-      this.session = { ...loaded, decoder };
-      this.el.root.dataset.decoder = "ready";
-    }, (error) => {
-      this.el.root.dataset.decoder = "error";
-      this.setStatus(`Reconstructions are off: the decoder could not be loaded (${error.message ?? error}).`, true);
-    });
+  onDecoderStatus(status) {
+    this.el.root.dataset.decoder = status.state;
+    if (status.state === "error") this.setStatus(`Reconstructions are off: ${status.reason}.`, true);
   }
 
   loadView(view) {
@@ -392,7 +386,7 @@ class Inspector {
     this.renderer.draw(this.el.points.width, this.el.points.height, this.transform, this.pointSize() * ratio);
     this.drawOverlay();
     if (this.viewInput !== undefined) {
-      this.mark(VIEW_MARK, { inputTime: this.viewInput, drawMs: performance.now() - started });
+      mark(VIEW_MARK, { inputTime: this.viewInput, drawMs: performance.now() - started });
       this.viewInput = undefined;
     }
     this.el.root.dataset.transform = JSON.stringify({ ...this.transform, width, height });
@@ -403,7 +397,7 @@ class Inspector {
         indices: this.data.view.indices ?? "" });
       this.setStatus(`${this.shownCount.toLocaleString()} of ${this.indices.length.toLocaleString()} points shown. ` +
         "Hover for the image; click, box or lasso to select.");
-      this.mark(PAINT_MARK, { view: this.viewId, count: this.indices.length });
+      mark(PAINT_MARK, { view: this.viewId, count: this.indices.length });
       for (const task of this.waitingForPaint?.splice(0) ?? []) task();
     }
   }
@@ -654,49 +648,29 @@ class Inspector {
       }
       canvas.getContext("2d").putImageData(image, 0, 0);
       canvas.dataset.index = String(index);
-      requestAnimationFrame(() => this.mark(HOVER_MARK, { index, moveTime }));
+      requestAnimationFrame(() => mark(HOVER_MARK, { index, moveTime }));
     }
     this.decodeRecon(index, moveTime);
   }
 
-  async decodeRecon(index, moveTime) {
+  // The newest hover wins (ModelClient); a conditional model decodes the point's mean as the point's own label:
+  // its reconstruction.
+  decodeRecon(index, moveTime) {
     const canvas = this.el.thumbRecon;
     delete canvas.dataset.index;
-    this.wantedRecon = index;
-    if (!this.session || !this.codes || !this.labels || this.decoding) return;
-    this.decoding = true;
-    try {
-      while (this.wantedRecon !== null && this.session && this.codes && this.labels) {
-        const wanted = this.wantedRecon;
-        this.wantedRecon = null;
-        const { decoder } = this.session;
-        const dim = this.data.points.latent_dim;
-        const z = this.codes.slice(wanted * dim, (wanted + 1) * dim);
-        const started = performance.now();
-        // a conditional model decodes the point's mean as the point's own label: its reconstruction
-        const pixels = await decodeCodes(this.session, decoder, z, dim, [this.labels[wanted]]);
-        if (this.hovered?.index !== wanted) continue;
-        const [channels, height, width] = this.data.points.image_shape;
+    if (!this.codes || !this.labels) return;
+    const { latent_dim: dim, image_shape: [channels, height, width] } = this.data.points;
+    const z = this.codes.slice(index * dim, (index + 1) * dim), label = this.labels[index];
+    this.decoder.request({
+      inputs: (spec) => decoderInputs(spec, z, dim, [label]),
+      show: (pixels, decodeMs) => {
+        if (this.hovered?.index !== index) return null;
         Object.assign(canvas, { width, height });
         canvas.getContext("2d").putImageData(paintPixels(pixels, channels, new ImageData(width, height)), 0, 0);
-        canvas.dataset.index = String(wanted);
-        const decodeMs = performance.now() - started;
-        requestAnimationFrame(() => this.mark(RECON_MARK, { index: wanted, moveTime, decodeMs }));
-      }
-    } catch (error) {
-      this.setStatus(`Reconstructions are off: decoding failed (${error.message ?? error}).`, true);
-      this.session = null;
-    } finally {
-      this.decoding = false;
-    }
-  }
-
-  mark(name, detail) {
-    if (++this.marks > MAX_MARKS) {
-      for (const mark of [MOUNT_MARK, PAINT_MARK, HOVER_MARK, RECON_MARK, VIEW_MARK]) performance.clearMarks(mark);
-      this.marks = 0;
-    }
-    performance.mark(name, { detail });
+        canvas.dataset.index = String(index);
+        return { index, moveTime, decodeMs };
+      },
+    });
   }
 
   setStatus(text, isError = false) {

@@ -1,18 +1,17 @@
 """The latent canvas: sliders and a 2-D pad editing one latent code, decoded in the browser as the pointer moves.
 
-The decoder runs in the page on onnxruntime-web (WebAssembly, vendored under static/), so a drag costs no server
-round trip; the code comes back to Python on release. This wrapper is the only place that knows what canvas.js
-reads (`data`) and sends back (state and triggers):
+The decoder runs in the page (ui/components/runtime.py, shared/model_client.js), so a drag costs no server round
+trip; the code comes back to Python on release. This wrapper is the only place that knows what canvas.js reads
+(`data`) and sends back (state and triggers):
 
   data.model    once per model and session, else only {"sha256"} (the model's identity: the checkpoint's sha256):
-                the decoder as ONNX (base64) with its input and output names (decoder_names: a conditional model's
-                graph takes the class too, one graph for every class), latent_dim, image_shape (C, H, W), the test
-                codes drawn on the pad (subsampled, with labels, and per class a colour and a name) and the PCA
-                plane of all test codes (origin, 2 x D basis)
+                the decoder (`runtime.decoder`: its file's URL and the graph's names; a conditional model's graph
+                takes the class too, one graph for every class), latent_dim, image_shape (C, H, W), the test codes
+                drawn on the pad (subsampled, with labels, and per class a colour and a name) and the PCA plane of
+                all test codes (origin, 2 x D basis)
   data.start    {"id", "z"}: the browser moves its code to z whenever id changes
   data.sliders  {"dims": the dimensions shown, in order; "kl": per dimension; "limit": slider range}
   data.decoded_class  the class a conditional model's code is decoded as (None for an unconditional model)
-  data.runtime  URL path of the vendored onnxruntime-web module
   state status  {"state": "ready"} or {"state": "error", "reason": why in-browser decoding is off}; sent once
                 per mount and on change (each report is a rerun)
   state code    {"start": the start id it was edited from, "z": [...]}, on every release
@@ -21,7 +20,6 @@ reads (`data`) and sends back (state and triggers):
 
 from __future__ import annotations
 
-import base64
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,17 +28,12 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from ui.components import script
+from ui.components import runtime, script
 from ui.widgets import class_color
 from vae_core.checkpoint import Checkpoint
-from vae_core.export import DECODER_CLASS_INPUT, DECODER_INPUT, DECODER_OUTPUT, decoder_onnx_bytes
 from vae_core.latent import pca_plane
-from vae_core.models import VAEConfig
 
 HERE = Path(__file__).resolve().parent
-STATIC_DIR = HERE.parents[2] / "static"  # served at /app/static/ (server.enableStaticServing, next to app.py)
-RUNTIME_DIR = "onnxruntime-web-1.30.0"  # see its VENDORED.md
-RUNTIME_FILES = ("ort.wasm.bundle.min.mjs", "ort-wasm-simd-threaded.wasm")
 MAX_POINTS = 2000  # test codes drawn on the pad; more would only slow the first load
 
 
@@ -58,35 +51,13 @@ def _component():
         "latent_canvas", html=read("canvas.html"), css=read("canvas.css"), js=script("latent_canvas/canvas.js"))
 
 
-def _runtime_problem() -> str | None:
-    """Why the vendored runtime cannot be served, if it cannot (then the page falls back to server decoding)."""
-    if not st.get_option("server.enableStaticServing"):
-        return "static file serving is off (server.enableStaticServing in .streamlit/config.toml)"
-    missing = [name for name in RUNTIME_FILES if not (STATIC_DIR / RUNTIME_DIR / name).is_file()]
-    return f"the runtime files are missing from static/{RUNTIME_DIR}: {', '.join(missing)}" if missing else None
-
-
-def decoder_names(config: VAEConfig) -> dict:
-    """The exported graph's input and output names, as decoder.js's decodeCodes reads them; a conditional model's
-    graph also takes each code's class ("class_input"; None for an unconditional model)."""
-    return {"input": DECODER_INPUT, "class_input": DECODER_CLASS_INPUT if config.conditional else None,
-            "output": DECODER_OUTPUT}
-
-
-def _runtime_path() -> str:
-    base = st.get_option("server.baseUrlPath").strip("/")
-    return "/" + "/".join(filter(None, [base, "app", "static", RUNTIME_DIR, RUNTIME_FILES[0]]))
-
-
-@st.cache_data(max_entries=4, show_spinner="Exporting the decoder for the browser...")
+@st.cache_data(max_entries=4, show_spinner=False)
 def _model_payload(sha256: str, _checkpoint: Checkpoint, _codes: np.ndarray, _labels: np.ndarray) -> dict:
     shown = np.random.default_rng(0).permutation(len(_codes))[:MAX_POINTS]
     config = _checkpoint.config
     names = _checkpoint.dataset.class_names
     return {
-        "sha256": sha256,
-        "onnx": base64.b64encode(decoder_onnx_bytes(_checkpoint.model)).decode(), **decoder_names(config),
-        "latent_dim": config.latent_dim, "image_shape": list(config.image_shape),
+        "sha256": sha256, "latent_dim": config.latent_dim, "image_shape": list(config.image_shape),
         "points": {"codes": _rounded(_codes[shown]), "labels": _labels[shown].astype(int).tolist(),
                    "colors": [class_color(label) for label in range(len(names))], "names": list(names)},
         "pca": dict(zip(("origin", "basis"), map(_rounded, pca_plane(_codes)))),
@@ -112,19 +83,18 @@ def latent_canvas(checkpoint: Checkpoint, codes: np.ndarray, labels: np.ndarray,
     image is decoded as class `decoded_class`.
     """
     start = np.asarray(start, dtype=np.float32)
-    problem = _runtime_problem()
+    problem = runtime.problem()
     if problem:
         return CanvasState(False, problem, start)
     sent_key = f"{key}_sent_model"  # the model this session's browser was sent; it keeps it for the page's life
     sha256 = checkpoint.sha256
-    model = _model_payload(sha256, checkpoint, codes, labels) if st.session_state.get(sent_key) != sha256 \
-        else {"sha256": sha256}
+    model = {**_model_payload(sha256, checkpoint, codes, labels), "decoder": runtime.decoder(checkpoint)} \
+        if st.session_state.get(sent_key) != sha256 else {"sha256": sha256}
     result = _component()(
         key=key,
         data={"model": model, "start": {"id": start_id, "z": start.tolist()},
               "sliders": {"dims": [int(d) for d in dims], "kl": _rounded(kl), "limit": limit},
-              "decoded_class": int(decoded_class) if checkpoint.config.conditional else None,
-              "runtime": _runtime_path()},
+              "decoded_class": int(decoded_class) if checkpoint.config.conditional else None},
         on_status_change=lambda: None, on_code_change=lambda: None,
         on_model_missing_change=functools.partial(_forget_sent_model, sent_key),
     )

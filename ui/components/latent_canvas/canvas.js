@@ -1,34 +1,24 @@
 // The latent canvas: sliders and a 2-D pad that edit one latent code, decoded in the browser on every pointer
-// move (onnxruntime-web, WebAssembly, loaded by ../shared/decoder.js, which comes before this script). The data
-// it reads is described in ui/components/latent_canvas/__init__.py.
+// move (../shared/model_client.js, which comes before this script, runs the decoder). The data it reads is
+// described in ui/components/latent_canvas/__init__.py.
 //
 // Streamlit calls the default export again, with the same parentElement, whenever the data changes: one
-// LatentCanvas lives per parentElement. Models live per page, keyed by checkpoint sha256, because Python sends
-// a model's bytes once per session and a remount (page switch and back) must not recompile it. A conditional
-// model's one graph decodes every class: the class chosen on the page comes in data.decoded_class.
+// LatentCanvas lives per parentElement. A model's payload (its points and plane, the decoder's URL) lives per page,
+// keyed by checkpoint sha256, because Python sends it once per session and a remount (page switch and back) must
+// not need it again. A conditional model's one graph decodes every class: the class chosen on the page comes in
+// data.decoded_class.
 
-const MODELS = (globalThis.__latentCanvasModels ??= new Map()); // sha256 -> model payload + session promise
+const MODELS = (globalThis.__latentCanvasModels ??= new Map()); // sha256 -> model payload
 const FRAME_MARK = "latent-canvas:frame"; // performance marks the browser test reads
 const MOVE_MARK = "latent-canvas:move";
-const MAX_MARKS = 5000; // then the marks are cleared, so a long session does not grow without bound
 const PAD_CSS_PX = 300; // also .pad in canvas.css
 const PAD_MARGIN = 1.08; // the pad shows the farthest point plus 8%
 const POINTER_FRESH_MS = 100; // an input event this soon after a pointer move was caused by it (a drag)
 
-// The model for this payload, loading its decoder when its bytes came along; undefined when they did not.
-function modelFor(payload, runtimePath) {
-  let model = MODELS.get(payload.sha256);
-  if (!model && payload.onnx) {
-    const bytes = base64Bytes(payload.onnx);
-    const started = performance.now();
-    const session = decoderSession(payload.sha256, bytes, runtimePath).then((loaded) => {
-      performance.measure("latent-canvas:model-load", { start: started, detail: { bytes: bytes.length } });
-      return loaded;
-    });
-    model = { ...payload, onnx: null, session };
-    MODELS.set(payload.sha256, model);
-  }
-  return model;
+// The model of this payload (kept for the page when it came whole); undefined when only its sha256 came.
+function modelFor(payload) {
+  if (!MODELS.has(payload.sha256) && payload.decoder) MODELS.set(payload.sha256, payload);
+  return MODELS.get(payload.sha256);
 }
 
 // n copies of the code z, one after another (a batch of n codes).
@@ -74,7 +64,9 @@ class LatentCanvas {
       axisChoices: root.querySelectorAll(".axis-choice"), classRow: find(".class-row"),
       classImages: find(".class-images"),
     };
-    this.marks = 0;
+    this.decoder = new ModelClient({
+      name: "decoder", frameMark: FRAME_MARK, onStatus: (status) => this.onStatus(status),
+    });
     this.lastPointerMove = -Infinity;
     this.onAnyPointerMove = (event) => { this.lastPointerMove = event.timeStamp; };
     window.addEventListener("pointermove", this.onAnyPointerMove, { capture: true, passive: true });
@@ -86,13 +78,13 @@ class LatentCanvas {
 
   destroy() {
     window.removeEventListener("pointermove", this.onAnyPointerMove, { capture: true });
+    this.decoder.destroy();
     this.model = null;
   }
 
   update(data, api) {
     this.api = api;
-    if (typeof WebAssembly !== "object") return this.fail("this browser has no WebAssembly");
-    const model = modelFor(data.model, data.runtime);
+    const model = modelFor(data.model);
     if (!model) return api.setTriggerValue("model_missing", data.model.sha256);
     const newModel = model !== this.model;
     const restart = newModel || data.start.id !== this.startId;
@@ -104,41 +96,37 @@ class LatentCanvas {
     const newClass = data.decoded_class !== this.decodedClass;
     this.decodedClass = data.decoded_class; // a conditional model's: the same session decodes every class
     this.setSliders(data.sliders);
-    if (newModel) return this.setModel(model); // it decodes once the model is ready
+    if (newModel) this.setModel(model);
     this.showCode();
-    if (restart || newClass) this.requestDecode(null);
+    if (restart || newClass) this.requestDecode(null); // decoded once the decoder is ready
   }
 
   setModel(model) {
-    this.session = null;
     this.setPlaneChoices(model);
     this.setLegend(model.points);
     this.imageData = new ImageData(model.image_shape[2], model.image_shape[1]);
     Object.assign(this.el.image, { width: model.image_shape[2], height: model.image_shape[1] });
     this.setClassRow(model);
-    model.session.then(
-      ({ ort, session }) => {
-        if (this.model !== model) return;
-        Object.assign(this, { ort, session });
-        this.setStatus(`Decoded in your browser as you drag (onnxruntime-web, WebAssembly).`);
-        this.report({ state: "ready" });
-        this.requestDecode(null);
-      },
-      (error) => this.fail(`the decoder could not be loaded in this browser (${error.message ?? error})`),
-    );
+    this.decoder.use(model.decoder);
+  }
+
+  onStatus(status) {
+    if (status.state === "ready") this.setStatus("Decoded in your browser as you drag (onnxruntime-web, WebAssembly).");
+    else this.setStatus(`In-browser decoding is off: ${status.reason}.`, true);
+    this.api.setStateValue("status", status); // once per mount (Python forgets it when the page is left), on change
   }
 
   // --- the code and who changes it ---
 
   setCode(z, moveTime) {
     this.z = z;
-    this.mark(MOVE_MARK, { moveTime });
+    mark(MOVE_MARK, { moveTime });
     this.showCode();
     this.requestDecode(moveTime);
   }
 
   commit() {
-    this.report(undefined, { start: this.startId, z: Array.from(this.z) });
+    this.api.setStateValue("code", { start: this.startId, z: Array.from(this.z) });
   }
 
   showCode() {
@@ -151,54 +139,28 @@ class LatentCanvas {
 
   // --- decoding and painting ---
 
+  // The newest code wins (ModelClient): moves that arrive during a decode are coalesced. A conditional model's
+  // code is decoded as every class in one batch (the row), the chosen class's image among them.
   requestDecode(moveTime) {
-    this.wanted = { z: Float32Array.from(this.z), label: this.decodedClass, moveTime };
-    if (this.session && !this.decoding) this.decodeLatest();
-  }
-
-  // Decodes the newest wanted code until none is waiting: moves that arrive during a decode are coalesced.
-  // A conditional model's code is decoded as every class in one batch (the row), the chosen class's image
-  // among them.
-  async decodeLatest() {
-    this.decoding = true;
-    try {
-      while (this.wanted && this.session) {
-        const { model, ort, session } = this;
-        const { z, label, moveTime } = this.wanted;
-        this.wanted = null;
-        const labels = model.class_input ? model.points.names.map((_, k) => k) : null;
-        const codes = labels ? repeated(z, labels.length) : z;
-        const started = performance.now();
-        const pixels = await decodeCodes({ ort, session }, model, codes, z.length, labels);
-        if (model !== this.model) break; // the model changed during the decode: its image is not wanted
-        const decodeMs = performance.now() - started;
+    const { model, decodedClass: label } = this;
+    const z = Float32Array.from(this.z);
+    const labels = model.decoder.class_input ? model.points.names.map((_, k) => k) : null;
+    this.decoder.request({
+      inputs: (spec) => decoderInputs(spec, labels ? repeated(z, labels.length) : z, z.length, labels),
+      show: (pixels, decodeMs) => {
+        if (model !== this.model) return null; // the model changed during the decode: its image is not wanted
         const size = pixels.length / (labels?.length ?? 1);
         if (labels) this.paintClassRow(pixels, size);
-        this.paint(labels ? pixels.slice(label * size, (label + 1) * size) : pixels, z, moveTime, decodeMs,
-          labels?.length ?? 1);
-      }
-    } catch (error) {
-      this.fail(`decoding failed in this browser (${error.message ?? error})`);
-    } finally {
-      this.decoding = false;
-    }
+        const shown = labels ? pixels.slice(label * size, (label + 1) * size) : pixels;
+        this.paint(shown, decodeMs, labels?.length ?? 1);
+        return { moveTime, decodeMs, batch: labels?.length ?? 1, z: Array.from(z), pixels: shown };
+      },
+    });
   }
 
-  paint(pixels, z, moveTime, decodeMs, batch) {
+  paint(pixels, decodeMs, batch) {
     paintPixels(pixels, this.model.image_shape[0], this.imageData);
     this.el.image.getContext("2d").putImageData(this.imageData, 0, 0);
-    this.shown = { pixels, z, moveTime, decodeMs, batch };
-    if (!this.framePending) {
-      this.framePending = true;
-      requestAnimationFrame(() => this.framePainted());
-    }
-  }
-
-  // Runs as the browser renders the next frame, the first one that shows the newest image.
-  framePainted() {
-    this.framePending = false;
-    const { pixels, z, moveTime, decodeMs, batch } = this.shown;
-    this.mark(FRAME_MARK, { moveTime, decodeMs, batch, z: Array.from(z), pixels });
     const now = performance.now();
     if (!(now - this.timingShownAt < 250)) {
       this.timingShownAt = now;
@@ -211,8 +173,8 @@ class LatentCanvas {
 
   setClassRow(model) {
     const [, height, width] = model.image_shape;
-    this.el.classRow.classList.toggle("hidden", !model.class_input);
-    const figures = (model.class_input ? model.points.names : []).map((name, label) => {
+    this.el.classRow.classList.toggle("hidden", !model.decoder.class_input);
+    const figures = (model.decoder.class_input ? model.points.names : []).map((name, label) => {
       const canvas = Object.assign(document.createElement("canvas"), { className: "class-image", width, height });
       canvas.dataset.label = label;
       canvas.setAttribute("aria-label", `decoded as class ${name}`);
@@ -232,34 +194,9 @@ class LatentCanvas {
     });
   }
 
-  mark(name, detail) {
-    if (++this.marks > MAX_MARKS) {
-      performance.clearMarks(FRAME_MARK);
-      performance.clearMarks(MOVE_MARK);
-      this.marks = 0;
-    }
-    performance.mark(name, { detail });
-  }
-
-  // --- status: reported once per mount (Python forgets it when the page is left) and on change ---
-
-  report(status, code) {
-    if (status && JSON.stringify(status) !== JSON.stringify(this.known)) {
-      this.known = status;
-      this.api.setStateValue("status", status);
-    }
-    if (code) this.api.setStateValue("code", code);
-  }
-
   setStatus(text, isError = false) {
     this.el.status.textContent = text;
     this.el.status.classList.toggle("error", isError);
-  }
-
-  fail(reason) {
-    this.session = null;
-    this.setStatus(`In-browser decoding is off: ${reason}.`, true);
-    this.report({ state: "error", reason });
   }
 
   // --- sliders ---

@@ -1,10 +1,9 @@
-"""A slider along a path in latent space, decoded in the browser as the pointer moves (ui/components/shared/
-decoder.js, the decoder fetched once as a static file): a line, z = start + amount x direction (`line`), or the
+"""A slider along a path in latent space, decoded in the browser as the pointer moves (ui/components/runtime.py,
+shared/model_client.js): a line, z = start + amount x direction (`line`), or the
 slerp arc from start to end, z = slerp_at(start, end, amount) (`arc`). The amount comes back to Python on
 release. This wrapper is the only place that knows what path.js reads (`data`) and sends back (state):
 
-  data.decoder  `static_files.decoder_file`: {"sha256", "url", "input", "class_input", "output"}
-  data.runtime  URL path of the vendored onnxruntime-web module
+  data.decoder  `runtime.decoder`: {"runtime", "url", "input", "class_input", "output"}
   data.path     {"id": changes whenever the path does, "kind": "line", "start", "direction"} or
                 {"id", "kind": "arc", "start", "end"}, each (D,)
   data.range    {"min", "max", "step", "value": where the slider starts on a new path, "label"}
@@ -25,9 +24,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from ui.components import script
-from ui.components.latent_canvas import _runtime_path, _runtime_problem
-from ui.components.static_files import decoder_file
+from ui.components import runtime, script
 from vae_core.checkpoint import Checkpoint
 
 HERE = Path(__file__).resolve().parent
@@ -65,14 +62,14 @@ def latent_path(checkpoint: Checkpoint, path: dict, *, label: str, amount_range:
                 value: float, decoded_class: int | None = None, size: int = 128, key: str) -> PathState:
     """Mount the slider on `path` (`line` or `arc`); `amount_range` is (min, max, step), `value` where the slider
     starts. None of it moves the browser's slider again unless the path changes."""
-    problem = _runtime_problem()
+    problem = runtime.problem()
     if problem:
         return PathState(False, problem, value)
     path_id = hashlib.sha256((checkpoint.sha256 + json.dumps(path)).encode()).hexdigest()[:16]
     low, high, step = amount_range
     result = _component()(
         key=key,
-        data={"decoder": decoder_file(checkpoint), "runtime": _runtime_path(), "path": {"id": path_id, **path},
+        data={"decoder": runtime.decoder(checkpoint), "path": {"id": path_id, **path},
               "range": {"min": low, "max": high, "step": step, "value": value, "label": label},
               "label": None if decoded_class is None else int(decoded_class),
               "image_shape": list(checkpoint.config.image_shape), "size": size},

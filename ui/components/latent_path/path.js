@@ -1,4 +1,4 @@
-// A slider along a path in latent space, decoded in the browser (decoder.js) at every pointer move: a line
+// A slider along a path in latent space, decoded in the browser (model_client.js) at every pointer move: a line
 // (z = start + amount * direction) or the slerp arc from start to end (z at t = amount, as vae_core.latent.slerp_at
 // computes it). The amount goes back to Python on release only (state "amount": {"path", "value"}).
 // Each frame that shows a decoded amount leaves a performance mark (FRAME_MARK) with the input's time, for tests.
@@ -30,6 +30,9 @@ class LatentPath {
     const find = (selector) => parent.querySelector(selector);
     this.el = { root: find(".latent-path"), image: find("canvas.image"), slider: find("input.amount"),
       label: find(".label"), value: find("output.value"), status: find(".status") };
+    this.decoder = new ModelClient({
+      name: "decoder", frameMark: FRAME_MARK, onStatus: (status) => this.onStatus(status),
+    });
     // A frame's latency counts from the pointer move that caused it (the input event comes after the move is
     // handled); for keys it counts from the input event. Event timestamps share performance.now()'s clock.
     this.onPointerMove = (event) => { this.pointerTime = event.timeStamp; };
@@ -43,7 +46,7 @@ class LatentPath {
 
   destroy() {
     window.removeEventListener("pointermove", this.onPointerMove, { capture: true });
-    this.destroyed = true;
+    this.decoder.destroy();
   }
 
   update(data, api) {
@@ -60,71 +63,30 @@ class LatentPath {
     const [, height, width] = data.image_shape;
     Object.assign(this.el.image, { width, height });
     Object.assign(this.el.image.style, { width: `${data.size}px`, height: `${(data.size * height) / width}px` });
-    this.loadDecoder(data.decoder, data.runtime);
+    this.decoder.use(data.decoder);
     this.request(performance.now());
   }
 
-  loadDecoder(decoder, runtime) {
-    if (decoder.sha256 === this.decoderSha) return;
-    this.decoderSha = decoder.sha256;
-    this.session = null;
-    const bytes = DECODERS.has(decoder.sha256) ? null : fetch(decoder.url).then((response) => {
-      if (!response.ok) throw new Error(`${decoder.url}: HTTP ${response.status}`);
-      return response.arrayBuffer();
-    }).then((buffer) => new Uint8Array(buffer));
-    decoderSession(decoder.sha256, bytes, runtime).then((loaded) => {
-      if (this.decoderSha !== decoder.sha256 || this.destroyed) return;
-      this.session = loaded;
-      this.el.root.dataset.state = "ready";
-      this.el.status.textContent = "";
-      this.report({ state: "ready" });
-      this.request(performance.now());
-    }, (error) => {
-      this.el.root.dataset.state = "error";
-      const reason = `the decoder could not be loaded (${error.message ?? error})`;
-      this.el.status.textContent = `In-browser decoding is off: ${reason}.`;
-      this.report({ state: "error", reason });
-    });
-  }
-
-  report(status) {
-    const text = JSON.stringify(status);
-    if (text === this.reported) return;
-    this.reported = text;
+  onStatus(status) {
+    this.el.root.dataset.state = status.state;
+    this.el.status.textContent = status.state === "ready" ? "" : `In-browser decoding is off: ${status.reason}.`;
     this.api.setStateValue("status", status);
   }
 
-  // The newest amount wins: moves that arrive while a decode runs are folded into the next one.
+  // The newest amount wins (ModelClient): moves that arrive while a decode runs are folded into the next one.
   request(inputTime) {
-    this.wanted = { amount: Number(this.el.slider.value), inputTime };
-    this.el.value.textContent = this.wanted.amount.toFixed(2);
-    if (!this.decoding) this.decodeWanted();
-  }
-
-  async decodeWanted() {
-    if (!this.session) return;
-    this.decoding = true;
-    try {
-      while (this.wanted && this.session && !this.destroyed) {
-        const { amount, inputTime } = this.wanted;
-        this.wanted = null;
-        const z = this.codeAt(amount);
-        const dim = z.length;
-        const started = performance.now();
-        const labels = this.data.label === null ? null : [this.data.label];
-        const pixels = await decodeCodes(this.session, this.data.decoder, z, dim, labels);
-        const [channels, height, width] = this.data.image_shape;
+    const amount = Number(this.el.slider.value);
+    this.el.value.textContent = amount.toFixed(2);
+    const { label, image_shape: [channels, height, width] } = this.data;
+    const z = this.codeAt(amount);
+    this.decoder.request({
+      inputs: (spec) => decoderInputs(spec, z, z.length, label === null ? null : [label]),
+      show: (pixels, decodeMs) => {
         this.el.image.getContext("2d").putImageData(paintPixels(pixels, channels, new ImageData(width, height)), 0, 0);
         this.el.root.dataset.amount = String(amount);
-        const decodeMs = performance.now() - started;
-        await new Promise((resolve) => requestAnimationFrame(resolve)); // the frame that shows it
-        performance.mark(FRAME_MARK, { detail: { amount, inputTime, decodeMs } });
-      }
-    } catch (error) {
-      this.el.status.textContent = `Decoding failed: ${error.message ?? error}`;
-    } finally {
-      this.decoding = false;
-    }
+        return { amount, inputTime, decodeMs };
+      },
+    });
   }
 
   release() {

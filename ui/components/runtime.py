@@ -1,0 +1,43 @@
+"""The in-page model runtime: onnxruntime-web (WebAssembly, vendored under static/) and the models it runs.
+
+Every component that runs a model in the browser gets its model here, as a spec that shared/model_client.js loads:
+{"runtime": the runtime module's URL, "url": the model's ONNX file (a content-named static file, so the URL names
+the graph and a page loads it once), and the graph's input and output names}. When the runtime cannot be served,
+`problem()` says why and the page decodes on the server instead.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from ui.components.static_files import STATIC_DIR, publish, static_url
+from vae_core.checkpoint import Checkpoint
+from vae_core.export import DECODER_CLASS_INPUT, DECODER_INPUT, DECODER_OUTPUT, decoder_onnx_bytes
+
+RUNTIME_DIR = "onnxruntime-web-1.30.0"  # see its VENDORED.md
+RUNTIME_FILES = ("ort.wasm.bundle.min.mjs", "ort-wasm-simd-threaded.wasm")
+
+
+def problem() -> str | None:
+    """Why the vendored runtime cannot be served, if it cannot (then the page falls back to server decoding)."""
+    if not st.get_option("server.enableStaticServing"):
+        return "static file serving is off (server.enableStaticServing in .streamlit/config.toml)"
+    missing = [name for name in RUNTIME_FILES if not (STATIC_DIR / RUNTIME_DIR / name).is_file()]
+    return f"the runtime files are missing from static/{RUNTIME_DIR}: {', '.join(missing)}" if missing else None
+
+
+def runtime_url() -> str:
+    return static_url(RUNTIME_DIR, RUNTIME_FILES[0])
+
+
+@st.cache_resource(max_entries=8, show_spinner="Exporting the decoder for the browser...")
+def _decoder_url(sha256: str, _checkpoint: Checkpoint) -> str:
+    return publish(decoder_onnx_bytes(_checkpoint.model), ".onnx")
+
+
+def decoder(checkpoint: Checkpoint) -> dict:
+    """The checkpoint's decoder for model_client.js: {"runtime", "url", "input": the codes' input, "class_input":
+    a conditional model's class input (its graph decodes every class; None for an unconditional model),
+    "output": the mean images}."""
+    return {"runtime": runtime_url(), "url": _decoder_url(checkpoint.sha256, checkpoint), "input": DECODER_INPUT,
+            "class_input": DECODER_CLASS_INPUT if checkpoint.config.conditional else None, "output": DECODER_OUTPUT}
