@@ -105,6 +105,16 @@ def test_the_graph_declares_one_dynamic_batch_axis_and_the_types_the_browser_fee
     assert (output.name, output.type, output.shape) == (DECODER_OUTPUT, "tensor(float)", ["batch", 1, 8, 8])
 
 
+def test_the_same_model_exports_the_same_bytes_which_name_no_source_path(tiny_config):
+    """The browser's file is named by what it is made from: every export must give it the same content."""
+    model = VAE(tiny_config)
+
+    first = decoder_onnx_bytes(model)
+
+    assert decoder_onnx_bytes(model) == first
+    assert str(Path(__file__).resolve().parent.parent).encode() not in first  # no stack traces of this checkout
+
+
 def test_exporting_leaves_the_model_as_it_was(tiny_config):
     model = VAE(tiny_config).train()
     before = {k: v.clone() for k, v in model.state_dict().items()}

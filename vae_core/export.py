@@ -56,7 +56,10 @@ def decoder_onnx_bytes(model: VAE) -> bytes:
             input_names=list(inputs), output_names=[DECODER_OUTPUT],
             dynamic_shapes={name: {0: batch} for name in inputs},
         )
-    return program.model_proto.SerializeToString()
+    graph = program.model_proto
+    for node in graph.graph.node:  # torch's provenance: stack traces with this machine's source paths
+        del node.metadata_props[:]
+    return graph.SerializeToString()
 
 
 def export_decoder_onnx(model: VAE, path: str | Path, overwrite: bool = False) -> Path:

@@ -1,16 +1,22 @@
 """The in-page model runtime: onnxruntime-web (WebAssembly, vendored under static/) and the models it runs.
 
 Every component that runs a model in the browser gets its model here, as a spec that shared/model_client.js loads:
-{"runtime": the runtime module's URL, "url": the model's ONNX file (a content-named static file, so the URL names
-the graph and a page loads it once), and the graph's input and output names}. When the runtime cannot be served,
+{"runtime": the runtime module's URL, "url": the model's ONNX file (a static file named by all it is made from, so
+the URL names the graph and a page loads it once), and the graph's input and output names}. When the runtime cannot be served,
 `problem()` says why and the page decodes on the server instead.
 """
 
 from __future__ import annotations
 
-import streamlit as st
+import functools
+import hashlib
+from pathlib import Path
 
-from ui.components.static_files import STATIC_DIR, publish, static_url
+import streamlit as st
+import torch
+
+from ui.components.static_files import STATIC_DIR, publish_as, static_url
+from vae_core import export
 from vae_core.checkpoint import Checkpoint
 from vae_core.export import DECODER_CLASS_INPUT, DECODER_INPUT, DECODER_OUTPUT, decoder_onnx_bytes
 
@@ -30,9 +36,16 @@ def runtime_url() -> str:
     return static_url(RUNTIME_DIR, RUNTIME_FILES[0])
 
 
+@functools.cache
+def _exporter_id() -> str:
+    """Names what makes a graph besides the checkpoint: torch and vae_core/export.py (an export takes seconds)."""
+    return hashlib.sha256(torch.__version__.encode() + Path(export.__file__).read_bytes()).hexdigest()[:12]
+
+
 @st.cache_resource(max_entries=8, show_spinner="Exporting the decoder for the browser...")
 def _decoder_url(sha256: str, _checkpoint: Checkpoint) -> str:
-    return publish(decoder_onnx_bytes(_checkpoint.model), ".onnx")
+    """The decoder's file, named by the checkpoint and the exporter: exported once, even across server restarts."""
+    return publish_as(f"decoder-{sha256[:24]}-{_exporter_id()}.onnx", lambda: decoder_onnx_bytes(_checkpoint.model))
 
 
 def decoder(checkpoint: Checkpoint) -> dict:

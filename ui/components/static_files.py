@@ -2,7 +2,8 @@
 
 `publish(data, suffix)` writes static/cache/<sha256 of data><suffix> once (atomically; the name is the content, so
 a file never changes and a browser may keep it) and returns its URL; big arrays, a dataset's images and decoders
-go this way instead of riding in a component's data on every rerun. static/cache/ is git-ignored, safe to delete.
+go this way instead of riding in a component's data on every rerun (`publish_as` names a file by what it is made
+from, to skip making it again). static/cache/ is git-ignored, safe to delete.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import gzip
 import hashlib
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -28,9 +30,15 @@ def static_url(*parts: str) -> str:
 
 def publish(data: bytes, suffix: str, compress: bool = False) -> str:
     """The URL of static/cache/<sha256 of data><suffix>, written first (atomically) if it is not there yet."""
-    name = hashlib.sha256(data).hexdigest()[:24] + suffix
+    return publish_as(hashlib.sha256(data).hexdigest()[:24] + suffix, lambda: data, compress)
+
+
+def publish_as(name: str, make: Callable[[], bytes], compress: bool = False) -> str:
+    """The URL of static/cache/<name>, written first (atomically) with `make()` if it is not there yet. The name
+    must say what the file holds (its content's hash, or all it is made from), so that the file never changes."""
     path = CACHE_DIR / name
     if not path.is_file():
+        data = make()
         CACHE_DIR.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=CACHE_DIR, prefix=".tmp-")
         try:
