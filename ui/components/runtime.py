@@ -1,9 +1,9 @@
 """The in-page model runtime: onnxruntime-web (WebAssembly, vendored under static/) and the models it runs.
 
 Every component that runs a model in the browser gets its model here, as a spec that shared/model_client.js loads:
-{"runtime": the runtime module's URL, "url": the model's ONNX file (a static file named by all it is made from, so
-the URL names the graph and a page loads it once), and the graph's input and output names}. When the runtime cannot be served,
-`problem()` says why and the page decodes on the server instead.
+{"runtime": the runtime module's URL, "url": the model's ONNX file (a static file named by all it is made from,
+so the URL names the graph and a page loads it once), and the graph's input and output names}. When the runtime
+cannot be served, `problem()` says why and the page decodes on the server instead.
 """
 
 from __future__ import annotations
