@@ -83,10 +83,6 @@ class ModelClient {
     this.model = null;
   }
 
-  get ready() {
-    return !!this.model;
-  }
-
   // Runs the model of `spec` from now on (loading it unless the page has it); a no-op for the model in use.
   use(spec) {
     if (spec.url === this.spec?.url) return;
