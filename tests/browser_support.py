@@ -337,3 +337,20 @@ def results_artifact(path: Path, results: dict):
             path.write_text(json.dumps(results, indent=2))
 
     return write_results
+
+
+def choose(page, label: str, option_text: str) -> None:
+    """Pick `option_text` in the main area's selectbox whose label contains `label`, with real clicks."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    choice = page.locator(MAIN).locator("[data-testid=stSelectbox]").filter(has_text=label).first
+    option = page.locator("[role=option]").filter(has_text=re.compile(f"^{re.escape(option_text)}$")).first
+    for _ in range(5):  # a click during an expander's opening animation may not open the list
+        choice.locator("input").click()
+        try:
+            option.wait_for(timeout=5000)
+            break
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
+    option.click()
+    wait_until_idle(page)

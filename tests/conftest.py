@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from ui.cache import CACHE_ENV
-from ui.state import AUTOSAVE_ENV
+from ui.workspace import AUTOSAVE_ENV
 from vae_core.checkpoint import DatasetInfo, save_checkpoint
 from vae_core.data import DATA_ROOT, Dataset, load_dataset, load_digits_dataset
 from vae_core.models import VAE, VAEConfig

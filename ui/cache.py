@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import streamlit as st
@@ -34,6 +35,7 @@ from vae_core.density import (
 from vae_core.errors import VAEError
 from vae_core.metrics import encode_means, per_example_terms
 from vae_core.projection import Projection, ProjectionParams, compute
+from vae_core.roots import DataRoots
 from vae_core.store import CACHE_ROOT, ArrayStore
 
 CACHE_ENV = "VAE_CACHE_DIR"  # another folder for the disk caches (tests, read-only checkouts)
@@ -71,28 +73,36 @@ def checkpoint(data: bytes) -> Checkpoint:
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading dataset...")
-def _dataset(name: str, options_json: str) -> Dataset:
-    return load_dataset(name, **json.loads(options_json))
+def _dataset(name: str, options_json: str, roots_json: str) -> Dataset:
+    folders = json.loads(roots_json)
+    roots = None if folders is None else DataRoots(tuple(Path(folder) for folder in folders))
+    return load_dataset(name, roots=roots, **json.loads(options_json))
 
 
-def dataset(name: str, options: dict) -> Dataset:
-    """A dataset the user chose by name and options; raises VAEError if it cannot be loaded."""
-    return _dataset(name, json.dumps(options, sort_keys=True))
+def dataset(name: str, options: dict, roots: DataRoots | None = None) -> Dataset:
+    """A dataset the user chose by name and options (with `roots`, only inside them); raises VAEError if it
+    cannot be loaded."""
+    folders = None if roots is None else [str(folder) for folder in roots.folders]
+    return _dataset(name, json.dumps(options, sort_keys=True), json.dumps(folders))
 
 
-def checkpoint_dataset(checkpoint: Checkpoint) -> Dataset:
-    """The dataset a model was trained on, reloaded the one safe way (`DatasetInfo.load`: a checkpoint's stored
-    options can never make the server download); raises VAEError if it cannot be loaded."""
+def checkpoint_dataset(checkpoint: Checkpoint, roots: DataRoots | None) -> Dataset:
+    """The dataset a model was trained on, reloaded the one safe way (`DatasetInfo.loading_options`: a stored
+    option never makes the server download, and with `roots` no stored path is followed: it is looked up by name
+    inside them); raises VAEError if it cannot be loaded."""
     info = checkpoint.dataset
-    return _dataset(info.name, json.dumps(info.loading_options(), sort_keys=True))
+    return dataset(info.name, info.loading_options(roots=roots), roots)
 
 
 def dataset_for(checkpoint: Checkpoint) -> Dataset:
-    """`checkpoint_dataset`, or stop the page with a message saying why it cannot be loaded."""
+    """`checkpoint_dataset` where this session may read it (`state.dataset_roots`), or stop the page with a
+    message saying why it cannot be loaded."""
+    from .state import dataset_roots  # state imports this module
+
     try:
-        return checkpoint_dataset(checkpoint)
+        return checkpoint_dataset(checkpoint, dataset_roots(checkpoint))
     except VAEError as exc:
-        st.error(f"The model's dataset could not be loaded: {exc}")
+        st.error(f"The model's dataset could not be loaded: {exc}.")
         st.stop()
 
 

@@ -10,8 +10,11 @@ through it: the session then gets the app's own navigation and sidebar, on the p
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import streamlit as st
+
+ICON = Path(__file__).resolve().parent.parent / "static" / "icon.png"  # served by this server: no font CDN asked
 
 PAGES = [
     ("pages/home.py", "Overview", ":material/home:"),
@@ -29,7 +32,7 @@ _routing = threading.local()  # each session's script runs in its own thread
 
 def route() -> None:
     """The app's navigation and sidebar, then the page the URL names (app.py calls this and nothing else)."""
-    st.set_page_config(page_title="VAE Latent Explorer", page_icon=":material/blur_on:", layout="wide")
+    st.set_page_config(page_title="VAE Latent Explorer", page_icon=str(ICON), layout="wide")
     # st.navigation first, before the heavy imports below: it is what ends legacy mode for every later session.
     navigation = st.navigation([st.Page(path, title=title, icon=icon, default=i == 0)
                                 for i, (path, title, icon) in enumerate(PAGES)])
