@@ -104,10 +104,22 @@ def wait_for_health(url: str, process: subprocess.Popen, timeout_s: float, log_p
     raise TimeoutError(f"streamlit did not answer {url}/_stcore/health within {timeout_s:.0f} s")
 
 
+FOREIGN_REQUESTS: list[str] = []  # requests a test's pages made to another host; conftest fails the test on any
+
+
 def local_only(context, base_url: str) -> None:
-    """Abort every request that is not to our server (the page icon would otherwise go to Google fonts)."""
+    """Abort every request that is not to our server, and record it in FOREIGN_REQUESTS: nothing the app shows
+    may leave the machine (an icon from a font CDN did)."""
     local = re.compile(rf"^(http|ws)://127\.0\.0\.1:{base_url.rsplit(':', 1)[1]}/")
-    context.route("**/*", lambda route: route.continue_() if local.match(route.request.url) else route.abort())
+
+    def only_ours(route) -> None:
+        if local.match(route.request.url):
+            route.continue_()
+        else:
+            FOREIGN_REQUESTS.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", only_ours)
 
 
 @contextmanager

@@ -30,6 +30,19 @@ def disk_caches(tmp_path_factory):
     os.environ[AUTOSAVE_ENV] = str(tmp_path_factory.mktemp("autosave"))
 
 
+@pytest.fixture(autouse=True)
+def nothing_leaves_the_machine(request):
+    """A browser test fails on any request its pages made to another host (browser_support.local_only)."""
+    if request.node.get_closest_marker("browser") is None:
+        yield
+        return
+    from browser_support import FOREIGN_REQUESTS
+
+    FOREIGN_REQUESTS.clear()
+    yield
+    assert not FOREIGN_REQUESTS, f"the app asked other hosts for: {FOREIGN_REQUESTS[:5]}"
+
+
 @pytest.fixture(scope="session")
 def digits() -> Dataset:
     return load_digits_dataset()

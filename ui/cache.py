@@ -97,12 +97,15 @@ def checkpoint_dataset(checkpoint: Checkpoint, roots: DataRoots | None) -> Datas
 def dataset_for(checkpoint: Checkpoint) -> Dataset:
     """`checkpoint_dataset` where this session may read it (`state.dataset_roots`), or stop the page with a
     message saying why it cannot be loaded."""
+    from .settings import settings
     from .state import dataset_roots  # state imports this module
 
     try:
         return checkpoint_dataset(checkpoint, dataset_roots(checkpoint))
     except VAEError as exc:
-        st.error(f"The model's dataset could not be loaded: {exc}.")
+        upload = " (or, for an image folder, upload it as a zip of that name on the Train page)" \
+            if settings().shared else ""
+        st.error(f"The model's dataset could not be loaded: {exc}{upload}.")
         st.stop()
 
 
