@@ -17,7 +17,7 @@ from ui.widgets import CLASS_COLORS, describe, image_rows
 from vae_core.background import Progress, TrainingJob, start_training
 from vae_core.checkpoint import Checkpoint
 from vae_core.data import DATASETS, DEFAULT_IMAGE_SIZE, datasets_in_roots
-from vae_core.errors import VAEError
+from vae_core.errors import DatasetError, VAEError
 from vae_core.eta import format_duration
 from vae_core.models import VAEConfig
 from vae_core.roots import DataRoots
@@ -176,7 +176,9 @@ def settings_and_start() -> None:
     try:
         job = start_job(checkpoint, resume, choice, model_kwargs, hidden, train_settings)
     except (VAEError, ValueError) as exc:
-        st.error(f"Cannot start training: {exc}. Fix the setting and press Start again.")
+        can_download = isinstance(exc, DatasetError) and (exc.fix or {}).get("download") and not settings().shared
+        hint = " (here: tick 'Download if missing')" if can_download else ""
+        st.error(f"Cannot start training: {exc}{hint}. Fix the setting and press Start again.")
         return
     jobs.adopt(job)
     st.rerun()

@@ -10,11 +10,12 @@ through it: the session then gets the app's own navigation and sidebar, on the p
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 import streamlit as st
 
-ICON = Path(__file__).resolve().parent.parent / "static" / "icon.png"  # served by this server: no font CDN asked
+from vae_core.paths import install_home
+
+ICON = install_home() / "static" / "icon.png"  # served by this server: no font CDN is asked for it
 
 PAGES = [
     ("pages/home.py", "Overview", ":material/home:"),

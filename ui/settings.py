@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vae_core.data import default_data_roots
+from vae_core.paths import user_state_dir
 from vae_core.roots import DataRoots
 
 MODE_ENV = "VAE_EXPLORER_MODE"  # "local" or "shared"
@@ -23,8 +24,7 @@ WORKSPACES_ENV = "VAE_WORKSPACES_DIR"  # where shared mode keeps each visitor's 
 
 
 def _default_workspaces() -> Path:
-    state = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
-    return Path(os.environ.get(WORKSPACES_ENV) or Path(state) / "vae-explorer" / "workspaces")
+    return Path(os.environ.get(WORKSPACES_ENV) or user_state_dir() / "workspaces")
 
 
 @dataclass(frozen=True)

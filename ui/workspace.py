@@ -22,11 +22,11 @@ import streamlit as st
 from vae_core.archive import Extracted, extract_images
 from vae_core.checkpoint import checkpoint_path, list_checkpoints
 from vae_core.errors import VAEError
-from vae_core.roots import user_data_dir
+from vae_core.paths import install_home, user_data_dir
 
 from .settings import settings
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = install_home()  # app.py, pages/, static/, the shipped checkpoints
 CHECKPOINT_DIR = ROOT / "checkpoints"  # the shipped models, each trained by the project's CLI
 USER_CHECKPOINT_DIR = CHECKPOINT_DIR / "user"  # local mode: models the user saves from the app (not tracked)
 DEFAULT_CHECKPOINT = "mnist-2d.safetensors"

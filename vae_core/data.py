@@ -20,7 +20,8 @@ import numpy as np
 import torch
 
 from .errors import DatasetError
-from .roots import DataRoots, user_data_dir
+from .paths import bundled_data_dir, user_data_dir
+from .roots import DataRoots
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
 
@@ -110,7 +111,7 @@ def _digits_ids(rows) -> tuple[str, ...]:
     return tuple(f"digits/{i}" for i in rows)
 
 
-DATA_ROOT = Path(__file__).resolve().parent.parent / "data"  # the repository's data/: bundled MNIST lives here
+DATA_ROOT = bundled_data_dir()  # the bundled MNIST lives here (the checkout's data/, or an installed copy's)
 DEFAULT_DATASET = "digits"  # what `train` uses when told nothing: the smallest, trains in seconds
 
 # Datasets stored as idx files (LeCun's MNIST format) under torchvision's layout <root>/<folder>/raw.
@@ -191,7 +192,7 @@ def _idx_path(raw: Path, name: str) -> Path | None:
     return next((p for p in (raw / name, raw / f"{name}.gz") if p.is_file()), None)
 
 
-DOWNLOAD_HINT = "--download (on the Train page: tick 'Download if missing')"
+DOWNLOAD_HINT = "--download"
 
 
 def _where(root: str | Path | None, base: Path) -> str:

@@ -16,12 +16,6 @@ from .errors import DatasetError
 ROOTS_ENV = "VAE_DATA_ROOTS"  # the roots, separated by os.pathsep (the app's `--data-root` sets it)
 
 
-def user_data_dir() -> Path:
-    """The user's own data folder: $XDG_DATA_HOME/vae-explorer/data (default ~/.local/share/vae-explorer/data)."""
-    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(base) / "vae-explorer" / "data"
-
-
 def _real(path: str | Path) -> Path:
     return Path(os.path.realpath(Path(path).expanduser()))
 
