@@ -149,10 +149,14 @@ def test_an_uploaded_models_folder_is_found_by_name_inside_the_roots(tmp_path, r
 
 # --- listening address ------------------------------------------------------------------------------------------
 
+def streamlit_options(argv: list[str]) -> dict[str, str]:
+    return dict(option.split("=", 1) for option in serve.parse(argv)[1])
+
+
 def test_serving_is_local_unless_shared_is_asked_for():
-    assert serve.parse([])[1] == ["--server.address", "127.0.0.1"]
-    assert serve.parse(["--shared", "--server.port", "9000"])[1] == ["--server.port", "9000", "--server.address",
-                                                                     "0.0.0.0"]
+    assert streamlit_options([])["--server.address"] == "127.0.0.1"
+    shared = streamlit_options(["--shared", "--server.port", "9000"])
+    assert shared["--server.address"] == "0.0.0.0" and shared["--server.port"] == "9000"
     with pytest.raises(SystemExit):  # a non-local address is the shared switch's to give
         serve.parse(["--server.address", "0.0.0.0"])
 

@@ -30,6 +30,7 @@ ROOT = install_home()  # app.py, pages/, static/, the shipped checkpoints
 CHECKPOINT_DIR = ROOT / "checkpoints"  # the shipped models, each trained by the project's CLI
 USER_CHECKPOINT_DIR = CHECKPOINT_DIR / "user"  # local mode: models the user saves from the app (not tracked)
 DEFAULT_CHECKPOINT = "mnist-2d.safetensors"
+OPEN_ENV = "VAE_EXPLORER_OPEN"  # a checkpoint file new sessions open on (`vae-explorer CHECKPOINT`)
 AUTOSAVE_ENV = "VAE_AUTOSAVE_DIR"  # local mode: another folder for the runs' autosaves (tests)
 OWNER = "app_owner"  # session key: this visitor's owner token
 OWNER_PARAM = "ws"  # ...and its URL parameter
@@ -77,9 +78,10 @@ def shipped_checkpoints() -> list[Path]:
 
 
 def checkpoint_files() -> list[Path]:
-    """Shipped checkpoints (the default first), then this visitor's saved ones."""
-    own = current()
-    return shipped_checkpoints() + (sorted(list_checkpoints(own.models)) if own is not None else [])
+    """The checkpoint the server was started on, shipped checkpoints (the default first), this visitor's saved ones."""
+    own, opened = current(), os.environ.get(OPEN_ENV)
+    return ([Path(opened)] if opened else []) + shipped_checkpoints() + \
+        (sorted(list_checkpoints(own.models)) if own is not None else [])
 
 
 def checkpoint_name(path: Path) -> str:
