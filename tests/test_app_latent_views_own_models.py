@@ -71,7 +71,7 @@ def test_a_freshly_trained_model_shows_holes_below_typical_samples_and_direction
     holes = on_page("pages/prior.py", data).session_state["prior_holes"]
     assert posterior.log_density(holes["holes"]).max() < posterior.log_density(holes["typical"]).min()
     walk = on_page("pages/directions.py", data).session_state["directions_walk"]
-    target = class_mean(mu, digits.y_test.numpy(), 8)
+    target = class_mean(codes.mu, digits.y_test.numpy(), 8)
     distance = (reencode(model, torch.from_numpy(walk["codes"])) - target).norm(dim=1)
     assert distance[-1] < 0.5 * distance[0]
     on_page("pages/interpolate.py", data)

@@ -54,7 +54,6 @@ def test_the_pca_plane_is_the_first_snapshots_and_stays_fixed(digits):
     trainer = _trainer(digits, latent_dim=4, epochs=1)
     list(trainer.run())
     first = trainer.replay
-    mu = encode_posterior(trainer.model, digits.x_test[first.indices]).mu
     assert first.basis.shape == (2, 4)
     np.testing.assert_allclose(first.basis @ first.basis.T, np.eye(2), atol=1e-5)  # orthonormal
     trainer.config = TrainConfig(epochs=1, batch_size=128, device="cpu", replay_points=200)

@@ -32,8 +32,8 @@ from vae_core.density import (
     kl_posterior_to_prior,
     score_prior_samples,
 )
-from vae_core.errors import VAEError
 from vae_core.distributions import DiagonalGaussian
+from vae_core.errors import VAEError
 from vae_core.metrics import DimensionActivity, encode_posterior, per_example_terms
 from vae_core.projection import Projection, ProjectionParams, compute
 from vae_core.store import CACHE_ROOT, ArrayStore
