@@ -30,9 +30,6 @@ class DiagonalGaussian:
     def var(self) -> torch.Tensor:
         return torch.exp(self.logvar)
 
-    def __len__(self) -> int:
-        return len(self.mu)
-
     def __getitem__(self, index) -> DiagonalGaussian:
         """The Gaussians of some rows, e.g. posterior[:10] or posterior[:, None] (a new axis to broadcast over)."""
         return DiagonalGaussian(self.mu[index], self.logvar[index])
