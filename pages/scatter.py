@@ -33,7 +33,6 @@ from vae_core.checkpoint import Checkpoint
 from vae_core.data import SPLITS, Dataset, split_labels
 from vae_core.images import tile
 from vae_core.latent import latent_grid, nearest_neighbours
-from vae_core.metrics import kl_per_dimension
 from vae_core.projection import ProjectionParams, project_points
 from vae_core.projector import embedding_table, projector_zip, write_projector
 
@@ -49,13 +48,6 @@ GRID_EXTENT = 3.0  # +-3 prior standard deviations
 THUMB_PX = 72
 
 
-def most_active_first(checkpoint: Checkpoint, split: str) -> list[int]:
-    """Latent dimensions ordered by their average KL to the prior, most used first."""
-    mu, logvar = cache.encodings(checkpoint, split)
-    kl = kl_per_dimension(torch.from_numpy(mu), torch.from_numpy(logvar)).numpy()
-    return [int(d) for d in np.argsort(-kl, kind="stable")]
-
-
 def params_ui(checkpoint: Checkpoint, split: str, n_points: int, place) -> ProjectionParams | None:
     """The projection the user asks for (the method chosen in `place`); None while a t-SNE / UMAP has not been
     asked for with Compute."""
@@ -68,7 +60,7 @@ def params_ui(checkpoint: Checkpoint, split: str, n_points: int, place) -> Proje
     if method == "direct":
         if latent_dim <= 2:
             return ProjectionParams("direct", (0, min(1, latent_dim - 1)))
-        order = most_active_first(checkpoint, split)
+        order = cache.dimension_activity(checkpoint).most_active_first
         x_col, y_col = st.columns(2)
         label = "z{} · most active".format
         dims = (x_col.selectbox("Horizontal axis", range(latent_dim), index=order[0], key="scatter_dim_x",

@@ -33,7 +33,7 @@ from vae_core.checkpoint import DatasetInfo, checkpoint_bytes, load_checkpoint
 from vae_core.data import load_digits_dataset
 from vae_core.images import to_uint8
 from vae_core.latent import nearest_neighbours
-from vae_core.metrics import encode_means, per_example_terms
+from vae_core.metrics import encode_posterior, per_example_terms
 from vae_core.models import VAE, VAEConfig
 
 
@@ -49,8 +49,8 @@ def digits():
 
 
 def encoded(name: str, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    mu, logvar = encode_means(load_checkpoint(ROOT / "checkpoints" / name).model, x)
-    return mu.numpy(), logvar.numpy()
+    posterior = encode_posterior(load_checkpoint(ROOT / "checkpoints" / name).model, x)
+    return posterior.mu.numpy(), posterior.logvar.numpy()
 
 
 def page(name: str, checkpoint: str | None = "digits-2d.safetensors") -> AppTest:

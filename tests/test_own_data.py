@@ -152,9 +152,9 @@ def test_encode_csv_joins_back_to_the_folder_files(user_folder, tmp_path, capsys
     for row in rows:
         x, label = by_id[row["id"]]
         assert row["class_name"] == Path(row["id"]).parent.name == fresh.class_names[label]
-        mu, logvar = model.encode(x[None])
-        assert [float(row["mu0"]), float(row["mu1"])] == pytest.approx(mu[0].tolist(), abs=1e-5)
-        assert float(row["sigma1"]) == pytest.approx((0.5 * logvar[0, 1]).exp().item(), rel=1e-5)
+        posterior = model.encode(x[None])
+        assert [float(row["mu0"]), float(row["mu1"])] == pytest.approx(posterior.mu[0].tolist(), abs=1e-5)
+        assert float(row["sigma1"]) == pytest.approx(posterior.std[0, 1].item(), rel=1e-5)
 
 
 def test_encode_refuses_a_bad_extension_before_loading_anything(tmp_path, capsys, monkeypatch):

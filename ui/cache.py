@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import streamlit as st
+import torch
 
 from vae_core.checkpoint import Checkpoint, load_checkpoint_bytes
 from vae_core.data import Dataset, load_dataset, split_examples, split_labels
@@ -32,8 +33,9 @@ from vae_core.density import (
     kl_posterior_to_prior,
     score_prior_samples,
 )
+from vae_core.distributions import DiagonalGaussian
 from vae_core.errors import VAEError
-from vae_core.metrics import encode_means, per_example_terms
+from vae_core.metrics import DimensionActivity, encode_posterior, per_example_terms
 from vae_core.projection import Projection, ProjectionParams, compute
 from vae_core.roots import DataRoots
 from vae_core.store import CACHE_ROOT, ArrayStore
@@ -113,8 +115,8 @@ def dataset_for(checkpoint: Checkpoint) -> Dataset:
 def _encodings(sha256: str, split: str, _checkpoint: Checkpoint, _dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
     def encode() -> dict:
         x, y, _ = split_examples(_dataset, split)
-        mu, logvar = encode_means(_checkpoint.model, x, y)  # y: a conditional model's encoder takes the class
-        return {"mu": mu.numpy(), "logvar": logvar.numpy()}
+        posterior = encode_posterior(_checkpoint.model, x, y)  # y: a conditional model's encoder takes the class
+        return {"mu": posterior.mu.numpy(), "logvar": posterior.logvar.numpy()}
 
     arrays = _kept_on_disk(_checkpoint, split, "encodings", encode)
     return arrays["mu"], arrays["logvar"]
@@ -123,6 +125,17 @@ def _encodings(sha256: str, split: str, _checkpoint: Checkpoint, _dataset: Datas
 def encodings(checkpoint: Checkpoint, split: str = "test") -> tuple[np.ndarray, np.ndarray]:
     """Posterior means and log-variances (N, D) of a split ("train", "test", "all"), cached per checkpoint content."""
     return _encodings(checkpoint.sha256, split, checkpoint, dataset_for(checkpoint))
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _dimension_activity(sha256: str, _mu: np.ndarray, _logvar: np.ndarray) -> DimensionActivity:
+    return DimensionActivity.of(DiagonalGaussian(torch.tensor(_mu), torch.tensor(_logvar)))
+
+
+def dimension_activity(checkpoint: Checkpoint) -> DimensionActivity:
+    """Each latent dimension's mean KL to the prior over the test split, and the most active first; cached."""
+    mu, logvar = encodings(checkpoint)
+    return _dimension_activity(checkpoint.sha256, mu, logvar)
 
 
 @st.cache_data(max_entries=8, show_spinner="Scoring every example (reconstruction, KL, ELBO)...")

@@ -19,7 +19,7 @@ from .data import DATA_ROOT, DATASETS, DEFAULT_DATASET, DEFAULT_IMAGE_SIZE, SPLI
 from .errors import TrainingError, VAEError
 from .eta import format_duration, remaining_seconds
 from .export import DECODER_CLASS_INPUT, DECODER_INPUT, DECODER_OUTPUT, export_decoder_onnx
-from .metrics import FULL_EVAL, EvalConfig, encode_means, evaluate
+from .metrics import FULL_EVAL, EvalConfig, encode_posterior, evaluate
 from .models import VAE, VAEConfig
 from .projector import FILES, embedding_table, write_projector
 from .train import (
@@ -416,10 +416,11 @@ def cmd_encode(args) -> int:
     x, y = dataset.split(args.split)
     ckpt.model.to(resolve_device(args.device))
     bar = ProgressBar(len(x))
-    mu, logvar = encode_means(ckpt.model, x, y, on_batch=lambda done, total: bar.update(done, "examples encoded"))
+    posterior = encode_posterior(ckpt.model, x, y,
+                                 on_batch=lambda done, total: bar.update(done, "examples encoded"))
     bar.close()
-    _write_codes(out, dataset, args.split, mu, (0.5 * logvar).exp())
-    print(f"wrote {len(x)} codes ({mu.shape[1]}-D) to {out}, with each example's id and class name")
+    _write_codes(out, dataset, args.split, posterior.mu, posterior.std)
+    print(f"wrote {len(x)} codes ({posterior.mu.shape[1]}-D) to {out}, with each example's id and class name")
     return 0
 
 

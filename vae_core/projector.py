@@ -29,7 +29,7 @@ import torch
 from .checkpoint import Checkpoint
 from .data import Dataset, split_examples
 from .images import png_bytes, to_uint8
-from .metrics import encode_means, per_example_terms
+from .metrics import encode_posterior, per_example_terms
 
 # The Projector reads the sprite into one WebGL texture and refuses sprites over 8192 x 8192 pixels.
 MAX_SPRITE_SIDE = 8192
@@ -100,7 +100,7 @@ def embedding_table(checkpoint: Checkpoint, dataset: Dataset, split: str, name: 
     report = progress or (lambda fraction, message: None)
     x, y, ids = split_examples(dataset, split)
     model = checkpoint.model
-    mu, _ = encode_means(model, x, y, on_batch=lambda done, total: report(0.3 * done / total, "encoding"))
+    mu = encode_posterior(model, x, y, on_batch=lambda done, total: report(0.3 * done / total, "encoding")).mu
     terms = per_example_terms(model, x, y, on_batch=lambda done, total: report(0.3 + 0.7 * done / total,
                                                                                "scoring each example"))
     report(1.0, "done")
