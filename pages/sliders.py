@@ -49,7 +49,8 @@ def start_code_ui(checkpoint: Checkpoint, dataset: Dataset) -> tuple[str, np.nda
         seed = st.number_input("Seed (step it for a new sample)", 0, 10**6, 0, key="sliders_seed")
         return f"prior-{seed}", prior_samples(1, latent_dim, seed)[0].numpy()
     if source == "Dataset example":
-        x, y = dataset.split("test")
+        test = dataset.split("test")
+        x, y = test.x, test.y
         index = st.number_input(f"Test example (0-{len(x) - 1})", 0, len(x) - 1, 0, key="sliders_index")
         pair = torch.cat([x[index:index + 1], checkpoint.model.reconstruct(x[index:index + 1], y[index:index + 1])])
         show_images(pair, captions=[f"example {index}: {dataset.class_names[y[index]]}", "its reconstruction"],
@@ -175,5 +176,5 @@ pad_class = decoding_class_ui(checkpoint, dataset.class_names, "sliders_class")
 if not dims:
     st.info("Every dimension is inactive for this model; turn off the filter to see the sliders.")
 else:
-    live_code(checkpoint, dataset.split("test")[1].numpy(), mu, activity.kl, dims, pad_class)
+    live_code(checkpoint, dataset.split("test").y.numpy(), mu, activity.kl, dims, pad_class)
     traversal(checkpoint, np.clip(start, -RANGE, RANGE), dims, class_labels(pad_class, 1))

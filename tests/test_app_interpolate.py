@@ -14,7 +14,7 @@ from PIL import Image
 from streamlit.runtime.media_file_manager import MediaFileManager
 from test_app_scatter import page, sent
 
-from ui.state import SCATTER_PROJECTION, SCATTER_SELECTED
+from ui.state import SCATTER_PROJECTION, SCATTER_SELECTION
 from vae_core.checkpoint import load_checkpoint
 from vae_core.data import load_digits_dataset
 from vae_core.images import tile
@@ -118,7 +118,7 @@ def test_scatter_selection_gives_the_endpoints_or_an_error_saying_what_to_do(mu)
     assert not at.exception
     assert "Latent scatter page" in at.error[0].value
 
-    at.session_state[SCATTER_SELECTED] = [9, 30, 77]
+    at.session_state[SCATTER_SELECTION] = ("test", [9, 30, 77])
     at.run()
     path = at.session_state["interpolate_paths"]["linear"]
     np.testing.assert_allclose(path[[0, -1]], mu[[9, 77]], atol=1e-5)

@@ -108,7 +108,7 @@ def test_completed_run_shows_every_step_and_epoch(train_page, digits):
     at = train_page
     job = start(at, epochs=2)
     finish(at, job)
-    steps_per_epoch = -(-len(digits.split("train")[0]) // TrainConfig().batch_size)
+    steps_per_epoch = -(-len(digits.split("train")) // TrainConfig().batch_size)
     assert chart_lengths(at) == {
         "train recon": 2 * steps_per_epoch, "test recon": 2, "train elbo": 2 * steps_per_epoch, "test elbo": 2,
         "train kl": 2 * steps_per_epoch, "test kl": 2,

@@ -147,7 +147,8 @@ def test_directions_amount_dragged_with_the_pointer_is_decoded_in_the_browser_at
 
     # The last frame is decode(mean of 3 + amount x (mean of 8 - mean of 3)), as torch decodes it.
     model = load_checkpoint(DEFAULT_CHECKPOINT).model
-    x_test, y_test = load_dataset("mnist").split("test")
+    test = load_dataset("mnist").split("test")
+    x_test, y_test = test.x, test.y
     mu = encode_posterior(model, x_test).mu
     mean_3, mean_8 = (class_mean(mu, y_test.numpy(), c) for c in (3, 8))
     expected = model.decode_image((mean_3 + amount * (mean_8 - mean_3))[None])[0, 0].numpy() * 255

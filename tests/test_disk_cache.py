@@ -10,7 +10,6 @@ from conftest import ROOT
 
 from ui import cache
 from vae_core.checkpoint import load_checkpoint_bytes
-from vae_core.data import split_examples
 from vae_core.metrics import encode_posterior, per_example_terms
 from vae_core.store import ArrayStore
 
@@ -49,7 +48,7 @@ def test_the_store_gives_back_what_was_put_and_refuses_paths_outside_it(tmp_path
 def test_encodings_and_terms_are_read_back_from_disk_after_a_restart(store_root, monkeypatch):
     checkpoint = cache.checkpoint(CHECKPOINT.read_bytes())
     dataset = cache.dataset_for(checkpoint)
-    x, y, _ = split_examples(dataset, "all")
+    x = dataset.split("all").x
     mu, logvar = cache.encodings(checkpoint, "all")
     terms = cache.example_terms(checkpoint, "all")
     posterior = encode_posterior(checkpoint.model, x)

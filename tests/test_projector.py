@@ -16,7 +16,6 @@ from PIL import Image
 
 from vae_core.checkpoint import load_checkpoint
 from vae_core.cli import main
-from vae_core.data import split_examples
 from vae_core.metrics import encode_posterior, evaluate_elbo, per_example_terms
 from vae_core.projector import (
     FILES,
@@ -50,10 +49,11 @@ def test_per_example_terms_add_up_and_average_to_evaluate_elbo(trained_digits, d
 
 
 def test_all_is_train_then_test_with_their_ids(digits):
-    x, y, ids = split_examples(digits, "all")
+    every = digits.split("all")
+    x, y, ids = every.x, every.y, every.ids
     assert len(x) == len(y) == len(ids) == len(digits.x_train) + len(digits.x_test)
     assert torch.equal(x[len(digits.x_train):], digits.x_test) and torch.equal(y[:5], digits.y_train[:5])
-    assert ids[0] == digits.example_ids("train")[0] and ids[len(digits.x_train)] == digits.example_ids("test")[0]
+    assert ids[0] == digits.split("train").ids[0] and ids[len(digits.x_train)] == digits.split("test").ids[0]
 
 
 def test_a_sprite_puts_image_i_at_row_i_div_columns_and_column_i_mod_columns():

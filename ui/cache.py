@@ -1,7 +1,7 @@
 """Cached loaders, shared by every session: checkpoints by content, datasets, encodings and projections.
 
 For the embedding inspector: `encodings(checkpoint, split)` and `example_terms(checkpoint, split)` take split
-"train", "test" or "all" (train then test, `vae_core.data.split_examples`); both are also kept on disk
+"train", "test" or "all" (train then test, `vae_core.data.Split`); both are also kept on disk
 (`disk_store("examples")`), so a restarted server does not encode or score 70,000 images again;
 `projection(checkpoint, params, split)` computes a map in the page's thread (fine for direct and PCA; t-SNE and
 UMAP go through ui/projections.py, in the background and on disk).
@@ -22,7 +22,7 @@ import streamlit as st
 import torch
 
 from vae_core.checkpoint import Checkpoint, load_checkpoint_bytes
-from vae_core.data import Dataset, load_dataset, split_examples, split_labels
+from vae_core.data import Dataset, load_dataset
 from vae_core.density import (
     AggregatePosterior,
     DensityConfig,
@@ -51,7 +51,7 @@ def disk_store(kind: str) -> ArrayStore:
 def _kept_on_disk(checkpoint: Checkpoint, split: str, name: str, compute_arrays: Callable[[], dict]) -> dict:
     """Arrays (N, ...) of a split from the disk cache when it has them for this many examples, else computed and
     stored (a store that cannot be written, e.g. a read-only checkout, only costs the next restart its time)."""
-    store, n = disk_store("examples"), len(split_labels(dataset_for(checkpoint), split)[0])
+    store, n = disk_store("examples"), len(dataset_for(checkpoint).split(split))
     arrays = store.get(checkpoint.sha256, split, name)
     if arrays is not None and all(len(values) == n for values in arrays.values()):
         return arrays
@@ -114,8 +114,9 @@ def dataset_for(checkpoint: Checkpoint) -> Dataset:
 @st.cache_data(max_entries=8, show_spinner="Encoding the dataset...")
 def _encodings(sha256: str, split: str, _checkpoint: Checkpoint, _dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
     def encode() -> dict:
-        x, y, _ = split_examples(_dataset, split)
-        posterior = encode_posterior(_checkpoint.model, x, y)  # y: a conditional model's encoder takes the class
+        examples = _dataset.split(split)
+        # y: a conditional model's encoder takes the class
+        posterior = encode_posterior(_checkpoint.model, examples.x, examples.y)
         return {"mu": posterior.mu.numpy(), "logvar": posterior.logvar.numpy()}
 
     arrays = _kept_on_disk(_checkpoint, split, "encodings", encode)
@@ -141,8 +142,8 @@ def dimension_activity(checkpoint: Checkpoint) -> DimensionActivity:
 @st.cache_data(max_entries=8, show_spinner="Scoring every example (reconstruction, KL, ELBO)...")
 def _example_terms(sha256: str, split: str, _checkpoint: Checkpoint, _dataset: Dataset) -> dict[str, np.ndarray]:
     def score() -> dict:
-        x, y, _ = split_examples(_dataset, split)
-        return per_example_terms(_checkpoint.model, x, y)
+        examples = _dataset.split(split)
+        return per_example_terms(_checkpoint.model, examples.x, examples.y)
 
     return _kept_on_disk(_checkpoint, split, "terms", score)
 
@@ -162,7 +163,7 @@ def projection(checkpoint: Checkpoint, params: ProjectionParams, split: str = "t
     """2-D map of a split's latent means, computed here and cached per checkpoint content; for direct and PCA
     (t-SNE and UMAP: `ui.projections.request`, which runs them in the background and keeps them on disk)."""
     mu, _ = encodings(checkpoint, split)
-    labels, _ = split_labels(dataset_for(checkpoint), split)
+    labels = dataset_for(checkpoint).split(split).y
     return _projection(checkpoint.sha256, split, params.key(), params, mu, labels.numpy())
 
 

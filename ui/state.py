@@ -16,6 +16,7 @@ from pathlib import Path
 import streamlit as st
 
 from vae_core.checkpoint import Checkpoint
+from vae_core.data import Dataset
 from vae_core.errors import VAEError
 from vae_core.roots import DataRoots
 
@@ -27,7 +28,6 @@ MAX_UPLOAD_MB = 20  # also server.maxUploadSize in .streamlit/config.toml
 
 # Keys shared between pages (not widgets, so they survive leaving the page that sets them).
 MODEL = "model"  # CurrentModel
-SCATTER_SELECTED = "scatter_selected"  # list[int]: test-set indices selected on the scatter page (of any split)
 SCATTER_SELECTION = "scatter_selection"  # (split, list[int]): the scatter's selection as indices of its split
 SCATTER_PROJECTION = "scatter_projection"  # str: the projection the scatter page last drew
 SCATTER_DIMS = "scatter_dims"  # (int, int): the latent dimensions its direct view shows
@@ -125,6 +125,12 @@ def sliders_class(checkpoint: Checkpoint) -> int | None:
     """The class the Latent sliders page decodes its code as (a conditional model), or None."""
     sha256, _, decoded_class = st.session_state.get(SLIDERS_CODE, (None, None, None))
     return decoded_class if sha256 == checkpoint.sha256 else None
+
+
+def selected_test_examples(dataset: Dataset) -> list[int]:
+    """The scatter page's selection as positions in the test split (train examples left out)."""
+    split, indices = st.session_state.get(SCATTER_SELECTION, ("test", []))
+    return dataset.split(split).positions_in(dataset.split("test"), indices)
 
 
 def flash(kind: str, text: str) -> None:

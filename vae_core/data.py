@@ -48,17 +48,45 @@ class Dataset:
     def image_shape(self) -> tuple[int, int, int]:
         return tuple(self.x_train.shape[1:])
 
-    def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """(x, y) of the "train" or "test" split."""
-        if name not in ("train", "test"):
-            raise DatasetError(f"unknown split {name!r}; use 'train' or 'test'")
-        return (self.x_train, self.y_train) if name == "train" else (self.x_test, self.y_test)
+    def split(self, name: str) -> Split:
+        """The "train", "test" or "all" split (train followed by test)."""
+        if name not in SPLITS:
+            raise DatasetError(f"unknown split {name!r}; use one of {', '.join(SPLITS)}")
+        if name == "all":
+            return Split("all", lambda: torch.cat([self.x_train, self.x_test]),
+                         torch.cat([self.y_train, self.y_test]), self._ids("train") + self._ids("test"), 0)
+        x, y = (self.x_train, self.y_train) if name == "train" else (self.x_test, self.y_test)
+        return Split(name, lambda: x, y, self._ids(name), 0 if name == "train" else len(self.x_train))
 
-    def example_ids(self, split: str) -> tuple[str, ...]:
-        """The stable identity of every example of a split, in the order of `split(split)`."""
-        x, _ = self.split(split)
+    def _ids(self, split: str) -> tuple[str, ...]:
         stored = self.train_ids if split == "train" else self.test_ids
-        return stored or tuple(f"{split}/{i}" for i in range(len(x)))
+        return stored or tuple(f"{split}/{i}" for i in range(len(self.y_train if split == "train" else self.y_test)))
+
+
+SPLITS = ("train", "test", "all")  # "all": train then test, as one list (MNIST: 60,000 + 10,000)
+
+
+class Split:
+    """One split's examples: labels `y` (N,), stable `ids` (a folder: the file's relative path; else
+    "<split>/<position>"), `offset` (where its first example sits in "all"), and the images `x` (N, C, H, W), made
+    when first read ("all" concatenates both splits' images, which only the code that needs them should pay for)."""
+
+    def __init__(self, name: str, images: Callable[[], torch.Tensor], y: torch.Tensor, ids: tuple[str, ...],
+                 offset: int):
+        self.name, self.y, self.ids, self.offset = name, y, ids, offset
+        self._images = images
+
+    @functools.cached_property
+    def x(self) -> torch.Tensor:
+        return self._images()
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def positions_in(self, other: Split, indices) -> list[int]:
+        """Positions in `other` of this split's examples at `indices`, leaving out those `other` does not hold."""
+        shifted = (self.offset + int(i) - other.offset for i in indices)
+        return [i for i in shifted if 0 <= i < len(other)]
 
 
 def class_balanced_indices(y: torch.Tensor, n: int, seed: int = 0) -> torch.Tensor:
@@ -593,20 +621,3 @@ def datasets_in_roots(roots: DataRoots, max_folders: int = 100) -> list[tuple[st
     return found
 
 
-SPLITS = ("train", "test", "all")  # "all": train then test, as one list (MNIST: 60,000 + 10,000)
-
-
-def split_examples(dataset: Dataset, split: str) -> tuple[torch.Tensor, torch.Tensor, tuple[str, ...]]:
-    """(x, y, example ids) of "train", "test" or "all" (train followed by test; nothing is copied for one split)."""
-    if split != "all":
-        return (*dataset.split(split), dataset.example_ids(split))
-    return (torch.cat([dataset.x_train, dataset.x_test]), torch.cat([dataset.y_train, dataset.y_test]),
-            dataset.example_ids("train") + dataset.example_ids("test"))
-
-
-def split_labels(dataset: Dataset, split: str) -> tuple[torch.Tensor, tuple[str, ...]]:
-    """(y, example ids) of "train", "test" or "all", without copying the images (split_examples("all") copies
-    every image: 0.5 s for MNIST's 70,000)."""
-    if split != "all":
-        return dataset.split(split)[1], dataset.example_ids(split)
-    return torch.cat([dataset.y_train, dataset.y_test]), dataset.example_ids("train") + dataset.example_ids("test")

@@ -21,7 +21,7 @@ def main() -> None:
     st.title("Latent canvas (test app)")
     checkpoint = cache.checkpoint(Path(st.query_params["checkpoint"]).read_bytes())
     mu, _ = cache.encodings(checkpoint)
-    _, labels = cache.dataset_for(checkpoint).split("test")
+    labels = cache.dataset_for(checkpoint).split("test").y
     activity = cache.dimension_activity(checkpoint)
     state = latent_canvas(checkpoint, mu, labels.numpy(), start=np.zeros(checkpoint.config.latent_dim),
                           start_id="zero", dims=activity.most_active_first, kl=activity.kl, limit=LIMIT)
