@@ -14,8 +14,9 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 
 setup: $(STAMP)
 
+# Local to this machine; `make run ARGS="--shared --data-root DIR"` serves others (README, Serving others).
 run: $(STAMP)
-	$(BIN)/python -m ui.serve
+	$(BIN)/python -m ui.serve $(ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

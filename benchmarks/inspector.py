@@ -204,11 +204,11 @@ def measure_warm(browser, url: str, coords: np.ndarray, results: dict) -> None:
 def mnist_2d_codes() -> np.ndarray:
     """Where mnist-2d draws all 70,000 examples in the direct view: their posterior means, train then test."""
     from vae_core.checkpoint import load_checkpoint
-    from vae_core.data import load_dataset, split_examples
-    from vae_core.metrics import encode_means
+    from vae_core.data import load_dataset
+    from vae_core.metrics import encode_posterior
 
-    x, _, _ = split_examples(load_dataset("mnist"), "all")
-    return encode_means(load_checkpoint(REPO / "checkpoints" / "mnist-2d.safetensors").model, x)[0].numpy()
+    x = load_dataset("mnist").split("all").x
+    return encode_posterior(load_checkpoint(REPO / "checkpoints" / "mnist-2d.safetensors").model, x).mu.numpy()
 
 
 def run(ctx: Context) -> list[Table]:

@@ -9,7 +9,7 @@ import torch
 
 from vae_core.checkpoint import DatasetInfo, checkpoint_bytes
 from vae_core.images import to_uint8, upscale
-from vae_core.metrics import encode_means
+from vae_core.metrics import encode_posterior
 from vae_core.models import VAE
 from vae_core.projection import ProjectionParams, compute
 from vae_core.train import new_history
@@ -120,8 +120,8 @@ def projection_times(ctx: Context) -> Table:
     model = ctx.mnist_model()
     mnist = ctx.mnist
     for x in (mnist.x_test, mnist.x_train):
-        encode_s, (mu, _) = timed(lambda: encode_means(model, x))
-        mu = mu.numpy()
+        encode_s, posterior = timed(lambda: encode_posterior(model, x))
+        mu = posterior.mu.numpy()
         times = [median(repeat_seconds(lambda: compute(mu, ProjectionParams(method)), 3, warmup=0))
                  for method in ("direct", "pca")]
         tsne_s, projected = timed(lambda: compute(mu, ProjectionParams("tsne", max_points=ctx.settings.tsne_points)))

@@ -50,6 +50,7 @@ from browser_support import (  # noqa: E402
     VIEWPORT,
     Drag,
     app_server,
+    choose,
     drag_on_canvas,
     free_port,
     local_only,
@@ -403,6 +404,7 @@ def train(url: str, report: SessionReport, start: threading.Barrier, seconds: fl
     with browser_session(url, report) as page:
         deadline = arrive(page, url, report, start, seconds)
         visit(page, TRAIN, report)
+        choose(page, "Dataset", "digits")
         epochs = page.locator(MAIN).get_by_label("Epochs", exact=True)
         epochs.fill(str(TRAIN_EPOCHS))
         epochs.press("Enter")

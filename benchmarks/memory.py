@@ -35,13 +35,13 @@ def peak_rss_mib() -> float:
 
 def scenario_load_encode(data_root: str) -> None:
     from vae_core.data import load_dataset
-    from vae_core.metrics import encode_means
+    from vae_core.metrics import encode_posterior
     from vae_core.models import VAE
 
     mnist = load_dataset("mnist", root=data_root)
     model = VAE(MNIST_MLP).eval()
     for x in (mnist.x_train, mnist.x_test):
-        encode_means(model, x)
+        encode_posterior(model, x)
 
 
 def scenario_app_scatter(data_root: str) -> None:

@@ -23,7 +23,7 @@ import torch
 
 from vae_core.background import JobConfig, start_training
 from vae_core.checkpoint import load_checkpoint
-from vae_core.metrics import encode_means
+from vae_core.metrics import encode_posterior
 from vae_core.models import VAEConfig
 from vae_core.projection import TSNE_THREADS, ProjectionParams, compute
 from vae_core.train import TrainConfig
@@ -63,7 +63,7 @@ def measure(table: Table, condition: str, mu: np.ndarray, repeats: int, keep_ali
 
 def run(ctx: Context) -> list[Table]:
     digits = ctx.digits
-    mu = encode_means(load_checkpoint(MODEL).model, digits.x_test)[0].numpy()
+    mu = encode_posterior(load_checkpoint(MODEL).model, digits.x_test).mu.numpy()
     repeats = 1 if ctx.settings.quick else 3
     table = Table(f"t-SNE of the {len(mu)} digits test means (8-D model), seconds, one process, interleaved",
                   ["condition", "repeat", "t-SNE call", "seconds", "load avg (1 min)"])

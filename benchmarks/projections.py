@@ -49,11 +49,12 @@ def latent_means(model: str) -> tuple[np.ndarray, np.ndarray]:
     path = MU_CACHE / f"{model}.npz"
     if not path.exists():
         from vae_core.checkpoint import load_checkpoint
-        from vae_core.data import load_dataset, split_examples
-        from vae_core.metrics import encode_means
+        from vae_core.data import load_dataset
+        from vae_core.metrics import encode_posterior
 
-        x, y, _ = split_examples(load_dataset("mnist"), "all")
-        mu, _ = encode_means(load_checkpoint(REPO / "checkpoints" / f"{model}.safetensors").model, x)
+        every = load_dataset("mnist").split("all")
+        x, y = every.x, every.y
+        mu = encode_posterior(load_checkpoint(REPO / "checkpoints" / f"{model}.safetensors").model, x).mu
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez(path, mu=mu.numpy(), labels=y.numpy())
     with np.load(path) as f:

@@ -131,7 +131,7 @@ checkpoint, dataset = page_intro(
     "The mean code of a class is a point in latent space; the difference of two class means is a direction "
     "('from 3 toward 8'). Walk along it, or add and subtract codes: a − b + c.",
 )
-mu, labels = torch.tensor(encodings(checkpoint)[0]), dataset.split("test")[1].numpy()
+mu, labels = torch.tensor(encodings(checkpoint)[0]), dataset.split("test").y.numpy()
 if len(np.unique(labels)) < 2:
     st.error("Directions need at least two classes with test examples; this dataset's test split has "
              f"{len(np.unique(labels))}.")

@@ -13,7 +13,7 @@ from ui.cache import encodings, projection
 from ui.components.latent_path import arc, latent_path, line
 from ui.conditional import class_labels, decoding_class_ui
 from ui.navigation import page_intro
-from ui.state import SCATTER_DIMS, SCATTER_PROJECTION, SCATTER_SELECTED, sliders_class, sliders_code
+from ui.state import SCATTER_DIMS, SCATTER_PROJECTION, selected_test_examples, sliders_class, sliders_code
 from ui.widgets import latent_scatter_figure, show_images, show_picture
 from vae_core.checkpoint import Checkpoint
 from vae_core.data import Dataset
@@ -29,8 +29,9 @@ PATH_COLORS = {"linear": "#000000", "spherical": "#D62728"}  # hex: st.line_char
 ENDS = ("A", "B")
 
 
-def example_indices_ui(source: str, labels: np.ndarray, class_names: tuple[str, ...]) -> list[int]:
+def example_indices_ui(source: str, dataset: Dataset) -> list[int]:
     """Two test-set indices chosen by index, by class, or among the scatter page's selection."""
+    labels, class_names = dataset.split("test").y.numpy(), dataset.class_names
     columns = st.columns(2)
     if source == SOURCES[1]:
         return [col.number_input(f"Example {end} (0-{len(labels) - 1})", 0, len(labels) - 1, i,
@@ -47,7 +48,7 @@ def example_indices_ui(source: str, labels: np.ndarray, class_names: tuple[str, 
                                    key=f"interpolate_nth_{end}")
             indices.append(int(members[nth]))
         return indices
-    selected = st.session_state.get(SCATTER_SELECTED, [])
+    selected = selected_test_examples(dataset)
     if len(selected) < 2:
         raise ValueError("select at least two points on the Latent scatter page first (click, box or lasso)")
     return [col.selectbox(f"Point {end}", selected, index=i * (len(selected) - 1), key=f"interpolate_point_{end}",
@@ -65,8 +66,9 @@ def endpoints_ui(checkpoint: Checkpoint, dataset: Dataset) -> tuple[torch.Tensor
                  for i, (col, end) in enumerate(zip(st.columns(2), ENDS))]
         z0, z1 = (prior_samples(1, checkpoint.config.latent_dim, seed)[0] for seed in seeds)
         return z0, z1
-    x, labels = dataset.split("test")
-    indices = example_indices_ui(source, labels.numpy(), dataset.class_names)
+    test = dataset.split("test")
+    x, labels = test.x, test.y
+    indices = example_indices_ui(source, dataset)
     captions = [f"{end}: #{i} ({dataset.class_names[labels[i]]})" for end, i in zip(ENDS, indices)]
     show_images(x[indices], captions=captions, size=96)
     mu = torch.tensor(encodings(checkpoint)[0])  # a copy: cached arrays are read-only
@@ -77,7 +79,8 @@ def sliders_code_to_example(checkpoint: Checkpoint, dataset: Dataset) -> tuple[t
     z0 = sliders_code(checkpoint)
     if z0 is None:
         raise ValueError("set a code on the Latent sliders page first (drag a slider or the pad, then let go)")
-    x, labels = dataset.split("test")
+    test = dataset.split("test")
+    x, labels = test.x, test.y
     index = st.number_input(f"Example B (0-{len(x) - 1})", 0, len(x) - 1, 0, key="interpolate_index_to")
     shown_as = class_labels(sliders_class(checkpoint), 1)  # the class the sliders page decodes it as
     show_images(torch.cat([checkpoint.model.decode_image(torch.as_tensor(z0)[None], shown_as), x[index:index + 1]]),
@@ -143,7 +146,7 @@ def path_figure(checkpoint: Checkpoint, dataset: Dataset, paths: dict[str, np.nd
         st.info(f"The scatter page shows {name}, which cannot place new points; the path is drawn over PCA instead.")
         method = "pca"
     background = projection(checkpoint, ProjectionParams(method, dims))
-    labels = dataset.split("test")[1].numpy()[background.indices]
+    labels = dataset.split("test").y.numpy()[background.indices]
     figure = latent_scatter_figure(background.coords, background.indices, labels, dataset.class_names,
                                    marker_size=3, opacity=0.3)
     mu = encodings(checkpoint)[0]

@@ -6,16 +6,13 @@ Session key this page owns: "prior_holes", {"holes", "typical", "densest": prior
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
-import torch
 
-from ui.cache import aggregate_density_grid, encodings, scored_prior_samples
+from ui.cache import aggregate_density_grid, dimension_activity, encodings, scored_prior_samples
 from ui.conditional import class_labels, decoding_class_ui
 from ui.navigation import page_intro
 from ui.widgets import image_rows
 from vae_core.checkpoint import Checkpoint
 from vae_core.density import DensityConfig, DensityGrid, ScoredPriorSamples, plane_basis
-from vae_core.loss import gaussian_kl
-from vae_core.metrics import kl_per_dimension
 
 CONFIG = DensityConfig()
 PLANES = {"pca": "PCA plane of the codes", "direct": "Two latent dimensions"}
@@ -26,14 +23,14 @@ ROWS = {"holes": "holes (lowest q)", "typical": "typical (median q)", "densest":
 def plane_ui(checkpoint: Checkpoint) -> tuple[np.ndarray, str]:
     """The plane to draw on, as orthonormal rows (2, D), and a caption naming its axes."""
     latent_dim = checkpoint.config.latent_dim
-    mu, logvar = encodings(checkpoint)
+    mu, _ = encodings(checkpoint)
     if latent_dim == 2:
         return np.eye(2), "z0 and z1"
     plane = st.radio("Plane", list(PLANES), format_func=PLANES.get, horizontal=True, key="prior_plane")
     if plane == "pca":
         return plane_basis(mu, "pca"), "the codes' top two principal directions, through z = 0"
-    kl = kl_per_dimension(torch.tensor(mu), torch.tensor(logvar)).numpy()
-    order = [int(d) for d in np.argsort(-kl, kind="stable")]
+    activity = dimension_activity(checkpoint)
+    kl, order = activity.kl, activity.most_active_first
     x_col, y_col = st.columns(2)
     dims = (x_col.selectbox("Horizontal axis", range(latent_dim), index=order[0], key="prior_dim_x",
                             format_func=lambda d: f"z{d} (KL {kl[d]:.2f})"),
@@ -62,8 +59,7 @@ def density_figure(grid: DensityGrid, basis: np.ndarray, scored: ScoredPriorSamp
 
 
 def kl_metrics(checkpoint: Checkpoint, scored: ScoredPriorSamples, kl_q_to_p: float) -> None:
-    mu, logvar = encodings(checkpoint)
-    mean_kl = float(gaussian_kl(torch.tensor(mu), torch.tensor(logvar)).sum(dim=1).mean())
+    mean_kl = float(dimension_activity(checkpoint).kl.sum())  # the mean over x of each dimension's KL, summed
     columns = st.columns(3)
     columns[0].metric("KL(p(z) || q(z))", f"{scored.kl_prior_to_posterior():.2f} nats",
                       help=f"E_p[log p(z) - log q(z)] over {len(scored.z):,} prior draws: large when the prior has "

@@ -2,8 +2,8 @@
 (ui/components/embedding_inspector): hover for its image and reconstruction, click / box / lasso to select;
 the selection panel shows each selected example with its terms and its nearest neighbours in the full latent space.
 
-Leaves st.session_state[SCATTER_SELECTION] ((split, dataset indices of that split)), SCATTER_SELECTED (the
-selection's test-set indices, for the Interpolation page), SCATTER_PROJECTION and SCATTER_DIMS (the map drawn).
+Leaves st.session_state[SCATTER_SELECTION] ((split, dataset indices of that split); the Interpolation page reads
+its test examples through ui.state.selected_test_examples), SCATTER_PROJECTION and SCATTER_DIMS (the map drawn).
 """
 
 from __future__ import annotations
@@ -27,13 +27,12 @@ from ui.components.embedding_inspector import (
 from ui.conditional import class_labels, decoding_class_ui
 from ui.navigation import page_intro
 from ui.projections import request
-from ui.state import SCATTER_DIMS, SCATTER_PROJECTION, SCATTER_SELECTED, SCATTER_SELECTION, sliders_code
+from ui.state import SCATTER_DIMS, SCATTER_PROJECTION, SCATTER_SELECTION, sliders_code
 from ui.widgets import image_rows, show_picture
 from vae_core.checkpoint import Checkpoint
-from vae_core.data import SPLITS, Dataset, split_labels
+from vae_core.data import SPLITS, Dataset
 from vae_core.images import tile
 from vae_core.latent import latent_grid, nearest_neighbours
-from vae_core.metrics import kl_per_dimension
 from vae_core.projection import ProjectionParams, project_points
 from vae_core.projector import embedding_table, projector_zip, write_projector
 
@@ -49,13 +48,6 @@ GRID_EXTENT = 3.0  # +-3 prior standard deviations
 THUMB_PX = 72
 
 
-def most_active_first(checkpoint: Checkpoint, split: str) -> list[int]:
-    """Latent dimensions ordered by their average KL to the prior, most used first."""
-    mu, logvar = cache.encodings(checkpoint, split)
-    kl = kl_per_dimension(torch.from_numpy(mu), torch.from_numpy(logvar)).numpy()
-    return [int(d) for d in np.argsort(-kl, kind="stable")]
-
-
 def params_ui(checkpoint: Checkpoint, split: str, n_points: int, place) -> ProjectionParams | None:
     """The projection the user asks for (the method chosen in `place`); None while a t-SNE / UMAP has not been
     asked for with Compute."""
@@ -68,7 +60,7 @@ def params_ui(checkpoint: Checkpoint, split: str, n_points: int, place) -> Proje
     if method == "direct":
         if latent_dim <= 2:
             return ProjectionParams("direct", (0, min(1, latent_dim - 1)))
-        order = most_active_first(checkpoint, split)
+        order = cache.dimension_activity(checkpoint).most_active_first
         x_col, y_col = st.columns(2)
         label = "z{} · most active".format
         dims = (x_col.selectbox("Horizontal axis", range(latent_dim), index=order[0], key="scatter_dim_x",
@@ -174,32 +166,27 @@ def stored_selection(checkpoint: Checkpoint, split: str) -> list[int]:
     its points across projections of the same split (they are the same examples)."""
     owner = (checkpoint.sha256, split)
     if st.session_state.get("scatter_owner") != owner:
-        for key in (SCATTER_SELECTION, SCATTER_SELECTED):
-            st.session_state.pop(key, None)
+        st.session_state.pop(SCATTER_SELECTION, None)
         st.session_state["scatter_owner"] = owner
     return st.session_state.get(SCATTER_SELECTION, (split, []))[1]
 
 
-def take_selection(state_selection: dict | None, split: str, view_id: str, n_train: int) -> bool:
+def take_selection(state_selection: dict | None, split: str, view_id: str) -> bool:
     """Keep a selection the browser made in this view since the last run; True when there was one."""
     if not state_selection or state_selection.get("seq") == st.session_state.get("scatter_seen"):
         return False
     st.session_state["scatter_seen"] = state_selection.get("seq")
     if state_selection.get("view") != view_id:
         return False
-    set_selection(split, [int(i) for i in state_selection["indices"]], n_train)
+    set_selection(split, [int(i) for i in state_selection["indices"]])
     return True
 
 
-def set_selection(split: str, indices: list[int], n_train: int) -> None:
-    if not indices:
-        for key in (SCATTER_SELECTION, SCATTER_SELECTED):
-            st.session_state.pop(key, None)
-        return
-    st.session_state[SCATTER_SELECTION] = (split, indices)
-    test_offset = {"test": 0, "train": None, "all": n_train}[split]
-    st.session_state[SCATTER_SELECTED] = ([] if test_offset is None else
-                                          [i - test_offset for i in indices if i >= test_offset])
+def set_selection(split: str, indices: list[int]) -> None:
+    if indices:
+        st.session_state[SCATTER_SELECTION] = (split, indices)
+    else:
+        st.session_state.pop(SCATTER_SELECTION, None)
 
 
 def sigma_ellipses(checkpoint: Checkpoint, split: str, params: ProjectionParams, selected: list[int]) -> list:
@@ -226,11 +213,12 @@ def sliders_star(checkpoint: Checkpoint, split: str, params: ProjectionParams):
 
 
 def example_image(dataset: Dataset, split: str, index: int):
-    """The image (1, C, H, W) of dataset index `index` of `split` ("all": train then test)."""
-    if split == "all":
-        n_train = len(dataset.y_train)
-        split, index = ("train", index) if index < n_train else ("test", index - n_train)
-    return dataset.split(split)[0][index:index + 1]
+    """The image (1, C, H, W) of dataset index `index` of `split` (without copying "all"'s images)."""
+    examples = dataset.split(split)
+    for part in ("train", "test"):
+        [position] = examples.positions_in(dataset.split(part), [index]) or [None]
+        if position is not None:
+            return dataset.split(part).x[position:position + 1]
 
 
 def selection_panel(checkpoint: Checkpoint, dataset: Dataset, split: str, selected: list[int],
@@ -243,7 +231,7 @@ def selection_panel(checkpoint: Checkpoint, dataset: Dataset, split: str, select
     head, clear = st.columns([4, 1])
     head.subheader(f"{len(selected):,} selected" + (f" (first {MAX_SHOWN} shown)" if len(selected) > MAX_SHOWN else ""))
     if clear.button("Clear selection", key="scatter_clear"):
-        set_selection(split, [], 0)
+        set_selection(split, [])
         st.rerun()
     x = torch.cat([example_image(dataset, split, i) for i in shown])
     terms = cache.example_terms(checkpoint, split)
@@ -326,7 +314,8 @@ def main() -> None:
     split = split_col.radio("Examples", splits, index=splits.index(asked) if asked in splits else 0,
                             format_func=SPLIT_NAMES.get, horizontal=True, key="scatter_split")
     st.session_state[SPLIT_KEPT] = split
-    labels_tensor, ids = split_labels(dataset, split)
+    examples = dataset.split(split)
+    labels_tensor, ids = examples.y, examples.ids
     labels = labels_tensor.numpy()
     params = params_ui(checkpoint, split, len(labels), method_col)
     if params is None:
@@ -352,19 +341,18 @@ def main() -> None:
                f"axes: {projected.explained}.{note}")
     mu, _ = cache.encodings(checkpoint, split)
     x_parts = [("train", dataset.x_train), ("test", dataset.x_test)] if split == "all" else [
-        (split, dataset.split(split)[0])]
+        (split, dataset.split(split).x)]
     view_id = f"{checkpoint.sha256}|{split}|{params.key()}"
     view = InspectorView(view_id, projected.coords, projected.indices, axes_names(params), labels,
                          [image_part(dataset_key(checkpoint), name, x) for name, x in x_parts], mu,
                          dataset.class_names, colouring, point_filter)
-    n_train = len(dataset.y_train)
     selected = stored_selection(checkpoint, split)
     state = embedding_inspector(checkpoint, view, selected=selected,
                                 ellipses=sigma_ellipses(checkpoint, split, params, selected),
                                 star=sliders_star(checkpoint, split, params))
     if state.problem:
         st.error(f"The scatter cannot be drawn in this browser: {state.problem}.")
-    if take_selection(state.selection, split, view_id, n_train):
+    if take_selection(state.selection, split, view_id):
         st.rerun()  # draws the new selection's ellipses and panel with the component in step
     if params.method == "direct" and selected:
         st.caption("Red ellipses: 1 sigma (solid) and 2 sigma (dashed) of each selected posterior q(z|x) in the two "

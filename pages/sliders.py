@@ -24,7 +24,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from ui.cache import encodings
+from ui.cache import dimension_activity, encodings
 from ui.components.latent_canvas import latent_canvas
 from ui.conditional import class_labels, decoding_class_ui
 from ui.navigation import page_intro
@@ -34,10 +34,9 @@ from vae_core.checkpoint import Checkpoint
 from vae_core.data import Dataset
 from vae_core.images import png_bytes, to_uint8, upscale
 from vae_core.latent import prior_samples, traversal_grid
-from vae_core.metrics import kl_per_dimension
+from vae_core.metrics import DimensionActivity
 
 RANGE = 3.0  # the prior is N(0, I): +-3 sigma holds 99.7% of each coordinate
-ACTIVE_KL = 0.01  # nats; below this the encoder (nearly) ignores the dimension
 TRAVERSAL_STEPS = 9
 
 
@@ -50,7 +49,8 @@ def start_code_ui(checkpoint: Checkpoint, dataset: Dataset) -> tuple[str, np.nda
         seed = st.number_input("Seed (step it for a new sample)", 0, 10**6, 0, key="sliders_seed")
         return f"prior-{seed}", prior_samples(1, latent_dim, seed)[0].numpy()
     if source == "Dataset example":
-        x, y = dataset.split("test")
+        test = dataset.split("test")
+        x, y = test.x, test.y
         index = st.number_input(f"Test example (0-{len(x) - 1})", 0, len(x) - 1, 0, key="sliders_index")
         pair = torch.cat([x[index:index + 1], checkpoint.model.reconstruct(x[index:index + 1], y[index:index + 1])])
         show_images(pair, captions=[f"example {index}: {dataset.class_names[y[index]]}", "its reconstruction"],
@@ -137,13 +137,13 @@ def server_sliders(checkpoint: Checkpoint, kl: np.ndarray, dims: list[int], y: t
                    if moved else "decode(z) at the starting code; move a slider")
 
 
-def shown_dimensions(kl: np.ndarray) -> list[int]:
+def shown_dimensions(activity: DimensionActivity) -> list[int]:
     sort, active = st.columns(2)
-    dims = list(np.argsort(-kl, kind="stable")) if sort.toggle("Most active first", key="sliders_sort") \
-        else list(range(len(kl)))
-    if active.toggle(f"Hide inactive dimensions (KL < {ACTIVE_KL} nats)", key="sliders_active_only"):
-        dims = [d for d in dims if kl[d] >= ACTIVE_KL]
-    return [int(d) for d in dims]
+    dims = activity.most_active_first if sort.toggle("Most active first", key="sliders_sort") \
+        else list(range(len(activity.kl)))
+    if active.toggle(f"Hide inactive dimensions (KL < {activity.ACTIVE_KL} nats)", key="sliders_active_only"):
+        dims = [d for d in dims if activity.is_active(d)]
+    return dims
 
 
 def traversal(checkpoint: Checkpoint, z: np.ndarray, dims: list[int], y: torch.Tensor | None) -> None:
@@ -163,18 +163,18 @@ checkpoint, dataset = page_intro(
     "codes coloured by label. KL is the average KL(q(z_d|x) || N(0,1)) over the test set: dimensions near 0 nats "
     "are ignored by the model, so moving them changes little.",
 )
-mu, logvar = encodings(checkpoint)
-kl = kl_per_dimension(torch.tensor(mu), torch.tensor(logvar)).numpy()
+mu, _ = encodings(checkpoint)
+activity = dimension_activity(checkpoint)
 choice, start = start_code_ui(checkpoint, dataset)
 start_key = (checkpoint.sha256, choice)
 reset = st.button("Reset sliders to the start", key="sliders_reset")
 if reset or st.session_state.get("sliders_start") != start_key:
     move_sliders_to(start)
     st.session_state["sliders_start"] = start_key
-dims = shown_dimensions(kl)
+dims = shown_dimensions(activity)
 pad_class = decoding_class_ui(checkpoint, dataset.class_names, "sliders_class")
 if not dims:
     st.info("Every dimension is inactive for this model; turn off the filter to see the sliders.")
 else:
-    live_code(checkpoint, dataset.split("test")[1].numpy(), mu, kl, dims, pad_class)
+    live_code(checkpoint, dataset.split("test").y.numpy(), mu, activity.kl, dims, pad_class)
     traversal(checkpoint, np.clip(start, -RANGE, RANGE), dims, class_labels(pad_class, 1))

@@ -154,7 +154,8 @@ def main() -> None:
     except ValueError as exc:
         st.error(f"{exc}. Give each distribution non-negative weights with at least one above zero.")
     checkpoint = current_checkpoint()
-    x_test, y_test = dataset_for(checkpoint).split("test")  # the labels: a conditional model needs them
+    test = dataset_for(checkpoint).split("test")  # the labels too: a conditional model needs them
+    x_test, y_test = test.x, test.y
     index = st.number_input("Test example", 0, len(x_test) - 1, 0, key="theory_example")
     show_images(x_test[index:index + 1], captions=[f"test example #{index}"], size=96)
     try:

@@ -8,17 +8,19 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from ui import cache, jobs, state
+from ui import cache, jobs, state, workspace
 from ui.dataset_report import show_dataset_report
 from ui.navigation import page_header
 from ui.replay import live_scatter, replay_view
+from ui.settings import settings
 from ui.widgets import CLASS_COLORS, describe, image_rows
 from vae_core.background import Progress, TrainingJob, start_training
-from vae_core.checkpoint import Checkpoint, checkpoint_path
-from vae_core.data import DATASETS, DEFAULT_IMAGE_SIZE
-from vae_core.errors import VAEError
+from vae_core.checkpoint import Checkpoint
+from vae_core.data import DATASETS, DEFAULT_IMAGE_SIZE, datasets_in_roots
+from vae_core.errors import DatasetError, VAEError
 from vae_core.eta import format_duration
 from vae_core.models import VAEConfig
+from vae_core.roots import DataRoots
 from vae_core.train import TrainConfig
 
 POLL_SECONDS = 1.0
@@ -26,28 +28,79 @@ MAX_CHART_POINTS = 600  # per train series; long runs are thinned, so each poll 
 # lines draw everywhere (a WebGL trace needs one of the browser's few WebGL contexts, and headless has none)
 SERIES = [("recon", 1, CLASS_COLORS[0]), ("elbo", 1, CLASS_COLORS[2]), ("kl", 2, CLASS_COLORS[1])]
 TRAIN_DEFAULTS, MODEL_DEFAULTS = TrainConfig(), VAEConfig()
+ARCHIVE_KEY = "train_archive"
+OFFERED_KEY = "train_offered"  # the folder name of an archive just extracted, to choose it on the next run
 
 
-def dataset_ui() -> tuple[str, dict]:
-    name = st.selectbox("Dataset", list(DATASETS), key="train_dataset")
+def folder_options_ui(path: str, roots: DataRoots | None) -> dict:
+    """Size and colour of an image folder's images, and its loading report once it has a path."""
+    side = VAEConfig.IMAGE_SIDE
+    size = st.number_input("Image size (pixels)", side.low, side.high, DEFAULT_IMAGE_SIZE, key="train_image_size")
+    grayscale = st.checkbox("Grayscale", True, key="train_grayscale")
+    options = {"path": path, "size": int(size), "grayscale": grayscale}
+    if path:
+        try:
+            show_dataset_report(cache.dataset("folder", options, roots))
+        except VAEError as exc:
+            st.error(f"{exc}.")
+    return options
+
+
+def typed_dataset_ui() -> tuple[str, dict]:
+    """Local mode: any registered dataset, from a folder the user types, downloaded if asked."""
+    name = st.selectbox("Dataset", list(DATASETS), index=list(DATASETS).index("mnist"), key="train_dataset")
     if name == "digits":
         return name, {}
     if name == "folder":
-        path = st.text_input("Image folder (subfolders become classes)", key="train_folder").strip()
-        side = VAEConfig.IMAGE_SIDE
-        size = st.number_input("Image size (pixels)", side.low, side.high, DEFAULT_IMAGE_SIZE, key="train_image_size")
-        grayscale = st.checkbox("Grayscale", True, key="train_grayscale")
-        options = {"path": path, "size": int(size), "grayscale": grayscale}
-        if path:
-            try:
-                show_dataset_report(cache.dataset(name, options))
-            except VAEError as exc:
-                st.error(f"{exc}.")
-        return name, options
+        return name, folder_options_ui(st.text_input("Image folder (subfolders become classes)",
+                                                     key="train_folder").strip(), None)
     root = st.text_input("Data folder (torchvision layout; empty: this repository's data/, which bundles MNIST)",
                          key="train_data_root").strip()
     download = st.checkbox("Download if missing", False, key="train_download")
     return name, {"root": root or None, "download": download}
+
+
+def _on_archive() -> None:
+    upload = st.session_state[ARCHIVE_KEY]
+    if upload is None:
+        return
+    try:
+        extracted = workspace.add_uploaded_dataset(upload.name, upload.getvalue())
+    except VAEError as exc:
+        state.flash("error", f"Archive not used: {exc}.")
+        return
+    st.session_state[OFFERED_KEY] = extracted.folder.name
+    state.flash("success", f"{extracted.images:,} images extracted into your dataset '{extracted.folder.name}'"
+                           + (f" ({extracted.skipped} other files left out)" if extracted.skipped else "") + ".")
+
+
+def _offered_label(name: str, options: dict, own: Path | None) -> str:
+    if name != "folder":
+        return name
+    path = Path(options["path"])
+    return f"your upload: {path.name}" if own is not None and path.parent == own else f"image folder: {path.name}"
+
+
+def offered_dataset_ui() -> tuple[str, dict]:
+    """Shared mode: the datasets of the server's data roots and the visitor's uploaded archives, by name only."""
+    roots, own = state.data_roots(), workspace.current()
+    offered = {_offered_label(name, options, own and own.data): (name, options)
+               for name, options in datasets_in_roots(roots)}
+    uploads = [label for label in offered if label.startswith("your upload: ")]
+    if st.session_state.get(OFFERED_KEY):  # an archive just extracted: choose it
+        st.session_state["train_dataset"] = f"your upload: {st.session_state.pop(OFFERED_KEY)}"
+    label = st.selectbox("Dataset", list(offered), key="train_dataset",
+                         index=list(offered).index("mnist") if "mnist" in offered else 0)
+    st.file_uploader(f"...or upload your images as a zip or tar archive (subfolders become classes; max "
+                     f"{state.MAX_UPLOAD_MB} MB; you keep {len(uploads)} of at most "
+                     f"{settings().uploaded_datasets_per_owner})", type=["zip", "tar", "gz", "tgz", "bz2", "xz"],
+                     key=ARCHIVE_KEY, on_change=_on_archive)
+    name, options = offered[label]
+    return (name, folder_options_ui(options["path"], roots)) if name == "folder" else (name, options)
+
+
+def dataset_ui() -> tuple[str, dict]:
+    return offered_dataset_ui() if settings().shared else typed_dataset_ui()
 
 
 def model_ui() -> tuple[dict, str]:
@@ -93,17 +146,17 @@ def start_job(checkpoint: Checkpoint, resume: bool, choice: tuple[str, dict], mo
     """Load the data and start the run; raises VAEError / ValueError with a message for the user."""
     train_config = TrainConfig(**train_settings)
     if resume:  # the checkpoint's own dataset, reloaded the one safe way (its stored options are not trusted)
-        autosave = state.new_autosave_path(f"{Path(checkpoint.dataset.name).name}-continued")
-        return start_training(cache.checkpoint_dataset(checkpoint), train_config, resume=checkpoint,
-                              autosave=autosave)
+        autosave = workspace.new_autosave_path(f"{Path(checkpoint.dataset.name).name}-continued")
+        return start_training(cache.checkpoint_dataset(checkpoint, state.dataset_roots(checkpoint)), train_config,
+                              resume=checkpoint, autosave=autosave)
     name, options = choice
     if name == "folder" and not options["path"]:
         raise ValueError("enter the path of a folder of png/jpg images")
-    dataset = cache.dataset(name, options)
+    dataset = cache.dataset(name, options, state.data_roots() if settings().shared else None)
     n_classes = len(dataset.class_names) if model_kwargs.pop("conditional", False) else 0
     config = VAEConfig(image_shape=dataset.image_shape, hidden_dims=parse_sizes(hidden), n_classes=n_classes,
                        **model_kwargs)
-    autosave = state.new_autosave_path(f"{Path(dataset.name).name}-{config.latent_dim}d-{config.architecture}")
+    autosave = workspace.new_autosave_path(f"{Path(dataset.name).name}-{config.latent_dim}d-{config.architecture}")
     return start_training(dataset, train_config, config, autosave=autosave)
 
 
@@ -123,7 +176,9 @@ def settings_and_start() -> None:
     try:
         job = start_job(checkpoint, resume, choice, model_kwargs, hidden, train_settings)
     except (VAEError, ValueError) as exc:
-        st.error(f"Cannot start training: {exc}. Fix the setting and press Start again.")
+        can_download = isinstance(exc, DatasetError) and (exc.fix or {}).get("download") and not settings().shared
+        hint = " (here: tick 'Download if missing')" if can_download else ""
+        st.error(f"Cannot start training: {exc}{hint}. Fix the setting and press Start again.")
         return
     jobs.adopt(job)
     st.rerun()
@@ -175,17 +230,18 @@ def live_view() -> None:
         job.join(timeout=30)
         st.rerun()
     if job.autosave is not None:
-        st.caption(f"Autosaved to {state.checkpoint_name(job.autosave)} after an epoch, at most every "
+        st.caption(f"Autosaved to {workspace.checkpoint_name(job.autosave)} after an epoch, at most every "
                    f"{job.config.autosave_every_s:g} s: if the server stops, pick it under Autosaved runs in the "
                    "sidebar.")
     draw_job(job, job.progress())
 
 
 def save_ui(job: TrainingJob) -> None:
-    name = st.text_input("Save as (in checkpoints/user/)", job.default_name(),
-                         key="train_save_name")
+    where = "your models" if settings().shared else "checkpoints/user/"
+    name = st.text_input(f"Save as (in {where})", job.default_name(), key="train_save_name")
+    overwrite = st.session_state.get("train_overwrite", False)
     try:
-        path = checkpoint_path(state.USER_CHECKPOINT_DIR, name)
+        path = workspace.save_path(name, overwrite)
     except VAEError as exc:
         st.error(f"{exc}.")
         return
@@ -214,7 +270,7 @@ def results_view(job: TrainingJob) -> None:
     show(f"Training {progress.finished.reason}: {progress.finished.message}")
     use_col, save_col = st.columns(2)
     if use_col.button("Use this model now", type="primary", key="train_use"):
-        state.set_current_model(state.unsaved_name(job.default_name()), job.checkpoint_bytes())
+        state.set_current_model(state.unsaved_name(job.default_name()), job.checkpoint_bytes(), trusted=True)
         state.flash("success", "This is now the current model on every page.")
         st.rerun()  # the sidebar, drawn before this page, shows the new model only on a new run
     with save_col:

@@ -104,10 +104,22 @@ def wait_for_health(url: str, process: subprocess.Popen, timeout_s: float, log_p
     raise TimeoutError(f"streamlit did not answer {url}/_stcore/health within {timeout_s:.0f} s")
 
 
+FOREIGN_REQUESTS: list[str] = []  # requests a test's pages made to another host; conftest fails the test on any
+
+
 def local_only(context, base_url: str) -> None:
-    """Abort every request that is not to our server (the page icon would otherwise go to Google fonts)."""
+    """Abort every request that is not to our server, and record it in FOREIGN_REQUESTS: nothing the app shows
+    may leave the machine (an icon from a font CDN did)."""
     local = re.compile(rf"^(http|ws)://127\.0\.0\.1:{base_url.rsplit(':', 1)[1]}/")
-    context.route("**/*", lambda route: route.continue_() if local.match(route.request.url) else route.abort())
+
+    def only_ours(route) -> None:
+        if local.match(route.request.url):
+            route.continue_()
+        else:
+            FOREIGN_REQUESTS.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", only_ours)
 
 
 @contextmanager
@@ -234,6 +246,7 @@ def save_small_png(png: bytes, path: Path, colors: int = 256) -> int:
 
 CANVAS_PAD = ".latent-canvas .pad"  # the component's own classes (its shadow root is open: CSS locators pierce it)
 CANVAS_SLIDER = ".latent-canvas .slider input"
+CANVAS_VIEWS = ".latent-canvas .views"  # the pad and the decoded image beside it
 CANVAS_MOVES = 60  # over about a second, as a hand drags
 CANVAS_MOVE_INTERVAL_S = 1 / 60
 # Every frame the component painted for a pointer move, and every move that changed the code, since `since`.
@@ -301,6 +314,48 @@ def drag_on_canvas(page, target: str, path) -> Drag:
                 [f["at"] - f["move"] for f in frames], [f["decode"] for f in frames], marks["z"], marks["pixels"])
 
 
+# True once the canvas has painted a frame for a pointer move made at or after `since` (performance.now()).
+CANVAS_PAINTED_SINCE = """(since) => (performance.getEntriesByName('latent-canvas:frame').at(-1)?.detail.moveTime ?? -1)
+                                  >= since"""
+
+
+def record_drag(page, target: str, region: str, path, frames: int = 36) -> list[Image.Image]:
+    """Press on the centre of `target`, move along `path(t, box)` in `frames` steps, t in (0, 1], and after each
+    step, once the canvas has painted its image, screenshot `region`; release. The drag as pictures (RGB)."""
+    box = page.locator(target).first.bounding_box()
+    x0, y0 = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    shots = []
+    for i in range(1, frames + 1):
+        dx, dy = path(i / frames, box)
+        since = page.evaluate("performance.now()")
+        page.mouse.move(x0 + dx, y0 + dy)
+        page.wait_for_function(CANVAS_PAINTED_SINCE, arg=since, timeout=10_000)
+        shots.append(Image.open(io.BytesIO(page.locator(region).first.screenshot())).convert("RGB"))
+    page.mouse.up()
+    return shots
+
+
+def save_small_gif(frames: list[Image.Image], path: Path, frame_ms: int = 90, colors: int = 256) -> int:
+    """Save frames as a looping GIF on one palette made from all of them, so no colour flickers or goes missing."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    width, height = frames[0].size
+    every = frames[::max(1, len(frames) // 8)]
+    mosaic = Image.new("RGB", (width, height * len(every)))
+    for i, frame in enumerate(every):
+        mosaic.paste(frame, (0, i * height))
+    palette = mosaic.quantize(colors=colors, method=Image.Quantize.MEDIANCUT)
+    gif = [frame.quantize(palette=palette, dither=Image.Dither.NONE) for frame in frames]
+    gif[0].save(path, format="GIF", save_all=True, append_images=gif[1:], duration=frame_ms, loop=0, optimize=True)
+    return path.stat().st_size
+
+
+def figure_eight_on_pad(t: float, box: dict) -> tuple[float, float]:
+    """From the centre out to both sides and back: a drag that ends where it started, so its GIF loops."""
+    return 0.32 * box["width"] * float(np.sin(2 * np.pi * t)), 0.22 * box["height"] * float(np.sin(4 * np.pi * t))
+
+
 def arc_across_pad(t: float, box: dict) -> tuple[float, float]:
     return 0.4 * box["width"] * t, -0.3 * box["height"] * float(np.sin(np.pi * t))
 
@@ -337,3 +392,20 @@ def results_artifact(path: Path, results: dict):
             path.write_text(json.dumps(results, indent=2))
 
     return write_results
+
+
+def choose(page, label: str, option_text: str) -> None:
+    """Pick `option_text` in the main area's selectbox whose label contains `label`, with real clicks."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    choice = page.locator(MAIN).locator("[data-testid=stSelectbox]").filter(has_text=label).first
+    option = page.locator("[role=option]").filter(has_text=re.compile(f"^{re.escape(option_text)}$")).first
+    for _ in range(5):  # a click during an expander's opening animation may not open the list
+        choice.locator("input").click()
+        try:
+            option.wait_for(timeout=5000)
+            break
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
+    option.click()
+    wait_until_idle(page)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from ui.cache import CACHE_ENV
-from ui.state import AUTOSAVE_ENV
+from ui.workspace import AUTOSAVE_ENV
 from vae_core.checkpoint import DatasetInfo, save_checkpoint
 from vae_core.data import DATA_ROOT, Dataset, load_dataset, load_digits_dataset
 from vae_core.models import VAE, VAEConfig
@@ -28,6 +28,19 @@ def disk_caches(tmp_path_factory):
     temporary folders for the whole run, apps started by browser tests included: not the checkout's checkpoints/."""
     os.environ[CACHE_ENV] = str(tmp_path_factory.mktemp("disk-cache"))
     os.environ[AUTOSAVE_ENV] = str(tmp_path_factory.mktemp("autosave"))
+
+
+@pytest.fixture(autouse=True)
+def nothing_leaves_the_machine(request):
+    """A browser test fails on any request its pages made to another host (browser_support.local_only)."""
+    if request.node.get_closest_marker("browser") is None:
+        yield
+        return
+    from browser_support import FOREIGN_REQUESTS
+
+    FOREIGN_REQUESTS.clear()
+    yield
+    assert not FOREIGN_REQUESTS, f"the app asked other hosts for: {FOREIGN_REQUESTS[:5]}"
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from conftest import ROOT
 
 from vae_core.checkpoint import Checkpoint, load_checkpoint
 from vae_core.data import Dataset
-from vae_core.metrics import encode_means
+from vae_core.metrics import encode_posterior
 
 SHIPPED = sorted(path.name for path in (ROOT / "checkpoints").glob("*.safetensors"))
 
@@ -32,5 +32,5 @@ class Shipped:
 def shipped(name: str) -> Shipped:
     checkpoint = load_checkpoint(ROOT / "checkpoints" / name)
     dataset = checkpoint.dataset.load()
-    mu, logvar = encode_means(checkpoint.model, dataset.x_test)
-    return Shipped(checkpoint, dataset, mu, logvar)
+    posterior = encode_posterior(checkpoint.model, dataset.x_test)
+    return Shipped(checkpoint, dataset, posterior.mu, posterior.logvar)

@@ -14,12 +14,12 @@ from PIL import Image
 from streamlit.runtime.media_file_manager import MediaFileManager
 from test_app_scatter import page, sent
 
-from ui.state import SCATTER_PROJECTION, SCATTER_SELECTED
+from ui.state import SCATTER_PROJECTION, SCATTER_SELECTION
 from vae_core.checkpoint import load_checkpoint
 from vae_core.data import load_digits_dataset
 from vae_core.images import tile
 from vae_core.latent import prior_samples, slerp_at
-from vae_core.metrics import encode_means
+from vae_core.metrics import encode_posterior
 from vae_core.projection import ProjectionParams, compute, project_points
 
 
@@ -38,7 +38,7 @@ def chart_traces(at, index: int = 0) -> list[dict]:
 def mu() -> np.ndarray:
     """Posterior means of the digits test set under the digits 2-D model (what `page` opens by default)."""
     model = load_checkpoint(ROOT / "checkpoints" / "digits-2d.safetensors").model
-    return encode_means(model, load_digits_dataset().x_test)[0].numpy()
+    return encode_posterior(model, load_digits_dataset().x_test).mu.numpy()
 
 
 def far_apart(mu: np.ndarray) -> tuple[int, int]:
@@ -86,7 +86,7 @@ def test_the_default_mnist_model_interpolates_between_28x28_test_images(mnist):
     at = choose_examples(page("pages/interpolate.py", None), 0, 1)
     model = load_checkpoint(ROOT / "checkpoints" / "mnist-2d.safetensors").model
     path = at.session_state["interpolate_paths"]["linear"]
-    np.testing.assert_allclose(path[[0, -1]], encode_means(model, mnist.x_test[:2])[0].numpy(), atol=1e-5)
+    np.testing.assert_allclose(path[[0, -1]], encode_posterior(model, mnist.x_test[:2]).mu.numpy(), atol=1e-5)
     images = model.decode_image(torch.from_numpy(path)).numpy()
     assert images.shape == (10, 1, 28, 28)
     np.testing.assert_array_equal(strip_pixels(image_urls(at)[-2]), tile(images, ncols=10, size=64))
@@ -118,7 +118,7 @@ def test_scatter_selection_gives_the_endpoints_or_an_error_saying_what_to_do(mu)
     assert not at.exception
     assert "Latent scatter page" in at.error[0].value
 
-    at.session_state[SCATTER_SELECTED] = [9, 30, 77]
+    at.session_state[SCATTER_SELECTION] = ("test", [9, 30, 77])
     at.run()
     path = at.session_state["interpolate_paths"]["linear"]
     np.testing.assert_allclose(path[[0, -1]], mu[[9, 77]], atol=1e-5)
@@ -130,8 +130,8 @@ def test_path_is_drawn_on_the_scatter_projection_and_falls_back_to_pca_for_tsne(
     at.run()
     assert "cannot place new points" in at.info[0].value
     path_traces = chart_traces(at, -1)[-2:]
-    mu_8d = encode_means(load_checkpoint(ROOT / "checkpoints" / "digits-8d.safetensors").model,
-                         load_digits_dataset().x_test)[0].numpy()
+    mu_8d = encode_posterior(load_checkpoint(ROOT / "checkpoints" / "digits-8d.safetensors").model,
+                             load_digits_dataset().x_test).mu.numpy()
     for trace, path in zip(path_traces, at.session_state["interpolate_paths"].values()):
         expected = project_points(mu_8d, path, "pca")
         np.testing.assert_allclose(plotly_array(trace["x"]), expected[:, 0], atol=1e-4)

@@ -13,7 +13,7 @@ from vae_core.checkpoint import DatasetInfo, checkpoint_bytes
 from vae_core.density import AggregatePosterior
 from vae_core.directions import class_mean
 from vae_core.latent import path_diagnostics, reencode
-from vae_core.metrics import encode_means
+from vae_core.metrics import encode_posterior
 from vae_core.models import VAE, VAEConfig
 
 
@@ -49,7 +49,7 @@ def test_directions_use_the_codes_encoded_with_their_labels(conditional, digits)
     model, data = conditional
     at = on_page("pages/directions.py", data)
     assert at.selectbox(key="directions_class").value == 8
-    mu = encode_means(model, digits.x_test, digits.y_test)[0]
+    mu = encode_posterior(model, digits.x_test, digits.y_test).mu
     walk = at.session_state["directions_walk"]
     np.testing.assert_allclose(walk["codes"][-1], class_mean(mu, digits.y_test.numpy(), 8), atol=1e-5)
 
@@ -66,12 +66,12 @@ def test_a_freshly_trained_model_shows_holes_below_typical_samples_and_direction
                                                                                                trained_digits, digits):
     data = trained_checkpoint.read_bytes()
     model = trained_digits.model.eval()
-    mu, logvar = encode_means(model, digits.x_test)
-    posterior = AggregatePosterior.from_encodings(mu, logvar)
+    codes = encode_posterior(model, digits.x_test)
+    posterior = AggregatePosterior.from_encodings(codes.mu, codes.logvar)
     holes = on_page("pages/prior.py", data).session_state["prior_holes"]
     assert posterior.log_density(holes["holes"]).max() < posterior.log_density(holes["typical"]).min()
     walk = on_page("pages/directions.py", data).session_state["directions_walk"]
-    target = class_mean(mu, digits.y_test.numpy(), 8)
+    target = class_mean(codes.mu, digits.y_test.numpy(), 8)
     distance = (reencode(model, torch.from_numpy(walk["codes"])) - target).norm(dim=1)
     assert distance[-1] < 0.5 * distance[0]
     on_page("pages/interpolate.py", data)

@@ -23,7 +23,6 @@ from ui.components.static_files import CACHE_DIR
 from ui.state import (
     SCATTER_DIMS,
     SCATTER_PROJECTION,
-    SCATTER_SELECTED,
     SCATTER_SELECTION,
     SLIDERS_CODE,
     CurrentModel,
@@ -33,7 +32,7 @@ from vae_core.checkpoint import DatasetInfo, checkpoint_bytes, load_checkpoint
 from vae_core.data import load_digits_dataset
 from vae_core.images import to_uint8
 from vae_core.latent import nearest_neighbours
-from vae_core.metrics import encode_means, per_example_terms
+from vae_core.metrics import encode_posterior, per_example_terms
 from vae_core.models import VAE, VAEConfig
 
 
@@ -49,8 +48,8 @@ def digits():
 
 
 def encoded(name: str, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    mu, logvar = encode_means(load_checkpoint(ROOT / "checkpoints" / name).model, x)
-    return mu.numpy(), logvar.numpy()
+    posterior = encode_posterior(load_checkpoint(ROOT / "checkpoints" / name).model, x)
+    return posterior.mu.numpy(), posterior.logvar.numpy()
 
 
 def page(name: str, checkpoint: str | None = "digits-2d.safetensors") -> AppTest:
@@ -143,12 +142,11 @@ def test_a_rerun_sends_a_few_hundred_bytes_and_the_images_are_written_once(mnist
 def test_selecting_points_shows_them_with_terms_and_neighbours_and_keeps_them_for_interpolation(digits):
     at = page("pages/scatter.py")
     select(at, [5, 17])
-    assert at.session_state[SCATTER_SELECTED] == [5, 17]
     assert at.session_state[SCATTER_SELECTION] == ("test", [5, 17])
     assert sent(at)["selected"] == [5, 17]
     html = panel_html(at)
     terms = per_example_terms(load_checkpoint(ROOT / "checkpoints" / "digits-2d.safetensors").model, digits.x_test)
-    assert html.index("#5:") < html.index("#17:") and digits.example_ids("test")[17] in html
+    assert html.index("#5:") < html.index("#17:") and digits.split("test").ids[17] in html
     assert f"KL {terms['kl'][5]:.1f}" in html and f"ELBO {terms['elbo'][17]:.1f}" in html
     mu, _ = encoded("digits-2d.safetensors", digits.x_test)
     found, distances = nearest_neighbours(mu, [5], 8)
@@ -157,9 +155,9 @@ def test_selecting_points_shows_them_with_terms_and_neighbours_and_keeps_them_fo
 
     at.switch_page("pages/interpolate.py").run()
     at.switch_page("pages/scatter.py").run()
-    assert at.session_state[SCATTER_SELECTED] == [5, 17]
+    assert at.session_state[SCATTER_SELECTION] == ("test", [5, 17])
     at.button(key="scatter_clear").click().run()
-    assert SCATTER_SELECTED not in at.session_state and sent(at)["selected"] == []
+    assert SCATTER_SELECTION not in at.session_state and sent(at)["selected"] == []
 
 
 def test_a_selection_of_train_and_test_examples_gives_interpolation_the_test_ones(digits):
@@ -168,17 +166,20 @@ def test_a_selection_of_train_and_test_examples_gives_interpolation_the_test_one
     n_train = len(digits.y_train)
     select(at, [3, n_train + 5, n_train + 9])
     assert at.session_state[SCATTER_SELECTION] == ("all", [3, n_train + 5, n_train + 9])
-    assert at.session_state[SCATTER_SELECTED] == [5, 9]
-    assert digits.example_ids("train")[3] in panel_html(at) and f"#{n_train + 5}:" in panel_html(at)
+    assert digits.split("train").ids[3] in panel_html(at) and f"#{n_train + 5}:" in panel_html(at)
+    at.switch_page("pages/interpolate.py").run()
+    at.radio(key="interpolate_source").set_value("Points selected on the scatter").run()
+    names = digits.class_names  # the selection's test examples, by their test indices
+    assert at.selectbox(key="interpolate_point_A").options == [f"#{i} ({names[digits.y_test[i]]})" for i in (5, 9)]
 
 
 def test_a_selection_keeps_its_examples_across_projections_and_a_new_split_starts_empty():
     at = page("pages/scatter.py")
     select(at, [5])
     at.radio(key="scatter_method").set_value("pca").run()
-    assert at.session_state[SCATTER_SELECTED] == [5] and sent(at)["selected"] == [5]
+    assert at.session_state[SCATTER_SELECTION] == ("test", [5]) and sent(at)["selected"] == [5]
     at.radio(key="scatter_split").set_value("train").run()
-    assert SCATTER_SELECTED not in at.session_state and sent(at)["selected"] == []
+    assert SCATTER_SELECTION not in at.session_state and sent(at)["selected"] == []
 
 
 def test_sigma_ellipses_of_the_selection_in_the_direct_view(digits):
@@ -213,7 +214,7 @@ def test_filter_by_label_and_by_index_or_id_keeps_point_identity(digits):
     at.text_input(key="scatter_search").input("17, digits/2").run()
     sent_filter = sent(at)["filter"]
     assert sent_filter["labels"] == [3, 8]
-    expected = {17} | {i for i, name in enumerate(digits.example_ids("test")) if "digits/2" in name}
+    expected = {17} | {i for i, name in enumerate(digits.split("test").ids) if "digits/2" in name}
     assert len(expected) > 10  # the id term matched many (digits/2, digits/20.., digits/200..)
     assert set(sent_filter["matches"]) == expected and not sent_filter["hide"]
     assert len(view_points(at)[1]) == 359  # filtered-out points stay in the view, dimmed

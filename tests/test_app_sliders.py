@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from vae_core.checkpoint import load_checkpoint
 from vae_core.data import load_digits_dataset
-from vae_core.metrics import encode_means, kl_per_dimension
+from vae_core.metrics import encode_posterior, kl_per_dimension
 
 EIGHT_D = "digits-8d.safetensors"
 
@@ -40,8 +40,7 @@ def label_kl(label: str) -> float:
 @pytest.fixture(scope="module")
 def eight_d_kl() -> np.ndarray:
     checkpoint = load_checkpoint(ROOT / "checkpoints" / EIGHT_D)
-    mu, logvar = encode_means(checkpoint.model, load_digits_dataset().x_test)
-    return kl_per_dimension(mu, logvar).numpy()
+    return kl_per_dimension(encode_posterior(checkpoint.model, load_digits_dataset().x_test)).numpy()
 
 
 def test_one_slider_per_latent_dimension_starting_at_the_prior_mean():
@@ -82,7 +81,7 @@ def test_dataset_example_start_puts_the_sliders_at_its_encoding_and_reset_return
     at.radio(key="sliders_source").set_value("Dataset example").run()
     at.number_input(key="sliders_index").set_value(7).run()
     model = load_checkpoint(ROOT / "checkpoints" / "digits-2d.safetensors").model
-    mu, _ = encode_means(model, load_digits_dataset().x_test[7:8])
+    mu = encode_posterior(model, load_digits_dataset().x_test[7:8]).mu
     expected = np.clip(mu[0].numpy(), -3, 3)
     np.testing.assert_allclose(list(slider_values(at).values()), expected, atol=1e-5)
     assert len(at.get("image")[0].value) == 2  # the example beside its reconstruction

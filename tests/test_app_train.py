@@ -12,7 +12,9 @@ from conftest import DEFAULT_CHECKPOINT, ROOT
 from streamlit.testing.v1 import AppTest
 from test_background import wait_until
 
+import ui.settings
 import ui.state
+import ui.workspace
 from vae_core.background import TrainingJob
 from vae_core.checkpoint import load_checkpoint, load_checkpoint_bytes
 from vae_core.train import TrainConfig
@@ -23,8 +25,8 @@ def checkpoint_dir(tmp_path, monkeypatch) -> Path:
     folder = tmp_path / "checkpoints"
     folder.mkdir()
     shutil.copy(DEFAULT_CHECKPOINT, folder / DEFAULT_CHECKPOINT.name)
-    monkeypatch.setattr(ui.state, "CHECKPOINT_DIR", folder)
-    monkeypatch.setattr(ui.state, "USER_CHECKPOINT_DIR", folder / "user")
+    monkeypatch.setattr(ui.workspace, "CHECKPOINT_DIR", folder)
+    monkeypatch.setattr(ui.workspace, "USER_CHECKPOINT_DIR", folder / "user")
     return folder
 
 
@@ -32,6 +34,7 @@ def checkpoint_dir(tmp_path, monkeypatch) -> Path:
 def train_page(checkpoint_dir) -> AppTest:
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
     at.switch_page("pages/train.py").run()
+    at.selectbox(key="train_dataset").set_value("digits").run()  # the page opens on MNIST; digits trains in seconds
     assert not at.exception
     yield at
     job = at.session_state.get("train_job")
@@ -105,7 +108,7 @@ def test_completed_run_shows_every_step_and_epoch(train_page, digits):
     at = train_page
     job = start(at, epochs=2)
     finish(at, job)
-    steps_per_epoch = -(-len(digits.split("train")[0]) // TrainConfig().batch_size)
+    steps_per_epoch = -(-len(digits.split("train")) // TrainConfig().batch_size)
     assert chart_lengths(at) == {
         "train recon": 2 * steps_per_epoch, "test recon": 2, "train elbo": 2 * steps_per_epoch, "test elbo": 2,
         "train kl": 2 * steps_per_epoch, "test kl": 2,
@@ -220,9 +223,10 @@ def test_the_chart_legend_sits_above_the_plots_clear_of_the_step_axis_title(trai
 
 def test_a_run_is_autosaved_and_opens_from_the_sidebar_as_a_server_restart_would_find_it(checkpoint_dir,
                                                                                          tmp_path, monkeypatch):
-    monkeypatch.setenv(ui.state.AUTOSAVE_ENV, str(tmp_path / "autosave"))
+    monkeypatch.setenv(ui.workspace.AUTOSAVE_ENV, str(tmp_path / "autosave"))
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
     at.switch_page("pages/train.py").run()
+    at.selectbox(key="train_dataset").set_value("digits").run()
     job = start(at, epochs=3)
     assert job.autosave.parent == tmp_path / "autosave" and job.autosave.name.startswith("digits-2d-mlp-")
     finish(at, job)
@@ -230,19 +234,19 @@ def test_a_run_is_autosaved_and_opens_from_the_sidebar_as_a_server_restart_would
     assert saved.epoch == 3 and saved.history["test"] == job.progress().test
 
     restarted = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()  # a new session: no job
-    [autosaves] = [e for e in restarted.sidebar.expander if e.label.startswith("Autosaved training runs")]
-    assert autosaves.label == "Autosaved training runs (1)"
-    restarted.sidebar.selectbox(key="app_autosave").select(ui.state.checkpoint_name(job.autosave)).run()
+    [autosaves] = [e for e in restarted.sidebar.expander if e.label.startswith("Your autosaved training runs")]
+    assert autosaves.label == "Your autosaved training runs (1)"
+    restarted.sidebar.selectbox(key="app_autosave").select(ui.workspace.checkpoint_name(job.autosave)).run()
     current = load_checkpoint_bytes(restarted.session_state["model"].data)
     assert current.sha256 == saved.sha256 and not restarted.exception
 
 
 def test_only_the_newest_autosaves_are_kept(tmp_path, monkeypatch):
-    monkeypatch.setenv(ui.state.AUTOSAVE_ENV, str(tmp_path))
-    for i in range(ui.state.AUTOSAVES_KEPT + 2):
+    monkeypatch.setenv(ui.workspace.AUTOSAVE_ENV, str(tmp_path))
+    for i in range(ui.settings.ServerSettings().autosaves_per_owner + 2):
         (tmp_path / f"run-{i}.safetensors").write_bytes(b"x")
         time.sleep(0.01)  # newest first is by modification time
-    path = ui.state.new_autosave_path("digits-2d-mlp")
-    kept = sorted(p.name for p in ui.state.autosaves())
-    assert len(kept) == ui.state.AUTOSAVES_KEPT - 1 and "run-0.safetensors" not in kept
+    path = ui.workspace.new_autosave_path("digits-2d-mlp")
+    kept = sorted(p.name for p in ui.workspace.autosaves())
+    assert len(kept) == ui.settings.ServerSettings().autosaves_per_owner - 1 and "run-0.safetensors" not in kept
     assert path.parent == tmp_path and not path.exists()

@@ -16,6 +16,7 @@ import pytest
 from browser_support import (
     ARTIFACTS,
     CANVAS_PAD,
+    CANVAS_VIEWS,
     CHROMIUM,
     EXCEPTION,
     INSPECTOR,
@@ -24,11 +25,15 @@ from browser_support import (
     PROGRESS,
     LatencySummary,
     arc_across_pad,
+    choose,
     chromium,
     drag_on_canvas,
+    figure_eight_on_pad,
     nav_titles,
     open_app,
     open_page,
+    record_drag,
+    save_small_gif,
     save_small_png,
     screenshot_path,
     server_log_path,
@@ -49,6 +54,7 @@ pytestmark = pytest.mark.browser
 SLIDERS_PAGE = "Latent sliders"
 TRAIN_PAGE = "Train"
 MAX_SCREENSHOT_BYTES = 300_000
+MAX_GIF_BYTES = 1_000_000
 # "Usable while someone else trains" on a busy 2-core CI box; the measured figures are printed, not asserted.
 BUSY_P50_LIMIT_MS = 5000
 LATENCIES: dict[str, LatencySummary] = {}  # idle figure from one test, shown beside the busy one in another
@@ -119,6 +125,19 @@ def test_dragging_on_the_latent_pad_changes_the_decoded_image(session):
     print(f"\npointer move -> frame with its image (latent canvas), idle server: {LATENCIES['idle']}")
 
 
+def test_a_recorded_drag_shows_the_image_following_the_pointer_and_becomes_the_readmes_gif(session):
+    open_page(session, SLIDERS_PAGE)
+    code_on_release(session)  # the canvas decodes
+
+    frames = record_drag(session, CANVAS_PAD, CANVAS_VIEWS, figure_eight_on_pad)
+
+    changed = [before.tobytes() != after.tobytes() for before, after in zip(frames, frames[1:])]
+    assert all(changed), f"frames {[i + 1 for i, c in enumerate(changed) if not c]} repeat the one before"
+    size = save_small_gif(frames, screenshot_path("drag.gif"))
+    print(f"\ndrag.gif: {len(frames)} frames, {size // 1000} KB")
+    assert size <= MAX_GIF_BYTES
+
+
 def test_every_page_renders_without_exception_and_is_screenshotted(session):
     titles = nav_titles(session)
     assert {SLIDERS_PAGE, TRAIN_PAGE} <= set(titles), f"navigation shows {titles}"
@@ -144,6 +163,7 @@ def button(page, word: str):
 
 def start_long_training(page) -> None:
     open_page(page, TRAIN_PAGE)
+    choose(page, "Dataset", "digits")
     epochs = page.locator(MAIN).get_by_label("Epochs", exact=True)
     epochs.fill("500")  # long enough to still run while the other session is measured; stopped below
     epochs.press("Enter")

@@ -38,10 +38,10 @@ from conftest import train_digits_model
 from PIL import Image
 
 from vae_core.checkpoint import DatasetInfo, load_checkpoint, save_checkpoint
-from vae_core.data import load_dataset, split_examples
+from vae_core.data import load_dataset
 from vae_core.images import to_uint8
 from vae_core.latent import nearest_neighbours
-from vae_core.metrics import encode_means
+from vae_core.metrics import encode_posterior
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (python) is not installed")
 
@@ -56,9 +56,9 @@ RECON_TOLERANCE = 2  # uint8 levels: the browser's decoder (WebAssembly float32)
 @pytest.fixture(scope="module")
 def model_and_data():
     checkpoint = load_checkpoint(ROOT / "checkpoints" / "mnist-2d.safetensors")
-    x, _ = load_dataset("mnist").split("test")
-    mu, logvar = encode_means(checkpoint.model, x)
-    return checkpoint, x, mu.numpy(), logvar.numpy()
+    x = load_dataset("mnist").split("test").x
+    posterior = encode_posterior(checkpoint.model, x)
+    return checkpoint, x, posterior.mu.numpy(), posterior.logvar.numpy()
 
 
 @pytest.fixture(scope="module")
@@ -301,8 +301,8 @@ def test_filtered_out_points_cannot_be_hovered_and_the_others_keep_their_own_ima
 def test_on_train_and_test_every_point_shows_its_own_image(page, model_and_data):
     """Split "all" is train then test, drawn from two image files: a point of each shows its own image."""
     checkpoint, x_test, mu_test, _ = model_and_data
-    x, _, _ = split_examples(load_dataset("mnist"), "all")
-    mu = np.concatenate([encode_means(checkpoint.model, x[:60_000])[0].numpy(), mu_test])
+    x = load_dataset("mnist").split("all").x
+    mu = np.concatenate([encode_posterior(checkpoint.model, x[:60_000]).mu.numpy(), mu_test])
     page.goto(page.url.split("/scatter")[0] + "/scatter?split=all")
     wait_until_idle(page, FIRST_LOAD_MS)
     page.locator(f"{INSPECTOR}[data-points='70000']").wait_for(state="attached", timeout=FIRST_LOAD_MS)
@@ -349,7 +349,7 @@ def conditional_model(digits, tmp_path_factory):
     info = DatasetInfo(digits.name, digits.image_shape, digits.class_names, digits.options)
     save_checkpoint(path, trainer.model, info, trainer.history, trainer.epoch, "conditional inspector test")
     model = load_checkpoint(path).model
-    mu, _ = encode_means(model, digits.x_test, digits.y_test)
+    mu = encode_posterior(model, digits.x_test, digits.y_test).mu
     return path, model, mu.numpy()
 
 

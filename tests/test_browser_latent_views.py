@@ -37,7 +37,7 @@ from vae_core.checkpoint import load_checkpoint
 from vae_core.data import load_dataset
 from vae_core.directions import class_mean
 from vae_core.latent import prior_samples, slerp_at
-from vae_core.metrics import encode_means
+from vae_core.metrics import encode_posterior
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (python) is not installed")
 
@@ -147,8 +147,9 @@ def test_directions_amount_dragged_with_the_pointer_is_decoded_in_the_browser_at
 
     # The last frame is decode(mean of 3 + amount x (mean of 8 - mean of 3)), as torch decodes it.
     model = load_checkpoint(DEFAULT_CHECKPOINT).model
-    x_test, y_test = load_dataset("mnist").split("test")
-    mu = encode_means(model, x_test)[0]
+    test = load_dataset("mnist").split("test")
+    x_test, y_test = test.x, test.y
+    mu = encode_posterior(model, x_test).mu
     mean_3, mean_8 = (class_mean(mu, y_test.numpy(), c) for c in (3, 8))
     expected = model.decode_image((mean_3 + amount * (mean_8 - mean_3))[None])[0, 0].numpy() * 255
     assert np.abs(path_pixels(session.locator(PATH).first, (28, 28)) - expected).max() <= 2

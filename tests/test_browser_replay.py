@@ -15,6 +15,7 @@ from browser_support import (
     MAIN,
     SIDEBAR,
     arc_across_pad,
+    choose,
     chromium,
     drag_on_canvas,
     open_app,
@@ -103,21 +104,6 @@ def near_the_middle(t: float, box: dict) -> tuple[float, float]:
     return 0.03 * box["width"] * t, -0.05 * box["height"] * t
 
 
-def choose(page, label: str, option_text: str) -> None:
-    """Pick `option_text` in the main area's selectbox whose label contains `label`, with real clicks."""
-    choice = page.locator(MAIN).locator("[data-testid=stSelectbox]").filter(has_text=label).first
-    option = page.locator("[role=option]").filter(has_text=re.compile(f"^{re.escape(option_text)}$")).first
-    for _ in range(5):  # a click during an expander's opening animation may not open the list
-        choice.locator("input").click()
-        try:
-            option.wait_for(timeout=5000)
-            break
-        except sync_api.TimeoutError:
-            page.keyboard.press("Escape")
-    option.click()
-    wait_until_idle(page)
-
-
 def start_training(page, epochs: int, conditional: bool, dataset: str = "digits") -> None:
     """Fill in the Train page's form and press Start."""
     form = page.locator(MAIN).locator("details").filter(has_text="New training run").first
@@ -125,8 +111,7 @@ def start_training(page, epochs: int, conditional: bool, dataset: str = "digits"
     if form.get_attribute("open") is None:  # the expander is closed once a run has finished
         form.locator("summary").click()
     page.locator(MAIN).get_by_label("Epochs", exact=True).wait_for(state="visible")
-    if dataset != "digits":
-        choose(page, "Dataset", dataset)
+    choose(page, "Dataset", dataset)
     if conditional:  # checked, and still checked once the reruns it and the dataset choice started have ended
         box = page.locator(MAIN).get_by_role("checkbox", name=re.compile("Conditional VAE"))
         for _ in range(3):

@@ -70,12 +70,12 @@ def test_encode_writes_one_row_per_example_with_mu_and_sigma(cli_checkpoint, dig
         assert rows[0] == ["index", "id", "label", "class_name", "mu0", "mu1", "mu2", "sigma0", "sigma1", "sigma2"]
         assert len(rows) == n + 1 and all(len(r) == 10 for r in rows)
         assert [int(r[2]) for r in rows[1:]] == digits.y_test.tolist()
-        assert [r[1] for r in rows[1:]] == list(digits.example_ids("test"))
+        assert [r[1] for r in rows[1:]] == list(digits.split("test").ids)
     else:
         codes = np.load(target)
         assert codes["mu"].shape == codes["sigma"].shape == (n, 3)
         assert np.array_equal(codes["label"], digits.y_test.numpy()) and np.all(codes["sigma"] > 0)
-        assert codes["id"].tolist() == list(digits.example_ids("test"))
+        assert codes["id"].tolist() == list(digits.split("test").ids)
 
 
 def test_train_resume_continues_the_checkpoint_history(cli_checkpoint, tmp_path):

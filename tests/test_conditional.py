@@ -11,7 +11,7 @@ from conftest import train_digits_model
 from vae_core import cli
 from vae_core.checkpoint import checkpoint_bytes, load_checkpoint, load_checkpoint_bytes, save_checkpoint
 from vae_core.errors import CheckpointError, ConfigError
-from vae_core.metrics import encode_means, evaluate_elbo
+from vae_core.metrics import encode_posterior, evaluate_elbo
 from vae_core.models import VAE, VAEConfig
 
 SWAP_ACCURACY = 0.8  # share of decoded images a classifier reads as the requested class (measured: 1.0 for all)
@@ -36,7 +36,7 @@ def digit_classifier(digits):
 def test_swapping_the_class_changes_a_classifiers_prediction_while_z_stays(conditional_digits, digits,
                                                                          digit_classifier):
     model = conditional_digits.model.eval()
-    mu, _ = encode_means(model, digits.x_test, digits.y_test)  # each test image's own code
+    mu = encode_posterior(model, digits.x_test, digits.y_test).mu  # each test image's own code
     predictions = np.stack([
         digit_classifier.predict(model.decode_image(mu, torch.full((len(mu),), c)).flatten(1).numpy())
         for c in range(10)
@@ -63,9 +63,10 @@ def test_a_conditional_model_takes_the_one_hot_class_in_encoder_and_decoder(arch
     model = VAE(VAEConfig(image_shape=(1, 12, 12), latent_dim=3, architecture=architecture, n_classes=4)).eval()
     x = torch.rand(5, 1, 12, 12)
     y = torch.tensor([0, 1, 2, 3, 0])
-    mu, logvar = model.encode(x, y)
-    assert mu.shape == logvar.shape == (5, 3)
-    assert not torch.allclose(model.encode(x, (y + 1) % 4)[0], mu)  # the encoder sees the class
+    posterior = model.encode(x, y)
+    mu = posterior.mu
+    assert mu.shape == posterior.logvar.shape == (5, 3)
+    assert not torch.allclose(model.encode(x, (y + 1) % 4).mu, mu)  # the encoder sees the class
     z = torch.zeros(5, 3)
     assert model.decode(z, y).shape == (5, 1, 12, 12)
     assert not torch.allclose(model.decode(z, y), model.decode(z, (y + 1) % 4))  # so does the decoder
@@ -78,7 +79,7 @@ def test_a_conditional_model_takes_the_one_hot_class_in_encoder_and_decoder(arch
 def test_an_unconditional_model_ignores_labels(tiny_config, digits):
     model = VAE(tiny_config).eval()
     x = digits.x_test[:4]
-    assert torch.equal(model.encode(x, digits.y_test[:4])[0], model.encode(x)[0])
+    assert torch.equal(model.encode(x, digits.y_test[:4]).mu, model.encode(x).mu)
 
 
 def test_conditional_config_round_trips_and_old_configs_are_unconditional(tiny_config):
@@ -146,7 +147,7 @@ def test_on_mnist_the_same_z_decodes_as_each_requested_class(mnist):
     classifier = LogisticRegression(max_iter=300).fit(mnist.x_train[:5000].flatten(1).numpy(),
                                                       mnist.y_train[:5000].numpy())
     x, y = mnist.x_test[:500], mnist.y_test[:500]
-    mu, _ = encode_means(model, x, y)
+    mu = encode_posterior(model, x, y).mu
     accuracy_per_class = np.array([
         (classifier.predict(model.decode_image(mu, torch.full((len(mu),), c)).flatten(1).numpy()) == c).mean()
         for c in range(10)

@@ -37,7 +37,7 @@ def test_digits_is_an_in_memory_stratified_split(digits):
 
 
 def test_split_names_are_checked(digits):
-    assert digits.split("test")[0] is digits.x_test
+    assert digits.split("test").x is digits.x_test
     with pytest.raises(DatasetError, match="unknown split"):
         digits.split("validation")
 

@@ -10,7 +10,7 @@ from conftest import ROOT
 from vae_core.checkpoint import load_checkpoint
 from vae_core.directions import DirectionsConfig, arithmetic, class_mean, class_means, nearest_class, walk
 from vae_core.latent import reencode
-from vae_core.metrics import encode_means
+from vae_core.metrics import encode_posterior
 
 
 def test_class_means_average_each_class_and_mark_empty_ones():
@@ -44,7 +44,7 @@ def test_arithmetic_moves_c_by_the_offset_from_b_to_a():
 def distance_to_target_along_walk(name: str, dataset, source: int, target: int) -> np.ndarray:
     """||mu(decode(z)) - mean(target)|| along the walk from mean(source) to mean(target), 9 steps."""
     model = load_checkpoint(ROOT / "checkpoints" / f"{name}.safetensors").model
-    mu = encode_means(model, dataset.x_test)[0]
+    mu = encode_posterior(model, dataset.x_test).mu
     labels = dataset.y_test.numpy()
     start, end = class_mean(mu, labels, source), class_mean(mu, labels, target)
     path = walk(start, end - start, np.linspace(0, 1, DirectionsConfig.strip_steps))

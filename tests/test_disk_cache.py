@@ -10,8 +10,7 @@ from conftest import ROOT
 
 from ui import cache
 from vae_core.checkpoint import load_checkpoint_bytes
-from vae_core.data import split_examples
-from vae_core.metrics import encode_means, per_example_terms
+from vae_core.metrics import encode_posterior, per_example_terms
 from vae_core.store import ArrayStore
 
 CHECKPOINT = ROOT / "checkpoints" / "digits-2d.safetensors"
@@ -49,12 +48,12 @@ def test_the_store_gives_back_what_was_put_and_refuses_paths_outside_it(tmp_path
 def test_encodings_and_terms_are_read_back_from_disk_after_a_restart(store_root, monkeypatch):
     checkpoint = cache.checkpoint(CHECKPOINT.read_bytes())
     dataset = cache.dataset_for(checkpoint)
-    x, y, _ = split_examples(dataset, "all")
+    x = dataset.split("all").x
     mu, logvar = cache.encodings(checkpoint, "all")
     terms = cache.example_terms(checkpoint, "all")
-    expected_mu, expected_logvar = encode_means(checkpoint.model, x)
-    np.testing.assert_allclose(mu, expected_mu.numpy(), atol=1e-6)
-    np.testing.assert_allclose(logvar, expected_logvar.numpy(), atol=1e-6)
+    posterior = encode_posterior(checkpoint.model, x)
+    np.testing.assert_allclose(mu, posterior.mu.numpy(), atol=1e-6)
+    np.testing.assert_allclose(logvar, posterior.logvar.numpy(), atol=1e-6)
     np.testing.assert_allclose(terms["elbo"], per_example_terms(checkpoint.model, x)["elbo"], atol=1e-4)
     np.testing.assert_allclose(terms["elbo"], terms["recon"] - terms["kl"], atol=1e-4)
     folder = store_root / "examples" / checkpoint.sha256 / "all"
@@ -63,7 +62,7 @@ def test_encodings_and_terms_are_read_back_from_disk_after_a_restart(store_root,
     restart()
     def refuse(*args, **kwargs):
         raise AssertionError("computed again although the disk cache has it")
-    monkeypatch.setattr(cache, "encode_means", refuse)
+    monkeypatch.setattr(cache, "encode_posterior", refuse)
     monkeypatch.setattr(cache, "per_example_terms", refuse)
     np.testing.assert_array_equal(cache.encodings(checkpoint, "all")[0], mu)
     np.testing.assert_array_equal(cache.example_terms(checkpoint, "all")["kl"], terms["kl"])

@@ -11,8 +11,9 @@ from conftest import ROOT
 from latent_views_support import SHIPPED, shipped
 
 from vae_core.checkpoint import load_checkpoint
+from vae_core.distributions import DiagonalGaussian
 from vae_core.latent import lerp, path_diagnostics, prior_samples, reencode, slerp
-from vae_core.metrics import encode_means
+from vae_core.metrics import encode_posterior
 
 
 def test_slerp_between_two_codes_of_norm_r_keeps_norm_r():
@@ -46,7 +47,7 @@ def test_the_prior_log_density_along_a_path_is_the_closed_form():
 
 def test_reencoding_error_is_small_at_the_codes_of_data_and_large_far_from_them(digits):
     model = load_checkpoint(ROOT / "checkpoints" / "digits-2d.safetensors").model
-    mu = encode_means(model, digits.x_test[:20])[0]
+    mu = encode_posterior(model, digits.x_test[:20]).mu
     far = torch.tensor([[12.0, -12.0]])
     errors = path_diagnostics(model, torch.cat([mu, far])).reencoding_error
     assert np.median(errors[:20]) < 0.5
@@ -70,8 +71,8 @@ class _Identity(torch.nn.Module):
     def decode_image(self, z: torch.Tensor, y=None) -> torch.Tensor:
         return z.view(len(z), 1, 1, self.d)
 
-    def encode(self, x: torch.Tensor, y=None):
-        return x.flatten(1), torch.zeros(len(x), self.d)
+    def encode(self, x: torch.Tensor, y=None) -> DiagonalGaussian:
+        return DiagonalGaussian(x.flatten(1), torch.zeros(len(x), self.d))
 
 
 def _identity_model(d: int) -> _Identity:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vae_core.loss import gaussian_kl
+from vae_core.distributions import DiagonalGaussian
 from vae_core.metrics import (
+    DimensionActivity,
     active_units,
-    encode_means,
+    encode_posterior,
     evaluate,
     evaluate_elbo,
     importance_weighted_log_px,
@@ -39,12 +40,20 @@ def test_iwae_bound_tightens_as_k_grows(trained_digits, digits):
 
 
 def test_kl_per_dimension_adds_up_to_the_mean_kl(trained_digits, digits):
-    mu, logvar = encode_means(trained_digits.model, digits.x_test)
-    assert mu.shape == logvar.shape == (len(digits.x_test), 2)
-    per_dim = kl_per_dimension(mu, logvar)
+    posterior = encode_posterior(trained_digits.model, digits.x_test)
+    assert posterior.mu.shape == posterior.logvar.shape == (len(digits.x_test), 2)
+    per_dim = kl_per_dimension(posterior)
     assert per_dim.shape == (2,) and torch.all(per_dim > 0)
     assert per_dim.sum().item() == pytest.approx(evaluate_elbo(trained_digits.model, digits.x_test)["kl"], rel=1e-5)
-    assert torch.allclose(per_dim, gaussian_kl(mu, logvar).mean(0))
+    q = torch.distributions.Normal(posterior.mu, posterior.std)
+    assert torch.allclose(per_dim, torch.distributions.kl_divergence(q, torch.distributions.Normal(0.0, 1.0)).mean(0))
+
+
+def test_dimensions_are_ranked_by_their_kl_and_the_unused_ones_are_inactive():
+    posterior = DiagonalGaussian(torch.tensor([[0.0, 2.0, 0.5], [0.0, -2.0, 0.5]]), torch.zeros(2, 3))
+    activity = DimensionActivity.of(posterior)
+    assert activity.most_active_first == [1, 2, 0]
+    assert [activity.is_active(d) for d in range(3)] == [False, True, True]
 
 
 def test_active_units_count_dimensions_whose_mean_varies():

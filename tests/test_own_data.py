@@ -49,13 +49,13 @@ def user_folder(tmp_path) -> Path:
 
 def test_folder_ids_are_relative_paths_that_follow_the_stratified_split(user_folder):
     ds = load_image_folder(user_folder, size=28)
-    ids = ds.example_ids("train") + ds.example_ids("test")
+    ids = ds.split("all").ids
     on_disk = {p.relative_to(user_folder).as_posix() for p in user_folder.rglob("*")
                if p.suffix in (".png", ".jpg") and p.name != "broken.png"}
     assert sorted(ids) == sorted(on_disk) and len(ids) == len(set(ids)) == 14
     for split in ("train", "test"):
-        x, y = ds.split(split)
-        for example_id, image, label in zip(ds.example_ids(split), x, y.tolist()):
+        examples = ds.split(split)
+        for example_id, image, label in zip(examples.ids, examples.x, examples.y.tolist()):
             assert ds.class_names[label] == example_id.split("/")[0]
             if example_id.startswith("bars/bar"):  # already 28x28 L: the pixels are the file's exactly
                 expected = np.asarray(Image.open(user_folder / example_id), dtype=np.float32) / 255
@@ -67,17 +67,16 @@ def test_digits_ids_are_sklearn_indices(digits):
 
     images = load_digits().images
     for split in ("train", "test"):
-        x, _ = digits.split(split)
-        ids = digits.example_ids(split)
+        x, ids = digits.split(split).x, digits.split(split).ids
         assert len(set(ids)) == len(x)
         for i in (0, 7, len(x) - 1):
             assert np.allclose(x[i, 0].numpy(), images[int(ids[i].removeprefix("digits/"))] / 16)
-    assert set(digits.example_ids("train")).isdisjoint(digits.example_ids("test"))
+    assert set(digits.split("train").ids).isdisjoint(digits.split("test").ids)
 
 
 def test_mnist_ids_name_the_split_and_the_position_in_the_original_files(mnist, mnist_root):
     raw = read_idx(mnist_root / "MNIST" / "raw" / "t10k-images-idx3-ubyte.gz")
-    ids = mnist.example_ids("test")
+    ids = mnist.split("test").ids
     assert ids[17] == "test/17" and len(ids) == 10_000
     assert np.array_equal((mnist.x_test[17, 0] * 255).round().byte().numpy(), raw[17])
 
@@ -108,9 +107,9 @@ def test_folder_report_says_how_images_were_converted(user_folder):
 def test_an_rgba_image_is_composited_on_black_not_flattened_to_a_grey_square(user_folder):
     ds = load_image_folder(user_folder, size=31)
     position = {example_id: (split, i) for split in ("train", "test") for i, example_id in
-                enumerate(ds.example_ids(split))}
+                enumerate(ds.split(split).ids)}
     split, i = position["bars/rgba.png"]
-    image = ds.split(split)[0][i, 0]
+    image = ds.split(split).x[i, 0]
     assert image[0, 0] == 0 and image[-1, -1] == 0  # the transparent grey is background (black), not 128/255
     assert image[15, 15] == 1  # the opaque white box stays white
     assert 0.2 < image.mean() < 0.5
@@ -147,14 +146,14 @@ def test_encode_csv_joins_back_to_the_folder_files(user_folder, tmp_path, capsys
     model = load_checkpoint(out).model
     fresh = load_image_folder(user_folder, size=28)  # reloaded on its own; rows are matched by id only
     by_id = {example_id: (x, label) for split in ("train", "test")
-             for example_id, x, label in zip(fresh.example_ids(split), *fresh.split(split))}
+             for example_id, x, label in zip(fresh.split(split).ids, fresh.split(split).x, fresh.split(split).y)}
     assert len(rows) == len(fresh.x_train) and all((user_folder / row["id"]).is_file() for row in rows)
     for row in rows:
         x, label = by_id[row["id"]]
         assert row["class_name"] == Path(row["id"]).parent.name == fresh.class_names[label]
-        mu, logvar = model.encode(x[None])
-        assert [float(row["mu0"]), float(row["mu1"])] == pytest.approx(mu[0].tolist(), abs=1e-5)
-        assert float(row["sigma1"]) == pytest.approx((0.5 * logvar[0, 1]).exp().item(), rel=1e-5)
+        posterior = model.encode(x[None])
+        assert [float(row["mu0"]), float(row["mu1"])] == pytest.approx(posterior.mu[0].tolist(), abs=1e-5)
+        assert float(row["sigma1"]) == pytest.approx(posterior.std[0, 1].item(), rel=1e-5)
 
 
 def test_encode_refuses_a_bad_extension_before_loading_anything(tmp_path, capsys, monkeypatch):
@@ -168,4 +167,4 @@ def test_encode_refuses_a_bad_extension_before_loading_anything(tmp_path, capsys
 
 def test_a_dataset_loads_its_ids_again_through_the_registry(user_folder):
     again = load_dataset("folder", path=str(user_folder), size=28)
-    assert again.example_ids("test") == load_image_folder(user_folder, size=28).example_ids("test")
+    assert again.split("test").ids == load_image_folder(user_folder, size=28).split("test").ids

@@ -11,7 +11,7 @@ from conftest import ROOT
 
 from vae_core.errors import ConfigError
 from vae_core.latent import nearest_neighbours
-from vae_core.metrics import encode_means
+from vae_core.metrics import encode_posterior
 from vae_core.projection import (
     Projection,
     ProjectionParams,
@@ -22,7 +22,7 @@ from vae_core.projection import (
 
 
 def test_project_direct_pca_and_tsne(trained_digits, digits):
-    mu, _ = encode_means(trained_digits.model, digits.x_test)
+    mu = encode_posterior(trained_digits.model, digits.x_test).mu
     direct = compute(mu.numpy(), ProjectionParams("direct"))
     assert np.array_equal(direct.coords, mu.numpy()) and len(direct.indices) == len(mu) and direct.note == ""
     wide = np.random.default_rng(0).normal(size=(200, 5)).astype(np.float32) * [5, 1, 0.1, 0.1, 0.1]

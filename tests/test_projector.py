@@ -16,9 +16,7 @@ from PIL import Image
 
 from vae_core.checkpoint import load_checkpoint
 from vae_core.cli import main
-from vae_core.data import split_examples
-from vae_core.loss import gaussian_kl
-from vae_core.metrics import encode_means, evaluate_elbo, per_example_terms
+from vae_core.metrics import encode_posterior, evaluate_elbo, per_example_terms
 from vae_core.projector import (
     FILES,
     MAX_SPRITE_SIDE,
@@ -38,8 +36,7 @@ def test_per_example_terms_add_up_and_average_to_evaluate_elbo(trained_digits, d
     terms = per_example_terms(model, x, batch_size=100, seed=3)
     assert all(terms[k].shape == (len(x),) and terms[k].dtype == np.float32 for k in ("recon", "kl", "elbo"))
     np.testing.assert_allclose(terms["elbo"], terms["recon"] - terms["kl"], rtol=1e-6)
-    mu, logvar = encode_means(model, x)
-    np.testing.assert_allclose(terms["kl"], gaussian_kl(mu, logvar).sum(1).numpy(), rtol=1e-5)  # analytic KL
+    np.testing.assert_allclose(terms["kl"], encode_posterior(model, x).kl().sum(1).numpy(), rtol=1e-5)  # analytic KL
     assert np.all(terms["kl"] >= 0) and np.all(terms["recon"] <= 0)
     torch.manual_seed(3)  # the same z draws as per_example_terms(seed=3), batch by batch
     means = evaluate_elbo(model, x, batch_size=100)
@@ -52,10 +49,11 @@ def test_per_example_terms_add_up_and_average_to_evaluate_elbo(trained_digits, d
 
 
 def test_all_is_train_then_test_with_their_ids(digits):
-    x, y, ids = split_examples(digits, "all")
+    every = digits.split("all")
+    x, y, ids = every.x, every.y, every.ids
     assert len(x) == len(y) == len(ids) == len(digits.x_train) + len(digits.x_test)
     assert torch.equal(x[len(digits.x_train):], digits.x_test) and torch.equal(y[:5], digits.y_train[:5])
-    assert ids[0] == digits.example_ids("train")[0] and ids[len(digits.x_train)] == digits.example_ids("test")[0]
+    assert ids[0] == digits.split("train").ids[0] and ids[len(digits.x_train)] == digits.split("test").ids[0]
 
 
 def test_a_sprite_puts_image_i_at_row_i_div_columns_and_column_i_mod_columns():

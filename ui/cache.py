@@ -1,7 +1,7 @@
 """Cached loaders, shared by every session: checkpoints by content, datasets, encodings and projections.
 
 For the embedding inspector: `encodings(checkpoint, split)` and `example_terms(checkpoint, split)` take split
-"train", "test" or "all" (train then test, `vae_core.data.split_examples`); both are also kept on disk
+"train", "test" or "all" (train then test, `vae_core.data.Split`); both are also kept on disk
 (`disk_store("examples")`), so a restarted server does not encode or score 70,000 images again;
 `projection(checkpoint, params, split)` computes a map in the page's thread (fine for direct and PCA; t-SNE and
 UMAP go through ui/projections.py, in the background and on disk).
@@ -15,12 +15,14 @@ import hashlib
 import json
 import os
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import streamlit as st
+import torch
 
 from vae_core.checkpoint import Checkpoint, load_checkpoint_bytes
-from vae_core.data import Dataset, load_dataset, split_examples, split_labels
+from vae_core.data import Dataset, load_dataset
 from vae_core.density import (
     AggregatePosterior,
     DensityConfig,
@@ -31,9 +33,11 @@ from vae_core.density import (
     kl_posterior_to_prior,
     score_prior_samples,
 )
+from vae_core.distributions import DiagonalGaussian
 from vae_core.errors import VAEError
-from vae_core.metrics import encode_means, per_example_terms
+from vae_core.metrics import DimensionActivity, encode_posterior, per_example_terms
 from vae_core.projection import Projection, ProjectionParams, compute
+from vae_core.roots import DataRoots
 from vae_core.store import CACHE_ROOT, ArrayStore
 
 CACHE_ENV = "VAE_CACHE_DIR"  # another folder for the disk caches (tests, read-only checkouts)
@@ -47,7 +51,7 @@ def disk_store(kind: str) -> ArrayStore:
 def _kept_on_disk(checkpoint: Checkpoint, split: str, name: str, compute_arrays: Callable[[], dict]) -> dict:
     """Arrays (N, ...) of a split from the disk cache when it has them for this many examples, else computed and
     stored (a store that cannot be written, e.g. a read-only checkout, only costs the next restart its time)."""
-    store, n = disk_store("examples"), len(split_labels(dataset_for(checkpoint), split)[0])
+    store, n = disk_store("examples"), len(dataset_for(checkpoint).split(split))
     arrays = store.get(checkpoint.sha256, split, name)
     if arrays is not None and all(len(values) == n for values in arrays.values()):
         return arrays
@@ -71,37 +75,49 @@ def checkpoint(data: bytes) -> Checkpoint:
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading dataset...")
-def _dataset(name: str, options_json: str) -> Dataset:
-    return load_dataset(name, **json.loads(options_json))
+def _dataset(name: str, options_json: str, roots_json: str) -> Dataset:
+    folders = json.loads(roots_json)
+    roots = None if folders is None else DataRoots(tuple(Path(folder) for folder in folders))
+    return load_dataset(name, roots=roots, **json.loads(options_json))
 
 
-def dataset(name: str, options: dict) -> Dataset:
-    """A dataset the user chose by name and options; raises VAEError if it cannot be loaded."""
-    return _dataset(name, json.dumps(options, sort_keys=True))
+def dataset(name: str, options: dict, roots: DataRoots | None = None) -> Dataset:
+    """A dataset the user chose by name and options (with `roots`, only inside them); raises VAEError if it
+    cannot be loaded."""
+    folders = None if roots is None else [str(folder) for folder in roots.folders]
+    return _dataset(name, json.dumps(options, sort_keys=True), json.dumps(folders))
 
 
-def checkpoint_dataset(checkpoint: Checkpoint) -> Dataset:
-    """The dataset a model was trained on, reloaded the one safe way (`DatasetInfo.load`: a checkpoint's stored
-    options can never make the server download); raises VAEError if it cannot be loaded."""
+def checkpoint_dataset(checkpoint: Checkpoint, roots: DataRoots | None) -> Dataset:
+    """The dataset a model was trained on, reloaded the one safe way (`DatasetInfo.loading_options`: a stored
+    option never makes the server download, and with `roots` no stored path is followed: it is looked up by name
+    inside them); raises VAEError if it cannot be loaded."""
     info = checkpoint.dataset
-    return _dataset(info.name, json.dumps(info.loading_options(), sort_keys=True))
+    return dataset(info.name, info.loading_options(roots=roots), roots)
 
 
 def dataset_for(checkpoint: Checkpoint) -> Dataset:
-    """`checkpoint_dataset`, or stop the page with a message saying why it cannot be loaded."""
+    """`checkpoint_dataset` where this session may read it (`state.dataset_roots`), or stop the page with a
+    message saying why it cannot be loaded."""
+    from .settings import settings
+    from .state import dataset_roots  # state imports this module
+
     try:
-        return checkpoint_dataset(checkpoint)
+        return checkpoint_dataset(checkpoint, dataset_roots(checkpoint))
     except VAEError as exc:
-        st.error(f"The model's dataset could not be loaded: {exc}")
+        upload = " (or, for an image folder, upload it as a zip of that name on the Train page)" \
+            if settings().shared else ""
+        st.error(f"The model's dataset could not be loaded: {exc}{upload}.")
         st.stop()
 
 
 @st.cache_data(max_entries=8, show_spinner="Encoding the dataset...")
 def _encodings(sha256: str, split: str, _checkpoint: Checkpoint, _dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
     def encode() -> dict:
-        x, y, _ = split_examples(_dataset, split)
-        mu, logvar = encode_means(_checkpoint.model, x, y)  # y: a conditional model's encoder takes the class
-        return {"mu": mu.numpy(), "logvar": logvar.numpy()}
+        examples = _dataset.split(split)
+        # y: a conditional model's encoder takes the class
+        posterior = encode_posterior(_checkpoint.model, examples.x, examples.y)
+        return {"mu": posterior.mu.numpy(), "logvar": posterior.logvar.numpy()}
 
     arrays = _kept_on_disk(_checkpoint, split, "encodings", encode)
     return arrays["mu"], arrays["logvar"]
@@ -112,11 +128,22 @@ def encodings(checkpoint: Checkpoint, split: str = "test") -> tuple[np.ndarray, 
     return _encodings(checkpoint.sha256, split, checkpoint, dataset_for(checkpoint))
 
 
+@st.cache_data(max_entries=16, show_spinner=False)
+def _dimension_activity(sha256: str, _mu: np.ndarray, _logvar: np.ndarray) -> DimensionActivity:
+    return DimensionActivity.of(DiagonalGaussian(torch.tensor(_mu), torch.tensor(_logvar)))
+
+
+def dimension_activity(checkpoint: Checkpoint) -> DimensionActivity:
+    """Each latent dimension's mean KL to the prior over the test split, and the most active first; cached."""
+    mu, logvar = encodings(checkpoint)
+    return _dimension_activity(checkpoint.sha256, mu, logvar)
+
+
 @st.cache_data(max_entries=8, show_spinner="Scoring every example (reconstruction, KL, ELBO)...")
 def _example_terms(sha256: str, split: str, _checkpoint: Checkpoint, _dataset: Dataset) -> dict[str, np.ndarray]:
     def score() -> dict:
-        x, y, _ = split_examples(_dataset, split)
-        return per_example_terms(_checkpoint.model, x, y)
+        examples = _dataset.split(split)
+        return per_example_terms(_checkpoint.model, examples.x, examples.y)
 
     return _kept_on_disk(_checkpoint, split, "terms", score)
 
@@ -136,7 +163,7 @@ def projection(checkpoint: Checkpoint, params: ProjectionParams, split: str = "t
     """2-D map of a split's latent means, computed here and cached per checkpoint content; for direct and PCA
     (t-SNE and UMAP: `ui.projections.request`, which runs them in the background and keeps them on disk)."""
     mu, _ = encodings(checkpoint, split)
-    labels, _ = split_labels(dataset_for(checkpoint), split)
+    labels = dataset_for(checkpoint).split(split).y
     return _projection(checkpoint.sha256, split, params.key(), params, mu, labels.numpy())
 
 

@@ -13,6 +13,10 @@ import threading
 
 import streamlit as st
 
+from vae_core.paths import install_home
+
+ICON = install_home() / "static" / "icon.png"  # served by this server: no font CDN is asked for it
+
 PAGES = [
     ("pages/home.py", "Overview", ":material/home:"),
     ("pages/train.py", "Train", ":material/model_training:"),
@@ -29,7 +33,7 @@ _routing = threading.local()  # each session's script runs in its own thread
 
 def route() -> None:
     """The app's navigation and sidebar, then the page the URL names (app.py calls this and nothing else)."""
-    st.set_page_config(page_title="VAE Latent Explorer", page_icon=":material/blur_on:", layout="wide")
+    st.set_page_config(page_title="VAE Latent Explorer", page_icon=str(ICON), layout="wide")
     # st.navigation first, before the heavy imports below: it is what ends legacy mode for every later session.
     navigation = st.navigation([st.Page(path, title=title, icon=icon, default=i == 0)
                                 for i, (path, title, icon) in enumerate(PAGES)])

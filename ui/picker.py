@@ -9,7 +9,8 @@ import streamlit as st
 from vae_core.background import JobConfig
 from vae_core.errors import VAEError
 
-from . import cache, state
+from . import cache, state, workspace
+from .settings import settings
 from .widgets import describe
 
 PICKER_KEY = "app_checkpoint"
@@ -22,9 +23,9 @@ def _describe_files(files: list[Path]) -> dict[str, str]:
     labels = {}
     for path in files:
         try:
-            labels[state.checkpoint_name(path)] = describe(cache.checkpoint(path.read_bytes()))
+            labels[workspace.checkpoint_name(path)] = describe(cache.checkpoint(path.read_bytes()))
         except (VAEError, OSError):
-            labels[state.checkpoint_name(path)] = "unreadable (pick it to see why)"
+            labels[workspace.checkpoint_name(path)] = "unreadable (pick it to see why)"
     return labels
 
 
@@ -33,7 +34,7 @@ def _on_pick(files: dict[str, Path], key: str = PICKER_KEY) -> None:
     if name is None:
         return
     try:
-        state.set_current_model(name, files[name].read_bytes())
+        state.set_current_model(name, files[name].read_bytes(), trusted=True)
     except (VAEError, OSError) as exc:
         st.session_state[REFUSED_KEY] = f"{name} was not loaded, the current model stays. {exc}"
 
@@ -43,7 +44,8 @@ def _on_upload() -> None:
     if upload is None:
         return
     try:
-        # Only the base name is kept, for display; uploads are never written to disk.
+        # Only the base name is kept, for display; uploads are never written to disk, and never trusted: their
+        # dataset is looked up by name in the data roots (state.dataset_roots).
         state.set_current_model(Path(upload.name).name, upload.getvalue())
     except (VAEError, ValueError) as exc:
         st.session_state[REFUSED_KEY] = (f"Upload refused, the current model stays: {exc}. Upload a checkpoint "
@@ -56,22 +58,22 @@ def _label(name: str, labels: dict[str, str]) -> str:
 
 def _autosaved_runs() -> None:
     """The Train page's runs as last autosaved (newest first): what a stopped or crashed server leaves."""
-    files = {state.checkpoint_name(path): path for path in state.autosaves()}
+    files = {workspace.checkpoint_name(path): path for path in workspace.autosaves()}
     if not files:
         return
-    with st.sidebar.expander(f"Autosaved training runs ({len(files)})"):
+    with st.sidebar.expander(f"Your autosaved training runs ({len(files)})"):
         st.selectbox("Open one", list(files), index=None, key=AUTOSAVE_KEY, on_change=_on_pick,
                      args=(files, AUTOSAVE_KEY), format_func=lambda name: Path(name).stem,
                      placeholder="the newest first")
         st.caption(f"Every run started on the Train page is saved here as it trains (after an epoch, at most every "
-                   f"{JobConfig().autosave_every_s:g} s); the newest {state.AUTOSAVES_KEPT} are kept, older ones go "
-                   "as new runs start.")
+                   f"{JobConfig().autosave_every_s:g} s); the newest {settings().autosaves_per_owner} are kept, older "
+                   "ones go as new runs start.")
 
 
 def model_picker() -> None:
     """Runs after the callbacks above, so the widgets show the model they (or the Train page) chose."""
     st.sidebar.header("Model")
-    files = {state.checkpoint_name(path): path for path in state.checkpoint_files()}
+    files = {workspace.checkpoint_name(path): path for path in workspace.checkpoint_files()}
     current = state.current_model()
     labels = _describe_files(list(files.values()))
     st.session_state[PICKER_KEY] = current.name if current and current.name in files else None

@@ -22,7 +22,6 @@ import numpy as np
 import streamlit as st
 
 from vae_core.checkpoint import Checkpoint
-from vae_core.data import split_labels
 from vae_core.projection import Projection, ProjectionParams, ProjectionStore, compute
 
 from .cache import dataset_for, disk_store, encodings, projection
@@ -83,7 +82,7 @@ def request(checkpoint: Checkpoint, split: str, params: ProjectionParams, retry:
         return _remember(ProjectionRun(key, params, 1.0, "done (from the disk cache)", cached, from_disk=True,
                                        seconds=0.0))
     mu, _ = encodings(checkpoint, split)
-    labels, _ = split_labels(dataset_for(checkpoint), split)
+    labels = dataset_for(checkpoint).split(split).y
     run = ProjectionRun(key, params)
     with runs_lock:
         if key in runs and not (retry and runs[key].error is not None):

@@ -1,35 +1,33 @@
 """Session state: the keys pages share and THE current model (its only home).
 
 The current model lives in the session as checkpoint bytes and a display name, so a shipped file, an upload and a
-model fresh from training are the same thing to every page; caches are keyed by the bytes' sha256.
+model fresh from training are the same thing to every page; caches are keyed by the bytes' sha256. Whether its
+dataset may be read as its file records it, or only looked up by name in the data roots, is decided here
+(`dataset_roots`); the visitor's own files are ui/workspace.py's.
 """
 
 from __future__ import annotations
 
-import os
-import time
+import hashlib
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import streamlit as st
 
-from vae_core.checkpoint import Checkpoint, list_checkpoints
+from vae_core.checkpoint import Checkpoint
+from vae_core.data import Dataset
 from vae_core.errors import VAEError
+from vae_core.roots import DataRoots
 
-from . import cache
+from . import cache, workspace
+from .settings import settings
 
-ROOT = Path(__file__).resolve().parent.parent
-CHECKPOINT_DIR = ROOT / "checkpoints"  # the shipped models, each trained by the project's CLI
-USER_CHECKPOINT_DIR = CHECKPOINT_DIR / "user"  # models a user saves from the app (not tracked by git)
-DEFAULT_CHECKPOINT = "mnist-2d.safetensors"
-AUTOSAVE_ENV = "VAE_AUTOSAVE_DIR"  # another folder for the training runs' autosaves (tests)
-AUTOSAVES_KEPT = 5  # the newest runs' autosaves; older ones are deleted when a run starts
 UNSAVED = " (unsaved)"  # the suffix of a model fresh from training, until it is saved
 MAX_UPLOAD_MB = 20  # also server.maxUploadSize in .streamlit/config.toml
 
 # Keys shared between pages (not widgets, so they survive leaving the page that sets them).
 MODEL = "model"  # CurrentModel
-SCATTER_SELECTED = "scatter_selected"  # list[int]: test-set indices selected on the scatter page (of any split)
 SCATTER_SELECTION = "scatter_selection"  # (split, list[int]): the scatter's selection as indices of its split
 SCATTER_PROJECTION = "scatter_projection"  # str: the projection the scatter page last drew
 SCATTER_DIMS = "scatter_dims"  # (int, int): the latent dimensions its direct view shows
@@ -42,43 +40,36 @@ FLASH = "app_flash"  # (kind, text): a message for the next run, e.g. after a ca
 class CurrentModel:
     name: str
     data: bytes  # the checkpoint file's bytes
+    # Its stored dataset paths may be followed: a file on this disk or a model trained here, in local mode. An
+    # upload never is: its dataset is looked up by name in the data roots.
+    trusted: bool = False
+
+    @cached_property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
 
 
-def checkpoint_files() -> list[Path]:
-    """Shipped checkpoints (the default first), then the user's saved ones."""
-    shipped = sorted(list_checkpoints(CHECKPOINT_DIR), key=lambda p: (p.name != DEFAULT_CHECKPOINT, p.name))
-    return shipped + sorted(list_checkpoints(USER_CHECKPOINT_DIR))
+def data_roots() -> DataRoots:
+    """The folders this visitor's datasets may be read from: the server's data roots and its own uploads."""
+    roots, own = settings().data_roots, workspace.current()
+    return roots.with_folder(own.data) if own is not None else roots
 
 
-def autosave_dir() -> Path:
-    """Where the app's training runs autosave (checkpoints/user/autosave/, or AUTOSAVE_ENV)."""
-    return Path(os.environ.get(AUTOSAVE_ENV) or USER_CHECKPOINT_DIR / "autosave")
+def dataset_roots(checkpoint: Checkpoint) -> DataRoots | None:
+    """How `checkpoint`'s dataset may be found: None (as its file records it) for a trusted current model in local
+    mode; otherwise by name inside `data_roots()`."""
+    current = st.session_state.get(MODEL)
+    trusted = current is not None and current.trusted and current.sha256 == checkpoint.sha256
+    return None if trusted and not settings().shared else data_roots()
 
 
-def autosaves() -> list[Path]:
-    """The runs' autosaves, newest first."""
-    return list_checkpoints(autosave_dir())
-
-
-def new_autosave_path(stem: str) -> Path:
-    """A file for a run starting now (`stem` says what it trains), after deleting all but the newest
-    AUTOSAVES_KEPT - 1 older autosaves."""
-    for old in autosaves()[AUTOSAVES_KEPT - 1:]:
-        old.unlink(missing_ok=True)
-    return autosave_dir() / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}.safetensors"
-
-
-def checkpoint_name(path: Path) -> str:
-    """How the picker names a file: "digits-2d.safetensors" (shipped) or "user/my-model.safetensors"."""
-    return path.relative_to(CHECKPOINT_DIR).as_posix() if path.is_relative_to(CHECKPOINT_DIR) else path.name
-
-
-def set_current_model(name: str, data: bytes) -> Checkpoint:
-    """Make `data` the current model only if it loads (raises VAEError, and the current model stays)."""
+def set_current_model(name: str, data: bytes, trusted: bool = False) -> Checkpoint:
+    """Make `data` the current model only if it loads (raises VAEError, and the current model stays). `trusted`:
+    a file of this server's or a model trained here (see CurrentModel)."""
     if len(data) > MAX_UPLOAD_MB * 2**20:
         raise VAEError(f"the file is larger than {MAX_UPLOAD_MB} MB")
     checkpoint = cache.checkpoint(data)
-    st.session_state[MODEL] = CurrentModel(name, data)
+    st.session_state[MODEL] = CurrentModel(name, data, trusted)
     return checkpoint
 
 
@@ -91,7 +82,7 @@ def saved_as(name: str, path: Path) -> None:
     """The unsaved model `name`, if it is the current one, becomes the file it was just saved to."""
     current = st.session_state.get(MODEL)
     if current is not None and current.name == unsaved_name(name):
-        set_current_model(checkpoint_name(path), path.read_bytes())
+        set_current_model(workspace.checkpoint_name(path), path.read_bytes(), trusted=True)
 
 
 def current_model() -> CurrentModel | None:
@@ -102,9 +93,9 @@ def current_model() -> CurrentModel | None:
 
 def _open_on_first_readable() -> None:
     """A new session opens on the shipped default, or else the first file that loads."""
-    for path in checkpoint_files():
+    for path in workspace.checkpoint_files():
         try:
-            set_current_model(checkpoint_name(path), path.read_bytes())
+            set_current_model(workspace.checkpoint_name(path), path.read_bytes(), trusted=True)
             return
         except (VAEError, OSError):
             continue
@@ -134,6 +125,12 @@ def sliders_class(checkpoint: Checkpoint) -> int | None:
     """The class the Latent sliders page decodes its code as (a conditional model), or None."""
     sha256, _, decoded_class = st.session_state.get(SLIDERS_CODE, (None, None, None))
     return decoded_class if sha256 == checkpoint.sha256 else None
+
+
+def selected_test_examples(dataset: Dataset) -> list[int]:
+    """The scatter page's selection as positions in the test split (train examples left out)."""
+    split, indices = st.session_state.get(SCATTER_SELECTION, ("test", []))
+    return dataset.split(split).positions_in(dataset.split("test"), indices)
 
 
 def flash(kind: str, text: str) -> None:

@@ -25,11 +25,12 @@ from pathlib import Path
 
 import torch
 
-from .data import Dataset, load_dataset
+from .data import Dataset, load_dataset, locate
 from .errors import CheckpointError, ConfigError
 from .models import VAE, VAEConfig
 from .replay import TENSOR_PREFIX as REPLAY_PREFIX
 from .replay import FormationReplay, layout_problem
+from .roots import DataRoots
 
 FORMAT_VERSION = 1
 OPTIMIZER_PREFIX = "optimizer."  # Adam's moments per parameter, so a resumed run continues exactly
@@ -55,18 +56,22 @@ class DatasetInfo:
     class_names: tuple[str, ...]
     options: dict = field(default_factory=dict)
 
-    def loading_options(self, download: bool = False) -> dict:
+    def loading_options(self, download: bool = False, roots: DataRoots | None = None) -> dict:
         """The options to load this dataset again. A stored `download` flag is never trusted: the checkpoint
-        may be a stranger's, and only the user's own choice may fetch data or create folders."""
+        may be a stranger's, and only the user's own choice may fetch data or create folders. With `roots`, no
+        stored path is followed either: the dataset is looked up by name inside them (`data.locate`)."""
+        if roots is not None:
+            return locate(self.name, self.options, roots)
         options = dict(self.options)
         if "download" in options:
             options["download"] = download
         return options
 
-    def load(self, download: bool = False) -> Dataset:
+    def load(self, download: bool = False, roots: DataRoots | None = None) -> Dataset:
         """The one way to reload a checkpoint's dataset (CLI, app, resume): through `loading_options`, so a
-        stranger's file can never make this process download or create folders."""
-        return load_dataset(self.name, **self.loading_options(download=download))
+        stranger's file can never make this process download or create folders, and, given `roots` (an uploaded
+        file, a shared server), never read outside them."""
+        return load_dataset(self.name, roots=roots, **self.loading_options(download, roots))
 
 
 @dataclass

@@ -19,7 +19,7 @@ from .data import DATA_ROOT, DATASETS, DEFAULT_DATASET, DEFAULT_IMAGE_SIZE, SPLI
 from .errors import TrainingError, VAEError
 from .eta import format_duration, remaining_seconds
 from .export import DECODER_CLASS_INPUT, DECODER_INPUT, DECODER_OUTPUT, export_decoder_onnx
-from .metrics import FULL_EVAL, EvalConfig, encode_means, evaluate
+from .metrics import FULL_EVAL, EvalConfig, encode_posterior, evaluate
 from .models import VAE, VAEConfig
 from .projector import FILES, embedding_table, write_projector
 from .train import (
@@ -341,7 +341,8 @@ def cmd_train(args, argv: list[str]) -> int:
 
 def _eval_examples(args, config: EvalConfig, dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor, str]:
     """The test examples (x, y) to evaluate and how they were chosen: the first --limit, or the config's sample."""
-    x_test, y_test = dataset.split("test")
+    test = dataset.split("test")
+    x_test, y_test = test.x, test.y
     if args.limit is not None:
         if args.limit < 1:
             raise VAEError(f"--limit must be >= 1, got {args.limit}")
@@ -389,8 +390,8 @@ def _write_codes(out: Path, dataset: Dataset, split: str, mu: torch.Tensor, sigm
     """One row per example: its position, stable id, label and class name beside its code (mu, sigma)."""
     import numpy as np
 
-    _, y = dataset.split(split)
-    ids = np.array(dataset.example_ids(split))
+    examples = dataset.split(split)
+    y, ids = examples.y, np.array(examples.ids)
     class_name = np.array(dataset.class_names)[y.numpy()]
     if out.suffix == ".npz":
         np.savez(out, mu=mu.numpy(), sigma=sigma.numpy(), label=y.numpy(), id=ids, class_name=class_name)
@@ -413,13 +414,15 @@ def cmd_encode(args) -> int:
         raise VAEError(f"the folder of --out, {out.parent}, does not exist")
     ckpt = load_checkpoint(args.checkpoint)
     dataset = _load_data_for(args, ckpt.dataset)
-    x, y = dataset.split(args.split)
+    examples = dataset.split(args.split)
+    x, y = examples.x, examples.y
     ckpt.model.to(resolve_device(args.device))
     bar = ProgressBar(len(x))
-    mu, logvar = encode_means(ckpt.model, x, y, on_batch=lambda done, total: bar.update(done, "examples encoded"))
+    posterior = encode_posterior(ckpt.model, x, y,
+                                 on_batch=lambda done, total: bar.update(done, "examples encoded"))
     bar.close()
-    _write_codes(out, dataset, args.split, mu, (0.5 * logvar).exp())
-    print(f"wrote {len(x)} codes ({mu.shape[1]}-D) to {out}, with each example's id and class name")
+    _write_codes(out, dataset, args.split, posterior.mu, posterior.std)
+    print(f"wrote {len(x)} codes ({posterior.mu.shape[1]}-D) to {out}, with each example's id and class name")
     return 0
 
 

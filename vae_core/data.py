@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import gzip
 import math
+import os
 import struct
 import zlib
 from collections.abc import Callable
@@ -19,6 +20,8 @@ import numpy as np
 import torch
 
 from .errors import DatasetError
+from .paths import bundled_data_dir, user_data_dir
+from .roots import DataRoots
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
 
@@ -45,17 +48,45 @@ class Dataset:
     def image_shape(self) -> tuple[int, int, int]:
         return tuple(self.x_train.shape[1:])
 
-    def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """(x, y) of the "train" or "test" split."""
-        if name not in ("train", "test"):
-            raise DatasetError(f"unknown split {name!r}; use 'train' or 'test'")
-        return (self.x_train, self.y_train) if name == "train" else (self.x_test, self.y_test)
+    def split(self, name: str) -> Split:
+        """The "train", "test" or "all" split (train followed by test)."""
+        if name not in SPLITS:
+            raise DatasetError(f"unknown split {name!r}; use one of {', '.join(SPLITS)}")
+        if name == "all":
+            return Split("all", lambda: torch.cat([self.x_train, self.x_test]),
+                         torch.cat([self.y_train, self.y_test]), self._ids("train") + self._ids("test"), 0)
+        x, y = (self.x_train, self.y_train) if name == "train" else (self.x_test, self.y_test)
+        return Split(name, lambda: x, y, self._ids(name), 0 if name == "train" else len(self.x_train))
 
-    def example_ids(self, split: str) -> tuple[str, ...]:
-        """The stable identity of every example of a split, in the order of `split(split)`."""
-        x, _ = self.split(split)
+    def _ids(self, split: str) -> tuple[str, ...]:
         stored = self.train_ids if split == "train" else self.test_ids
-        return stored or tuple(f"{split}/{i}" for i in range(len(x)))
+        return stored or tuple(f"{split}/{i}" for i in range(len(self.y_train if split == "train" else self.y_test)))
+
+
+SPLITS = ("train", "test", "all")  # "all": train then test, as one list (MNIST: 60,000 + 10,000)
+
+
+class Split:
+    """One split's examples: labels `y` (N,), stable `ids` (a folder: the file's relative path; else
+    "<split>/<position>"), `offset` (where its first example sits in "all"), and the images `x` (N, C, H, W), made
+    when first read ("all" concatenates both splits' images, which only the code that needs them should pay for)."""
+
+    def __init__(self, name: str, images: Callable[[], torch.Tensor], y: torch.Tensor, ids: tuple[str, ...],
+                 offset: int):
+        self.name, self.y, self.ids, self.offset = name, y, ids, offset
+        self._images = images
+
+    @functools.cached_property
+    def x(self) -> torch.Tensor:
+        return self._images()
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def positions_in(self, other: Split, indices) -> list[int]:
+        """Positions in `other` of this split's examples at `indices`, leaving out those `other` does not hold."""
+        shifted = (self.offset + int(i) - other.offset for i in indices)
+        return [i for i in shifted if 0 <= i < len(other)]
 
 
 def class_balanced_indices(y: torch.Tensor, n: int, seed: int = 0) -> torch.Tensor:
@@ -91,8 +122,8 @@ def _stratified_split(y: torch.Tensor, test_fraction: float, seed: int) -> tuple
     return np.flatnonzero(~is_test), np.flatnonzero(is_test)
 
 
-def load_digits_dataset(test_fraction: float = 0.2, seed: int = 0) -> Dataset:
-    """scikit-learn's bundled 8x8 digits (1,797 images, values 0..16): offline, the default."""
+def load_digits_dataset(test_fraction: float = 0.2, seed: int = 0, roots: DataRoots | None = None) -> Dataset:
+    """scikit-learn's bundled 8x8 digits (1,797 images, values 0..16): offline, the default (reads no roots)."""
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
@@ -108,7 +139,7 @@ def _digits_ids(rows) -> tuple[str, ...]:
     return tuple(f"digits/{i}" for i in rows)
 
 
-DATA_ROOT = Path(__file__).resolve().parent.parent / "data"  # the repository's data/: bundled MNIST lives here
+DATA_ROOT = bundled_data_dir()  # the bundled MNIST lives here (the checkout's data/, or an installed copy's)
 DEFAULT_DATASET = "digits"  # what `train` uses when told nothing: the smallest, trains in seconds
 
 # Datasets stored as idx files (LeCun's MNIST format) under torchvision's layout <root>/<folder>/raw.
@@ -124,6 +155,12 @@ _IDX_FILES = {  # split -> (images, labels), each read plain or gzip-compressed 
 }
 _TORCHVISION = {name: folder for name, (folder, _) in _IDX_DATASETS.items()} | {"cifar10": "CIFAR10"}
 MAX_IDX_BYTES = 2**30  # a header may not declare more: a stranger's root must not make us allocate without bound
+
+
+def default_data_roots() -> DataRoots:
+    """The folders a server reads datasets from: ROOTS_ENV's, else this repository's data/ (the bundled MNIST) and
+    the user's data folder."""
+    return DataRoots.from_env((DATA_ROOT, user_data_dir()))
 
 
 def _data_root(root: str | Path | None) -> Path:
@@ -183,7 +220,7 @@ def _idx_path(raw: Path, name: str) -> Path | None:
     return next((p for p in (raw / name, raw / f"{name}.gz") if p.is_file()), None)
 
 
-DOWNLOAD_HINT = "--download (on the Train page: tick 'Download if missing')"
+DOWNLOAD_HINT = "--download"
 
 
 def _where(root: str | Path | None, base: Path) -> str:
@@ -229,11 +266,15 @@ def _idx_base(name: str, base: Path) -> Path:
     return base.parent if base.name == folder else base
 
 
-def _idx_paths(name: str, root: str | Path | None, download: bool) -> dict[str, Path]:
-    """file name -> path of the dataset's four idx files, downloading them first if asked."""
+def _idx_paths(name: str, root: str | Path | None, download: bool,
+               roots: DataRoots | None = None) -> dict[str, Path]:
+    """file name -> path of the dataset's four idx files, downloading them first if asked; with `roots`, the
+    folder and every file must lie inside them."""
     folder, _ = _IDX_DATASETS[name]
     base = _idx_base(name, _data_root(root))
     raw = base / folder / "raw"
+    if roots is not None:
+        roots.check(raw if raw.exists() else base)
     names = [file for files in _IDX_FILES.values() for file in files]
     if download and any(_idx_path(raw, file) is None for file in names):
         _download_with_torchvision(name, base)
@@ -248,6 +289,8 @@ def _idx_paths(name: str, root: str | Path | None, download: bool) -> dict[str, 
             f"{base.resolve()} with --data-dir {base.resolve()} {DOWNLOAD_HINT}",
             fix={"root": str(base.resolve()), "download": True},
         )
+    if roots is not None:
+        paths = {file: roots.check(path) for file, path in paths.items()}
     return paths
 
 
@@ -268,26 +311,35 @@ def _idx_split(images_path: Path, labels_path: Path, n_classes: int) -> tuple[to
     return _as_float_images(images), torch.from_numpy(labels.astype(np.int64))
 
 
-def load_idx_dataset(name: str, root: str | Path | None = None, download: bool = False) -> Dataset:
+def load_idx_dataset(name: str, root: str | Path | None = None, download: bool = False,
+                     roots: DataRoots | None = None) -> Dataset:
     """MNIST, FashionMNIST or KMNIST from `<root>/<folder>/raw`, idx files plain or .gz (torchvision's layout).
 
     `root` None is the repository's data/ folder, which carries MNIST: it loads offline with no options.
     `download` fetches missing files with torchvision first; files already there are never fetched again.
+    With `roots`, every file read must lie inside them (symlinks and `..` resolved).
     """
     _, class_names = _IDX_DATASETS[name]
-    paths = _idx_paths(name, root, download)
+    paths = _idx_paths(name, root, download, roots)
     x_train, y_train = _idx_split(*(paths[file] for file in _IDX_FILES["train"]), len(class_names))
     x_test, y_test = _idx_split(*(paths[file] for file in _IDX_FILES["test"]), len(class_names))
     return Dataset(name, x_train, y_train, x_test, y_test, class_names,
                    options={**_root_option(root), "download": download})
 
 
-def load_torchvision_dataset(name: str, root: str | Path | None = None, download: bool = False) -> Dataset:
-    """CIFAR10 through torchvision, read once into tensors (its `.data` array, no per-item transforms)."""
+def load_torchvision_dataset(name: str, root: str | Path | None = None, download: bool = False,
+                             roots: DataRoots | None = None) -> Dataset:
+    """CIFAR10 through torchvision, read once into tensors (its `.data` array, no per-item transforms); with
+    `roots`, its folder and files must lie inside them."""
     import torchvision.datasets as tvd
 
     cls = getattr(tvd, _TORCHVISION[name])
     base = _data_root(root)
+    if roots is not None:
+        roots.check(base)
+        for file, _ in (*cls.train_list, *cls.test_list, (cls.meta["filename"], None)):
+            if (base / cls.base_folder / file).exists():
+                roots.check(base / cls.base_folder / file)
     if download:
         _download_with_torchvision(name, base)
     try:
@@ -346,11 +398,43 @@ class FolderReport:
         return lines
 
 
+@dataclass(frozen=True)
+class FolderLimits:
+    """How much of a disk one image folder may make the server walk and read."""
+
+    max_files: int = 100_000
+    max_bytes: int = 2 * 2**30  # the files' sizes added up
+    max_depth: int = 8  # subfolders below the folder itself
+
+
+def _folder_files(root: Path, limits: FolderLimits) -> list[Path]:
+    """The files under `root` (hidden ones left out), sorted; symbolic links are listed, not followed. Raises
+    DatasetError past a limit, before reading any image."""
+    files, total = [], 0
+    for folder, subfolders, names in os.walk(root):  # os.walk does not descend into linked folders
+        depth = len(Path(folder).relative_to(root).parts)
+        subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
+        if subfolders and depth >= limits.max_depth:
+            raise DatasetError(f"{root} has folders more than {limits.max_depth} levels deep; use a flatter folder")
+        for name in names:
+            if name.startswith("."):
+                continue
+            path = Path(folder) / name
+            files.append(path)
+            total += path.lstat().st_size
+            if len(files) > limits.max_files or total > limits.max_bytes:
+                raise DatasetError(f"{root} holds more than {limits.max_files:,} files or "
+                                   f"{limits.max_bytes / 2**30:g} GiB; use a smaller folder")
+    return sorted(files)
+
+
 def _read_image(path: Path, size: int, mode: str) -> tuple[np.ndarray, list[str]]:
     """One file as a uint8 array (size, size[, 3]) in `mode` ("L" or "RGB"), and the conversions it needed;
     raises _Skipped when it is not a readable image."""
     from PIL import Image, UnidentifiedImageError
 
+    if path.is_symlink():  # it could point anywhere: outside the folder, at a device
+        raise _Skipped("symbolic link (not followed)", f"links to {os.readlink(path)}")
     if path.suffix.lower() not in IMAGE_SUFFIXES:
         raise _Skipped("not an image file", f"suffix {path.suffix or '(none)'} is not one of "
                                             f"{' '.join(sorted(IMAGE_SUFFIXES))}")
@@ -411,21 +495,24 @@ def load_image_folder(
     grayscale: bool = True,
     test_fraction: float = 0.2,
     seed: int = 0,
+    roots: DataRoots | None = None,
+    limits: FolderLimits = FolderLimits(),
 ) -> Dataset:
     """A folder of the user's images; class subfolders become labels, loose files class "all".
 
     Every image is converted to `size` x `size` (stretched) in grayscale ("L") or RGB; transparency is
     composited on BACKGROUND. Files that are not readable images are skipped; `report` says which, why, and
-    which conversions were made. Each example's id is its path relative to the folder.
+    which conversions were made. Each example's id is its path relative to the folder. The walk is bounded by
+    `limits`; symbolic links are skipped, never followed. With `roots`, the folder must lie inside them.
     """
     if not str(path).strip():
         raise DatasetError("no image folder given: enter the path of a folder of png/jpg images")
-    root = Path(path).expanduser()
+    root = Path(path).expanduser() if roots is None else roots.check(path)
     if not root.is_dir():
         raise DatasetError(f"image folder {root} does not exist or is not a folder")
-    if not 4 <= size <= 256:
+    if not isinstance(size, int) or not 4 <= size <= 256:
         raise DatasetError(f"image size must be between 4 and 256 pixels, got {size}")
-    files = sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
+    files = _folder_files(root, limits)
     images, kept, report = _read_folder(root, files, size, "L" if grayscale else "RGB")
     if len(images) < 2:
         raise DatasetError(
@@ -455,30 +542,82 @@ DATASETS: dict[str, Callable[..., Dataset]] = {
 }
 
 
-def load_dataset(name: str, **options) -> Dataset:
-    """Load a registered dataset by name: digits, mnist, fashion_mnist, kmnist, cifar10, folder."""
+def load_dataset(name: str, *, roots: DataRoots | None = None, **options) -> Dataset:
+    """Load a registered dataset by name: digits, mnist, fashion_mnist, kmnist, cifar10, folder. With `roots`,
+    every path it reads must lie inside them."""
     if name not in DATASETS:
         raise DatasetError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    if not (roots is None or isinstance(roots, DataRoots)) or "limits" in options:
+        raise DatasetError(f"bad options for dataset {name!r}")
     try:
-        return DATASETS[name](**options)
+        return DATASETS[name](**options, roots=roots)
     except TypeError as exc:
         raise DatasetError(f"bad options for dataset {name!r}: {exc}") from exc
 
 
-SPLITS = ("train", "test", "all")  # "all": train then test, as one list (MNIST: 60,000 + 10,000)
+_KEPT_OPTIONS = {"folder": ("size", "grayscale")}  # what a stored dataset keeps once its path is looked up by name
+_CIFAR_FOLDER = "cifar-10-batches-py"  # torchvision's CIFAR10.base_folder
 
 
-def split_examples(dataset: Dataset, split: str) -> tuple[torch.Tensor, torch.Tensor, tuple[str, ...]]:
-    """(x, y, example ids) of "train", "test" or "all" (train followed by test; nothing is copied for one split)."""
-    if split != "all":
-        return (*dataset.split(split), dataset.example_ids(split))
-    return (torch.cat([dataset.x_train, dataset.x_test]), torch.cat([dataset.y_train, dataset.y_test]),
-            dataset.example_ids("train") + dataset.example_ids("test"))
+def _idx_complete(root: Path, folder: str) -> bool:
+    raw = root / folder / "raw"
+    return all(_idx_path(raw, file) is not None for files in _IDX_FILES.values() for file in files)
 
 
-def split_labels(dataset: Dataset, split: str) -> tuple[torch.Tensor, tuple[str, ...]]:
-    """(y, example ids) of "train", "test" or "all", without copying the images (split_examples("all") copies
-    every image: 0.5 s for MNIST's 70,000)."""
-    if split != "all":
-        return dataset.split(split)[1], dataset.example_ids(split)
-    return torch.cat([dataset.y_train, dataset.y_test]), dataset.example_ids("train") + dataset.example_ids("test")
+def _found_in(roots: DataRoots, name: str, options: dict) -> dict | None:
+    """Where `name` lies inside the roots, as loading options (None: in none of them)."""
+    if name == "digits":
+        return {}
+    for root in roots.folders:
+        if name in _IDX_DATASETS and _idx_complete(root, _IDX_DATASETS[name][0]):
+            return _root_option(root)
+        if name == "cifar10" and (root / _CIFAR_FOLDER).is_dir():
+            return _root_option(root)
+        folder_name = Path(str(options.get("path", ""))).name
+        candidate = root / folder_name
+        if name == "folder" and folder_name not in ("", ".", "..") and candidate.is_dir() \
+                and roots.contains(candidate):
+            return {"path": str(candidate)}
+    return None
+
+
+def _where_to_put(name: str, options: dict) -> str:
+    if name in _IDX_DATASETS:
+        return f"its four idx files in <data folder>/{_IDX_DATASETS[name][0]}/raw"
+    if name == "cifar10":
+        return f"torchvision's extracted {_CIFAR_FOLDER} folder in a data folder"
+    return f"a folder named {Path(str(options.get('path', ''))).name!r} of its images in a data folder"
+
+
+def locate(name: str, options: dict, roots: DataRoots) -> dict:
+    """Loading options for the stored dataset `name` found BY NAME inside `roots`: a stored path is never followed
+    (a checkpoint's options may be a stranger's); only non-path options of a folder (size, grayscale) are kept.
+    Raises DatasetError naming what is missing and where to put it."""
+    if name not in DATASETS:
+        raise DatasetError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    found = _found_in(roots, name, options)
+    if found is None:
+        raise DatasetError(f"the model's dataset {name!r} is not in this server's data folders "
+                           f"({roots.describe()}); to use it, put {_where_to_put(name, options)}")
+    kept = {key: options[key] for key in _KEPT_OPTIONS.get(name, ()) if key in options}
+    return {**kept, **found}
+
+
+def datasets_in_roots(roots: DataRoots, max_folders: int = 100) -> list[tuple[str, dict]]:
+    """Every dataset found inside the roots as (name, loading options): digits, the idx datasets and CIFAR10 in
+    torchvision's layout, and each visible subfolder of a root as an image folder (at most `max_folders`)."""
+    found: list[tuple[str, dict]] = [("digits", {})]
+    layout = {folder for folder, _ in _IDX_DATASETS.values()} | {_CIFAR_FOLDER}
+    for root in roots.folders:
+        if not root.is_dir():
+            continue
+        found += [(name, _root_option(root)) for name, (folder, _) in _IDX_DATASETS.items()
+                  if _idx_complete(root, folder)]
+        if (root / _CIFAR_FOLDER).is_dir():
+            found.append(("cifar10", _root_option(root)))
+        subfolders = sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink()
+                            and not p.name.startswith(".") and p.name not in layout)
+        found += [("folder", {"path": str(p)}) for p in subfolders[:max_folders]]
+    return found
+
+

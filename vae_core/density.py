@@ -14,7 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-_LOG_2PI = math.log(2 * math.pi)
+from .distributions import LOG_2PI, DiagonalGaussian, StandardNormal
+from .latent import pca_plane
+
 _CHUNK_ELEMENTS = 1 << 22  # (points x components) evaluated at once: bounds memory to ~32 MB of float64
 
 
@@ -28,11 +30,6 @@ class DensityConfig:
     prior_samples: int = 1000  # prior draws scored by log q(z) to find the holes
     shown: int = 8  # decoded images per row: holes, typical, densest
     seed: int = 0
-
-
-def prior_log_density(z: torch.Tensor) -> torch.Tensor:
-    """log N(z; 0, I) of codes (M, D), closed form: -(||z||^2 + D log 2 pi) / 2 per code: (M,)."""
-    return -0.5 * ((z.double() ** 2).sum(dim=1) + z.shape[1] * _LOG_2PI)
 
 
 def _chunks(n_points: int, n_components: int):
@@ -60,35 +57,32 @@ class AggregatePosterior:
         return cls(mu, logvar, n)
 
     @property
+    def components(self) -> DiagonalGaussian:
+        return DiagonalGaussian(self.mu, self.logvar)
+
+    @property
     def latent_dim(self) -> int:
         return self.mu.shape[1]
 
     def log_density(self, z: torch.Tensor) -> torch.Tensor:
         """log q(z) of codes (M, D): (M,) float64, computed in chunks (memory bounded by _CHUNK_ELEMENTS)."""
         z = torch.as_tensor(z).double()
-        inv_var = torch.exp(-self.logvar)  # (K, D)
-        # ||z - mu||^2 / var = z^2 . 1/var - 2 z . mu/var + mu^2 . 1/var: three matrix products, no (M, K, D) tensor
-        mu_term = (self.mu ** 2 * inv_var).sum(dim=1)  # (K,)
-        log_norm = -0.5 * (self.logvar.sum(dim=1) + self.latent_dim * _LOG_2PI)  # (K,)
         out = torch.empty(len(z), dtype=torch.float64)
         for rows in _chunks(len(z), len(self.mu)):
-            zc = z[rows]
-            quad = (zc ** 2) @ inv_var.T - 2 * zc @ (self.mu * inv_var).T + mu_term  # (B, K)
-            out[rows] = torch.logsumexp(log_norm - 0.5 * quad.clamp_min(0), dim=1) - math.log(len(self.mu))
+            out[rows] = torch.logsumexp(self.components.pairwise_log_prob(z[rows]), dim=1) - math.log(len(self.mu))
         return out
 
     def sample(self, n: int, seed: int = 0) -> torch.Tensor:
         """n draws from q(z): a component uniformly, then its Gaussian: (n, D) float64."""
         generator = torch.Generator().manual_seed(seed)
         pick = torch.randint(len(self.mu), (n,), generator=generator)
-        noise = torch.randn(n, self.latent_dim, generator=generator, dtype=torch.float64)
-        return self.mu[pick] + noise * torch.exp(0.5 * self.logvar[pick])
+        return self.components[pick].sample(generator)
 
     def on_plane(self, basis) -> PlaneMixture:
         """The marginal of q(z) on the plane u = basis z (basis (2, D), orthonormal rows): each component becomes
         N(basis mu_k, basis diag(var_k) basis^T), a 2-D Gaussian with a full covariance. Exact."""
         basis = torch.as_tensor(np.asarray(basis)).double()
-        covariances = torch.einsum("id,kd,jd->kij", basis, torch.exp(self.logvar), basis)  # (K, 2, 2)
+        covariances = torch.einsum("id,kd,jd->kij", basis, self.components.var, basis)  # (K, 2, 2)
         return PlaneMixture(self.mu @ basis.T, covariances)
 
 
@@ -111,7 +105,7 @@ class PlaneMixture:
         p00, p01, p11 = c / det, -b / det, a / det  # (K,) each: the inverse covariance
         mx, my = self.means[:, 0], self.means[:, 1]
         pm0, pm1 = p00 * mx + p01 * my, p01 * mx + p11 * my  # P m
-        constant = mx * pm0 + my * pm1 + torch.log(det) + 2 * _LOG_2PI
+        constant = mx * pm0 + my * pm1 + torch.log(det) + 2 * LOG_2PI
         weights = torch.stack([p00, p01, p11, -2 * pm0, -2 * pm1, constant], dim=1)  # (K, 6)
         out = torch.empty(len(u), dtype=torch.float64)
         for rows in _chunks(len(u), len(self.means)):
@@ -136,8 +130,6 @@ def plane_basis(mu, plane: str, dims: tuple[int, int] = (0, 1)) -> np.ndarray:
             raise ValueError("pick two different dimensions")
         return np.eye(latent_dim)[list(dims)]
     if plane == "pca":
-        from .latent import pca_plane
-
         return pca_plane(mu)[1]
     raise ValueError(f"plane must be 'direct' or 'pca', got {plane!r}")
 
@@ -198,12 +190,12 @@ class ScoredPriorSamples:
 
 def score_prior_samples(posterior: AggregatePosterior, n: int, seed: int = 0) -> ScoredPriorSamples:
     """n seeded draws from the prior, each scored by log q(z) and log p(z)."""
-    z = torch.randn(n, posterior.latent_dim, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
-    return ScoredPriorSamples(z, posterior.log_density(z), prior_log_density(z))
+    z = StandardNormal(posterior.latent_dim).sample(n, torch.Generator().manual_seed(seed), torch.float64)
+    return ScoredPriorSamples(z, posterior.log_density(z), StandardNormal.log_prob(z).sum(dim=1))
 
 
 def kl_posterior_to_prior(posterior: AggregatePosterior, n: int, seed: int = 0) -> float:
     """Monte-Carlo KL(q(z) || p(z)) = E_q[log q - log p] over n draws of q(z), in nats: large where q(z) leaves
     the prior (the other direction of `kl_prior_to_posterior`; KL is not symmetric)."""
     z = posterior.sample(n, seed)
-    return float((posterior.log_density(z) - prior_log_density(z)).mean())
+    return float((posterior.log_density(z) - StandardNormal.log_prob(z).sum(dim=1)).mean())

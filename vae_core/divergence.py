@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .loss import discrete_kl, elbo_terms, gaussian_kl, normalise_distribution
+from .distributions import DiagonalGaussian, StandardNormal
+from .loss import discrete_kl, elbo_terms, normalise_distribution
 from .metrics import iwae_bound, log_importance_weights
 from .models import VAE
 
@@ -109,13 +110,15 @@ class GaussianKLCheck:
     total: MonteCarloEstimate  # mean (T,), the sum over dimensions
 
 
+def _float64_gaussian(mu, logvar) -> DiagonalGaussian:
+    return DiagonalGaussian(torch.as_tensor(mu, dtype=torch.float64), torch.as_tensor(logvar, dtype=torch.float64))
+
+
 def gaussian_log_ratios(mu: np.ndarray, logvar: np.ndarray, n_samples: int, seed: int) -> np.ndarray:
     """log q(z_d) - log N(z_d; 0, 1) for z ~ q = N(mu, exp(logvar)): (n_samples, D); its mean is the KL."""
-    mu, logvar = np.asarray(mu, dtype=np.float64), np.asarray(logvar, dtype=np.float64)
-    eps = np.random.default_rng(seed).standard_normal((n_samples, len(mu)))
-    z = mu + np.exp(0.5 * logvar) * eps
-    # log N(z; mu, s^2) - log N(z; 0, 1): the 2*pi terms cancel, (z - mu)^2 / s^2 = eps^2.
-    return 0.5 * (z**2 - eps**2 - logvar)
+    q = _float64_gaussian(mu, logvar)
+    z = q.reparameterise(torch.from_numpy(np.random.default_rng(seed).standard_normal((n_samples, len(q.mu)))))
+    return (q.log_prob(z) - StandardNormal.log_prob(z)).numpy()
 
 
 def monte_carlo_gaussian_kl(mu, logvar, n_samples: int = 10_000, seed: int = 0, points: int = 40) -> GaussianKLCheck:
@@ -123,7 +126,7 @@ def monte_carlo_gaussian_kl(mu, logvar, n_samples: int = 10_000, seed: int = 0, 
     with standard errors at log-spaced sample counts. mu, logvar: (D,)."""
     ratios = gaussian_log_ratios(mu, logvar, n_samples, seed)
     counts = log_spaced_counts(n_samples, points)
-    closed = gaussian_kl(torch.as_tensor(mu, dtype=torch.float64), torch.as_tensor(logvar, dtype=torch.float64))
+    closed = _float64_gaussian(mu, logvar).kl()
     return GaussianKLCheck(closed.numpy(), running_mean(ratios, counts), running_mean(ratios.sum(axis=1), counts))
 
 

@@ -10,12 +10,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .distributions import StandardNormal
+from .metrics import encode_posterior
 from .models import VAE
 
 
 def prior_samples(n: int, latent_dim: int, seed: int = 0) -> torch.Tensor:
     """n draws from p(z) = N(0, I): (n, D)."""
-    return torch.randn(n, latent_dim, generator=torch.Generator().manual_seed(seed))
+    return StandardNormal(latent_dim).sample(n, torch.Generator().manual_seed(seed))
 
 
 def lerp(z0: torch.Tensor, z1: torch.Tensor, steps: int) -> torch.Tensor:
@@ -115,9 +117,7 @@ def reencode(model: VAE, z: torch.Tensor, y: torch.Tensor | None = None) -> torc
     """mu(decode(z)): the posterior mean of each code's decoded image, (M, D) on the CPU (decoded and encoded as
     classes y (M,) for a conditional model). A code the decoder and encoder agree on comes back to itself; far from
     the data it does not."""
-    from .metrics import encode_means
-
-    return encode_means(model, model.decode_image(z, y), y)[0]
+    return encode_posterior(model, model.decode_image(z, y), y).mu
 
 
 @dataclass(frozen=True)
@@ -133,12 +133,10 @@ class PathDiagnostics:
 def path_diagnostics(model: VAE, path: torch.Tensor, y: torch.Tensor | None = None) -> PathDiagnostics:
     """Norm, prior log-density and re-encoding consistency of each code of a path (T, D) (classes y (T,) for a
     conditional model)."""
-    from .density import prior_log_density
-
     path = path.float()
     return PathDiagnostics(
         norm=path.norm(dim=1).numpy(),
         shell=path.shape[1] ** 0.5,
-        prior_log_density=prior_log_density(path).numpy(),
+        prior_log_density=StandardNormal.log_prob(path.double()).sum(dim=1).numpy(),
         reencoding_error=(reencode(model, path, y) - path).norm(dim=1).numpy(),
     )

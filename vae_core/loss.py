@@ -1,8 +1,8 @@
 """The ELBO, kept in its two parts.
 
 ELBO(x) = E_q[log p_theta(x|z)] - KL(q_phi(z|x) || p(z)), estimated with one z ~ q per example for the
-first term and in closed form for the second. All terms are in nats, summed over pixels and latent
-dimensions, one value per example; callers average over a batch.
+first term and in closed form for the second (`DiagonalGaussian.kl`). All terms are in nats, summed over pixels
+and latent dimensions, one value per example; callers average over a batch.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from .distributions import DiagonalGaussian
 from .models import VAEConfig, VAEOutput
 
 
@@ -42,24 +43,15 @@ def reconstruction_log_likelihood(
     if likelihood == "bernoulli":
         per_pixel = -F.binary_cross_entropy_with_logits(x_logits, x, reduction="none")
     else:
-        mean = torch.sigmoid(x_logits)
-        per_pixel = -0.5 * ((x - mean) / gaussian_std) ** 2 - math.log(gaussian_std) - 0.5 * math.log(2 * math.pi)
+        pixels = DiagonalGaussian(torch.sigmoid(x_logits), x_logits.new_tensor(2 * math.log(gaussian_std)))
+        per_pixel = pixels.log_prob(x)
     return per_pixel.flatten(1).sum(dim=1)
-
-
-def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL(N(mu, exp(logvar)) || N(0, 1)) per dimension, (B, D).
-
-    Closed form, Kingma & Welling (2014), Appendix B: -1/2 (1 + logvar - mu^2 - exp(logvar)).
-    """
-    # expm1: exp(logvar) - 1 rounds to 0 for |logvar| below float eps, which made the KL slightly negative.
-    return 0.5 * (mu.pow(2) + (torch.expm1(logvar) - logvar))
 
 
 def elbo_terms(output: VAEOutput, x: torch.Tensor, config: VAEConfig) -> ELBOTerms:
     """The reconstruction and KL terms of the ELBO for a forward pass of `x`."""
     recon = reconstruction_log_likelihood(output.x_logits, x, config.likelihood, config.gaussian_std)
-    return ELBOTerms(recon=recon, kl_per_dim=gaussian_kl(output.mu, output.logvar))
+    return ELBOTerms(recon=recon, kl_per_dim=output.posterior.kl())
 
 
 def discrete_kl(p, q) -> float:

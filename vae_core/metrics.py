@@ -15,11 +15,11 @@ from typing import ClassVar
 import numpy as np
 import torch
 
+from .distributions import DiagonalGaussian, StandardNormal
 from .limits import Range, check
-from .loss import elbo_terms, gaussian_kl, reconstruction_log_likelihood
+from .loss import elbo_terms, reconstruction_log_likelihood
 from .models import VAE
 
-_LOG_2PI = math.log(2 * math.pi)
 Progress = Callable[[int, int], None]  # on_batch(done, total)
 
 
@@ -77,11 +77,6 @@ def evaluate_elbo(model: VAE, x: torch.Tensor, y: torch.Tensor | None = None,
     return {"recon": recon, "kl": kl, "elbo": recon - kl}
 
 
-def _log_normal(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """log N(z; mu, exp(logvar)) summed over the last dimension."""
-    return -0.5 * (((z - mu) ** 2) / logvar.exp() + logvar + _LOG_2PI).sum(dim=-1)
-
-
 @torch.no_grad()
 def log_importance_weights(model: VAE, x: torch.Tensor, k: int, batch_size: int | None = None,
                            y: torch.Tensor | None = None, on_batch: Progress | None = None) -> torch.Tensor:
@@ -92,17 +87,16 @@ def log_importance_weights(model: VAE, x: torch.Tensor, k: int, batch_size: int 
     out = []
     for batch, labels in _labelled_batches(x, y, batch_size):
         batch = batch.to(model.device)
-        mu, logvar = model.encode(batch, labels)  # (B, D)
-        noise = torch.randn(len(batch), k, mu.shape[1], device=mu.device)
-        z = mu.unsqueeze(1) + noise * (0.5 * logvar).exp().unsqueeze(1)  # (B, K, D) samples of q(z|x)
+        posterior = model.encode(batch, labels)[:, None].expand(-1, k, -1)  # (B, K, D): each q(z|x) K times
+        z = posterior.sample()  # (B, K, D)
         repeated = None if labels is None else labels.repeat_interleave(k)
         logits = model.decode(z.flatten(0, 1), repeated)  # (B*K, C, H, W)
         targets = batch.repeat_interleave(k, dim=0)
         log_px_z = reconstruction_log_likelihood(
             logits, targets, model.config.likelihood, model.config.gaussian_std
         ).view(len(batch), k)
-        log_pz = _log_normal(z, torch.zeros_like(z), torch.zeros_like(z))
-        log_qz = _log_normal(z, mu.unsqueeze(1), logvar.unsqueeze(1))
+        log_pz = StandardNormal.log_prob(z).sum(dim=-1)
+        log_qz = posterior.log_prob(z).sum(dim=-1)
         out.append((log_px_z + log_pz - log_qz).cpu())
         if on_batch is not None:
             on_batch(sum(len(w) for w in out), len(x))
@@ -123,26 +117,48 @@ def importance_weighted_log_px(model: VAE, x: torch.Tensor, k: int = 100,
 
 
 @torch.no_grad()
-def encode_means(model: VAE, x: torch.Tensor, y: torch.Tensor | None = None, batch_size: int = 2048,
-                 on_batch: Callable[[int, int], None] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Posterior means and log-variances (N, D) each, on the CPU, encoded on the model's device in batches
-    (memory stays bounded by one batch on the device); labels y (N,) for a conditional model; `on_batch(done,
-    total)` reports progress."""
+def encode_posterior(model: VAE, x: torch.Tensor, y: torch.Tensor | None = None, batch_size: int = 2048,
+                     on_batch: Progress | None = None) -> DiagonalGaussian:
+    """The posteriors q(z|x) of many examples x (N, C, H, W), mu and logvar (N, D) on the CPU, encoded on the
+    model's device in batches (memory stays bounded by one batch on the device); labels y (N,) for a conditional
+    model; `on_batch(done, total)` reports progress."""
     was_training = _eval_mode(model)
     mus, logvars = [], []
     for batch, labels in _labelled_batches(x, y, batch_size):
-        mu, logvar = model.encode(batch.to(model.device), labels)
-        mus.append(mu.cpu())
-        logvars.append(logvar.cpu())
+        posterior = model.encode(batch.to(model.device), labels).to("cpu")
+        mus.append(posterior.mu)
+        logvars.append(posterior.logvar)
         if on_batch is not None:
             on_batch(sum(len(m) for m in mus), len(x))
     model.train(was_training)
-    return torch.cat(mus), torch.cat(logvars)
+    return DiagonalGaussian(torch.cat(mus), torch.cat(logvars))
 
 
-def kl_per_dimension(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """Mean KL(q(z_d|x) || N(0, 1)) over examples, per latent dimension: (D,)."""
-    return gaussian_kl(mu, logvar).mean(dim=0)
+def kl_per_dimension(posterior: DiagonalGaussian) -> torch.Tensor:
+    """Mean KL(q(z_d|x) || N(0, 1)) over the examples of `posterior` (N, D), per latent dimension: (D,)."""
+    return posterior.kl().mean(dim=0)
+
+
+@dataclass(frozen=True)
+class DimensionActivity:
+    """How much a model uses each latent dimension: its mean KL to the prior over a set of examples (the test split's
+    in the app). A dimension the encoder ignores keeps q(z_d|x) = N(0, 1) for every x, so its KL is 0."""
+
+    ACTIVE_KL: ClassVar[float] = 0.01  # nats; below this the encoder (nearly) ignores the dimension
+
+    kl: np.ndarray  # (D,) nats
+
+    @classmethod
+    def of(cls, posterior: DiagonalGaussian) -> DimensionActivity:
+        return cls(kl_per_dimension(posterior).numpy())
+
+    @property
+    def most_active_first(self) -> list[int]:
+        """The dimensions by decreasing KL (ties in index order)."""
+        return [int(d) for d in np.argsort(-self.kl, kind="stable")]
+
+    def is_active(self, dim: int) -> bool:
+        return bool(self.kl[dim] >= self.ACTIVE_KL)
 
 
 def active_units(mu: torch.Tensor, threshold: float = 0.01) -> int:
@@ -157,8 +173,7 @@ def evaluate(model: VAE, x: torch.Tensor, k: int = 100, y: torch.Tensor | None =
     result = evaluate_elbo(model, x, y)
     result["log_px"] = importance_weighted_log_px(model, x, k, y, on_batch).mean().item()
     result["gap"] = result["log_px"] - result["elbo"]
-    mu, _ = encode_means(model, x, y)
-    result["active_units"] = active_units(mu)
+    result["active_units"] = active_units(encode_posterior(model, x, y).mu)
     result["k"] = k
     return result
 

@@ -19,6 +19,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from .distributions import DiagonalGaussian, StandardNormal
 from .errors import ConfigError
 from .limits import Range, check
 
@@ -115,6 +116,11 @@ class VAEOutput:
     logvar: torch.Tensor  # (B, D)
     z: torch.Tensor  # (B, D) reparameterised sample
 
+    @property
+    def posterior(self) -> DiagonalGaussian:
+        """q(z|x) of the batch, whose draw z is."""
+        return DiagonalGaussian(self.mu, self.logvar)
+
 
 def _mlp(sizes: list[int]) -> nn.Sequential:
     layers: list[nn.Module] = []
@@ -194,23 +200,19 @@ class VAE(nn.Module):
         one_hot = nn.functional.one_hot(y.to(h.device).long(), self.config.n_classes).to(h.dtype)
         return torch.cat([h, one_hot.expand(len(h), -1)], dim=1)
 
-    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """x (B, C, H, W) in [0, 1] (and y (B,) if conditional) -> mu, logvar, each (B, D)."""
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DiagonalGaussian:
+        """x (B, C, H, W) in [0, 1] (and y (B,) if conditional) -> the posterior q(z|x), mu and logvar (B, D)."""
         h = self.with_class(self.encoder(x), y)
-        return self.mu_head(h), self.logvar_head(h)
+        return DiagonalGaussian(self.mu_head(h), self.logvar_head(h))
 
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """z (B, D) (and y (B,) if conditional) -> x_logits (B, C, H, W); the image mean is sigmoid(x_logits)."""
         return self.decoder(self.with_class(z, y))
 
-    @staticmethod
-    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-        return mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
-
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> VAEOutput:
-        mu, logvar = self.encode(x, y)
-        z = self.reparameterize(mu, logvar)
-        return VAEOutput(self.decode(z, y), mu, logvar, z)
+        posterior = self.encode(x, y)
+        z = posterior.sample()
+        return VAEOutput(self.decode(z, y), posterior.mu, posterior.logvar, z)
 
     @property
     def device(self) -> torch.device:
@@ -235,11 +237,10 @@ class VAE(nn.Module):
     def sample(self, n: int, generator: torch.Generator | None = None, y: torch.Tensor | None = None) -> torch.Tensor:
         """n images decoded from z ~ N(0, I): (n, C, H, W) in [0, 1]. A conditional model decodes sample i as
         class y[i], by default the classes in turn (`cycled_labels`)."""
-        z = torch.randn(n, self.config.latent_dim, generator=generator)
+        z = StandardNormal(self.config.latent_dim).sample(n, generator)
         return self.decode_image(z, self.cycled_labels(n) if y is None else y)
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Decode the posterior mean of each x: (B, C, H, W) in [0, 1]."""
-        mu, _ = self.encode(x.to(self.device), y)
-        return self.decode_image(mu, y)
+        return self.decode_image(self.encode(x.to(self.device), y).mode(), y)

@@ -27,9 +27,9 @@ import numpy as np
 import torch
 
 from .checkpoint import Checkpoint
-from .data import Dataset, split_examples
+from .data import Dataset
 from .images import png_bytes, to_uint8
-from .metrics import encode_means, per_example_terms
+from .metrics import encode_posterior, per_example_terms
 
 # The Projector reads the sprite into one WebGL texture and refuses sprites over 8192 x 8192 pixels.
 MAX_SPRITE_SIDE = 8192
@@ -88,7 +88,7 @@ class EmbeddingTable:
     name: str  # what the tensor is called in the Projector, e.g. "mnist-conv mu (test)"
     mu: np.ndarray  # (N, D) float32 posterior means
     labels: np.ndarray  # (N,) int64
-    ids: tuple[str, ...]  # (N,) Dataset.example_ids
+    ids: tuple[str, ...]  # (N,) Split.ids
     class_names: tuple[str, ...]
     terms: dict[str, np.ndarray]  # recon, kl, elbo (N,) each, nats (metrics.per_example_terms)
     images: torch.Tensor  # (N, C, H, W) in [0, 1]
@@ -98,9 +98,10 @@ def embedding_table(checkpoint: Checkpoint, dataset: Dataset, split: str, name: 
                     progress: Callable[[float, str], None] | None = None) -> EmbeddingTable:
     """Encode a split ("train", "test" or "all") and score every example; progress(fraction, message)."""
     report = progress or (lambda fraction, message: None)
-    x, y, ids = split_examples(dataset, split)
+    examples = dataset.split(split)
+    x, y, ids = examples.x, examples.y, examples.ids
     model = checkpoint.model
-    mu, _ = encode_means(model, x, y, on_batch=lambda done, total: report(0.3 * done / total, "encoding"))
+    mu = encode_posterior(model, x, y, on_batch=lambda done, total: report(0.3 * done / total, "encoding")).mu
     terms = per_example_terms(model, x, y, on_batch=lambda done, total: report(0.3 + 0.7 * done / total,
                                                                                "scoring each example"))
     report(1.0, "done")

@@ -5,7 +5,7 @@ name says what the arrays are (an encoding, per-example terms, a projection's pa
 arrays or None; `put` writes them to a temporary file renamed into place, so a reader never sees half a file and
 two writers of the same key leave one whole file. A file that cannot be read counts as missing.
 
-`CACHE_ROOT` (checkpoints/.cache/, git-ignored) is where the app keeps them; everything in it can be deleted.
+`CACHE_ROOT` (the user's cache folder, vae_core.paths) is where the app keeps them; all of it can be deleted.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-CACHE_ROOT = Path(__file__).resolve().parent.parent / "checkpoints" / ".cache"
+from .paths import user_cache_dir
+
+CACHE_ROOT = user_cache_dir() / "arrays"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.=-]*")
 
 

@@ -19,7 +19,7 @@ from .distributed import World
 from .errors import ConfigError
 from .limits import Range, check
 from .loss import elbo_terms
-from .metrics import encode_means, evaluate_elbo
+from .metrics import encode_posterior, evaluate_elbo
 from .models import VAE, VAEConfig, VAEOutput
 from .replay import MAX_POINTS, FormationReplay
 
@@ -293,7 +293,7 @@ class Trainer:
         return event
 
     def _snapshot(self) -> SnapshotEvent:
-        mu, _ = encode_means(self.model, self.x_replay, self.y_replay)
+        mu = encode_posterior(self.model, self.x_replay, self.y_replay).mu
         self.replay = self.replay.with_frame(self.epoch, mu.numpy())
         return SnapshotEvent(self.epoch, self.replay)
 

@@ -10,11 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import streamlit as st
-import torch
 
 from ui import cache
 from ui.components.latent_canvas import latent_canvas
-from vae_core.metrics import kl_per_dimension
 
 LIMIT = 3.0
 
@@ -22,11 +20,11 @@ LIMIT = 3.0
 def main() -> None:
     st.title("Latent canvas (test app)")
     checkpoint = cache.checkpoint(Path(st.query_params["checkpoint"]).read_bytes())
-    mu, logvar = cache.encodings(checkpoint)
-    _, labels = cache.dataset_for(checkpoint).split("test")
-    kl = kl_per_dimension(torch.from_numpy(mu), torch.from_numpy(logvar)).numpy()
+    mu, _ = cache.encodings(checkpoint)
+    labels = cache.dataset_for(checkpoint).split("test").y
+    activity = cache.dimension_activity(checkpoint)
     state = latent_canvas(checkpoint, mu, labels.numpy(), start=np.zeros(checkpoint.config.latent_dim),
-                          start_id="zero", dims=[int(d) for d in np.argsort(-kl, kind="stable")], kl=kl, limit=LIMIT)
+                          start_id="zero", dims=activity.most_active_first, kl=activity.kl, limit=LIMIT)
     st.markdown(f"ready: `{state.ready}` · problem: `{state.problem}`")
     st.markdown("code received on release: `" + ",".join(f"{v:.6f}" for v in state.z) + "`")
 

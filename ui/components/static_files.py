@@ -18,7 +18,9 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-STATIC_DIR = Path(__file__).resolve().parents[2] / "static"  # served at /app/static/ (server.enableStaticServing)
+from vae_core.paths import install_home
+
+STATIC_DIR = install_home() / "static"  # next to app.py: served at /app/static/ (server.enableStaticServing)
 CACHE_DIR = STATIC_DIR / "cache"  # git-ignored; files are immutable (named by content), safe to delete
 
 
