@@ -88,7 +88,7 @@ def trained_digits(digits) -> Trainer:
 def trained_checkpoint(trained_digits, digits, tmp_path_factory) -> Path:
     """The trained digits model saved as a checkpoint file."""
     path = tmp_path_factory.mktemp("ckpt") / "trained.safetensors"
-    info = DatasetInfo(digits.name, digits.image_shape, digits.class_names, digits.options)
+    info = DatasetInfo.of(digits)
     save_checkpoint(path, trained_digits.model, info, trained_digits.history, trained_digits.epoch, "test fixture")
     return path
 
@@ -100,7 +100,7 @@ TINY_CONFIG = {"image_shape": (1, 8, 8), "latent_dim": 2, "hidden_dims": (16, 8)
 
 @pytest.fixture
 def digits_info(digits) -> DatasetInfo:
-    return DatasetInfo(digits.name, digits.image_shape, digits.class_names, digits.options)
+    return DatasetInfo.of(digits)
 
 
 @pytest.fixture

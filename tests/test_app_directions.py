@@ -106,7 +106,7 @@ def test_an_image_folder_model_walks_between_its_folder_named_classes(tmp_path, 
     dataset = load_image_folder(tmp_path, size=8)
     torch.manual_seed(0)
     model = VAE(VAEConfig(image_shape=(1, 8, 8), latent_dim=3, hidden_dims=(16,)))
-    info = DatasetInfo(dataset.name, dataset.image_shape, dataset.class_names, dataset.options)
+    info = DatasetInfo.of(dataset)
     at = page("pages/directions.py")
     data = checkpoint_bytes(model, info, {"train": [], "test": []}, epoch=0)
     at.session_state["model"] = CurrentModel("folder.safetensors", data, trusted=True)  # trained here, locally

@@ -21,7 +21,7 @@ from vae_core.models import VAE, VAEConfig
 def conditional(digits) -> tuple[VAE, bytes]:
     torch.manual_seed(0)
     model = VAE(VAEConfig(image_shape=(1, 8, 8), latent_dim=3, hidden_dims=(32,), n_classes=10))
-    info = DatasetInfo(digits.name, digits.image_shape, digits.class_names, digits.options)
+    info = DatasetInfo.of(digits)
     return model, checkpoint_bytes(model, info, {"train": [], "test": []}, epoch=0)
 
 

@@ -34,6 +34,7 @@ def test_a_conditional_model_trained_on_the_page_replays_and_decodes_every_class
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
     at.switch_page("pages/train.py").run()
     assert any(NO_REPLAY in info.value for info in at.info)  # the shipped default has no snapshots, and says so
+    at.selectbox(key="train_dataset").set_value("digits").run()
     at.checkbox(key="train_conditional").check()
     job = start(at, epochs=EPOCHS)
     finish(at, job)

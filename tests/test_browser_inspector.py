@@ -346,7 +346,7 @@ def conditional_model(digits, tmp_path_factory):
     """A conditional digits model (2-D, trained for seconds), as a checkpoint file, with its test codes."""
     trainer = train_digits_model(digits, epochs=20, n_classes=len(digits.class_names))
     path = tmp_path_factory.mktemp("cvae") / "cvae-digits.safetensors"
-    info = DatasetInfo(digits.name, digits.image_shape, digits.class_names, digits.options)
+    info = DatasetInfo.of(digits)
     save_checkpoint(path, trainer.model, info, trainer.history, trainer.epoch, "conditional inspector test")
     model = load_checkpoint(path).model
     mu = encode_posterior(model, digits.x_test, digits.y_test).mu

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from vae_core import checkpoint
+from vae_core import checkpoint, files
 from vae_core.checkpoint import load_checkpoint, save_checkpoint
-from vae_core.errors import CheckpointError
+from vae_core.errors import CheckpointError, VAEError
 from vae_core.models import VAE, VAEConfig
 from vae_core.train import FinishedEvent, StepEvent, TrainConfig, Trainer, build_trainer
 
@@ -40,7 +40,7 @@ def test_crash_between_write_and_rename_keeps_the_previous_checkpoint(tiny_check
     def crash(*args, **kwargs):
         raise error
 
-    monkeypatch.setattr(checkpoint.os, failing, crash)
+    monkeypatch.setattr(files.os, failing, crash)
     with pytest.raises(type(error)):
         save_checkpoint(tiny_checkpoint, _other_model(tiny_config), digits_info, {"train": [], "test": []}, 5)
     monkeypatch.undo()
@@ -87,7 +87,7 @@ def test_killing_a_process_mid_save_leaves_a_readable_checkpoint(tiny_checkpoint
 
 def test_saving_under_an_existing_name_without_overwrite_is_refused(tiny_checkpoint, digits_info, tiny_config):
     before = tiny_checkpoint.read_bytes()
-    with pytest.raises(CheckpointError, match="already exists"):
+    with pytest.raises(VAEError, match="already exists"):
         save_checkpoint(tiny_checkpoint, _other_model(tiny_config), digits_info, {"train": [], "test": []}, 5,
                         overwrite=False)
     assert tiny_checkpoint.read_bytes() == before and _only_the_checkpoint_is_left(tiny_checkpoint)
@@ -201,7 +201,7 @@ def test_temp_files_left_by_a_killed_save_are_removed_by_the_next_save(tiny_chec
     fresh.write_bytes(b"half a file")
     an_hour_ago = time.time() - 3600
     os.utime(stale, (an_hour_ago, an_hour_ago))
-    checkpoint.write_atomically(tiny_checkpoint, tiny_checkpoint.read_bytes())
+    files.write_atomically(tiny_checkpoint, tiny_checkpoint.read_bytes())
     assert not stale.exists()
     assert fresh.exists()
     load_checkpoint(tiny_checkpoint)

@@ -90,7 +90,7 @@ def replayed(digits):
 def _bytes(trainer, digits) -> bytes:
     from vae_core.checkpoint import DatasetInfo
 
-    info = DatasetInfo(digits.name, digits.image_shape, digits.class_names, digits.options)
+    info = DatasetInfo.of(digits)
     return checkpoint_bytes(trainer.model, info, trainer.history, trainer.epoch, replay=trainer.replay)
 
 

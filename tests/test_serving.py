@@ -258,3 +258,11 @@ def test_an_uploaded_archive_becomes_the_visitors_own_dataset(shared, tmp_path):
     assert not at.exception and any("6 images extracted" in s.value for s in at.success)
     assert at.selectbox(key="train_dataset").value == "your upload: my-pets"
     assert "your upload: my-pets" not in visitor().selectbox(key="train_dataset").options
+
+
+def test_a_stored_folder_inside_the_roots_is_the_one_read_not_another_of_its_name(tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    image_folder(first / "faces"), image_folder(second / "faces", n=8)
+    roots = DataRoots((first, second))
+    assert locate("folder", {"path": str(second / "faces"), "size": 8}, roots)["path"] == str(second / "faces")
+    assert locate("folder", {"path": "/gone/faces", "size": 8}, roots)["path"] == str(first / "faces")

@@ -348,7 +348,7 @@ def _lower_this_threads_priority(niceness: int = 10) -> None:
 
 
 def dataset_info(dataset: Dataset) -> DatasetInfo:
-    return DatasetInfo(dataset.name, dataset.image_shape, dataset.class_names, dataset.options)
+    return DatasetInfo.of(dataset)
 
 
 def start_training(dataset: Dataset, train_config: TrainConfig, model_config: VAEConfig | None = None,

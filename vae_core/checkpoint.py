@@ -10,15 +10,11 @@ written atomically (temp file + rename) and validated fully on load; no pickle i
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import json
-import os
 import platform
 import re
 import struct
-import tempfile
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +23,7 @@ import torch
 
 from .data import Dataset, load_dataset, locate
 from .errors import CheckpointError, ConfigError
+from .files import write_atomically
 from .models import VAE, VAEConfig
 from .replay import TENSOR_PREFIX as REPLAY_PREFIX
 from .replay import FormationReplay, layout_problem
@@ -55,6 +52,11 @@ class DatasetInfo:
     image_shape: tuple[int, int, int]
     class_names: tuple[str, ...]
     options: dict = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, dataset: Dataset) -> DatasetInfo:
+        """What a checkpoint records of the dataset it was trained on."""
+        return cls(dataset.name, dataset.image_shape, dataset.class_names, dataset.options)
 
     def loading_options(self, download: bool = False, roots: DataRoots | None = None) -> dict:
         """The options to load this dataset again. A stored `download` flag is never trusted: the checkpoint
@@ -196,43 +198,6 @@ def _history_rows(history: dict, tensors: dict[str, torch.Tensor]) -> dict:
         columns = {name: tensors.pop(f"{HISTORY_PREFIX}{split}.{name}").tolist() for name in entry["columns"]}
         rows[split] = [dict(zip(columns, values)) for values in zip(*columns.values())]
     return rows
-
-
-def write_atomically(path: str | Path, data: bytes, overwrite: bool = True) -> Path:
-    """Write bytes to path via a temp file in the same folder and a rename: readers never see half a file."""
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise CheckpointError(f"{path} already exists; choose another name or allow overwriting")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)  # mkstemp creates 0600; a checkpoint is an ordinary file
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _remove_stale_temp_files(path)
-    return path
-
-
-STALE_TEMP_SECONDS = 600  # far longer than any save takes, so a save in progress is never touched
-
-
-def _remove_stale_temp_files(path: Path) -> None:
-    """Temp files of `path` left by a process killed mid-save (the `except` above never ran)."""
-    cutoff = time.time() - STALE_TEMP_SECONDS
-    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
-        try:
-            if stale.stat().st_mtime < cutoff:
-                stale.unlink()
-        except OSError:
-            pass  # another process removed it first
 
 
 def save_checkpoint(path: str | Path, model: VAE, dataset: DatasetInfo, history: dict, epoch: int,

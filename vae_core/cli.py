@@ -317,7 +317,7 @@ def cmd_train(args, argv: list[str]) -> int:
     first_step = trainer.step
     launcher = (f"torchrun --nproc_per_node={world.world_size} -m vae_core" if world.is_distributed
                 else "python -m vae_core")
-    info = DatasetInfo(dataset.name, dataset.image_shape, dataset.class_names, dataset.options)
+    info = DatasetInfo.of(dataset)
     saver = _RunSaver(trainer, out, info, f"{launcher} {shlex.join(argv)}", vars(train_config),
                       keep_adam=not args.no_optimizer_state, every=args.save_every)
     try:

@@ -589,13 +589,28 @@ def _where_to_put(name: str, options: dict) -> str:
     return f"a folder named {Path(str(options.get('path', ''))).name!r} of its images in a data folder"
 
 
+def _stored_inside(roots: DataRoots, name: str, options: dict) -> dict | None:
+    """The stored options when the path they name lies inside the roots and holds the dataset (None otherwise)."""
+    key = "path" if name == "folder" else "root"
+    stored = options.get(key)
+    if not isinstance(stored, str) or not stored or not roots.contains(stored):
+        return None
+    path = Path(stored)
+    holds = path.is_dir() if name == "folder" else (
+        _idx_complete(_idx_base(name, path), _IDX_DATASETS[name][0]) if name in _IDX_DATASETS
+        else (path / _CIFAR_FOLDER).is_dir())
+    return {key: stored} if holds else None
+
+
 def locate(name: str, options: dict, roots: DataRoots) -> dict:
-    """Loading options for the stored dataset `name` found BY NAME inside `roots`: a stored path is never followed
-    (a checkpoint's options may be a stranger's); only non-path options of a folder (size, grayscale) are kept.
-    Raises DatasetError naming what is missing and where to put it."""
+    """Loading options for the stored dataset `name` inside `roots`: its stored path when that lies inside them,
+    else the dataset found BY NAME in them (a stored path outside the roots is never followed: a checkpoint's
+    options may be a stranger's); of a folder's other options only size and grayscale are kept. Raises
+    DatasetError naming what is missing and where to put it."""
     if name not in DATASETS:
         raise DatasetError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
-    found = _found_in(roots, name, options)
+    found = _stored_inside(roots, name, options) if name != "digits" else {}
+    found = found if found is not None else _found_in(roots, name, options)
     if found is None:
         raise DatasetError(f"the model's dataset {name!r} is not in this server's data folders "
                            f"({roots.describe()}); to use it, put {_where_to_put(name, options)}")

@@ -10,14 +10,14 @@ two writers of the same key leave one whole file. A file that cannot be read cou
 
 from __future__ import annotations
 
-import os
+import io
 import re
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from .files import write_atomically
 from .paths import user_cache_dir
 
 CACHE_ROOT = user_cache_dir() / "arrays"
@@ -41,14 +41,6 @@ class ArrayStore:
             return None
 
     def put(self, sha256: str, split: str, name: str, arrays: dict[str, np.ndarray]) -> Path:
-        path = self.path(sha256, split, name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        return write_atomically(self.path(sha256, split, name), buffer.getvalue())
