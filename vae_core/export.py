@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .checkpoint import write_atomically
+from .files import write_atomically
 from .models import VAE
 
 # The graph's input names are MeanImageDecoder.forward's parameter names (torch.export's dynamic shapes name them).

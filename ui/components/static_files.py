@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import os
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
+from vae_core.files import write_atomically
 from vae_core.paths import install_home
 
 STATIC_DIR = install_home() / "static"  # next to app.py: served at /app/static/ (server.enableStaticServing)
-CACHE_DIR = STATIC_DIR / "cache"  # git-ignored; files are immutable (named by content), safe to delete
+CACHE_DIR = STATIC_DIR / "cache"  # git-ignored; files are immutable (named by what they hold), safe to delete
 
 
 def static_url(*parts: str) -> str:
@@ -41,16 +39,7 @@ def publish_as(name: str, make: Callable[[], bytes], compress: bool = False) -> 
     path = CACHE_DIR / name
     if not path.is_file():
         data = make()
-        CACHE_DIR.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=CACHE_DIR, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(gzip.compress(data, compresslevel=1) if compress else data)
-            os.chmod(tmp, 0o644)  # mkstemp makes it private; it is a public static file
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomically(path, gzip.compress(data, compresslevel=1) if compress else data)
     return static_url("cache", name)
 
 
