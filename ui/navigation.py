@@ -13,9 +13,7 @@ import threading
 
 import streamlit as st
 
-from vae_core.paths import install_home
-
-ICON = install_home() / "static" / "icon.png"  # served by this server: no font CDN is asked for it
+ICON_URL = "/app/static/icon.png"  # static/icon.png, a static file of ours: no font CDN, no media file per view
 
 PAGES = [
     ("pages/home.py", "Overview", ":material/home:"),
@@ -33,7 +31,7 @@ _routing = threading.local()  # each session's script runs in its own thread
 
 def route() -> None:
     """The app's navigation and sidebar, then the page the URL names (app.py calls this and nothing else)."""
-    st.set_page_config(page_title="VAE Latent Explorer", page_icon=str(ICON), layout="wide")
+    st.set_page_config(page_title="VAE Latent Explorer", page_icon=ICON_URL, layout="wide")
     # st.navigation first, before the heavy imports below: it is what ends legacy mode for every later session.
     navigation = st.navigation([st.Page(path, title=title, icon=icon, default=i == 0)
                                 for i, (path, title, icon) in enumerate(PAGES)])
