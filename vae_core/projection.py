@@ -57,9 +57,8 @@ class ProjectionParams:
     MIN_DIST: ClassVar[Range] = Range(0.0, 0.99)
     MAX_POINTS: ClassVar[Range] = Range(10, 10_000_000)
     # The most points each method runs on by default (None: every point; above the cap, a subsample stratified by
-    # label, said so), from benchmarks/projections.py on one core of the 2-core box (benchmarks/RESULTS.md,
-    # "Projections"): UMAP took 76 CPU s for all 70,000 MNIST means (+47 s of numba compilation once per server),
-    # openTSNE 47 s for 10,000, 105 s for 40,000 and 182 s for 70,000: t-SNE draws what fits in about two minutes.
+    # label, said so), measured on one core of the 2-core box (benchmarks/RESULTS.md, "Projections" and "UMAP on
+    # 70,000"): UMAP draws all 70,000 MNIST means; t-SNE (openTSNE) what fits in about two minutes.
     DEFAULT_MAX_POINTS: ClassVar[dict[str, int | None]] = {"direct": None, "pca": None, "tsne": 40_000,
                                                            "umap": None}
 
