@@ -235,7 +235,7 @@ def _umap(mu: np.ndarray, params: ProjectionParams, report: Progress, threads: i
                             init="pca", precomputed_knn=(indices, distances, None),
                             tqdm_kwds={"disable": False, "file": _EpochProgress(report, len(mu)), "mininterval": 0.5})
         with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", "precomputed_knn", UserWarning)  # "no search index: no transform"
+            warnings.filterwarnings("ignore", r"precomputed_knn\[2\]", UserWarning)  # no search index: no transform
             return reducer.fit_transform(mu)
 
 
