@@ -33,13 +33,14 @@ from vae_core.checkpoint import Checkpoint
 from vae_core.data import SPLITS, Dataset
 from vae_core.images import tile
 from vae_core.latent import latent_grid, nearest_neighbours
-from vae_core.projection import ProjectionParams, project_points
+from vae_core.projection import Projection, ProjectionParams, project_points
 from vae_core.projector import embedding_table, projector_zip, write_projector
 
 METHOD_NAMES = {"direct": "Two latent dimensions", "pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
 SPLIT_NAMES = {"test": "Test", "train": "Train", "all": "Train + test"}  # the order shown; keys: vae_core.data.SPLITS
 SPLIT_KEPT = "scatter_split_kept"
 COLOUR_BY = ("label", "reconstruction log-likelihood", "KL", "ELBO", "‖μ‖", "mean σ")
+MAP_SHOWN = "scatter_map_shown"  # (checkpoint sha256, split, params, Projection): the map this page last drew
 MAX_SHOWN = 12  # selected examples drawn in the panel; more would only slow the page down
 NEIGHBOURS = 8  # k nearest neighbours shown per selected example (the first MAX_NEIGHBOUR_ROWS of them)
 MAX_NEIGHBOUR_ROWS = 3
@@ -48,18 +49,24 @@ GRID_EXTENT = 3.0  # +-3 prior standard deviations
 THUMB_PX = 72
 
 
+def default_params(checkpoint: Checkpoint) -> ProjectionParams:
+    """The map a model opens with: its two dimensions for a latent of at most two, else PCA."""
+    latent_dim = checkpoint.config.latent_dim
+    return ProjectionParams("direct", (0, min(1, latent_dim - 1))) if latent_dim <= 2 else ProjectionParams("pca")
+
+
 def params_ui(checkpoint: Checkpoint, split: str, n_points: int, place) -> ProjectionParams | None:
     """The projection the user asks for (the method chosen in `place`); None while a t-SNE / UMAP has not been
     asked for with Compute."""
     latent_dim = checkpoint.config.latent_dim
-    default = "direct" if latent_dim <= 2 else "pca"
-    method = place.radio("Projection", ProjectionParams.METHODS, index=ProjectionParams.METHODS.index(default),
-                      format_func=METHOD_NAMES.get, horizontal=True, key="scatter_method")
+    default = default_params(checkpoint)
+    method = place.radio("Projection", ProjectionParams.METHODS, index=ProjectionParams.METHODS.index(default.method),
+                         format_func=METHOD_NAMES.get, horizontal=True, key="scatter_method")
     if method == "pca":
         return ProjectionParams("pca")
     if method == "direct":
         if latent_dim <= 2:
-            return ProjectionParams("direct", (0, min(1, latent_dim - 1)))
+            return default
         order = cache.dimension_activity(checkpoint).most_active_first
         x_col, y_col = st.columns(2)
         label = "z{} · most active".format
@@ -113,6 +120,17 @@ def wait_for_projection(checkpoint: Checkpoint, split: str, params: ProjectionPa
         st.rerun()
     elapsed = f" · {run.seconds or 0:.0f} s" if run.seconds else ""
     st.progress(run.fraction, text=f"{METHOD_NAMES[params.method]}: {run.message}{elapsed}")
+
+
+def map_on_screen(checkpoint: Checkpoint, split: str) -> tuple[ProjectionParams, Projection] | None:
+    """The map to keep drawing while another computes: the last one this page drew of this model and split, else
+    the model's opening map (computed on the spot)."""
+    shown = st.session_state.get(MAP_SHOWN)
+    if shown is not None and shown[:2] == (checkpoint.sha256, split):
+        return shown[2:]
+    params = default_params(checkpoint)
+    run = request(checkpoint, split, params)
+    return (params, run.result) if run.result is not None else None
 
 
 def colouring_ui(checkpoint: Checkpoint, split: str) -> Colouring:
@@ -326,10 +344,22 @@ def main() -> None:
     if run.error:
         st.error(f"The map could not be computed: {run.error}.")
         return
-    if not run.done:
+    if run.done:
+        projected = run.result
+        st.session_state[MAP_SHOWN] = (checkpoint.sha256, split, params, projected)
+    else:
         wait_for_projection(checkpoint, split, params)
-        return
-    projected = run.result
+        asked, shown = params.method, map_on_screen(checkpoint, split)
+        if shown is None:
+            return
+        params, projected = shown
+        st.caption(f"The {METHOD_NAMES[params.method]} map stays here until the {METHOD_NAMES[asked]} map is ready.")
+    draw_map(checkpoint, dataset, split, params, projected, labels, ids)
+
+
+def draw_map(checkpoint: Checkpoint, dataset: Dataset, split: str, params: ProjectionParams, projected: Projection,
+             labels: np.ndarray, ids: tuple[str, ...]) -> None:
+    """The inspector on `projected` (the map of `params`), its controls, the selection panel and the exports."""
     st.session_state[SCATTER_PROJECTION] = params.method
     st.session_state[SCATTER_DIMS] = params.dims
     colour_col, label_col, search_col, hide_col = st.columns([3, 3, 3, 2], vertical_alignment="bottom")

@@ -34,6 +34,7 @@ from vae_core.images import to_uint8
 from vae_core.latent import nearest_neighbours
 from vae_core.metrics import encode_posterior, per_example_terms
 from vae_core.models import VAE, VAEConfig
+from vae_core.projection import Projection
 
 
 @pytest.fixture(autouse=True)
@@ -232,7 +233,7 @@ def test_an_8d_model_defaults_to_pca_and_tsne_waits_for_compute_then_draws_its_c
     at.number_input(key="scatter_perplexity").set_value(10.0)
     at.button[0].click().run()  # the form's Compute sends both
     for _ in range(120):
-        if at.get("bidi_component"):
+        if at.session_state[SCATTER_PROJECTION] == "tsne":  # the PCA map stays on screen until then
             break
         time.sleep(0.5)
         at.run()
@@ -241,6 +242,52 @@ def test_an_8d_model_defaults_to_pca_and_tsne_waits_for_compute_then_draws_its_c
     assert len(indices) == 200 == len(coords) and len(set(indices.tolist())) == 200
     assert any("t-SNE on 200 of 359 points, stratified by label" in c.value for c in at.main.caption)
     assert at.session_state[SCATTER_PROJECTION] == "tsne"
+
+
+class _ComputingRun:
+    """What `ui.projections.request` answers for a run still in progress (its interface, nothing more)."""
+
+    def __init__(self, fraction: float, message: str):
+        self.fraction, self.message, self.result, self.error, self.seconds = fraction, message, None, None, None
+
+    @property
+    def done(self) -> bool:
+        return self.result is not None or self.error is not None
+
+
+def test_the_map_on_screen_stays_under_a_progress_bar_while_a_projection_computes(monkeypatch):
+    from ui import projections
+
+    real_request, runs = projections.request, {}
+
+    def request(checkpoint, split, params, retry=False):  # UMAP stays in progress until the test finishes it
+        if params.method != "umap":
+            return real_request(checkpoint, split, params, retry)
+        return runs.setdefault(params.key(), _ComputingRun(0.4, "UMAP on 359 points: layout epoch 200 of 500"))
+
+    monkeypatch.setattr(projections, "request", request)
+    at = page("pages/scatter.py", "digits-8d.safetensors")
+    pca_coords, pca_indices = view_points(at)
+    at.radio(key="scatter_method").set_value("umap").run()
+    at.button[0].click().run()  # Compute
+    for _ in range(3):  # the page polls: the previous map stays through every rerun
+        assert not at.exception and len(runs) == 1
+        bar = at.get("progress")[0].proto
+        assert bar.value == 40 and "layout epoch 200 of 500" in bar.text
+        assert sent(at)["view"]["axes"] == ["PC1", "PC2"] and at.session_state[SCATTER_PROJECTION] == "pca"
+        coords, indices = view_points(at)
+        np.testing.assert_array_equal(coords, pca_coords)
+        np.testing.assert_array_equal(indices, pca_indices)
+        assert any("PCA map stays here until the UMAP map is ready" in c.value for c in at.main.caption)
+        at.run()
+
+    (run,) = runs.values()
+    run.result = Projection(np.random.default_rng(0).normal(size=(359, 2)).astype(np.float32), np.arange(359),
+                            "umap", "UMAP of 359 points (axes have no units)")
+    at.run()
+    assert not at.get("progress") and sent(at)["view"]["axes"] == ["UMAP 1", "UMAP 2"]
+    np.testing.assert_array_equal(view_points(at)[0], run.result.coords)
+    assert at.session_state[SCATTER_PROJECTION] == "umap"
 
 
 def test_direct_view_defaults_to_the_two_most_active_dimensions_and_any_two_can_be_picked(digits):

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -17,6 +20,7 @@ from vae_core.projection import (
     ProjectionParams,
     ProjectionStore,
     compute,
+    exact_neighbours,
     stratified_subsample,
 )
 
@@ -116,6 +120,51 @@ def test_umap_separates_clusters_and_is_reproducible_for_a_seed():
     centres = np.stack([first.coords[labels == c].mean(0) for c in range(3)])
     spread = max(np.linalg.norm(first.coords[labels == c] - centres[c], axis=1).mean() for c in range(3))
     assert min(np.linalg.norm(centres[a] - centres[b]) for a, b in ((0, 1), (0, 2), (1, 2))) > 3 * spread
+
+
+def test_exact_neighbours_are_the_brute_force_ones_each_point_first():
+    rng = np.random.default_rng(0)
+    for dims in (2, 16):  # a KD-tree below 16 dimensions, brute force from there (scikit-learn's choice)
+        x = rng.normal(size=(400, dims)).astype(np.float32)
+        indices, distances = exact_neighbours(x, 6)
+        full = np.linalg.norm(x[:, None].astype(np.float64) - x[None].astype(np.float64), axis=2)
+        np.fill_diagonal(full, -1)  # itself first
+        np.testing.assert_array_equal(indices, np.argsort(full, axis=1, kind="stable")[:, :6])
+        np.fill_diagonal(full, 0)
+        np.testing.assert_allclose(distances, np.take_along_axis(full, indices, 1), rtol=1e-5, atol=1e-6)
+        assert indices.dtype == np.int64 and distances.dtype == np.float32
+
+
+@pytest.mark.slow
+def test_umap_keeps_neighbours_along_a_curve_together_and_repeats_exactly():
+    """Codes along a curve through 12-D: the map keeps each point's neighbours (trustworthiness near 1, a random
+    map scores about 0.5) and each point's nearest point on the map is a few steps away along the curve."""
+    from sklearn.manifold import trustworthiness
+
+    rng = np.random.default_rng(0)
+    t = np.linspace(0, 6 * np.pi, 500)
+    curve = np.column_stack([np.cos(t), np.sin(t), t / 3, np.cos(2 * t) / 2, np.sin(3 * t) / 3])
+    mu = (curve @ rng.normal(size=(5, 12)) + rng.normal(size=(500, 12)) * 0.02).astype(np.float32)
+    first = compute(mu, ProjectionParams("umap", n_neighbors=10))
+    again = compute(mu, ProjectionParams("umap", n_neighbors=10))
+    np.testing.assert_array_equal(first.coords, again.coords)
+    assert first.coords.shape == (500, 2) and np.isfinite(first.coords).all()
+    assert trustworthiness(mu, first.coords, n_neighbors=10) > 0.97
+    d = np.linalg.norm(first.coords[:, None] - first.coords[None], axis=2) + np.eye(500) * 1e9
+    assert np.mean(np.abs(d.argmin(1) - np.arange(500)) <= 3) > 0.95
+
+
+@pytest.mark.slow
+def test_umaps_compiled_kernels_are_kept_in_the_user_cache_folder_for_the_next_process(tmp_path):
+    """umap-learn compiles most of its kernels without numba's disk cache; load_umap keeps them all, under the
+    user's cache folder (not site-packages), so a new process reads them instead of compiling."""
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"} | {"XDG_CACHE_HOME": str(tmp_path)}
+    script = ("import numpy as np; from vae_core.projection import compute, ProjectionParams; "
+              "compute(np.random.default_rng(0).normal(size=(60, 3)).astype(np.float32), ProjectionParams('umap'))")
+    subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, check=True, timeout=600)
+    kept = {path.name.split("-")[0] for path in (tmp_path / "vae-explorer" / "numba").rglob("*.nbi")}
+    # the layout epoch and the graph's membership strengths: umap-learn itself does not cache them
+    assert {"layouts._optimize_layout_euclidean_single_epoch", "umap_.compute_membership_strengths"} <= kept
 
 
 def test_the_store_gives_back_exactly_what_was_put(tmp_path):

@@ -4,10 +4,15 @@ Interface (the scatter page and ui/projections.py code against it; keep it stabl
 - `ProjectionParams(method, dims, perplexity, n_neighbors, min_dist, seed, max_points)`: frozen, validated,
   defaults and allowed ranges live here; `params.key()` is a stable string naming exactly what changes the map;
   `params.cap(n)` the points the method will use of n.
-- `compute(mu, params, labels=None, progress=None) -> Projection`: `coords` (M, 2) float32, `indices` (M,) rows
-  of `mu` drawn (all, or a subsample stratified by `labels` when the method's cap applies), `explained` (what the
-  axes are), `note` (the cap said in words, "" when every point is drawn: never a silent sample).
-  `progress(fraction, message)` is called between phases, and during t-SNE's optimisation.
+- `compute(mu, params, labels=None, progress=None, threads=PROJECTION_THREADS) -> Projection`: `coords` (M, 2)
+  float32, `indices` (M,) rows of `mu` drawn (all, or a subsample stratified by `labels` when the method's cap
+  applies), `explained` (what the axes are), `note` (the cap said in words, "" when every point is drawn: never a
+  silent sample). `progress(fraction, message)` is called between phases, and during t-SNE's and UMAP's
+  optimisation. `threads`: the BLAS/OpenMP/numba threads t-SNE and UMAP may use (a seeded UMAP layout is one
+  thread whatever this says; its neighbour search uses them).
+- `load_umap()`: umap-learn with numba's compiled kernels kept in a user cache folder across processes
+  (`numba_cache_folder()`); `warm_up_umap()` fills that cache (a tiny UMAP) so that a first map does not wait.
+- `exact_neighbours(x, k, threads)`: each row's k nearest rows, itself first (what UMAP's graph is built from).
 - `project_points(mu, points, method, dims)`: place new codes on a direct or PCA map.
 - `ProjectionStore(root)`: `get(sha256, split, params) -> Projection | None`, `put(sha256, split, params, p)`,
   one .npz per (checkpoint sha256, split, params.key()) in a `vae_core.store.ArrayStore`; `DEFAULT_STORE_ROOT` is
@@ -16,7 +21,10 @@ Interface (the scatter page and ui/projections.py code against it; keep it stabl
 
 from __future__ import annotations
 
+import functools
+import os
 import re
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from numbers import Integral
@@ -29,10 +37,10 @@ from .limits import Range, check
 from .store import CACHE_ROOT, ArrayStore
 
 METHODS = ("direct", "pca", "tsne", "umap")
-# t-SNE and UMAP run on one OpenMP/BLAS thread: in the app they share the cores with torch's own OpenMP pool (a
-# second libgomp), a training thread and other sessions, and oversubscribed OpenMP barriers made 359 points take
-# 10-56 s instead of 2.4-7.6 s (2 cores under load; benchmarks/projection_threads.py). On 2 cores two threads
-# never won, also for 3,000 points (51-66 s against 29-43 s). Not measured on many-core machines.
+# compute()'s default: t-SNE and UMAP on one OpenMP/BLAS thread, for a caller inside the server process, where they
+# share the cores with torch's own OpenMP pool (a second libgomp), a training thread and other sessions, and
+# oversubscribed OpenMP barriers made 359 points take 10-56 s instead of 2.4-7.6 s (2 cores under load;
+# benchmarks/projection_threads.py). A worker process of its own may pass the machine's cores as `threads`.
 PROJECTION_THREADS = 1
 TSNE_THREADS = PROJECTION_THREADS  # the name benchmarks/projection_threads.py and its test know
 
@@ -49,9 +57,8 @@ class ProjectionParams:
     MIN_DIST: ClassVar[Range] = Range(0.0, 0.99)
     MAX_POINTS: ClassVar[Range] = Range(10, 10_000_000)
     # The most points each method runs on by default (None: every point; above the cap, a subsample stratified by
-    # label, said so), from benchmarks/projections.py on one core of the 2-core box (benchmarks/RESULTS.md,
-    # "Projections"): UMAP took 76 CPU s for all 70,000 MNIST means (+47 s of numba compilation once per server),
-    # openTSNE 47 s for 10,000, 105 s for 40,000 and 182 s for 70,000: t-SNE draws what fits in about two minutes.
+    # label, said so), measured on one core of the 2-core box (benchmarks/RESULTS.md, "Projections" and "UMAP on
+    # 70,000"): UMAP draws all 70,000 MNIST means; t-SNE (openTSNE) what fits in about two minutes.
     DEFAULT_MAX_POINTS: ClassVar[dict[str, int | None]] = {"direct": None, "pca": None, "tsne": 40_000,
                                                            "umap": None}
 
@@ -128,8 +135,9 @@ def stratified_subsample(labels: np.ndarray | None, n: int, size: int, seed: int
 
 
 def compute(mu: np.ndarray, params: ProjectionParams, labels: np.ndarray | None = None,
-            progress: Progress | None = None) -> Projection:
-    """Project latent means (N, D) to 2-D as `params` says; `labels` (N,) stratify a capped subsample."""
+            progress: Progress | None = None, threads: int = PROJECTION_THREADS) -> Projection:
+    """Project latent means (N, D) to 2-D as `params` says; `labels` (N,) stratify a capped subsample; t-SNE and
+    UMAP use at most `threads` threads."""
     report = progress or (lambda fraction, message: None)
     mu = np.asarray(mu, dtype=np.float32)
     method = params.method
@@ -143,7 +151,7 @@ def compute(mu: np.ndarray, params: ProjectionParams, labels: np.ndarray | None 
     note = _cap_note(method, len(indices), len(mu), labels is not None)
     report(0.0, f"{_NAMES[method]} on {len(indices):,} points: starting")
     run = _tsne if method == "tsne" else _umap
-    coords = run(mu[indices], params, report)
+    coords = run(mu[indices], params, report, max(1, int(threads)))
     report(1.0, "done")
     return Projection(np.asarray(coords, dtype=np.float32), indices, method,
                       f"{_NAMES[method]} of {len(indices):,} points (axes have no units)", note)
@@ -171,7 +179,7 @@ def _pca(mu: np.ndarray) -> tuple[np.ndarray, float]:
     return coords.astype(np.float32), float(pca.explained_variance_ratio_.sum())
 
 
-def _tsne(mu: np.ndarray, params: ProjectionParams, report: Progress) -> np.ndarray:
+def _tsne(mu: np.ndarray, params: ProjectionParams, report: Progress, threads: int) -> np.ndarray:
     """t-SNE of (M, D) points to (M, 2) with openTSNE (FFT-accelerated gradients: 47 CPU s for 10,000 MNIST means
     where scikit-learn's Barnes-Hut took 123, and 182 s for 70,000 where it had not finished after 900;
     benchmarks/RESULTS.md), its thread pools limited while it runs; progress every 50 iterations."""
@@ -179,9 +187,9 @@ def _tsne(mu: np.ndarray, params: ProjectionParams, report: Progress) -> np.ndar
     from threadpoolctl import threadpool_limits
 
     perplexity = min(params.perplexity, max(2.0, (len(mu) - 1) / 3))
-    tsne = TSNE(n_components=2, perplexity=perplexity, n_jobs=PROJECTION_THREADS, random_state=params.seed,
+    tsne = TSNE(n_components=2, perplexity=perplexity, n_jobs=threads, random_state=params.seed,
                 callbacks=_IterationProgress(report, len(mu)), callbacks_every_iters=_IterationProgress.EVERY)
-    with threadpool_limits(limits=PROJECTION_THREADS):
+    with threadpool_limits(limits=threads):
         report(0.02, f"t-SNE on {len(mu):,} points: nearest neighbours and affinities")
         return np.asarray(tsne.fit(mu), dtype=np.float32)
 
@@ -206,28 +214,97 @@ class _IterationProgress:
         return False  # go on
 
 
-def _umap(mu: np.ndarray, params: ProjectionParams, report: Progress) -> np.ndarray:
-    """UMAP of (M, D) points to (M, 2) (umap-learn; a fixed seed makes it run on one thread, reproducibly)."""
+def _umap(mu: np.ndarray, params: ProjectionParams, report: Progress, threads: int) -> np.ndarray:
+    """UMAP of (M, D) points to (M, 2) with umap-learn, on the exact k nearest neighbours (scikit-learn) instead of
+    its approximate search, and a PCA start instead of the spectral one: the two steps that took most of its
+    default run on 70,000 MNIST means (benchmarks/RESULTS.md, "UMAP on 70,000"). A fixed seed makes the layout
+    run on one thread, reproducibly."""
     from threadpoolctl import threadpool_limits
 
-    report(0.02, "UMAP: loading (numba compiles its kernels on the first run of a server)")
+    report(0.02, "UMAP: loading (numba's kernels compile once per machine, then come from its disk cache)")
+    umap = load_umap()
     import numba
-    import umap
 
-    numba.set_num_threads(PROJECTION_THREADS)  # numba's own pool, per calling thread; threadpoolctl misses it
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))  # numba's own pool; threadpoolctl misses it
     n_neighbors = min(params.n_neighbors, len(mu) - 1)
-    with threadpool_limits(limits=PROJECTION_THREADS):
-        report(0.05, f"UMAP on {len(mu):,} points: neighbour graph")
-        reducer = umap.UMAP(n_neighbors=n_neighbors, min_dist=params.min_dist, random_state=params.seed,
-                            n_jobs=PROJECTION_THREADS,
+    with threadpool_limits(limits=threads):
+        report(0.05, f"UMAP on {len(mu):,} points: exact nearest neighbours")
+        indices, distances = exact_neighbours(mu, n_neighbors, threads)
+        report(_EpochProgress.LAYOUT_START, f"UMAP on {len(mu):,} points: neighbour graph and PCA start")
+        reducer = umap.UMAP(n_neighbors=n_neighbors, min_dist=params.min_dist, random_state=params.seed, n_jobs=1,
+                            init="pca", precomputed_knn=(indices, distances, None),
                             tqdm_kwds={"disable": False, "file": _EpochProgress(report, len(mu)), "mininterval": 0.5})
-        return reducer.fit_transform(mu)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", r"precomputed_knn\[2\]", UserWarning)  # no search index: no transform
+            return reducer.fit_transform(mu)
+
+
+def exact_neighbours(x: np.ndarray, k: int, threads: int = PROJECTION_THREADS) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's k nearest rows of x (N, D) by Euclidean distance, itself first (as UMAP counts neighbours):
+    (indices (N, k) int64, distances (N, k) float32). Exact: scikit-learn picks a KD-tree in up to 15 dimensions
+    and brute force above, where trees lose (16-D MNIST means: RESULTS.md, "UMAP on 70,000")."""
+    from sklearn.neighbors import NearestNeighbors
+
+    search = NearestNeighbors(n_neighbors=k - 1, n_jobs=threads).fit(x)
+    distances, indices = search.kneighbors()  # no query: every fitted row, itself left out
+    itself = np.arange(len(x))[:, None]
+    return (np.hstack([itself, indices]).astype(np.int64),
+            np.hstack([np.zeros_like(itself, dtype=np.float32), distances.astype(np.float32)]))
+
+
+def numba_cache_folder() -> Path:
+    """Where numba keeps UMAP's compiled kernels: NUMBA_CACHE_DIR when set, else <user cache>/vae-explorer/numba
+    (XDG_CACHE_HOME or ~/.cache): outside the source tree and site-packages, which may be read-only."""
+    if os.environ.get(NUMBA_CACHE_ENV):
+        return Path(os.environ[NUMBA_CACHE_ENV])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vae-explorer" / "numba"
+
+
+NUMBA_CACHE_ENV = "NUMBA_CACHE_DIR"
+
+
+@functools.cache
+def load_umap():
+    """umap-learn, imported once per process, every numba kernel of it cached on disk in `numba_cache_folder()`.
+
+    umap-learn compiles most of its kernels without numba's on-disk cache, so every new process paid the
+    compilation again (RESULTS.md: seconds per cold process against a warm cache). numba reads its cache folder
+    when a kernel is defined, so the folder is set before umap (and pynndescent) are imported; an unwritable
+    folder leaves numba's own choice."""
+    folder = numba_cache_folder()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        os.environ[NUMBA_CACHE_ENV] = str(folder)
+    except OSError:
+        pass
+    import numba
+    from numba.core.dispatcher import Dispatcher
+
+    numba.core.config.reload_config()
+    import umap
+    import umap.layouts
+    import umap.spectral
+    import umap.umap_
+    import umap.utils
+
+    for module in (umap.umap_, umap.layouts, umap.spectral, umap.utils):
+        for kernel in vars(module).values():
+            if isinstance(kernel, Dispatcher):
+                kernel.enable_caching()
+    return umap
+
+
+def warm_up_umap() -> None:
+    """Compile (or read from the disk cache) the kernels a UMAP map needs, on a tiny dataset: a server that calls
+    this at start spares its first visitor the compilation."""
+    rng = np.random.default_rng(0)
+    compute(rng.normal(size=(200, 3)).astype(np.float32), ProjectionParams("umap"))
 
 
 class _EpochProgress:
     """A stream for the tqdm bar umap-learn draws over its layout epochs: "43/200" -> report(fraction)."""
 
-    LAYOUT_START = 0.5  # the neighbour graph (no progress of its own) took about half of the 70,000-point runs
+    LAYOUT_START = 0.15  # the exact neighbours and the graph took a few seconds of the 70,000-point runs
 
     def __init__(self, report: Progress, points: int):
         self.report, self.points = report, points
