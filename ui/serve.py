@@ -23,6 +23,7 @@ from .workspace import OPEN_ENV, ROOT
 
 LOCAL_ADDRESS = "127.0.0.1"
 SHARED_ADDRESS = "0.0.0.0"
+LOOPBACK = (LOCAL_ADDRESS, "localhost", "::1")  # asking for one of these explicitly is still local
 
 
 def warm_up() -> None:
@@ -89,14 +90,14 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--workspaces", metavar="DIR", help="where shared mode keeps each visitor's files")
     ours, streamlit_args = _split(argv)
     args = parser.parse_args(ours)
-    address = [a for a in streamlit_args if a.startswith("--server.address")]
-    if address and not args.shared:
+    address = next((a.split("=", 1)[1] for a in streamlit_args if a.startswith("--server.address=")), None)
+    if address is not None and address not in LOOPBACK and not args.shared:
         parser.error("the app listens on 127.0.0.1 unless served with --shared (see the README's 'Serving others')")
     if args.checkpoint and not Path(args.checkpoint).is_file():
         parser.error(f"{args.checkpoint}: no such file")
     if args.port:
         streamlit_args.append(f"--server.port={args.port}")
-    if not address:
+    if address is None:
         streamlit_args.append(f"--server.address={SHARED_ADDRESS if args.shared else LOCAL_ADDRESS}")
     return args, _packaged_config() + streamlit_args
 
