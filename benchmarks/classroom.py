@@ -47,8 +47,10 @@ from .sessions import (  # the browser helpers come through sessions, which find
     fill_training_form,
     guarded,
     load_averages,
+    machine_busy_cpu_s,
     ms,
     one_drag,
+    process_tree_cpu_s,
     serve,
     server_problems,
     start_button,
@@ -130,7 +132,7 @@ class TrainerRun:
     first_step_at: float | None = None  # the first reading that showed a step done
     ended_at: float | None = None  # the first reading that showed the run's end
     end: str = ""  # what the page said then
-    samples: list[tuple[float, int]] = field(default_factory=list)  # (wall-clock s, steps done) while training
+    samples: list[tuple[float, int]] = field(default_factory=list)  # (wall-clock s, steps done), the end's too
     total_steps: int = 0
     page_rate: float | None = None  # the steps/s the page showed last while it trained
 
@@ -140,7 +142,7 @@ class TrainerRun:
 
     @property
     def steps_per_s(self) -> float | None:
-        """Steady stepping: steps between the first and the last reading that showed it training."""
+        """Steps between the first reading that showed a step done and the last one (its end, once ended)."""
         if len(self.samples) < 2 or self.samples[-1][0] <= self.samples[0][0]:
             return None
         (t0, s0), (t1, s1) = self.samples[0], self.samples[-1]
@@ -156,9 +158,7 @@ class TrainerRun:
 
     @property
     def examples_done(self) -> float:
-        steps = self.total_steps if self.end.startswith("Training completed") else (
-            self.samples[-1][1] if self.samples else 0)
-        return steps * self.examples_per_step
+        return (self.samples[-1][1] if self.samples else 0) * self.examples_per_step
 
     def summary(self) -> dict:
         return {"name": self.session.name, "pressed": self.pressed, "queue_position": self.queue_position,
@@ -206,13 +206,14 @@ def read_train_page(run: TrainerRun, now: dict) -> bool:
         run.queue_position = int(queued.group(1))
     ended = ENDED.search(alerts)
     step = next((m for m in map(STEP.search, now["progress"]) if m), None)
-    if step and not ended:
+    if step:  # while it trains, and once more in the ended run's view
         done, run.total_steps = (int(g.replace(",", "")) for g in step.groups())
-        rate = next((m for m in map(PAGE_RATE.search, now["progress"]) if m), None)
-        run.page_rate = float(rate.group(1).replace(",", "")) if rate else run.page_rate
         if done > 0:
             run.first_step_at = run.first_step_at or now["at"]
             run.samples.append((now["at"], done))
+    rate = next((m for m in map(PAGE_RATE.search, now["progress"]) if m), None)
+    if rate and not ended:
+        run.page_rate = float(rate.group(1).replace(",", ""))
     if ended:
         run.ended_at, run.end = now["at"], alerts[:300]
         if not ended.group(0).startswith("Training completed"):
@@ -348,7 +349,7 @@ class ClassroomResult:
     memory: dict[str, tuple[float, float]]  # moment -> (server RSS MB, server + children PSS MB)
     peak: tuple[float, float, float]  # during the class: RSS MB, PSS MB, 1-minute load
     load: dict[str, str]  # moment -> load averages (1 / 5 / 15 min)
-    server_cpu_s: float  # during the class
+    cpu_s: dict[str, float]  # during the class: the server (and its workers), the sessions' browsers, the machine
     server_problems: list[str]
     errors: list[str]  # the observer's page errors outside its drags
 
@@ -389,13 +390,13 @@ def run_classroom(trainers: int, epochs: int, seconds: float, umap_split: str | 
             thread.start()
         line.wait_ready()
         observer.set_phase("class")
-        load["at the go"], cpu_start = load_averages(), server.cpu_s()
+        load["at the go"], cpu_start = load_averages(), cpu_now(server)
         went = line.start(seconds)
         for thread in threads:
             thread.join(timeout=seconds + 120)
         class_end = time.time()
         observer.set_phase(None)
-        load["at the end"], cpu_used = load_averages(), server.cpu_s() - cpu_start
+        load["at the end"], cpu_used = load_averages(), {k: v - cpu_start[k] for k, v in cpu_now(server).items()}
         observer.stop.set()
         watching.join(timeout=60)
         sampler.stop.set()
@@ -406,6 +407,14 @@ def run_classroom(trainers: int, epochs: int, seconds: float, umap_split: str | 
                                {phase: r.summary() for phase, r in observer.phases.items()}, baseline, runs, umap,
                                went, class_end, server.ready_s, memory, peak, load, cpu_used,
                                server_problems(server.log()), observer.session.errors)
+
+
+def cpu_now(server: Server) -> dict[str, float]:
+    """CPU seconds so far: the server with its workers, the sessions (this process and its Chromiums), the
+    machine (every process, every core)."""
+    server_s = server.tree_cpu_s()
+    return {"server": server_s, "sessions": process_tree_cpu_s(os.getpid()) - server_s,
+            "machine": machine_busy_cpu_s()}
 
 
 def quiet_phase(observer: Observer, drags: int, watching: threading.Thread) -> None:
@@ -430,8 +439,8 @@ def one_run_alone(url: str, epochs: int, seconds: float) -> TrainerRun:
 
 
 def throughput(result: ClassroomResult) -> dict:
-    """Examples/s of one run alone (its steady stepping) and of the class's runs together, over the window from
-    the first step any of them showed (or from the go) to the last one's end."""
+    """Examples/s of one run alone (from its first step shown to its end) and of the class's runs together, over
+    the window from the first step any of them showed (or from the go) to the last one's end."""
     runs, alone = result.runs, result.baseline.examples_per_s
     examples = sum(r.examples_done for r in runs)
     starts = [r.first_step_at for r in runs if r.first_step_at is not None]
@@ -508,15 +517,15 @@ def throughput_notes(rates: dict) -> list[str]:
     from_go = "-" if rates["ratio_from_go"] is None else f"{rates['ratio_from_go']:.2f}"
     return [
         f"Goal: the class's total examples/s >= {GOAL_THROUGHPUT_RATIO} of one run alone: {verdict}. Total: every "
-        "run's examples (completed: its epochs x 60,000; else its last step shown) over the window from the first "
-        f"step any run showed to the last run's end; from the go instead: {from_go} of one run alone. One run "
-        "alone: its steady steps/s (first to last reading while it trained) x examples per step, on the same "
-        "server just before the class, nobody else active, the same settings (the fairest rate a run gets: a run "
-        "alone has the machine to itself).",
+        "run's examples (its last step shown x 60,000 / steps per epoch) over the window from the first step any "
+        f"run showed to the last run's end; from the go instead: {from_go} of one run alone. One run alone: the "
+        "same measure for one run (first step shown to its end) on the same server just before the class, with "
+        "the same settings and nobody else active: the machine to itself.",
         "Start -> first step: from the click on Start to the first reading of the page that shows a step done "
         f"(the page is read every {POLL_S:g} s and redraws every second), i.e. the queue wait plus loading the "
-        "data; a queued run shows its position first. Steps/s: between the first and the last reading while it "
-        "trained; in brackets the rate the page itself showed last.",
+        "data; a queued run shows its position first. Steps/s: from that reading to the one that showed its end; "
+        "in brackets the rate the page itself showed last while it trained. Runs of a few seconds (1 epoch in a "
+        "worker) are measured coarsely: the end is seen up to a second or two late.",
     ]
 
 
@@ -533,14 +542,22 @@ def server_notes(result: ClassroomResult) -> list[str]:
     memory = "; ".join(f"{moment} {rss:,.0f} / {pss:,.0f}" for moment, (rss, pss) in result.memory.items())
     return [
         f"Server memory (MB, its RSS / PSS of it and its child processes): {memory}; peak during the class "
-        f"{result.peak[0]:,.0f} / {result.peak[1]:,.0f}. Server CPU during the class {result.server_cpu_s:.0f} s "
-        f"over {result.class_end - result.went:.0f} s; ready {result.server_ready_s:.1f} s after its start.",
+        f"{result.peak[0]:,.0f} / {result.peak[1]:,.0f}; ready {result.server_ready_s:.1f} s after its start.",
+        cpu_note(result),
         "Load averages (1 / 5 / 15 min, `uptime`): " + "; ".join(f"{k} {v}" for k, v in result.load.items()) +
         f"; highest 1-minute load during the class {result.peak[2]:.2f}. Every session runs its own headless "
         "Chromium on the same machine as the server.",
         f"Server log: {len(result.server_problems)} error lines" + (
             ": " + " | ".join(result.server_problems[:3]) if result.server_problems else "") + ".",
     ]
+
+
+def cpu_note(result: ClassroomResult) -> str:
+    cpu, seconds = result.cpu_s, result.class_end - result.went
+    others = cpu["machine"] - cpu["server"] - cpu["sessions"]
+    return (f"CPU during the class ({seconds:.0f} s, {os.cpu_count()} cores: {seconds * os.cpu_count():.0f} CPU s "
+            f"available): the server with its workers {cpu['server']:.0f} s, the sessions' Chromiums (and this "
+            f"benchmark) {cpu['sessions']:.0f} s, other processes on the machine {others:.0f} s.")
 
 
 def tables(result: ClassroomResult) -> list[Table]:

@@ -152,6 +152,10 @@ class Server:
         fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
+    def tree_cpu_s(self) -> float:
+        """CPU seconds of the server and every process it started (workers), ended ones included."""
+        return process_tree_cpu_s(self.process.pid)
+
     def tree_pss_mb(self) -> float:
         """Proportional set size of the server and every process it started (workers), summed: what the app
         holds in memory, shared pages counted once."""
@@ -166,6 +170,25 @@ def _status_kb(pid: int, key: str) -> int:
         if line.startswith(key + ":"):
             return int(line.split()[1])
     return 0
+
+
+def process_tree_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process, of the children it has waited for and of its live descendants."""
+    return sum(_cpu_ticks(p) for p in [pid, *_descendants(pid)]) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_ticks(pid: int) -> int:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:  # it ended meanwhile
+        return 0
+    return sum(int(v) for v in fields[11:15])  # utime, stime, cutime, cstime
+
+
+def machine_busy_cpu_s() -> float:
+    """CPU seconds every process on the machine has used since boot (all cores)."""
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, Path("/proc/stat").read_text().split()[1:9])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
 def _pss_kb(pid: int) -> int:
