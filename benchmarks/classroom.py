@@ -15,7 +15,8 @@ and every process it started, e.g. training workers) and the load averages are s
 
 `python -m benchmarks --only classroom` (8 trainers, 10 epochs, UMAP on all 70,000 examples) or
 `python -m benchmarks.classroom [--trainers N] [--epochs E] [--seconds S] [--umap all|train|test|none]`.
-Writes benchmarks/out/classroom.json (git-ignored).
+Writes benchmarks/out/classroom.json and, from the command line, classroom.md (git-ignored), the tables to paste
+into RESULTS.md.
 """
 
 from __future__ import annotations
@@ -586,6 +587,7 @@ def main(argv: list[str] | None = None) -> None:
     result = run_classroom(args.trainers, args.epochs, args.seconds, None if args.umap == "none" else args.umap,
                            args.quiet_drags, args.baseline_epochs)
     write("classroom", result.summary())
+    (OUT / "classroom.md").write_text("\n".join(table.markdown() for table in tables(result)))  # for RESULTS.md
     for table in tables(result):
         print(table.text() + "\n")
 

@@ -71,6 +71,7 @@ from vae_core.background import ABANDON_ENV  # noqa: E402
 DRAGS_PER_VISIT = 3  # then the explorer goes to the scatter
 CLICKS_PER_VISIT = 3  # then back to the sliders
 TRAIN_EPOCHS = 10_000  # longer than any run here: the run ends by being abandoned, not by completing
+MIN_WATCH_S = 6.0  # the trainer watches its run at least this long, even when starting it used up the time
 
 # A random point of the scatter's inspector on screen, inside its stage and the window: the component's root says
 # where its view's coordinates are (a static file, already fetched) and how it maps them to the screen.
@@ -178,7 +179,8 @@ def train(url: str, report: SessionReport, start: threading.Barrier, seconds: fl
             page.locator(PROGRESS).first.wait_for(timeout=FIRST_LOAD_MS)
             report.training_started_s = time.monotonic() - (deadline - seconds)
             first = last = progress_now(page)
-            while time.monotonic() < deadline:
+            watch_until = max(deadline, time.monotonic() + MIN_WATCH_S)
+            while time.monotonic() < watch_until:
                 page.wait_for_timeout(2000)
                 check_page(page, report)
                 last = max(last, progress_now(page))
