@@ -382,13 +382,7 @@ def run_classroom(trainers: int, epochs: int, seconds: float, umap_split: str | 
         runs = [TrainerRun(SessionReport(f"trainer {i + 1}", "train"), epochs) for i in range(trainers)]
         umap = UmapRun(SessionReport("umap", "project"), umap_split) if umap_split else None
         line = StartLine(trainers + (umap is not None))
-        threads = [threading.Thread(target=guarded, args=(train_session, r.session, server.url, r, line),
-                                    daemon=True) for r in runs]
-        if umap:
-            threads.append(threading.Thread(target=guarded, args=(umap_session, umap.session, server.url, umap,
-                                                                  line), daemon=True))
-        for thread in threads:
-            thread.start()
+        threads = start_sessions(server.url, runs, umap, line)
         line.wait_ready()
         observer.set_phase("class")
         load["at the go"], cpu_start = load_averages(), cpu_now(server)
@@ -408,6 +402,16 @@ def run_classroom(trainers: int, epochs: int, seconds: float, umap_split: str | 
                                {phase: r.summary() for phase, r in observer.phases.items()}, baseline, runs, umap,
                                went, class_end, server.ready_s, memory, peak, load, cpu_used,
                                server_problems(server.log()), observer.session.errors)
+
+
+def start_sessions(url: str, runs: list[TrainerRun], umap: UmapRun | None, line: StartLine) -> list[threading.Thread]:
+    """The class's sessions, each in its own thread (and Chromium), getting ready to go at `line`."""
+    sessions = [(train_session, run) for run in runs] + ([(umap_session, umap)] if umap else [])
+    threads = [threading.Thread(target=guarded, args=(target, run.session, url, run, line), daemon=True)
+               for target, run in sessions]
+    for thread in threads:
+        thread.start()
+    return threads
 
 
 def cpu_now(server: Server) -> dict[str, float]:
