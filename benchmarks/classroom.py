@@ -460,8 +460,8 @@ def throughput(result: ClassroomResult) -> dict:
 # --- tables -------------------------------------------------------------------------------------------------------
 
 
-def epochs(n: int) -> str:
-    return f"{n} epoch" + ("s" if n != 1 else "")
+def count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" + ("s" if n != 1 else "")
 
 
 def seconds_(value: float | None) -> str:
@@ -472,8 +472,8 @@ def observer_table(result: ClassroomResult) -> Table:
     table = Table("Classroom: the observer dragging on the Latent sliders pad", [
         "phase", "drags", "frames / move", "move -> frame p50 / p95 / max ms", "release -> server p50 / p95 / max ms",
         "errors"])
-    names = {"quiet": "alone on the server", "class": f"while {result.trainers} train" +
-             (" and one computes a UMAP" if result.umap else "")}
+    names = {"quiet": "alone on the server", "class": f"with {count(result.trainers, 'trainer')}" +
+             (" and a UMAP computing" if result.umap else "")}
     for phase, d in result.observer.items():
         table.add(names.get(phase, phase), d["moves"], round(d["frames"] / d["pointer_moves"], 2)
                   if d["pointer_moves"] else None, ms(d["frame_ms"]), ms(d["release_ms"]),
@@ -495,18 +495,18 @@ def observer_table(result: ClassroomResult) -> Table:
 
 
 def trainers_table(result: ClassroomResult) -> Table:
-    umap = f" and one computes a UMAP of {SPLITS[result.umap_split][1]:,} points" if result.umap else ""
-    table = Table(f"Classroom: {result.trainers} sessions press Start training on MNIST ({epochs(result.epochs)}) "
-                  f"at once{umap}, fresh `python -m ui.serve`", [
+    umap = f"; Compute pressed on a UMAP of {SPLITS[result.umap_split][1]:,} points" if result.umap else ""
+    table = Table(f"Classroom: Start training pressed in {count(result.trainers, 'session')} at once, MNIST, "
+                  f"{count(result.epochs, 'epoch')}{umap}, fresh `python -m ui.serve`", [
                       "session", "start -> first step s (queue position)", "steps/s (page shows)",
                       "start -> end s", "examples/s", "end", "errors"])
     for run in [result.baseline, *result.runs]:
         position = f" (#{run.queue_position})" if run.queue_position else ""
         shown = f" ({run.page_rate:.0f})" if run.page_rate is not None else ""
-        table.add(run.session.name + (f", {epochs(run.epochs)}" if run is result.baseline else ""),
+        table.add(run.session.name + (f", {count(run.epochs, 'epoch')}" if run is result.baseline else ""),
                   seconds_(run.queue_wait_s) + position,
                   ("-" if run.steps_per_s is None else f"{run.steps_per_s:.0f}") + shown,
-                  seconds_(run.ended_at - run.pressed if run.ended_at and run.pressed else None),
+                  seconds_(None if run.ended_at is None or run.pressed is None else run.ended_at - run.pressed),
                   run.examples_per_s, (run.end.split(":")[0] or "not ended")[:40],
                   len(run.session.errors) + len(run.session.broken_images))
     rates = throughput(result)
