@@ -15,7 +15,8 @@ import random
 import time
 
 from .context import Context
-from .load import (  # the browser helpers come through load, which finds tests/browser_support.py
+from .report import Table
+from .sessions import (  # the browser helpers come through sessions, which finds tests/browser_support.py
     CHROMIUM,
     FIRST_LOAD_MS,
     MAIN,
@@ -25,6 +26,7 @@ from .load import (  # the browser helpers come through load, which finds tests/
     attempt,
     browser_session,
     load_averages,
+    ms,
     one_drag,
     serve,
     server_problems,
@@ -33,7 +35,6 @@ from .load import (  # the browser helpers come through load, which finds tests/
     wait_until_idle,
     write,
 )
-from .report import Table
 
 SAMPLE_EVERY = 100  # moves between two readings of the server's RSS and the load average
 
@@ -77,8 +78,8 @@ def soak_table(result: dict) -> Table:
         f"{result['done']:,} drags in {result['minutes']} minutes; server RSS {result['samples'][0][1]:,.0f} -> "
         f"{result['samples'][-1][1]:,.0f} MB ({growth:+,.0f} MB, {growth * 1024 / max(1, result['done']):+.1f} "
         f"KB per move), peak {result['peak_rss_mb']:,} MB.",
-        f"Release -> server answer on the page (ms, p50 / p95 / max): first {first['n']} moves {fmt(first)}, last "
-        f"{last['n']} moves {fmt(last)}, all {fmt(whole)}. Move -> frame on the canvas: p50 "
+        f"Release -> server answer on the page (ms, p50 / p95 / max): first {first['n']} moves {ms(first)}, last "
+        f"{last['n']} moves {ms(last)}, all {ms(whole)}. Move -> frame on the canvas: p50 "
         f"{result['frame_all'].get('p50', '-')} ms, p95 {result['frame_all'].get('p95', '-')} ms, "
         f"{result['frames_per_move']} frames per pointer move.",
         f"Errors {len(session['errors'])}, broken images {len(session['broken_images'])}, answers with another code "
@@ -86,10 +87,6 @@ def soak_table(result: dict) -> Table:
         f"{session['page_visits']}; server log error lines {len(result['server_problems'])}.",
     ]
     return table
-
-
-def fmt(spread_: dict) -> str:
-    return "-" if not spread_["n"] else f"{spread_['p50']:.0f} / {spread_['p95']:.0f} / {spread_['max']:.0f}"
 
 
 def run(ctx: Context) -> list[Table]:

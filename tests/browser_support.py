@@ -409,3 +409,10 @@ def choose(page, label: str, option_text: str) -> None:
             page.keyboard.press("Escape")
     option.click()
     wait_until_idle(page)
+
+
+def choose_radio(page, label: str, option_text: str) -> None:
+    """Pick `option_text` in the main area's radio group whose label contains `label`, with a real click."""
+    group = page.locator(MAIN).locator("[data-testid=stRadio]").filter(has_text=label).first
+    group.get_by_text(option_text, exact=True).click()
+    wait_until_idle(page)

@@ -157,8 +157,10 @@ def test_serving_is_local_unless_shared_is_asked_for():
     assert streamlit_options([])["--server.address"] == "127.0.0.1"
     shared = streamlit_options(["--shared", "--server.port", "9000"])
     assert shared["--server.address"] == "0.0.0.0" and shared["--server.port"] == "9000"
-    with pytest.raises(SystemExit):  # a non-local address is the shared switch's to give
-        serve.parse(["--server.address", "0.0.0.0"])
+    assert streamlit_options(["--server.address", "127.0.0.1"])["--server.address"] == "127.0.0.1"
+    for non_local in (["--server.address", "0.0.0.0"], ["--server.address=192.168.1.5"]):
+        with pytest.raises(SystemExit):  # a non-local address is the shared switch's to give
+            serve.parse(non_local)
 
 
 def _listening_addresses(port: int) -> set[str]:
