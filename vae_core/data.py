@@ -54,9 +54,9 @@ class Dataset:
             raise DatasetError(f"unknown split {name!r}; use one of {', '.join(SPLITS)}")
         if name == "all":
             return Split("all", lambda: torch.cat([self.x_train, self.x_test]),
-                         torch.cat([self.y_train, self.y_test]), self._ids("train") + self._ids("test"), 0)
+                         torch.cat([self.y_train, self.y_test]), lambda: self._ids("train") + self._ids("test"), 0)
         x, y = (self.x_train, self.y_train) if name == "train" else (self.x_test, self.y_test)
-        return Split(name, lambda: x, y, self._ids(name), 0 if name == "train" else len(self.x_train))
+        return Split(name, lambda: x, y, lambda: self._ids(name), 0 if name == "train" else len(self.x_train))
 
     def _ids(self, split: str) -> tuple[str, ...]:
         stored = self.train_ids if split == "train" else self.test_ids
@@ -67,18 +67,23 @@ SPLITS = ("train", "test", "all")  # "all": train then test, as one list (MNIST:
 
 
 class Split:
-    """One split's examples: labels `y` (N,), stable `ids` (a folder: the file's relative path; else
-    "<split>/<position>"), `offset` (where its first example sits in "all"), and the images `x` (N, C, H, W), made
-    when first read ("all" concatenates both splits' images, which only the code that needs them should pay for)."""
+    """One split's examples: labels `y` (N,), `offset` (where its first example sits in "all"), and, made when first
+    read (only the code that needs them pays: "all" concatenates both splits' images, MNIST's ids are 70,000
+    strings), the images `x` (N, C, H, W) and the stable `ids` (a folder: the file's relative path; else
+    "<split>/<position>")."""
 
-    def __init__(self, name: str, images: Callable[[], torch.Tensor], y: torch.Tensor, ids: tuple[str, ...],
-                 offset: int):
-        self.name, self.y, self.ids, self.offset = name, y, ids, offset
-        self._images = images
+    def __init__(self, name: str, images: Callable[[], torch.Tensor], y: torch.Tensor,
+                 ids: Callable[[], tuple[str, ...]], offset: int):
+        self.name, self.y, self.offset = name, y, offset
+        self._images, self._ids = images, ids
 
     @functools.cached_property
     def x(self) -> torch.Tensor:
         return self._images()
+
+    @functools.cached_property
+    def ids(self) -> tuple[str, ...]:
+        return self._ids()
 
     def __len__(self) -> int:
         return len(self.y)
