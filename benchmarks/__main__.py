@@ -8,12 +8,24 @@ from pathlib import Path
 
 import torch
 
-from . import canvas, classroom, inspector, interactivity, load, memory, projections, quality, replay, soak, throughput
+from . import (
+    canvas,
+    classroom,
+    inspector,
+    interactivity,
+    load,
+    memory,
+    projections,
+    quality,
+    replay_cost,
+    soak,
+    throughput,
+)
 from .context import DEFAULT_DATA_ROOT, Context, Settings, raw_mnist_root
 from .report import Table, machine_table
 
 BENCHMARKS = {"throughput": throughput, "quality": quality, "interactivity": interactivity, "canvas": canvas,
-              "memory": memory, "load": load, "soak": soak, "replay": replay,
+              "memory": memory, "load": load, "soak": soak, "replay": replay_cost,
               "projections": projections, "inspector": inspector, "classroom": classroom}
 NOT_QUICK = ("load", "soak", "inspector", "classroom")  # minutes of browsers: in `make bench`, not the quick CI
 ON_REQUEST = ("projections",)  # up to an hour (15-minute cases): only with --only, never in `make bench`

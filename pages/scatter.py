@@ -31,10 +31,10 @@ from ui.state import SCATTER_DIMS, SCATTER_PROJECTION, SCATTER_SELECTION, slider
 from ui.widgets import image_rows, show_picture
 from vae_core.checkpoint import Checkpoint
 from vae_core.data import SPLITS, Dataset
+from vae_core.embedding_export import embedding_table, projector_zip, write_projector
 from vae_core.images import tile
 from vae_core.latent import latent_grid, nearest_neighbours
 from vae_core.projection import Projection, ProjectionParams, project_points
-from vae_core.projector import embedding_table, projector_zip, write_projector
 
 METHOD_NAMES = {"direct": "Two latent dimensions", "pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
 SPLIT_NAMES = {"test": "Test", "train": "Train", "all": "Train + test"}  # the order shown; keys: vae_core.data.SPLITS

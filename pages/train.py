@@ -11,7 +11,7 @@ from plotly.subplots import make_subplots
 from ui import cache, jobs, state, workspace
 from ui.dataset_report import show_dataset_report
 from ui.navigation import page_header
-from ui.replay import live_scatter, replay_view
+from ui.replay_view import live_scatter, replay_view
 from ui.settings import settings
 from ui.widgets import CLASS_COLORS, describe, image_rows
 from vae_core.background import Progress, TrainingJob, start_training

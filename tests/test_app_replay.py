@@ -12,7 +12,7 @@ from conftest import ROOT
 from streamlit.testing.v1 import AppTest
 from test_app_train import checkpoint_dir, finish, start  # noqa: F401 - checkpoint_dir is a fixture
 
-from ui.replay import NO_REPLAY
+from ui.replay_view import NO_REPLAY
 from ui.widgets import image_urls
 from vae_core.checkpoint import load_checkpoint_bytes
 

@@ -16,12 +16,12 @@ import torch
 
 from .checkpoint import DatasetInfo, load_checkpoint, save_checkpoint
 from .data import DATA_ROOT, DATASETS, DEFAULT_DATASET, DEFAULT_IMAGE_SIZE, SPLITS, Dataset, load_dataset
+from .embedding_export import FILES, embedding_table, write_projector
 from .errors import TrainingError, VAEError
 from .eta import format_duration, remaining_seconds
 from .export import DECODER_CLASS_INPUT, DECODER_INPUT, DECODER_OUTPUT, export_decoder_onnx
 from .metrics import FULL_EVAL, EvalConfig, encode_posterior, evaluate
 from .models import VAE, VAEConfig
-from .projector import FILES, embedding_table, write_projector
 from .train import (
     EpochEvent,
     FinishedEvent,

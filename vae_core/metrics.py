@@ -20,7 +20,7 @@ from .limits import Range, check
 from .loss import elbo_terms, reconstruction_log_likelihood
 from .models import VAE
 
-Progress = Callable[[int, int], None]  # on_batch(done, total)
+OnBatch = Callable[[int, int], None]  # on_batch(done, total)
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ def evaluate_elbo(model: VAE, x: torch.Tensor, y: torch.Tensor | None = None,
 
 @torch.no_grad()
 def log_importance_weights(model: VAE, x: torch.Tensor, k: int, batch_size: int | None = None,
-                           y: torch.Tensor | None = None, on_batch: Progress | None = None) -> torch.Tensor:
+                           y: torch.Tensor | None = None, on_batch: OnBatch | None = None) -> torch.Tensor:
     """log p(x, z_k) - log q(z_k|x) for K samples z_k ~ q(z|x): (N, K), in nats (given y for a conditional model:
     then it bounds log p(x|y)); `on_batch(done, total)` reports the examples done."""
     was_training = _eval_mode(model)
@@ -111,14 +111,14 @@ def iwae_bound(log_weights: torch.Tensor, k: int | None = None) -> torch.Tensor:
 
 
 def importance_weighted_log_px(model: VAE, x: torch.Tensor, k: int = 100,
-                               y: torch.Tensor | None = None, on_batch: Progress | None = None) -> torch.Tensor:
+                               y: torch.Tensor | None = None, on_batch: OnBatch | None = None) -> torch.Tensor:
     """Estimate of log p(x) per example (N,) with K importance samples from q(z|x)."""
     return iwae_bound(log_importance_weights(model, x, k, y=y, on_batch=on_batch))
 
 
 @torch.no_grad()
 def encode_posterior(model: VAE, x: torch.Tensor, y: torch.Tensor | None = None, batch_size: int = 2048,
-                     on_batch: Progress | None = None) -> DiagonalGaussian:
+                     on_batch: OnBatch | None = None) -> DiagonalGaussian:
     """The posteriors q(z|x) of many examples x (N, C, H, W), mu and logvar (N, D) on the CPU, encoded on the
     model's device in batches (memory stays bounded by one batch on the device); labels y (N,) for a conditional
     model; `on_batch(done, total)` reports progress."""
@@ -167,7 +167,7 @@ def active_units(mu: torch.Tensor, threshold: float = 0.01) -> int:
 
 
 def evaluate(model: VAE, x: torch.Tensor, k: int = 100, y: torch.Tensor | None = None,
-             on_batch: Progress | None = None) -> dict[str, float]:
+             on_batch: OnBatch | None = None) -> dict[str, float]:
     """Everything the CLI's `eval` prints: recon, KL, ELBO, log p(x) (K samples), gap, active units;
     `on_batch(done, total)` reports the examples whose log p(x) is done (most of the time)."""
     result = evaluate_elbo(model, x, y)
@@ -180,7 +180,7 @@ def evaluate(model: VAE, x: torch.Tensor, k: int = 100, y: torch.Tensor | None =
 
 @torch.no_grad()
 def per_example_terms(model: VAE, x: torch.Tensor, y: torch.Tensor | None = None, batch_size: int = 1024,
-                      seed: int | None = 0, on_batch: Progress | None = None) -> dict[str, np.ndarray]:
+                      seed: int | None = 0, on_batch: OnBatch | None = None) -> dict[str, np.ndarray]:
     """recon, KL and ELBO per example (N,) float32 each, in nats, exactly as `evaluate_elbo` sums them: one
     z ~ q(z|x) per example for recon, the closed-form KL, elbo = recon - kl (beta 1); labels y (N,) for a
     conditional model. `seed` fixes the z draws (the global RNG is left as it was; None draws from it);

@@ -44,7 +44,7 @@ METHODS = ("direct", "pca", "tsne", "umap")
 PROJECTION_THREADS = 1
 TSNE_THREADS = PROJECTION_THREADS  # the name benchmarks/projection_threads.py and its test know
 
-Progress = Callable[[float, str], None]
+ReportProgress = Callable[[float, str], None]  # progress(fraction, message)
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,7 @@ def stratified_subsample(labels: np.ndarray | None, n: int, size: int, seed: int
 
 
 def compute(mu: np.ndarray, params: ProjectionParams, labels: np.ndarray | None = None,
-            progress: Progress | None = None, threads: int = PROJECTION_THREADS) -> Projection:
+            progress: ReportProgress | None = None, threads: int = PROJECTION_THREADS) -> Projection:
     """Project latent means (N, D) to 2-D as `params` says; `labels` (N,) stratify a capped subsample; t-SNE and
     UMAP use at most `threads` threads."""
     report = progress or (lambda fraction, message: None)
@@ -179,7 +179,7 @@ def _pca(mu: np.ndarray) -> tuple[np.ndarray, float]:
     return coords.astype(np.float32), float(pca.explained_variance_ratio_.sum())
 
 
-def _tsne(mu: np.ndarray, params: ProjectionParams, report: Progress, threads: int) -> np.ndarray:
+def _tsne(mu: np.ndarray, params: ProjectionParams, report: ReportProgress, threads: int) -> np.ndarray:
     """t-SNE of (M, D) points to (M, 2) with openTSNE (FFT-accelerated gradients: 47 CPU s for 10,000 MNIST means
     where scikit-learn's Barnes-Hut took 123, and 182 s for 70,000 where it had not finished after 900;
     benchmarks/RESULTS.md), its thread pools limited while it runs; progress every 50 iterations."""
@@ -200,7 +200,7 @@ class _IterationProgress:
     EVERY = 50
     LAYOUT_START = 0.15  # the affinities (no progress of their own) come first
 
-    def __init__(self, report: Progress, points: int):
+    def __init__(self, report: ReportProgress, points: int):
         from openTSNE import TSNE
 
         defaults = TSNE()
@@ -214,7 +214,7 @@ class _IterationProgress:
         return False  # go on
 
 
-def _umap(mu: np.ndarray, params: ProjectionParams, report: Progress, threads: int) -> np.ndarray:
+def _umap(mu: np.ndarray, params: ProjectionParams, report: ReportProgress, threads: int) -> np.ndarray:
     """UMAP of (M, D) points to (M, 2) with umap-learn, on the exact k nearest neighbours (scikit-learn) instead of
     its approximate search, and a PCA start instead of the spectral one: the two steps that took most of its
     default run on 70,000 MNIST means (benchmarks/RESULTS.md, "UMAP on 70,000"). A fixed seed makes the layout
@@ -306,7 +306,7 @@ class _EpochProgress:
 
     LAYOUT_START = 0.15  # the exact neighbours and the graph took a few seconds of the 70,000-point runs
 
-    def __init__(self, report: Progress, points: int):
+    def __init__(self, report: ReportProgress, points: int):
         self.report, self.points = report, points
 
     def write(self, text: str) -> None:

@@ -49,7 +49,7 @@ class TrainConfig:
     precision: str = "fp32"  # one of PRECISIONS; "bf16" is autocast, cuda only
     compile: bool = False  # torch.compile the network (off by default: see benchmarks/RESULTS.md)
     # Test codes snapshotted after every epoch for the formation replay (vae_core.replay); 0 takes none.
-    # Encoding 2,000 codes costs well under 1% of an MNIST epoch (benchmarks/replay.py).
+    # Encoding 2,000 codes costs well under 1% of an MNIST epoch (benchmarks/replay_cost.py).
     replay_points: int = MAX_POINTS
 
     def __post_init__(self):

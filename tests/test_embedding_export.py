@@ -1,4 +1,4 @@
-"""The Embedding Projector export (vae_core.projector), its sprite sheet, and the per-example terms it lists."""
+"""The Embedding Projector export (vae_core.embedding_export), its sprite sheet, and the per-example terms it lists."""
 
 from __future__ import annotations
 
@@ -16,8 +16,7 @@ from PIL import Image
 
 from vae_core.checkpoint import load_checkpoint
 from vae_core.cli import main
-from vae_core.metrics import encode_posterior, evaluate_elbo, per_example_terms
-from vae_core.projector import (
+from vae_core.embedding_export import (
     FILES,
     MAX_SPRITE_SIDE,
     EmbeddingTable,
@@ -27,6 +26,7 @@ from vae_core.projector import (
     sprite_sheet,
     write_projector,
 )
+from vae_core.metrics import encode_posterior, evaluate_elbo, per_example_terms
 
 DIGITS_2D = ROOT / "checkpoints" / "digits-2d.safetensors"
 
