@@ -1,9 +1,10 @@
 """t-SNE (scikit-learn, openTSNE) and UMAP (umap-learn) on MNIST latent means: seconds and peak memory.
 
-The numbers behind `ProjectionParams.DEFAULT_MAX_POINTS` and the libraries in requirements.txt. Each case runs in
-a fresh process (`python -m benchmarks.projections --worker ...`), so its peak RSS is its own and UMAP's numba
-compilation is paid where a freshly started server pays it: that first call is timed on its own (1,000 points) and
-reported apart. Every library runs on one BLAS/OpenMP thread, as the app runs it (`projection.PROJECTION_THREADS`).
+The numbers behind the default point caps (`projection.METHOD_INFO`) and the libraries in requirements.txt. Each
+case runs in a fresh process (`python -m benchmarks.projections --worker ...`), so its peak RSS is its own and
+UMAP's numba compilation is paid where a freshly started server pays it: that first call is timed on its own
+(1,000 points) and reported apart. Every library runs on one BLAS/OpenMP thread, as the app runs it
+(`projection.PROJECTION_THREADS`).
 The means are the posterior means of both MNIST splits (70,000) under the shipped checkpoints; 10,000 is a
 stratified subsample. A case past its time limit is stopped and reported as "> N s". The 1-minute load average
 is recorded before and after each case (the box is shared).

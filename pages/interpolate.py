@@ -19,7 +19,7 @@ from vae_core.checkpoint import Checkpoint
 from vae_core.data import Dataset
 from vae_core.images import gif_bytes, png_bytes, tile, to_uint8, upscale
 from vae_core.latent import PathDiagnostics, interpolate, path_diagnostics, prior_samples
-from vae_core.projection import ProjectionParams, project_points
+from vae_core.projection import METHOD_INFO, ProjectionParams, project_points
 
 SOURCES = ("Test examples by class", "Test examples by index", "Random prior samples", "Points selected on the scatter",
            "From the Latent sliders' code to a test example")
@@ -141,9 +141,9 @@ def path_figure(checkpoint: Checkpoint, dataset: Dataset, paths: dict[str, np.nd
     """The paths over the scatter page's 2-D map; PCA where the scatter shows t-SNE (it cannot place new points)."""
     method = st.session_state.get(SCATTER_PROJECTION, "direct" if checkpoint.config.latent_dim <= 2 else "pca")
     dims = st.session_state.get(SCATTER_DIMS, (0, 1))
-    if method in ("tsne", "umap"):
-        name = {"tsne": "t-SNE", "umap": "UMAP"}[method]
-        st.info(f"The scatter page shows {name}, which cannot place new points; the path is drawn over PCA instead.")
+    if not METHOD_INFO[method].places_points:
+        st.info(f"The scatter page shows {METHOD_INFO[method].title}, which cannot place new points; the path is "
+                "drawn over PCA instead.")
         method = "pca"
     background = projection(checkpoint, ProjectionParams(method, dims))
     labels = dataset.split("test").y.numpy()[background.indices]

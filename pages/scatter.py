@@ -34,9 +34,8 @@ from vae_core.data import SPLITS, Dataset
 from vae_core.embedding_export import embedding_table, projector_zip, write_projector
 from vae_core.images import tile
 from vae_core.latent import latent_grid, nearest_neighbours
-from vae_core.projection import Projection, ProjectionParams, project_points
+from vae_core.projection import METHOD_INFO, Projection, ProjectionParams, project_points
 
-METHOD_NAMES = {"direct": "Two latent dimensions", "pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
 SPLIT_NAMES = {"test": "Test", "train": "Train", "all": "Train + test"}  # the order shown; keys: vae_core.data.SPLITS
 SPLIT_KEPT = "scatter_split_kept"
 COLOUR_BY = ("label", "reconstruction log-likelihood", "KL", "ELBO", "‖μ‖", "mean σ")
@@ -61,7 +60,7 @@ def params_ui(checkpoint: Checkpoint, split: str, n_points: int, place) -> Proje
     latent_dim = checkpoint.config.latent_dim
     default = default_params(checkpoint)
     method = place.radio("Projection", ProjectionParams.METHODS, index=ProjectionParams.METHODS.index(default.method),
-                         format_func=METHOD_NAMES.get, horizontal=True, key="scatter_method")
+                         format_func=lambda m: METHOD_INFO[m].title, horizontal=True, key="scatter_method")
     if method == "pca":
         return ProjectionParams("pca")
     if method == "direct":
@@ -119,7 +118,7 @@ def wait_for_projection(checkpoint: Checkpoint, split: str, params: ProjectionPa
     if run.done:
         st.rerun()
     elapsed = f" · {run.seconds or 0:.0f} s" if run.seconds else ""
-    st.progress(run.fraction, text=f"{METHOD_NAMES[params.method]}: {run.message}{elapsed}")
+    st.progress(run.fraction, text=f"{params.info.title}: {run.message}{elapsed}")
 
 
 def map_on_screen(checkpoint: Checkpoint, split: str) -> tuple[ProjectionParams, Projection] | None:
@@ -224,7 +223,7 @@ def sigma_ellipses(checkpoint: Checkpoint, split: str, params: ProjectionParams,
 def sliders_star(checkpoint: Checkpoint, split: str, params: ProjectionParams):
     """Where the Latent sliders page's code lies on this map (t-SNE and UMAP cannot place a new point)."""
     z = sliders_code(checkpoint)
-    if z is None or params.method not in ("direct", "pca"):
+    if z is None or not params.info.places_points:
         return None
     mu, _ = cache.encodings(checkpoint, split)
     return project_points(mu, np.asarray(z)[None], params.method, params.dims)[0]
@@ -314,8 +313,8 @@ def dataset_key(checkpoint: Checkpoint) -> str:
 def axes_names(params: ProjectionParams) -> tuple[str, str]:
     if params.method == "direct":
         return f"z{params.dims[0]}", f"z{params.dims[1]}"
-    return ("PC1", "PC2") if params.method == "pca" else (f"{METHOD_NAMES[params.method]} 1",
-                                                          f"{METHOD_NAMES[params.method]} 2")
+    return ("PC1", "PC2") if params.method == "pca" else (f"{params.info.title} 1",
+                                                          f"{params.info.title} 2")
 
 
 def main() -> None:
@@ -337,8 +336,9 @@ def main() -> None:
     labels = labels_tensor.numpy()
     params = params_ui(checkpoint, split, len(labels), method_col)
     if params is None:
-        st.info(f"Set the {METHOD_NAMES[st.session_state['scatter_method']]} parameters and press Compute: it runs "
-                "in the background on the server, and its map is kept on disk, so reopening it is instant.")
+        title = METHOD_INFO[st.session_state["scatter_method"]].title
+        st.info(f"Set the {title} parameters and press Compute: it runs in the background "
+                "on the server, and its map is kept on disk, so reopening it is instant.")
         return
     run = request(checkpoint, split, params)
     if run.error:
@@ -353,7 +353,7 @@ def main() -> None:
         if shown is None:
             return
         params, projected = shown
-        st.caption(f"The {METHOD_NAMES[params.method]} map stays here until the {METHOD_NAMES[asked]} map is ready.")
+        st.caption(f"The {params.info.title} map stays here until the {METHOD_INFO[asked].title} map is ready.")
     draw_map(checkpoint, dataset, split, params, projected, labels, ids)
 
 

@@ -10,11 +10,11 @@ from vae_core.latent import (
     interpolate,
     latent_grid,
     lerp,
-    pca_plane,
     prior_samples,
     slerp,
     traversal_grid,
 )
+from vae_core.projection import pca_plane
 
 
 @pytest.mark.parametrize("interp", [lerp, slerp])

@@ -16,6 +16,7 @@ from vae_core.errors import ConfigError
 from vae_core.latent import nearest_neighbours
 from vae_core.metrics import encode_posterior
 from vae_core.projection import (
+    METHOD_INFO,
     Projection,
     ProjectionParams,
     ProjectionStore,
@@ -76,7 +77,7 @@ def test_the_key_names_exactly_what_changes_the_map():
 
 
 def test_the_default_cap_comes_from_the_config_and_direct_and_pca_never_cap():
-    for method, cap in ProjectionParams.DEFAULT_MAX_POINTS.items():
+    for method, cap in ((m, info.default_max_points) for m, info in METHOD_INFO.items()):
         assert ProjectionParams(method).cap(10**6) == (10**6 if cap is None or method in ("direct", "pca") else cap)
     assert ProjectionParams("pca", max_points=100).cap(5000) == 5000
 

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from .distributions import LOG_2PI, DiagonalGaussian, StandardNormal
-from .latent import pca_plane
+from .projection import pca_plane
 
 _CHUNK_ELEMENTS = 1 << 22  # (points x components) evaluated at once: bounds memory to ~32 MB of float64
 

@@ -76,23 +76,6 @@ def latent_grid(n: int, extent: float = 3.0) -> torch.Tensor:
     return torch.stack([z0.flatten(), z1.flatten()], dim=1)
 
 
-def pca_plane(mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The plane of the codes' (N, D) top two principal components: (origin (D,), orthonormal basis (2, D)).
-
-    A point u (2,) of the plane and a code z map both ways exactly: u = basis (z - origin), and
-    z = origin + basis^T u + r, where r = (z - origin) - basis^T basis (z - origin) is the part of z off the plane,
-    so moving u moves z within the plane and keeps the rest of it (the latent pad of a D > 2 model).
-    A 1-D latent gets a zero second row.
-    """
-    from sklearn.decomposition import PCA
-
-    mu = np.asarray(mu, dtype=np.float64)
-    pca = PCA(n_components=min(2, mu.shape[1], len(mu))).fit(mu)
-    basis = np.zeros((2, mu.shape[1]))
-    basis[: len(pca.components_)] = pca.components_
-    return pca.mean_, basis
-
-
 @torch.no_grad()
 def nearest_neighbours(mu: np.ndarray, query_indices, k: int, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
     """The k nearest codes to each query row of `mu` (N, D), by Euclidean distance in the full latent space

@@ -36,7 +36,25 @@ import numpy as np
 from .limits import Range, check
 from .store import CACHE_ROOT, ArrayStore
 
-METHODS = ("direct", "pca", "tsne", "umap")
+
+@dataclass(frozen=True)
+class Method:
+    """A way to draw latent means in 2-D, as the app names and treats it."""
+
+    title: str  # how the app names it
+    places_points: bool  # a linear map of z (fitted once): new codes land exactly where they belong, at once
+    default_max_points: int | None  # the most points it runs on unless asked (None: all; above: a stratified sample)
+
+
+# The caps are measured on one core of the 2-core box (benchmarks/RESULTS.md, "Projections" and "UMAP on 70,000"):
+# UMAP draws all 70,000 MNIST means; t-SNE (openTSNE) what fits in about two minutes.
+METHOD_INFO: dict[str, Method] = {
+    "direct": Method("Two latent dimensions", True, None),
+    "pca": Method("PCA", True, None),
+    "tsne": Method("t-SNE", False, 40_000),
+    "umap": Method("UMAP", False, None),
+}
+METHODS = tuple(METHOD_INFO)
 # compute()'s default: t-SNE and UMAP on one OpenMP/BLAS thread, for a caller inside the server process, where they
 # share the cores with torch's own OpenMP pool (a second libgomp), a training thread and other sessions, and
 # oversubscribed OpenMP barriers made 359 points take 10-56 s instead of 2.4-7.6 s (2 cores under load;
@@ -56,11 +74,6 @@ class ProjectionParams:
     N_NEIGHBORS: ClassVar[Range] = Range(2, 200)
     MIN_DIST: ClassVar[Range] = Range(0.0, 0.99)
     MAX_POINTS: ClassVar[Range] = Range(10, 10_000_000)
-    # The most points each method runs on by default (None: every point; above the cap, a subsample stratified by
-    # label, said so), measured on one core of the 2-core box (benchmarks/RESULTS.md, "Projections" and "UMAP on
-    # 70,000"): UMAP draws all 70,000 MNIST means; t-SNE (openTSNE) what fits in about two minutes.
-    DEFAULT_MAX_POINTS: ClassVar[dict[str, int | None]] = {"direct": None, "pca": None, "tsne": 40_000,
-                                                           "umap": None}
 
     method: str = "pca"  # one of METHODS
     dims: tuple[int, int] = (0, 1)  # the two latent dimensions of the direct view
@@ -68,7 +81,7 @@ class ProjectionParams:
     n_neighbors: int = 15  # UMAP: size of the local neighbourhood
     min_dist: float = 0.1  # UMAP: how tightly points may pack
     seed: int = 0  # t-SNE / UMAP initialisation and the subsample
-    max_points: int | None = None  # None: DEFAULT_MAX_POINTS[method]
+    max_points: int | None = None  # None: the method's default_max_points
 
     def __post_init__(self):
         object.__setattr__(self, "dims", tuple(int(d) for d in self.dims))
@@ -87,11 +100,15 @@ class ProjectionParams:
         ])
 
     @property
+    def info(self) -> Method:
+        return METHOD_INFO[self.method]
+
+    @property
     def point_cap(self) -> int | None:
         """The most points this method runs on (None: all)."""
-        if self.method in ("direct", "pca"):
+        if self.info.places_points:
             return None  # exact and fast on any number of points
-        return self.max_points if self.max_points is not None else self.DEFAULT_MAX_POINTS[self.method]
+        return self.max_points if self.max_points is not None else self.info.default_max_points
 
     def cap(self, n: int) -> int:
         """How many of n points the projection uses."""
@@ -141,42 +158,73 @@ def compute(mu: np.ndarray, params: ProjectionParams, labels: np.ndarray | None 
     report = progress or (lambda fraction, message: None)
     mu = np.asarray(mu, dtype=np.float32)
     method = params.method
-    if method == "direct":
-        return Projection(_direct(mu, params.dims), np.arange(len(mu)), method,
-                          _direct_axes(mu.shape[1], params.dims))
-    if method == "pca":
-        coords, share = _pca(mu)
-        return Projection(coords, np.arange(len(mu)), method, f"top principal components ({share:.0%} of variance)")
+    if params.info.places_points:
+        plane = fit_plane(mu, params)
+        return Projection(plane.place(mu), np.arange(len(mu)), method, plane.explained)
     indices = stratified_subsample(labels, len(mu), params.cap(len(mu)), params.seed)
     note = _cap_note(method, len(indices), len(mu), labels is not None)
-    report(0.0, f"{_NAMES[method]} on {len(indices):,} points: starting")
+    report(0.0, f"{params.info.title} on {len(indices):,} points: starting")
     run = _tsne if method == "tsne" else _umap
     coords = run(mu[indices], params, report, max(1, int(threads)))
     report(1.0, "done")
     return Projection(np.asarray(coords, dtype=np.float32), indices, method,
-                      f"{_NAMES[method]} of {len(indices):,} points (axes have no units)", note)
-
-
-_NAMES = {"direct": "latent dimensions", "pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
+                      f"{params.info.title} of {len(indices):,} points (axes have no units)", note)
 
 
 def _cap_note(method: str, used: int, total: int, stratified: bool) -> str:
     if used == total:
         return ""
     how = "stratified by label" if stratified else "drawn uniformly"
-    return f"{_NAMES[method]} on {used:,} of {total:,} points, {how}"
+    return f"{METHOD_INFO[method].title} on {used:,} of {total:,} points, {how}"
 
 
-def _pca(mu: np.ndarray) -> tuple[np.ndarray, float]:
-    """The top two principal components of (N, D) as (N, 2) float32 (a 1-D latent: zero second axis), and the
-    share of variance they explain."""
+def pca_plane(mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The plane of the codes' (N, D) top two principal components: (origin (D,), orthonormal basis (2, D)).
+
+    A point u (2,) of the plane and a code z map both ways exactly: u = basis (z - origin), and
+    z = origin + basis^T u + r, where r = (z - origin) - basis^T basis (z - origin) is the part of z off the plane,
+    so moving u moves z within the plane and keeps the rest of it (the latent pad of a D > 2 model).
+    A 1-D latent gets a zero second row.
+    """
     from sklearn.decomposition import PCA
 
-    pca = PCA(n_components=min(2, mu.shape[1])).fit(mu)
-    coords = pca.transform(mu)
-    if coords.shape[1] == 1:
-        coords = np.column_stack([coords[:, 0], np.zeros(len(mu))])
-    return coords.astype(np.float32), float(pca.explained_variance_ratio_.sum())
+    mu = np.asarray(mu, dtype=np.float64)
+    pca = PCA(n_components=min(2, mu.shape[1], len(mu))).fit(mu)
+    basis = np.zeros((2, mu.shape[1]))
+    basis[: len(pca.components_)] = pca.components_
+    return pca.mean_, basis
+
+
+@dataclass(frozen=True)
+class Plane:
+    """A linear 2-D map of the latent space, u = basis (z - origin): two of z's dimensions, or its PCA plane."""
+
+    origin: np.ndarray  # (D,)
+    basis: np.ndarray  # (2, D)
+    explained: str  # what the axes are
+
+    def place(self, codes: np.ndarray) -> np.ndarray:
+        """Codes (M, D) on this map: (M, 2) float32."""
+        return ((np.asarray(codes, dtype=np.float64) - self.origin) @ self.basis.T).astype(np.float32)
+
+
+def fit_plane(mu: np.ndarray, params: ProjectionParams) -> Plane:
+    """The direct or PCA map of the codes (N, D), fitted once; t-SNE and UMAP have none (ValueError)."""
+    mu = np.asarray(mu, dtype=np.float64)
+    latent_dim = mu.shape[1]
+    if params.method == "direct":
+        dims = params.dims if latent_dim > 1 else (0,)  # a 1-D latent: a zero second axis
+        if max(dims) >= latent_dim:
+            raise ValueError(f"dims {params.dims} do not exist in a {latent_dim}-D latent space")
+        basis = np.zeros((2, latent_dim))
+        basis[range(len(dims)), dims] = 1.0
+        return Plane(np.zeros(latent_dim), basis, _direct_axes(latent_dim, params.dims))
+    if params.method == "pca":
+        origin, basis = pca_plane(mu)
+        centred = mu - origin
+        share = float((centred @ basis.T).var(axis=0).sum() / centred.var(axis=0).sum()) if len(mu) > 1 else 1.0
+        return Plane(origin, basis, f"top principal components ({share:.0%} of variance)")
+    raise ValueError(f"{params.info.title} cannot place new points on an existing map; use 'pca' or 'direct'")
 
 
 def _tsne(mu: np.ndarray, params: ProjectionParams, report: ReportProgress, threads: int) -> np.ndarray:
@@ -323,37 +371,14 @@ class _EpochProgress:
 _TQDM_COUNT = re.compile(r"(\d+)/(\d+)")
 
 
-def _direct(codes: np.ndarray, dims: tuple[int, int]) -> np.ndarray:
-    """Columns `dims` of codes (N, D) as (N, 2); a 1-D latent gets a zero second axis."""
-    if codes.shape[1] < 2:
-        return np.column_stack([codes[:, 0], np.zeros(len(codes), dtype=codes.dtype)])
-    if max(dims) >= codes.shape[1]:
-        raise ValueError(f"dims {dims} do not exist in a {codes.shape[1]}-D latent space")
-    return codes[:, list(dims)]
-
-
 def _direct_axes(latent_dim: int, dims: tuple[int, int]) -> str:
     return "latent dimension z0" if latent_dim < 2 else f"latent dimensions z{dims[0]} and z{dims[1]}"
 
 
 def project_points(mu: np.ndarray, points: np.ndarray, method: str, dims: tuple[int, int] = (0, 1)) -> np.ndarray:
     """Place new codes (M, D) on the 2-D map that `compute(mu, ProjectionParams(method, dims))` draws: (M, 2).
-
-    PCA is refitted on `mu` exactly as `compute` fits it (deterministic solver and sign convention), so a path
-    lands where the scatter's points are. t-SNE and UMAP maps are not extended to new points here: ValueError.
-    """
-    mu = np.asarray(mu, dtype=np.float32)
-    points = np.asarray(points, dtype=np.float32)
-    if method == "direct":
-        return _direct(points, dims)
-    if method == "pca":
-        from sklearn.decomposition import PCA
-
-        coords = PCA(n_components=min(2, mu.shape[1])).fit(mu).transform(points)
-        return coords if coords.shape[1] == 2 else np.column_stack([coords[:, 0], np.zeros(len(points))])
-    if method in ("tsne", "umap"):
-        raise ValueError(f"{_NAMES[method]} cannot place new points on an existing map; use 'pca' or 'direct'")
-    raise ValueError(f"projection must be one of {METHODS}, got {method!r}")
+    t-SNE and UMAP maps are not extended to new points: ValueError."""
+    return fit_plane(mu, ProjectionParams(method, dims)).place(points)
 
 
 DEFAULT_STORE_ROOT = CACHE_ROOT / "projections"

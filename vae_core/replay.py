@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from .data import class_balanced_indices
-from .latent import pca_plane
+from .projection import pca_plane
 
 MAX_POINTS = 2000  # test codes per frame: enough to see every class's cluster form, bounded for any test set
 MAX_FRAMES = 256  # a longer run keeps every other frame (the first and the latest always): bounded checkpoints

@@ -31,7 +31,7 @@ import streamlit as st
 from ui.components import runtime, script
 from ui.widgets import class_color
 from vae_core.checkpoint import Checkpoint
-from vae_core.latent import pca_plane
+from vae_core.projection import pca_plane
 
 HERE = Path(__file__).resolve().parent
 MAX_POINTS = 2000  # test codes drawn on the pad; more would only slow the first load
