@@ -32,8 +32,10 @@ CHROMIUM = Path(shutil.which("chromium") or "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 VIEWPORT = {"width": 1280, "height": 900}
-# A phone as Playwright's device descriptors give one (an iPhone 12/13/14's screen), as new_context's arguments.
-PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 3, "is_mobile": True, "has_touch": True}
+# A phone's screen in CSS pixels (an iPhone 12/13/14's, as Playwright's device descriptors give it), with touch, as
+# new_context's arguments. Scale 1, not the phone's 3: headless Chromium composites a 3x screen in software, and
+# that (no cost on a phone's GPU) would dominate the drag's frame times.
+PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 1, "is_mobile": True, "has_touch": True}
 # The first run of a session imports torch and loads the dataset; on a busy 2-core CI box that takes ~30 s.
 FIRST_LOAD_MS = 120_000
 PAGE_LOAD_MS = 60_000
@@ -323,10 +325,10 @@ class Finger:
         self.cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [{"x": self.at[0], "y": self.at[1]}]})
 
 
-def drag_on_canvas(page, target: str, path, pointer=None, moves: int = CANVAS_MOVES, after_move=None) -> Drag:
+def drag_on_canvas(page, target: str, path, pointer=None, moves: int = CANVAS_MOVES) -> Drag:
     """Press on the centre of `target`, move `moves` times along `path(t)` -> (dx, dy) in pixels, t in (0, 1],
     one move per 1/60 s (or as fast as Playwright delivers them), release. `pointer` is page.mouse unless given
-    (a Finger); `after_move(i)`, if given, runs after move i."""
+    (a Finger)."""
     pointer = pointer or page.mouse
     box = page.locator(target).first.bounding_box()
     x0, y0 = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
@@ -337,8 +339,6 @@ def drag_on_canvas(page, target: str, path, pointer=None, moves: int = CANVAS_MO
     for i in range(1, moves + 1):
         dx, dy = path(i / moves, box)
         pointer.move(x0 + dx, y0 + dy)
-        if after_move:
-            after_move(i)
         time.sleep(max(0.0, started + i * CANVAS_MOVE_INTERVAL_S - time.perf_counter()))
     pointer.up()
     page.wait_for_timeout(200)  # the last frame
