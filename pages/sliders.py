@@ -157,11 +157,11 @@ def traversal(checkpoint: Checkpoint, z: np.ndarray, dims: list[int], y: torch.T
 
 checkpoint, dataset = page_intro(
     "Latent sliders",
-    "Drag a slider, or press on the pad and drag: the image, the decoder's mean image for the code z, follows "
-    "the pointer. Each slider sets one coordinate of z; the pad moves z within a plane (z itself for a 2-D model, "
-    "else two chosen dimensions or the PCA plane of the test codes, the rest of z kept), over the test set's "
-    "codes coloured by label. KL is the average KL(q(z_d|x) || N(0,1)) over the test set: dimensions near 0 nats "
-    "are ignored by the model, so moving them changes little.",
+    "Drag a slider, or press on the pad and drag (or tab to it and use the arrow keys): the image, the decoder's "
+    "mean image for the code z, follows. Each slider sets one coordinate of z; the pad moves z within a plane "
+    "(z itself for a 2-D model, else two chosen dimensions or the PCA plane of the test codes, the rest of z "
+    "kept), over the test set's codes coloured by label. KL is the average KL(q(z_d|x) || N(0,1)) over the test "
+    "set: dimensions near 0 nats are ignored by the model, so moving them changes little.",
 )
 mu, _ = encodings(checkpoint)
 activity = dimension_activity(checkpoint)

@@ -32,6 +32,10 @@ CHROMIUM = Path(shutil.which("chromium") or "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 VIEWPORT = {"width": 1280, "height": 900}
+# A phone's screen in CSS pixels (an iPhone 12/13/14's, as Playwright's device descriptors give it), with touch, as
+# new_context's arguments. Scale 1, not the phone's 3: headless Chromium composites a 3x screen in software, and
+# that (no cost on a phone's GPU) would dominate the drag's frame times.
+PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 1, "is_mobile": True, "has_touch": True}
 # The first run of a session imports torch and loads the dataset; on a busy 2-core CI box that takes ~30 s.
 FIRST_LOAD_MS = 120_000
 PAGE_LOAD_MS = 60_000
@@ -246,6 +250,7 @@ def save_small_png(png: bytes, path: Path, colors: int = 256) -> int:
 
 CANVAS_PAD = ".latent-canvas .pad"  # the component's own classes (its shadow root is open: CSS locators pierce it)
 CANVAS_SLIDER = ".latent-canvas .slider input"
+CANVAS_IMAGE = ".latent-canvas .image"  # the decoded image
 CANVAS_VIEWS = ".latent-canvas .views"  # the pad and the decoded image beside it
 CANVAS_MOVES = 60  # over about a second, as a hand drags
 CANVAS_MOVE_INTERVAL_S = 1 / 60
@@ -293,21 +298,55 @@ class Drag:
                 "load_1min": round(os.getloadavg()[0], 2)}
 
 
-def drag_on_canvas(page, target: str, path) -> Drag:
-    """Press on the centre of `target`, move CANVAS_MOVES times along `path(t)` -> (dx, dy) in pixels, t in (0, 1],
-    one move per 1/60 s (or as fast as Playwright delivers them), release."""
+class Finger:
+    """A finger on a touch screen, with page.mouse's calls (move, down, up): touches go in where the screen's
+    would, through Chromium's input pipeline (CDP Input.dispatchTouchEvent), so the page gets pointer events of
+    pointerType "touch". Its context needs has_touch."""
+
+    def __init__(self, page):
+        self.cdp = page.context.new_cdp_session(page)
+        self.at = (0.0, 0.0)
+        self.touching = False
+
+    def move(self, x: float, y: float) -> None:
+        self.at = (x, y)
+        if self.touching:
+            self.touch("touchMove")
+
+    def down(self) -> None:
+        self.touching = True
+        self.touch("touchStart")
+
+    def up(self) -> None:
+        self.touching = False
+        self.cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+
+    def touch(self, kind: str) -> None:
+        self.cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [{"x": self.at[0], "y": self.at[1]}]})
+
+
+def drag_on_canvas(page, target: str, path, pointer=None, moves: int = CANVAS_MOVES) -> Drag:
+    """Press on the centre of `target`, move `moves` times along `path(t)` -> (dx, dy) in pixels, t in (0, 1],
+    one move per 1/60 s (or as fast as Playwright delivers them), release. `pointer` is page.mouse unless given
+    (a Finger)."""
+    pointer = pointer or page.mouse
     box = page.locator(target).first.bounding_box()
     x0, y0 = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     since = page.evaluate("performance.now()")
-    page.mouse.move(x0, y0)
-    page.mouse.down()
+    pointer.move(x0, y0)
+    pointer.down()
     started = time.perf_counter()
-    for i in range(1, CANVAS_MOVES + 1):
-        dx, dy = path(i / CANVAS_MOVES, box)
-        page.mouse.move(x0 + dx, y0 + dy)
+    for i in range(1, moves + 1):
+        dx, dy = path(i / moves, box)
+        pointer.move(x0 + dx, y0 + dy)
         time.sleep(max(0.0, started + i * CANVAS_MOVE_INTERVAL_S - time.perf_counter()))
-    page.mouse.up()
+    pointer.up()
     page.wait_for_timeout(200)  # the last frame
+    return canvas_marks(page, since)
+
+
+def canvas_marks(page, since: float) -> Drag:
+    """What the canvas painted for the moves (pointer or key) made since `since` (performance.now())."""
     marks = page.evaluate(CANVAS_MARKS, since)
     frames = marks["frames"]
     return Drag(marks["moves"], len(frames), (frames[-1]["at"] - frames[0]["move"]) / 1000,

@@ -19,16 +19,21 @@ import numpy as np
 import pytest
 import torch
 from browser_support import (
+    CANVAS_IMAGE,
     CANVAS_PAD,
+    CANVAS_PAINTED_SINCE,
     CANVAS_SLIDER,
     FIRST_LOAD_MS,
     MAIN,
+    PHONE,
     ROOT,
     VIEWPORT,
     Drag,
+    Finger,
     along_slider,
     app_server,
     arc_across_pad,
+    canvas_marks,
     chromium,
     drag_on_canvas,
     free_port,
@@ -88,8 +93,9 @@ def browser():
 write_results = results_artifact(ARTIFACT, RESULTS)
 
 
-def open_canvas(browser, canvas_url: str, checkpoint):
-    page = browser.new_context(viewport=VIEWPORT).new_page()
+def open_canvas(browser, canvas_url: str, checkpoint, device: dict | None = None):
+    """The test app on `checkpoint`, in a new context: `device` is new_context's arguments (a desktop window)."""
+    page = browser.new_context(**(device or {"viewport": VIEWPORT})).new_page()
     page.goto(f"{canvas_url}/?checkpoint={checkpoint}")
     page.wait_for_function(READY, timeout=FIRST_LOAD_MS)
     page.locator(".latent-canvas .image").wait_for()
@@ -142,6 +148,72 @@ def test_dragging_a_slider_thumb_moves_one_dimension_and_repaints_every_move(bro
     assert result.z[dim] > 1.0 and sum(abs(v) for i, v in enumerate(result.z) if i != dim) == 0
     assert_browser_decodes_like_torch(checkpoint, result)
     assert_python_received(page, result.z)
+    page.context.close()
+
+
+PHONE_MOVES = 30
+# At every pointer move, its pointer type and where the decoded image is on the screen.
+WATCH_IMAGE = """(image) => { window.__moves = [];
+  addEventListener('pointermove', (e) => window.__moves.push({type: e.pointerType,
+                                                              ...image.getBoundingClientRect().toJSON()}), true); }"""
+
+
+def inside(box: dict, viewport: dict) -> bool:
+    return (box["x"] >= 0 and box["y"] >= 0 and box["x"] + box["width"] <= viewport["width"]
+            and box["y"] + box["height"] <= viewport["height"])
+
+
+def test_on_a_phone_the_decoded_image_stays_in_view_while_a_finger_drags_the_pad(browser, canvas_url):
+    checkpoint = SHIPPED / "mnist-2d.safetensors"
+    page = open_canvas(browser, canvas_url, checkpoint, PHONE)
+    page.locator(CANVAS_PAD).evaluate("pad => pad.scrollIntoView({block: 'end'})")  # low on the screen, by the thumb
+    page.locator(CANVAS_IMAGE).evaluate(WATCH_IMAGE)
+
+    result = drag_on_canvas(page, CANVAS_PAD, arc_across_pad, Finger(page), PHONE_MOVES)
+    save_small_png(page.screenshot(), screenshot_path("latent-pad-phone.png"))  # the screen the finger left
+
+    RESULTS["pad, mnist-2d, phone (touch, 390x844)"] = result.summary()
+    print(f"\npad touch drag on a phone, mnist-2d: {result.summary()}")
+    seen = page.evaluate("window.__moves")
+    assert len(seen) >= PHONE_MOVES and {move["type"] for move in seen} == {"touch"}
+    assert all(inside(box, PHONE["viewport"]) for box in seen), seen
+    assert_smooth(result)
+    assert_browser_decodes_like_torch(checkpoint, result)
+    assert_python_received(page, result.z)
+    page.context.close()
+
+
+KEYS = 5
+
+
+def test_arrow_keys_on_the_pad_move_the_code_decoding_each_step_and_send_it_once_let_go(browser, canvas_url):
+    checkpoint = SHIPPED / "mnist-2d.safetensors"  # 2-D: the pad's axes are z0 and z1
+    page = open_canvas(browser, canvas_url, checkpoint)
+    pad = page.locator(CANVAS_PAD)
+    assert pad.get_attribute("aria-label").startswith("Latent pad")
+    pad.focus()
+
+    def press(key: str) -> Drag:
+        since = page.evaluate("performance.now()")
+        page.keyboard.press(key)
+        page.wait_for_function(CANVAS_PAINTED_SINCE, arg=since, timeout=10_000)
+        return canvas_marks(page, since)
+
+    since = page.evaluate("performance.now()")
+    steps = [press("ArrowRight") for _ in range(KEYS)]
+    result = canvas_marks(page, since)
+    large = press("Shift+ArrowUp")
+
+    RESULTS["pad, mnist-2d, arrow keys"] = result.summary()
+    print(f"\npad arrow keys, mnist-2d: {result.summary()}")
+    z0 = [step.z[0] for step in steps]
+    assert all(step.frames == 1 for step in steps) and result.frames_per_move == 1, result.summary()
+    assert all(b > a for a, b in zip([0.0, *z0], z0)) and all(step.z[1] == 0 for step in steps), z0
+    assert all(np.abs(np.subtract(a.pixels, b.pixels)).max() > 0 for a, b in zip(steps, steps[1:]))
+    assert large.z[0] == z0[-1] and large.z[1] == pytest.approx(5 * (z0[1] - z0[0]), rel=1e-3)
+    assert np.percentile(result.latency_ms, 95) <= CI_P95_LIMIT_MS, result.summary()
+    assert_browser_decodes_like_torch(checkpoint, large)
+    assert_python_received(page, large.z)
     page.context.close()
 
 

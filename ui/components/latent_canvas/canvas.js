@@ -11,9 +11,13 @@
 const MODELS = (globalThis.__latentCanvasModels ??= new Map()); // sha256 -> model payload
 const FRAME_MARK = "latent-canvas:frame"; // performance marks the browser test reads
 const MOVE_MARK = "latent-canvas:move";
-const PAD_CSS_PX = 300; // also .pad in canvas.css
+const PAD_CSS_PX = 300; // .pad's width in canvas.css, used until the pad is laid out (a phone's is narrower)
 const PAD_MARGIN = 1.08; // the pad shows the farthest point plus 8%
 const POINTER_FRESH_MS = 100; // an input event this soon after a pointer move was caused by it (a drag)
+const KEY_DIRECTIONS = { ArrowRight: [1, 0], ArrowLeft: [-1, 0], ArrowUp: [0, 1], ArrowDown: [0, -1] };
+const KEY_STEP = 0.02; // of the pad's width per arrow key; with Shift, KEY_STEP_LARGE
+const KEY_STEP_LARGE = 0.1;
+const KEY_COMMIT_MS = 300; // after the last arrow key is released the code goes to Python, as on a pointer release
 
 // The model of this payload (kept for the page when it came whole); undefined when only its sha256 came.
 function modelFor(payload) {
@@ -71,6 +75,12 @@ class LatentCanvas {
     this.onAnyPointerMove = (event) => { this.lastPointerMove = event.timeStamp; };
     window.addEventListener("pointermove", this.onAnyPointerMove, { capture: true, passive: true });
     this.listenToPad();
+    this.padResized = new ResizeObserver(() => { // a narrow layout sizes the pad by its column
+      if (!this.plane) return;
+      this.drawPoints();
+      this.drawPad();
+    });
+    this.padResized.observe(this.el.pad);
     for (const select of [this.el.plane, this.el.axisX, this.el.axisY]) {
       select.addEventListener("change", () => this.choosePlane());
     }
@@ -78,6 +88,8 @@ class LatentCanvas {
 
   destroy() {
     window.removeEventListener("pointermove", this.onAnyPointerMove, { capture: true });
+    this.padResized.disconnect();
+    clearTimeout(this.keyCommit);
     this.decoder.destroy();
     this.model = null;
   }
@@ -272,12 +284,15 @@ class LatentCanvas {
     this.drawPad();
   }
 
-  // The square [-extent, extent]^2 of plane coordinates, drawn on the pad's pixels.
+  // The square [-extent, extent]^2 of plane coordinates, drawn on the pad's pixels; toPlane takes CSS pixels
+  // from the pad's content box.
   padGeometry() {
-    const pixels = PAD_CSS_PX * (window.devicePixelRatio || 1);
+    const css = this.el.pad.clientWidth || PAD_CSS_PX;
+    const scale = window.devicePixelRatio || 1;
+    const pixels = Math.round(css * scale);
     const toPixel = ([u0, u1]) => [(u0 / this.extent + 1) * pixels / 2, (1 - u1 / this.extent) * pixels / 2];
-    const toPlane = (x, y) => [(2 * x / PAD_CSS_PX - 1) * this.extent, (1 - 2 * y / PAD_CSS_PX) * this.extent];
-    return { pixels, toPixel, toPlane };
+    const toPlane = (x, y) => [(2 * x / css - 1) * this.extent, (1 - 2 * y / css) * this.extent];
+    return { pixels, scale, toPixel, toPlane };
   }
 
   drawPoints() {
@@ -285,10 +300,9 @@ class LatentCanvas {
     const coords = codes.map((code) => this.plane.project(code));
     const farthest = Math.max(...coords.flat().map(Math.abs));
     this.extent = Math.max(this.limit, farthest * PAD_MARGIN);
-    const { pixels, toPixel } = this.padGeometry();
+    const { pixels, scale, toPixel } = this.padGeometry();
     this.background = Object.assign(document.createElement("canvas"), { width: pixels, height: pixels });
     const ctx = this.background.getContext("2d");
-    const scale = pixels / PAD_CSS_PX;
     ctx.strokeStyle = "rgba(128, 128, 128, 0.35)";
     ctx.beginPath();
     const [cx, cy] = toPixel([0, 0]);
@@ -311,8 +325,7 @@ class LatentCanvas {
   drawPad() {
     if (!this.background || !this.plane) return;
     const ctx = this.el.pad.getContext("2d");
-    const { toPixel } = this.padGeometry();
-    const scale = this.el.pad.width / PAD_CSS_PX;
+    const { scale, toPixel } = this.padGeometry();
     const [x, y] = toPixel(this.plane.project(this.z));
     ctx.clearRect(0, 0, this.el.pad.width, this.el.pad.height);
     ctx.drawImage(this.background, 0, 0);
@@ -329,7 +342,8 @@ class LatentCanvas {
     const pad = this.el.pad;
     const move = (event) => {
       const rect = pad.getBoundingClientRect();
-      const u = this.padGeometry().toPlane(event.clientX - rect.left, event.clientY - rect.top);
+      const u = this.padGeometry().toPlane(event.clientX - rect.left - pad.clientLeft,
+        event.clientY - rect.top - pad.clientTop);
       this.setCode(this.plane.lift(u, this.z), event.timeStamp);
     };
     pad.addEventListener("pointerdown", (event) => {
@@ -346,6 +360,27 @@ class LatentCanvas {
     };
     pad.addEventListener("pointerup", release);
     pad.addEventListener("pointercancel", release);
+    this.listenToPadKeys();
+  }
+
+  // Arrow keys move the code along the pad's axes, decoded at each key as a drag is; the code goes to Python
+  // once the keys have been let go for KEY_COMMIT_MS (a held or repeated key is one release).
+  listenToPadKeys() {
+    const pad = this.el.pad;
+    pad.addEventListener("keydown", (event) => {
+      const direction = KEY_DIRECTIONS[event.key];
+      if (!direction || !this.plane) return;
+      event.preventDefault(); // the page does not scroll
+      clearTimeout(this.keyCommit);
+      const step = 2 * this.extent * (event.shiftKey ? KEY_STEP_LARGE : KEY_STEP);
+      const u = this.plane.project(this.z).map((value, axis) => value + direction[axis] * step);
+      this.setCode(this.plane.lift(u, this.z), event.timeStamp);
+    });
+    pad.addEventListener("keyup", (event) => {
+      if (!(event.key in KEY_DIRECTIONS) || !this.plane) return;
+      clearTimeout(this.keyCommit);
+      this.keyCommit = setTimeout(() => this.commit(), KEY_COMMIT_MS);
+    });
   }
 }
 
