@@ -8,14 +8,15 @@ from pathlib import Path
 
 import torch
 
-from . import canvas, inspector, interactivity, load, memory, projections, quality, replay, soak, throughput
+from . import canvas, inspector, interactivity, load, memory, projections, quality, renderer, replay, soak, throughput
 from .context import DEFAULT_DATA_ROOT, Context, Settings, raw_mnist_root
 from .report import Table, machine_table
 
 BENCHMARKS = {"throughput": throughput, "quality": quality, "interactivity": interactivity, "canvas": canvas,
               "memory": memory, "load": load, "soak": soak, "replay": replay,
-              "projections": projections, "inspector": inspector}
-NOT_QUICK = ("load", "soak", "inspector")  # minutes of browsers: `make bench` runs them, the CI's quick run not
+              "projections": projections, "inspector": inspector, "renderer": renderer}
+# minutes of browsers: `make bench` runs them, the CI's quick run not
+NOT_QUICK = ("load", "soak", "inspector", "renderer")
 ON_REQUEST = ("projections",)  # up to an hour (15-minute cases): only with --only, never in `make bench`
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 QUICK_RESULTS = Path(__file__).resolve().parent / "out" / "RESULTS-quick.md"  # git-ignored
