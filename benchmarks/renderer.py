@@ -8,8 +8,8 @@ Two standalone pages served from a local folder (no network) draw the same N poi
 - theirs: regl-scatterplot (npm, fetched into benchmarks/out/regl/ and bundled with its dependencies by esbuild),
   the same colours, point size, opacity, canvas size and fitted view.
 Per run, in a fresh browser context: first draw (arrays in memory -> the frame with the points), pan (a 2 s drag
-of real mouse events) and zoom (30 wheel steps over 1 s) as frames drawn per second, pick latency (mouse move onto a
-point -> the renderer names the point under the cursor, and -> the next frame), JS heap after GC. Runs alternate
+of real mouse events) and zoom (1 s of wheel steps) as redraws per second, pick latency (mouse move onto a point ->
+the renderer names the point under the cursor, and -> the next frame), JS heap after GC. Runs alternate
 ours / theirs, REPEATS times per size; medians are reported with the 1-minute load average beside each run.
 
     python -m benchmarks.renderer            # prints the markdown tables (RESULTS.md's renderer section)
@@ -367,7 +367,13 @@ def tables(runs: dict, files: dict, seconds: float) -> list[Table]:
         f"{seconds:.0f} s in all. Headless Chromium with --disable-gpu: WebGL runs on SwiftShader (software, on the "
         "2 shared CPU cores), the same for both renderers; absolute fps on a real GPU are far higher.",
         "Each run is a fresh browser context; the arrays are in the page before the clock starts; first draw "
-        "includes creating the WebGL context. fps = redraws caused by the gesture per second of gesture.",
+        "includes creating the WebGL context. fps = redraws caused by the gesture per second of gesture; each "
+        "mouse event is sent once the page took the previous one, so the page's own frame time sets the pace.",
+        "Ours: inspector.js as the app ships it, mounted by a stand-in for Streamlit's component host (no Streamlit "
+        "page around it), its arrays seeded into its fetch cache, the decoder off, a blank thumbnail image. "
+        "Theirs: the same canvas size, point size, alpha, palette and fitted view; syncEvents on (its events "
+        "arrive in the same task); at 1,000,000 points its kdbush index is built in a worker and draw() resolves "
+        "without drawing until the next input, so the page calls redraw() when it resolves.",
         *([f"page errors: {'; '.join(problems)}"] if problems else []),
     ]
     size = Table("Bytes a page ships for the renderer", ["what", "bytes", "gzip -9"])
