@@ -44,7 +44,7 @@ from ui.components import script  # noqa: E402
 from ui.widgets import CLASS_COLORS  # noqa: E402
 
 LIBRARY = "regl-scatterplot@1.16.0"
-BUNDLER = "esbuild@0.25.12"
+BUNDLER = "esbuild@0.28.2"
 NPM_DIR = REPO / "benchmarks" / "out" / "regl"  # git-ignored
 SIZES = (70_000, 1_000_000)
 REPEATS = 3
