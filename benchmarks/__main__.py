@@ -17,6 +17,7 @@ from . import (
     memory,
     projections,
     quality,
+    renderer,
     replay_cost,
     soak,
     throughput,
@@ -26,8 +27,8 @@ from .report import Table, machine_table
 
 BENCHMARKS = {"throughput": throughput, "quality": quality, "interactivity": interactivity, "canvas": canvas,
               "memory": memory, "load": load, "soak": soak, "replay": replay_cost,
-              "projections": projections, "inspector": inspector, "classroom": classroom}
-NOT_QUICK = ("load", "soak", "inspector", "classroom")  # minutes of browsers: in `make bench`, not the quick CI
+              "projections": projections, "inspector": inspector, "classroom": classroom, "renderer": renderer}
+NOT_QUICK = ("load", "soak", "inspector", "classroom", "renderer")  # minutes of browsers: `make bench`, not quick CI
 ON_REQUEST = ("projections",)  # up to an hour (15-minute cases): only with --only, never in `make bench`
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 QUICK_RESULTS = Path(__file__).resolve().parent / "out" / "RESULTS-quick.md"  # git-ignored
