@@ -13,9 +13,9 @@ from streamlit.testing.v1 import AppTest
 from test_background import wait_until
 
 import ui.state
-from vae_core.background import TrainingJob
 from vae_core.checkpoint import load_checkpoint, load_checkpoint_bytes
 from vae_core.train import TrainConfig
+from vae_core.train_worker import WorkerTrainingJob
 
 
 @pytest.fixture
@@ -40,12 +40,15 @@ def train_page(checkpoint_dir) -> AppTest:
         job.join(timeout=10)
 
 
-def start(at: AppTest, epochs: int) -> TrainingJob:
+def start(at: AppTest, epochs: int) -> WorkerTrainingJob:
     at.number_input(key="train_epochs").set_value(epochs)
     at.text_input(key="train_hidden_mlp").set_value("32 16")
     at.button(key="train_start").click().run()
     assert not at.exception and not at.error
-    return at.session_state["train_job"]
+    job = at.session_state["train_job"]
+    wait_until(lambda: job.has_model or not job.running)  # its worker has loaded the data and trains
+    at.run()
+    return job
 
 
 def chart_lengths(at: AppTest) -> dict[str, int]:
@@ -58,7 +61,7 @@ def last_train_step(at: AppTest) -> int:
     return next(trace["x"][-1] for trace in spec["data"] if trace["name"] == "train kl")
 
 
-def finish(at: AppTest, job: TrainingJob) -> None:
+def finish(at: AppTest, job: WorkerTrainingJob) -> None:
     assert job.join(timeout=60)
     at.run()
     assert not at.exception
