@@ -249,3 +249,42 @@ def test_only_the_newest_autosaves_are_kept(tmp_path, monkeypatch):
     kept = sorted(p.name for p in ui.state.autosaves())
     assert len(kept) == ui.state.AUTOSAVES_KEPT - 1 and "run-0.safetensors" not in kept
     assert path.parent == tmp_path and not path.exists()
+
+
+def test_a_burst_of_start_presses_queues_runs_past_the_cap_shows_their_place_and_stop_leaves_the_queue(
+        checkpoint_dir, monkeypatch):
+    from ui import jobs
+    from ui.job_queue import QUEUE_ENV
+
+    monkeypatch.setenv(QUEUE_ENV, "1")
+    jobs.queue.clear()  # a server started with the cap above
+    sessions = []
+    for _ in range(3):
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+        at.switch_page("pages/train.py").run()
+        at.number_input(key="train_epochs").set_value(1000)
+        at.text_input(key="train_hidden_mlp").set_value("32 16")
+        sessions.append(at)
+    for at in sessions:  # three visitors press Start at once
+        at.button(key="train_start").click().run()
+        assert not at.exception and not at.error
+    first, second, third = (at.session_state["train_job"] for at in sessions)
+    try:
+        assert jobs.queue().counts() == (1, 2) and first.started and second.queued and third.queued
+        for at, position in ((sessions[1], 1), (sessions[2], 2)):
+            at.run()
+            assert any(f"queued: position {position}, " in info.value for info in at.info)
+            assert at.button(key="train_stop").label == "Remove from the queue"
+        wait_until(lambda: first.has_model)
+        sessions[2].button(key="train_stop").click().run()  # the last one leaves the queue
+        assert not third.running and not third.started and "train_job" not in sessions[2].session_state
+        assert any("Removed from the queue" in info.value for info in sessions[2].info)
+        sessions[0].button(key="train_stop").click().run()  # the running one stops: the next one starts
+        wait_until(lambda: second.started)
+        assert second.started_at >= first.ended_at and jobs.queue().counts() == (1, 0)
+        assert first.progress().finished.reason == "stopped"
+    finally:
+        for job in (first, second, third):
+            job.stop()
+            job.join(timeout=30)
+        jobs.queue.clear()
