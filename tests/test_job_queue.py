@@ -92,3 +92,19 @@ def test_a_stopped_running_call_ends_without_a_result(tmp_path):
     call.stop()
     assert call.join(timeout=10) and time.monotonic() - started < 5
     assert call.result is None and str(call.exception) == "stopped"
+
+
+def test_calls_of_a_warm_pool_reuse_one_worker_and_others_get_their_own(tmp_path):
+    log = tmp_path / "log.txt"
+    first = WorkerCall("warm 1", timed_sleep, (log, "first", 0.1), warm_pool="test").start()
+    assert first.join(timeout=30) and first.result == "first"
+    second = WorkerCall("warm 2", timed_sleep, (log, "second", 0.1), warm_pool="test").start()
+    assert second.join(timeout=30) and second.result == "second" and second.pid == first.pid
+    alone = WorkerCall("cold", timed_sleep, (log, "alone", 0.1)).start()
+    assert alone.join(timeout=30) and alone.pid != first.pid
+    stopped = WorkerCall("warm 3", timed_sleep, (log, "stopped", 30), warm_pool="test").start()
+    wait_until(lambda: stopped.fraction > 0)
+    stopped.stop()  # a stopped worker is not reused
+    assert stopped.join(timeout=10) and stopped.pid == first.pid
+    after = WorkerCall("warm 4", timed_sleep, (log, "after", 0.1), warm_pool="test").start()
+    assert after.join(timeout=30) and after.result == "after" and after.pid != first.pid

@@ -97,7 +97,7 @@ def request(checkpoint: Checkpoint, split: str, params: ProjectionParams, retry:
             return runs[key]  # another session started it meanwhile
         _remember(run, locked=True)
     run.job = WorkerCall(f"vae-projection {key[2]}", compute, (mu, params), {"labels": labels.numpy()},
-                         on_progress=run.report)
+                         on_progress=run.report, warm_pool="projections")
     run.job.on_end(functools.partial(_finish, run))
     jobs.queue().submit(run.job, PROJECTIONS_OWNER, params.method)
     return _with_queue_place(run)

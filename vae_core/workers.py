@@ -114,6 +114,7 @@ class WorkerJob:
         self._callbacks_lock = threading.Lock()
         self.started_at: float | None = None  # time.monotonic() when its worker started
         self.ended_at: float | None = None
+        self._kept_warm = False  # its worker went back to a pool for the next job (WorkerCall)
 
     @property
     def started(self) -> bool:
@@ -159,10 +160,13 @@ class WorkerJob:
         """Start the worker on `threads` threads and a thread here that reads what it reports."""
         if self.started or not self.running:
             return self
-        self._process, self._connection = start_worker(*self._worker(), threads=threads, name=self.name)
+        self._listen(*start_worker(*self._worker(), threads=threads, name=self.name))
+        return self
+
+    def _listen(self, process: multiprocessing.process.BaseProcess, connection: Connection) -> None:
+        self._process, self._connection = process, connection
         self.started_at = time.monotonic()
         threading.Thread(target=self._read, name=f"{self.name} reader", daemon=True).start()
-        return self
 
     def stop(self) -> None:
         """A queued job ends at once; a running one is asked to stop (subclasses say how)."""
@@ -198,8 +202,9 @@ class WorkerJob:
                 self._receive(message)
             except Exception:  # noqa: BLE001 - a reader thread has nobody to raise to
                 logger.exception("%s: bad message from the worker", self.name)
-        connection.close()
-        self._process.join(timeout=10)
+        if not self._kept_warm:
+            connection.close()
+            self._process.join(timeout=10)
 
     def _mark_ended(self) -> None:
         with self._callbacks_lock:
@@ -218,14 +223,23 @@ class WorkerJob:
         return self._connection is not None and send(self._connection, message)
 
 
+_warm_lock = threading.Lock()
+_warm: dict[tuple[str, int], tuple[multiprocessing.process.BaseProcess, Connection]] = {}  # one idle worker a pool
+
+
 class WorkerCall(WorkerJob):
     """function(*args, progress=report, **kwargs) run in a worker; `report(fraction, message)` calls come back to
-    `on_progress` here, then the result (`result`) or the exception it raised (`exception`)."""
+    `on_progress` here, then the result (`result`) or the exception it raised (`exception`).
+
+    Calls of one `warm_pool` reuse an idle worker of the previous call: what it imported and compiled stays (UMAP's
+    numba kernels compile once per server, not once per map). One idle worker is kept per pool."""
 
     def __init__(self, name: str, function: Callable[..., Any], args: tuple = (), kwargs: dict | None = None,
-                 on_progress: Callable[[float, str], None] | None = None):
+                 on_progress: Callable[[float, str], None] | None = None, warm_pool: str | None = None):
         super().__init__(name)
         self.function, self.args, self.kwargs = function, args, kwargs or {}
+        self.warm_pool = warm_pool
+        self._threads = 1
         self.on_progress = on_progress or (lambda fraction, message: None)
         self.fraction = 0.0
         self._stopping = False
@@ -244,8 +258,22 @@ class WorkerCall(WorkerJob):
         elapsed = time.monotonic() - self.started_at
         return elapsed * (1 - self.fraction) / self.fraction
 
+    def start(self, threads: int = 1) -> WorkerCall:
+        if self.started or not self.running:
+            return self
+        self._threads = threads
+        with _warm_lock:
+            process, connection = _warm.pop((self.warm_pool, threads), (None, None))
+        if process is not None and process.is_alive():
+            self._listen(process, connection)
+        else:
+            super().start(threads)
+        if not self._send(("call", self.function, self.args, self.kwargs)):
+            self._lost(exit_message(self._process))
+        return self
+
     def _worker(self) -> tuple[Callable[..., None], tuple]:
-        return _call_in_worker, (self.function, self.args, self.kwargs)
+        return _serve_calls, ()
 
     def _receive(self, message: tuple) -> None:
         kind, *payload = message
@@ -257,7 +285,18 @@ class WorkerCall(WorkerJob):
             self.result = payload[0]
         else:
             self.exception = payload[0]
+        self._keep_warm()
         self._mark_ended()
+
+    def _keep_warm(self) -> None:
+        """Give the worker to the pool for the next call (the reader thread here lets go of it)."""
+        if self.warm_pool is None or self._stopping:
+            return
+        with _warm_lock:
+            key = (self.warm_pool, self._threads)
+            if key not in _warm:
+                _warm[key] = (self._process, self._connection)
+                self._kept_warm = True
 
     def _lost(self, reason: str) -> None:
         self.exception = RuntimeError("stopped" if self._stopping else reason)
@@ -266,6 +305,16 @@ class WorkerCall(WorkerJob):
     def _end_unstarted(self) -> None:
         self.exception = RuntimeError("removed from the queue before it started")
         self._mark_ended()
+
+
+def _serve_calls(connection: Connection) -> None:
+    """The worker of WorkerCalls: one call after another, until the server closes the pipe."""
+    while True:
+        try:
+            _, function, args, kwargs = connection.recv()
+        except (EOFError, OSError):
+            return
+        _call_in_worker(connection, function, args, kwargs)
 
 
 def _call_in_worker(connection: Connection, function: Callable[..., Any], args: tuple, kwargs: dict) -> None:
