@@ -159,7 +159,10 @@ def draw_job(job: WorkerTrainingJob, progress: Progress) -> None:
     if scatter is not None:
         with scatter:
             live_scatter(progress.replay, job.dataset.class_names)
-    x, x_recon, samples = job.previews()
+    try:
+        x, x_recon, samples = job.previews()
+    except VAEError:  # the run ended (or failed) since this poll began: the next one shows how
+        return
     st.caption("Live from the weights so far: test images (the classes in turn), their reconstructions, and "
                "fixed prior samples decoded.")
     image_rows({"test images": x, "reconstructions": x_recon, "prior samples": samples}, size=72)

@@ -89,7 +89,7 @@ class WorkerTrainingJob(WorkerJob, TrainingRun):
         self._rows = threading.Lock()
         self._train, self._test, self._epoch, self._first_step = [], [], 0, 0
         self._replay: FormationReplay | None = None
-        self._total_steps = train_config.epochs  # in epochs until the worker knows the steps per epoch
+        self._total_steps = 0  # until the worker has loaded the data and knows the steps per epoch
         self._finished: FinishedEvent | None = None
         self._error: str | None = None
         self._final: Weights | None = None
@@ -162,8 +162,12 @@ class WorkerTrainingJob(WorkerJob, TrainingRun):
         if not self._send(("weights", request_id, with_adam)):
             return None
         with self._replied:
-            self._replied.wait_for(lambda: request_id in self._replies or not self.running, WEIGHTS_TIMEOUT_S)
+            answered = self._replied.wait_for(lambda: request_id in self._replies or not self.running,
+                                              WEIGHTS_TIMEOUT_S)
             payload, error = self._replies.pop(request_id, (None, None))
+        if not answered:
+            raise TrainingError(f"the training worker did not send its weights within {WEIGHTS_TIMEOUT_S:g} s; "
+                                "try again")
         if error is not None:
             raise TrainingError(error)
         return _decode(payload) if payload is not None else None
