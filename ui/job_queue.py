@@ -27,10 +27,11 @@ class QueueError(VAEError):
 
 
 def default_max_running(cores: int | None = None) -> int:
-    """One core stays with the server (every visitor's sliders answer from it); each job gets at least one.
+    """One core's worth stays with the server (every visitor's sliders answer from it); at least one job runs.
 
-    On 2 cores that is one job at a time: two runs at once would share one core between them and the server,
-    and together train no faster than one alone (benchmarks/RESULTS.md)."""
+    On 2 cores that is one job at a time, given both cores' threads (`threads_per_job`; it runs niced, so the
+    server still comes first): two runs at once would each get one thread and split the same two cores
+    (benchmarks/worker_training.py measures both)."""
     env = os.environ.get(QUEUE_ENV)
     if env:
         return int(env)
