@@ -30,6 +30,16 @@ def disk_caches(tmp_path_factory):
     os.environ[AUTOSAVE_ENV] = str(tmp_path_factory.mktemp("autosave"))
 
 
+@pytest.fixture(autouse=True)
+def no_jobs_left_running():
+    """The app's job queue is server-wide (st.cache_resource): what one test left running would hold the next
+    test's runs in the queue."""
+    yield
+    from ui import jobs
+
+    jobs.queue().stop_all()
+
+
 @pytest.fixture(scope="session")
 def digits() -> Dataset:
     return load_digits_dataset()

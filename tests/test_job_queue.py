@@ -69,8 +69,10 @@ def test_a_queued_job_is_told_about_when_it_starts_from_the_running_jobs_progres
     behind = queue.submit(sleeper(tmp_path / "log", "behind", 0.1), owner="c", kind="tsne")
     try:
         wait_until(lambda: running.fraction >= 0.3)
-        first, second = queue.estimated_start(next_one), queue.estimated_start(behind)
-        assert 0 < first <= 6 and second == pytest.approx(first + 6, abs=2.5)  # the running one's length, guessed
+        first, typical, second = (queue.estimated_start(next_one), running.duration_seconds(),
+                                  queue.estimated_start(behind))
+        assert 0 < first < typical and typical >= 6
+        assert second == pytest.approx(first + typical, abs=1.0)  # the one ahead lasts as long as the running one
         assert queue.estimated_start(running) is None  # it has started
     finally:
         for job in (running, next_one, behind):

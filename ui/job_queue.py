@@ -116,6 +116,15 @@ class JobQueue:
         with self._lock:
             return len(self._running), len(self._waiting)
 
+    def stop_all(self, timeout: float = 30.0) -> None:
+        """Stop every job, waiting ones first (so none starts), and wait for them to end."""
+        with self._lock:
+            entries = self._waiting[:] + self._running[:]
+        for entry in entries:
+            entry.job.stop()
+        for entry in entries:
+            entry.job.join(timeout)
+
     def _dispatch(self) -> None:
         """Start waiting jobs while slots are free (the process starts outside the lock)."""
         while True:
