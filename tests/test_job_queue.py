@@ -27,8 +27,9 @@ def test_the_cap_holds_under_a_burst_of_submissions_and_waiting_jobs_start_in_tu
     spans = intervals(log)  # as the worker processes themselves saw their start and end
     assert sorted(spans) == [f"job{i}" for i in range(5)] and [job.result for job in jobs] == sorted(spans)
     assert most_at_once(spans.values()) == 2
+    # The queue's order is the positions above; two slots freeing at once may start their jobs in either order.
     started = [job.started_at for job in jobs]
-    assert started == sorted(started)  # first come, first served
+    assert started[4] > max(started[2:4]) > min(started[2:4]) > max(started[:2])
     assert queue.counts() == (0, 0)
 
 
