@@ -14,14 +14,15 @@ from ui.navigation import page_header
 from ui.replay_view import live_scatter, replay_view
 from ui.settings import settings
 from ui.widgets import CLASS_COLORS, describe, image_rows
-from vae_core.background import Progress, TrainingJob, start_training
-from vae_core.checkpoint import Checkpoint
+from vae_core.background import Progress
+from vae_core.checkpoint import Checkpoint, DatasetInfo
 from vae_core.data import DATASETS, DEFAULT_IMAGE_SIZE, datasets_in_roots
 from vae_core.errors import DatasetError, VAEError
 from vae_core.eta import format_duration
 from vae_core.models import VAEConfig
 from vae_core.roots import DataRoots
 from vae_core.train import TrainConfig
+from vae_core.train_worker import WorkerTrainingJob
 
 POLL_SECONDS = 1.0
 MAX_CHART_POINTS = 600  # per train series; long runs are thinned, so each poll stays a small message and SVG
@@ -142,22 +143,26 @@ def training_ui() -> dict:
 
 
 def start_job(checkpoint: Checkpoint, resume: bool, choice: tuple[str, dict], model_kwargs: dict, hidden: str,
-              train_settings: dict) -> TrainingJob:
-    """Load the data and start the run; raises VAEError / ValueError with a message for the user."""
+              train_settings: dict) -> WorkerTrainingJob:
+    """The run to queue (its worker loads the data again); raises VAEError / ValueError with a message for the
+    user."""
     train_config = TrainConfig(**train_settings)
     if resume:  # the checkpoint's own dataset, reloaded the one safe way (its stored options are not trusted)
+        roots = state.dataset_roots(checkpoint)
+        dataset = cache.checkpoint_dataset(checkpoint, roots)
         autosave = workspace.new_autosave_path(f"{Path(checkpoint.dataset.name).name}-continued")
-        return start_training(cache.checkpoint_dataset(checkpoint, state.dataset_roots(checkpoint)), train_config,
-                              resume=checkpoint, autosave=autosave)
+        return WorkerTrainingJob(DatasetInfo.of(dataset), train_config, resume=state.current_model().data,
+                                 autosave=autosave, roots=roots)
     name, options = choice
     if name == "folder" and not options["path"]:
         raise ValueError("enter the path of a folder of png/jpg images")
-    dataset = cache.dataset(name, options, state.data_roots() if settings().shared else None)
+    roots = state.data_roots() if settings().shared else None  # local mode: the user's typed path, as it is
+    dataset = cache.dataset(name, options, roots)
     n_classes = len(dataset.class_names) if model_kwargs.pop("conditional", False) else 0
     config = VAEConfig(image_shape=dataset.image_shape, hidden_dims=parse_sizes(hidden), n_classes=n_classes,
                        **model_kwargs)
     autosave = workspace.new_autosave_path(f"{Path(dataset.name).name}-{config.latent_dim}d-{config.architecture}")
-    return start_training(dataset, train_config, config, autosave=autosave)
+    return WorkerTrainingJob(DatasetInfo.of(dataset), train_config, config, autosave=autosave, roots=roots)
 
 
 def settings_and_start() -> None:
@@ -174,13 +179,12 @@ def settings_and_start() -> None:
     if not st.button("Start training", type="primary", key="train_start"):
         return
     try:
-        job = start_job(checkpoint, resume, choice, model_kwargs, hidden, train_settings)
+        jobs.submit_training(start_job(checkpoint, resume, choice, model_kwargs, hidden, train_settings))
     except (VAEError, ValueError) as exc:
         can_download = isinstance(exc, DatasetError) and (exc.fix or {}).get("download") and not settings().shared
         hint = " (here: tick 'Download if missing')" if can_download else ""
         st.error(f"Cannot start training: {exc}{hint}. Fix the setting and press Start again.")
         return
-    jobs.adopt(job)
     st.rerun()
 
 
@@ -202,7 +206,7 @@ def history_figure(progress: Progress) -> go.Figure:
     return fig
 
 
-def draw_job(job: TrainingJob, progress: Progress) -> None:
+def draw_job(job: WorkerTrainingJob, progress: Progress) -> None:
     rate, steps_left = progress.steps_per_second, progress.total_steps - progress.steps_done
     eta = f" · about {format_duration(steps_left / rate)} left" if rate > 0 and progress.running else ""
     st.progress(progress.fraction, text=f"epoch {progress.epoch} · step {progress.steps_done:,} of "
@@ -212,7 +216,10 @@ def draw_job(job: TrainingJob, progress: Progress) -> None:
     if scatter is not None:
         with scatter:
             live_scatter(progress.replay, job.dataset.class_names)
-    x, x_recon, samples = job.previews()
+    try:
+        x, x_recon, samples = job.previews()
+    except VAEError:  # the run ended (or failed) since this poll began: the next one shows how
+        return
     st.caption("Live from the weights so far: test images (the classes in turn), their reconstructions, and "
                "fixed prior samples decoded.")
     image_rows({"test images": x, "reconstructions": x_recon, "prior samples": samples}, size=72)
@@ -220,15 +227,20 @@ def draw_job(job: TrainingJob, progress: Progress) -> None:
 
 @st.fragment(run_every=POLL_SECONDS)
 def live_view() -> None:
-    """Redraws only this part every poll, so the thread trains on and the rest of the app stays usable."""
-    job: TrainingJob = st.session_state[state.TRAIN_JOB]
+    """Redraws only this part every poll, so the worker trains on and the rest of the app stays usable."""
+    job: WorkerTrainingJob = st.session_state[state.TRAIN_JOB]
     if not job.running:
         st.rerun()  # the whole page switches to the results view
     job.keep_alive()
-    if st.button("Stop (keeps the model trained so far)", key="train_stop"):
-        job.stop()
-        job.join(timeout=30)
+    waiting = jobs.queue_status(job)
+    label = "Remove from the queue" if waiting else "Stop (keeps the model trained so far)"
+    if st.button(label, key="train_stop"):
+        jobs.stop(job)
         st.rerun()
+    if waiting or job.preparing:
+        st.info(f"Training {waiting or 'starting: its worker is loading the data'}. Heavy jobs take turns on this "
+                "server; this page follows the run once it starts.")
+        return
     if job.autosave is not None:
         st.caption(f"Autosaved to {workspace.checkpoint_name(job.autosave)} after an epoch, at most every "
                    f"{job.config.autosave_every_s:g} s: if the server stops, pick it under Autosaved runs in the "
@@ -236,7 +248,7 @@ def live_view() -> None:
     draw_job(job, job.progress())
 
 
-def save_ui(job: TrainingJob) -> None:
+def save_ui(job: WorkerTrainingJob) -> None:
     where = "your models" if settings().shared else "checkpoints/user/"
     name = st.text_input(f"Save as (in {where})", job.default_name(), key="train_save_name")
     overwrite = st.session_state.get("train_overwrite", False)
@@ -261,13 +273,15 @@ def save_ui(job: TrainingJob) -> None:
         st.rerun()  # the sidebar, drawn before this page, lists the new file only on a new run
 
 
-def results_view(job: TrainingJob) -> None:
+def results_view(job: WorkerTrainingJob) -> None:
     progress = job.progress()
     if progress.error:
         st.error(f"{progress.error}. Try other settings and start again.")
         return
     show = {"completed": st.success, "stopped": st.info}.get(progress.finished.reason, st.warning)
     show(f"Training {progress.finished.reason}: {progress.finished.message}")
+    if not job.has_model:  # it ended before it trained (e.g. abandoned while it waited in the queue)
+        return
     use_col, save_col = st.columns(2)
     if use_col.button("Use this model now", type="primary", key="train_use"):
         state.set_current_model(state.unsaved_name(job.default_name()), job.checkpoint_bytes(), trusted=True)

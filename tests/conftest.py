@@ -43,6 +43,16 @@ def nothing_leaves_the_machine(request):
     assert not FOREIGN_REQUESTS, f"the app asked other hosts for: {FOREIGN_REQUESTS[:5]}"
 
 
+@pytest.fixture(autouse=True)
+def no_jobs_left_running():
+    """The app's job queue is server-wide (st.cache_resource): what one test left running would hold the next
+    test's runs in the queue."""
+    yield
+    from ui import jobs
+
+    jobs.queue().stop_all()
+
+
 @pytest.fixture(scope="session")
 def digits() -> Dataset:
     return load_digits_dataset()

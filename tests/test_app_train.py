@@ -15,9 +15,9 @@ from test_background import wait_until
 import ui.settings
 import ui.state
 import ui.workspace
-from vae_core.background import TrainingJob
 from vae_core.checkpoint import load_checkpoint, load_checkpoint_bytes
 from vae_core.train import TrainConfig
+from vae_core.train_worker import WorkerTrainingJob
 
 
 @pytest.fixture
@@ -43,12 +43,15 @@ def train_page(checkpoint_dir) -> AppTest:
         job.join(timeout=10)
 
 
-def start(at: AppTest, epochs: int) -> TrainingJob:
+def start(at: AppTest, epochs: int) -> WorkerTrainingJob:
     at.number_input(key="train_epochs").set_value(epochs)
     at.text_input(key="train_hidden_mlp").set_value("32 16")
     at.button(key="train_start").click().run()
     assert not at.exception and not at.error
-    return at.session_state["train_job"]
+    job = at.session_state["train_job"]
+    wait_until(lambda: job.has_model or not job.running)  # its worker has loaded the data and trains
+    at.run()
+    return job
 
 
 def chart_lengths(at: AppTest) -> dict[str, int]:
@@ -61,7 +64,7 @@ def last_train_step(at: AppTest) -> int:
     return next(trace["x"][-1] for trace in spec["data"] if trace["name"] == "train kl")
 
 
-def finish(at: AppTest, job: TrainingJob) -> None:
+def finish(at: AppTest, job: WorkerTrainingJob) -> None:
     assert job.join(timeout=60)
     at.run()
     assert not at.exception
@@ -90,10 +93,10 @@ def test_live_chart_series_grow_with_steps_and_stop_keeps_the_model(train_page):
 
 def test_browser_reload_finds_the_running_job_again_and_other_sessions_do_not(train_page):
     job = start(train_page, epochs=1000)
-    token = train_page.query_params["run"]
+    token = train_page.query_params["ws"]
     token = token[0] if isinstance(token, list) else token
     reloaded = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)  # a reload is a new session...
-    reloaded.query_params["run"] = token  # ...with the same URL
+    reloaded.query_params["ws"] = token  # ...with the same URL
     reloaded.switch_page("pages/train.py").run()
     assert not reloaded.exception
     assert reloaded.session_state["train_job"] is job
@@ -188,9 +191,9 @@ def test_a_run_stays_findable_and_stoppable_from_any_page_after_a_page_switch_an
     job = start(train_page, epochs=1000)
     train_page.query_params.clear()  # what the browser does to the URL on a page switch
     train_page.switch_page("pages/sliders.py").run()
-    token = train_page.query_params["run"]  # ...and the page puts the run's token back
+    token = train_page.query_params["ws"]  # ...and the page puts the run's token back
     reloaded = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    reloaded.query_params["run"] = token[0] if isinstance(token, list) else token
+    reloaded.query_params["ws"] = token[0] if isinstance(token, list) else token
     reloaded.switch_page("pages/sliders.py").run()  # a reload on the sliders page
     assert reloaded.session_state["train_job"] is job
     reloaded.sidebar.button(key="app_stop_training").click().run()
@@ -250,3 +253,42 @@ def test_only_the_newest_autosaves_are_kept(tmp_path, monkeypatch):
     kept = sorted(p.name for p in ui.workspace.autosaves())
     assert len(kept) == ui.settings.ServerSettings().autosaves_per_owner - 1 and "run-0.safetensors" not in kept
     assert path.parent == tmp_path and not path.exists()
+
+
+def test_a_burst_of_start_presses_queues_runs_past_the_cap_shows_their_place_and_stop_leaves_the_queue(
+        checkpoint_dir, monkeypatch):
+    from ui import jobs
+    from ui.job_queue import QUEUE_ENV
+
+    monkeypatch.setenv(QUEUE_ENV, "1")
+    jobs.queue.clear()  # a server started with the cap above
+    sessions = []
+    for _ in range(3):
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+        at.switch_page("pages/train.py").run()
+        at.number_input(key="train_epochs").set_value(1000)
+        at.text_input(key="train_hidden_mlp").set_value("32 16")
+        sessions.append(at)
+    for at in sessions:  # three visitors press Start at once
+        at.button(key="train_start").click().run()
+        assert not at.exception and not at.error
+    first, second, third = (at.session_state["train_job"] for at in sessions)
+    try:
+        assert jobs.queue().counts() == (1, 2) and first.started and second.queued and third.queued
+        for at, position in ((sessions[1], 1), (sessions[2], 2)):
+            at.run()
+            assert any(f"queued: position {position}, " in info.value for info in at.info)
+            assert at.button(key="train_stop").label == "Remove from the queue"
+        wait_until(lambda: first.has_model)
+        sessions[2].button(key="train_stop").click().run()  # the last one leaves the queue
+        assert not third.running and not third.started and "train_job" not in sessions[2].session_state
+        assert any("Removed from the queue" in info.value for info in sessions[2].info)
+        sessions[0].button(key="train_stop").click().run()  # the running one stops: the next one starts
+        wait_until(lambda: second.started)
+        assert second.started_at >= first.ended_at and jobs.queue().counts() == (1, 0)
+        assert first.progress().finished.reason == "stopped"
+    finally:
+        for job in (first, second, third):
+            job.stop()
+            job.join(timeout=30)
+        jobs.queue.clear()

@@ -12,8 +12,8 @@ import weakref
 import pytest
 import torch
 
-from vae_core.background import JobConfig, TrainingJob, dataset_info, start_training
-from vae_core.checkpoint import load_checkpoint_bytes
+from vae_core.background import JobConfig, TrainingJob, start_training
+from vae_core.checkpoint import DatasetInfo, load_checkpoint_bytes
 from vae_core.data import class_balanced_indices
 from vae_core.errors import ConfigError, TrainingError
 from vae_core.models import VAEConfig
@@ -99,7 +99,7 @@ def test_progress_never_waits_for_the_step_in_progress(digits):
         time.sleep(0.5)
 
     trainer.model.register_forward_pre_hook(slow_forward)
-    job = TrainingJob(trainer, dataset_info(digits)).start()
+    job = TrainingJob(trainer, DatasetInfo.of(digits)).start()
     try:
         assert step_started.wait(10)
         started = time.perf_counter()
@@ -235,20 +235,31 @@ def test_autosaves_are_at_most_every_autosave_every_s(digits, tmp_path, monkeypa
 
 CRASHING_RUN = """
 import sys, time
-from vae_core.background import JobConfig, start_training
+from vae_core.background import JobConfig
+from vae_core.checkpoint import DatasetInfo
 from vae_core.data import load_digits_dataset
 from vae_core.models import VAEConfig
 from vae_core.train import TrainConfig
+from vae_core.train_worker import WorkerTrainingJob
 digits = load_digits_dataset()
-start_training(digits, TrainConfig(epochs=10000, batch_size=64, device="cpu"),
-               VAEConfig(image_shape=digits.image_shape, latent_dim=2, hidden_dims=(16,)),
-               job_config=JobConfig(autosave_every_s=0.2), autosave=sys.argv[1])
+job = WorkerTrainingJob(DatasetInfo.of(digits), TrainConfig(epochs=10000, batch_size=64, device="cpu"),
+                        VAEConfig(image_shape=digits.image_shape, latent_dim=2, hidden_dims=(16,)),
+                        job_config=JobConfig(autosave_every_s=0.2), autosave=sys.argv[1]).start()
+print(job.pid, flush=True)
 time.sleep(600)
 """
 
 
-def test_a_server_killed_mid_run_leaves_its_last_autosave_loadable(tmp_path):
-    """SIGKILL: no handler runs, no finally; what is on disk is all that is left."""
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return "\nState:\tZ" not in f.read()  # a zombie has ended, only not yet been reaped
+    except FileNotFoundError:
+        return False
+
+
+def test_a_server_killed_mid_run_leaves_its_last_autosave_loadable_and_its_worker_ends(tmp_path):
+    """SIGKILL of the server: no handler runs there, no finally; the worker autosaves on its own and ends too."""
     import signal
     import subprocess
     import sys
@@ -256,14 +267,16 @@ def test_a_server_killed_mid_run_leaves_its_last_autosave_loadable(tmp_path):
     from conftest import ROOT
 
     path = tmp_path / "run.safetensors"
-    process = subprocess.Popen([sys.executable, "-c", CRASHING_RUN, str(path)], cwd=ROOT)
+    process = subprocess.Popen([sys.executable, "-c", CRASHING_RUN, str(path)], cwd=ROOT, stdout=subprocess.PIPE,
+                               text=True)
     try:
-        assert process.poll() is None
+        worker = int(process.stdout.readline())
         wait_until(lambda: path.exists() and load_checkpoint_bytes(path.read_bytes()).epoch >= 3, timeout=120,
                    interval=0.2)
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait()
+    wait_until(lambda: not alive(worker), timeout=30, interval=0.1)
     saved = load_checkpoint_bytes(path.read_bytes())
     assert saved.epoch >= 3 and len(saved.history["test"]) == saved.epoch and saved.optimizer_state is not None
     assert not list(tmp_path.glob(".tmp*"))

@@ -34,6 +34,7 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (python
 pytestmark = pytest.mark.browser
 
 EPOCHS = 120  # digits: long enough (tens of seconds under load) to see the scatter live, short enough to wait for
+LIVE_BATCH_SIZE = 16  # small batches: a worker process trains digits' 12 default batches an epoch in a blink
 CONDITIONAL_EPOCHS = 2  # MNIST: the style z keeps (slant, width) already shows after an epoch or two
 REPLAY_CHART = 1  # the second Plotly chart on the Train page: the loss chart comes first
 # The replay figure's state in the page: which epoch its marker and its points show (Plotly keeps them in gd.data).
@@ -104,7 +105,8 @@ def near_the_middle(t: float, box: dict) -> tuple[float, float]:
     return 0.03 * box["width"] * t, -0.05 * box["height"] * t
 
 
-def start_training(page, epochs: int, conditional: bool, dataset: str = "digits") -> None:
+def start_training(page, epochs: int, conditional: bool, dataset: str = "digits", batch_size: int | None = None
+                   ) -> None:
     """Fill in the Train page's form and press Start."""
     form = page.locator(MAIN).locator("details").filter(has_text="New training run").first
     form.wait_for()
@@ -120,17 +122,19 @@ def start_training(page, epochs: int, conditional: bool, dataset: str = "digits"
             if box.is_checked():
                 break
         assert box.is_checked(), "the Conditional VAE box did not stay ticked"
-    field = page.locator(MAIN).get_by_label("Epochs", exact=True)
-    field.fill(str(epochs))
-    field.press("Enter")
-    wait_until_idle(page)
+    for label, value in (("Epochs", epochs), ("Batch size", batch_size)):
+        if value is not None:
+            field = page.locator(MAIN).get_by_label(label, exact=True)
+            field.fill(str(value))
+            field.press("Enter")
+            wait_until_idle(page)
     button(page, "start").click()
     button(page, "stop").first.wait_for(timeout=60_000)  # the live view (a finished run's view has a progress bar too)
 
 
 def test_training_forms_live_then_replays_in_the_browser(page):
     open_page(page, "Train")
-    start_training(page, EPOCHS, conditional=False)
+    start_training(page, EPOCHS, conditional=False, batch_size=LIVE_BATCH_SIZE)
 
     # Live: the scatter beside the loss chart, redrawn as epochs end.
     live_title = page.locator(MAIN).get_by_text(re.compile(r"Test codes after epoch \d+"))

@@ -1,67 +1,98 @@
-"""Training runs: the server-wide registry, the URL token that finds a run after a reload, its status on every page.
+"""Heavy jobs: the server-wide queue, each session's training run found again by its token, its status on every page.
 
-A run belongs to the session that started it. Its secret token rides in the URL (`?run=`) of every page, so a
-browser reload on any page finds the run again, and a stranger without the token never sees it. Every page
-keeps a running job alive (`TrainingJob.keep_alive`) by polling its status in the sidebar; a job no session
-polls any more stops by itself (vae_core.background).
+Training runs and t-SNE/UMAP maps run in worker processes, at most a few at once (ui.job_queue, the policy);
+a session has at most one training run, queued or training. A run belongs to the visitor that started it: the
+visitor's secret owner token (ui.workspace, also the key to its files) rides in the URL (`?ws=`) of every page, so a
+browser reload on any page finds the run again, and a stranger without the token never sees it. Every page keeps a
+run alive (`keep_alive`) by polling its status in the sidebar; a run no session polls any more stops by itself.
 """
 
 from __future__ import annotations
 
-import secrets
-
 import streamlit as st
 
-from vae_core.background import TrainingJob
+from vae_core.eta import format_duration
+from vae_core.train_worker import WorkerTrainingJob
 
-from .state import TRAIN_JOB
+from . import workspace
+from .job_queue import TRAINING, JobQueue
+from .state import TRAIN_JOB, flash
 
-RUN_PARAM = "run"
-RUN_TOKEN = "app_run_token"  # this session's job's token (the URL loses it on a page switch; we put it back)
 MAX_KEPT_JOBS = 16  # finished jobs kept findable by their token, oldest dropped first
 STATUS_POLL_SECONDS = 2.0
 
 
 @st.cache_resource
-def _registry() -> dict[str, TrainingJob]:
+def queue() -> JobQueue:
+    """Server-wide: every session's heavy jobs take turns here."""
+    return JobQueue()
+
+
+@st.cache_resource
+def _registry() -> dict[str, WorkerTrainingJob]:
     """Server-wide: a reload starts a new session, which finds its job again by the URL's token."""
     return {}
 
 
-def adopt(job: TrainingJob) -> None:
-    """Make `job` this session's run and put its token in the URL."""
+def owner() -> str:
+    """This visitor's owner token: the owner of its jobs, and the key that finds its run again after a reload."""
+    return workspace.owner_token(create=True)
+
+
+def submit_training(job: WorkerTrainingJob) -> None:
+    """Queue `job` as this session's run (the owner token, in the URL, finds it again); raises QueueError if the
+    session already has a run queued or training."""
+    token = owner()
+    queue().submit(job, token, TRAINING)
     jobs = _registry()
-    finished = [token for token, other in jobs.items() if not other.running]
-    for token in finished[: max(0, len(jobs) - MAX_KEPT_JOBS + 1)]:
-        del jobs[token]
-    token = secrets.token_urlsafe(12)
+    finished = [key for key, other in jobs.items() if not other.running and key != token]
+    for key in finished[: max(0, len(jobs) - MAX_KEPT_JOBS + 1)]:
+        del jobs[key]
     jobs[token] = job
     st.session_state[TRAIN_JOB] = job
-    st.session_state[RUN_TOKEN] = token
-    st.query_params[RUN_PARAM] = token
 
 
-def session_job() -> TrainingJob | None:
-    """This session's job, or the one the URL's token names after a reload (never another's by accident)."""
-    if TRAIN_JOB not in st.session_state and RUN_PARAM in st.query_params:
-        token = st.query_params[RUN_PARAM]
-        job = _registry().get(token)
+def forget_job() -> None:
+    """Drop this session's run (one that left the queue before it started has nothing to show)."""
+    job = st.session_state.pop(TRAIN_JOB, None)
+    if _registry().get(owner()) is job:
+        del _registry()[owner()]
+
+
+def session_job() -> WorkerTrainingJob | None:
+    """This session's job, or the one its owner token (from the URL after a reload) names: never another's."""
+    if TRAIN_JOB not in st.session_state:
+        token = workspace.owner_token()
+        job = _registry().get(token) if token is not None else None
         if job is not None:
             st.session_state[TRAIN_JOB] = job
-            st.session_state[RUN_TOKEN] = token
     return st.session_state.get(TRAIN_JOB)
 
 
-def keep_token_in_url() -> None:
-    """A page switch drops the query string: put the token back so a reload on this page finds the run."""
-    token = st.session_state.get(RUN_TOKEN)
-    if token is not None and st.query_params.get(RUN_PARAM) != token:
-        st.query_params[RUN_PARAM] = token
+def queue_status(job) -> str | None:
+    """"queued: position 2, starts in about 3 min" while `job` waits; None once it runs."""
+    position = queue().position(job)
+    if position is None:
+        return None
+    seconds = queue().estimated_start(job)
+    when = ("starts when a running job ends" if seconds is None
+            else "starts in a moment" if seconds < 1 else f"starts in about {format_duration(seconds)}")
+    return f"queued: position {position}, {when}"
+
+
+def stop(job: WorkerTrainingJob) -> None:
+    """Stop this session's run: a queued one leaves the queue (and the session), a training one keeps its model."""
+    was_queued = job.queued
+    job.stop()
+    job.join(timeout=30)
+    if was_queued:
+        forget_job()
+        flash("info", "Removed from the queue before it started.")
 
 
 def sidebar_status() -> None:
-    """On every page while this session's job runs: its progress and a Stop button (keeping it alive)."""
-    keep_token_in_url()
+    """On every page while this session's job runs: its progress and a Stop button (keeping it alive). Also puts
+    the owner token back in the URL, which a page switch drops, so a reload on this page finds the run and files."""
     job = session_job()
     if job is not None and job.running:
         with st.sidebar:
@@ -74,10 +105,13 @@ def _status() -> None:
     if job is None or not job.running:
         st.rerun()  # the whole page redraws without this poll
     job.keep_alive()
-    progress = job.progress()
-    st.progress(progress.fraction, text=f"Training · epoch {progress.epoch} · step {progress.steps_done:,} of "
-                                        f"{progress.total_steps:,}")
+    waiting = queue_status(job)
+    if waiting is not None or job.preparing:
+        st.progress(0.0, text=f"Training {waiting or 'starting: loading the data'}")
+    else:
+        progress = job.progress()
+        st.progress(progress.fraction, text=f"Training · epoch {progress.epoch} · step {progress.steps_done:,} of "
+                                            f"{progress.total_steps:,}")
     if st.button("Stop training (keeps the model so far)", key="app_stop_training"):
-        job.stop()
-        job.join(timeout=30)
+        stop(job)
         st.rerun()

@@ -3,32 +3,34 @@
 Interface (the scatter page polls it from an `st.fragment(run_every=...)`):
 - `request(checkpoint, split, params, retry=False) -> ProjectionRun` returns at once. Direct and PCA are computed
   on the spot (milliseconds); t-SNE and UMAP come from the disk store (`vae_core.projection.ProjectionStore`,
-  reopening is instant) or from one background thread per (checkpoint sha256, split, params.key()) shared by
+  reopening is instant) or from one worker-process job per (checkpoint sha256, split, params.key()) shared by
   every session that asks; the finished map is written to the store. `retry=True` starts a failed run again.
-- `ProjectionRun`: `fraction` (0..1), `message`, `result` (a `Projection` once done), `error` (a clear sentence,
-  never a traceback), `done`, `from_disk`.
-Runs take turns (one projection computes at a time, on `PROJECTION_THREADS` BLAS/OpenMP threads), so two
-sessions asking for two t-SNEs on a 2-core server do not starve the app.
+- `ProjectionRun`: `fraction` (0..1), `message` (its place in the queue while it waits), `result` (a `Projection`
+  once done), `error` (a clear sentence, never a traceback), `done`, `from_disk`.
+The jobs wait their turn in the server's job queue (ui.jobs.queue) with the training runs, so t-SNEs asked by
+several sessions on a small server neither starve the app nor each other.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field
 
-import numpy as np
 import streamlit as st
 
 from vae_core.checkpoint import Checkpoint
 from vae_core.projection import Projection, ProjectionParams, ProjectionStore, compute
+from vae_core.workers import WorkerCall
 
+from . import jobs
 from .cache import dataset_for, disk_store, encodings, projection
 
 logger = logging.getLogger(__name__)
 
-IMMEDIATE_METHODS = ("direct", "pca")  # fast enough to compute while the page draws
 MAX_KEPT_RUNS = 32  # finished runs kept in memory (their maps are also on disk); oldest dropped first
 
 
@@ -43,6 +45,7 @@ class ProjectionRun:
     from_disk: bool = False
     started: float = field(default_factory=time.monotonic)
     seconds: float | None = None  # how long the computation took, once done
+    job: WorkerCall | None = field(default=None, repr=False)  # its worker job, while queued or computing
 
     @property
     def done(self) -> bool:
@@ -56,27 +59,30 @@ def store() -> ProjectionStore:
     return ProjectionStore(disk_store("projections").root)
 
 
+PROJECTIONS_OWNER = "projections"  # projections are shared by every session that asks: the server owns them
+
+
 @st.cache_resource
-def _registry() -> tuple[dict[tuple[str, str, str], ProjectionRun], threading.Lock, threading.Lock]:
-    """Server-wide: the runs by key, the lock guarding that dict, and the lock a computing run holds."""
-    return {}, threading.Lock(), threading.Lock()
+def _registry() -> tuple[dict[tuple[str, str, str], ProjectionRun], threading.Lock]:
+    """Server-wide: the runs by key and the lock guarding that dict."""
+    return {}, threading.Lock()
 
 
 def request(checkpoint: Checkpoint, split: str, params: ProjectionParams, retry: bool = False) -> ProjectionRun:
     """The run of this projection: finished (computed now, or read from disk) or in progress in the background."""
     key = (checkpoint.sha256, split, params.key())
-    if params.method in IMMEDIATE_METHODS:
+    if params.info.places_points:  # linear maps: fast enough to compute while the page draws
         run = ProjectionRun(key, params, fraction=1.0, message="done")
         try:
             run.result = projection(checkpoint, params, split)
         except ValueError as exc:
             run.error = str(exc)
         return run
-    runs, runs_lock, _ = _registry()
+    runs, runs_lock = _registry()
     with runs_lock:
         run = runs.get(key)
         if run is not None and not (retry and run.error is not None):
-            return run
+            return _with_queue_place(run)
     cached = store().get(checkpoint.sha256, split, params)
     if cached is not None:
         return _remember(ProjectionRun(key, params, 1.0, "done (from the disk cache)", cached, from_disk=True,
@@ -88,13 +94,25 @@ def request(checkpoint: Checkpoint, split: str, params: ProjectionParams, retry:
         if key in runs and not (retry and runs[key].error is not None):
             return runs[key]  # another session started it meanwhile
         _remember(run, locked=True)
-    threading.Thread(target=_compute, args=(run, mu, labels.numpy()), name=f"projection {key[2]}",
-                     daemon=True).start()
+    # In its own process the map may use the cores the queue gives it (the worker caps BLAS/OpenMP to those).
+    run.job = WorkerCall(f"vae-projection {key[2]}", compute, (mu, params),
+                         {"labels": labels.numpy(), "threads": os.cpu_count() or 1},
+                         on_progress=run.report, warm_pool="projections")
+    run.job.on_end(functools.partial(_finish, run))
+    jobs.queue().submit(run.job, PROJECTIONS_OWNER, params.method)
+    return _with_queue_place(run)
+
+
+def _with_queue_place(run: ProjectionRun) -> ProjectionRun:
+    """While the run waits in the queue, its message says where it stands."""
+    job = run.job
+    if job is not None and job.queued:
+        run.message = jobs.queue_status(job) or run.message
     return run
 
 
 def _remember(run: ProjectionRun, locked: bool = False) -> ProjectionRun:
-    runs, runs_lock, _ = _registry()
+    runs, runs_lock = _registry()
     if not locked:
         with runs_lock:
             return _remember(run, locked=True)
@@ -105,25 +123,21 @@ def _remember(run: ProjectionRun, locked: bool = False) -> ProjectionRun:
     return run
 
 
-def _compute(run: ProjectionRun, mu: np.ndarray, labels: np.ndarray) -> None:
-    """The background thread: wait for the turn, compute, write to disk; every failure becomes run.error."""
-    _, _, turn = _registry()
+def _finish(run: ProjectionRun, job: WorkerCall) -> None:
+    """When its worker job ends: write the map to disk, or turn the failure into a sentence for the page."""
     sha256, split, _ = run.key
-    if turn.locked():
-        run.message = "waiting for another projection on this server to finish"
-    with turn:
-        start = time.monotonic()
-        try:
-            result = compute(mu, run.params, labels=labels, progress=run.report)
-            run.message = _save(sha256, split, run.params, result)
-            run.result = result
-        except ImportError as exc:
-            run.error = (f"{run.params.method} needs a package that is not installed ({exc.name}): "
-                         "pip install -r requirements.txt")
-        except Exception as exc:  # noqa: BLE001 - a thread has nobody to raise to; the page shows the message
-            logger.exception("projection %s failed", run.key)
-            run.error = f"the {run.params.method} projection failed: {exc}"
-        run.seconds = time.monotonic() - start
+    exc = job.exception
+    if exc is None:
+        run.message = _save(sha256, split, run.params, job.result)
+        run.result = job.result
+    elif isinstance(exc, ImportError):
+        run.error = (f"{run.params.method} needs a package that is not installed ({exc.name}): "
+                     "pip install -r requirements.txt")
+    else:
+        logger.error("projection %s failed: %s: %s", run.key, type(exc).__name__, exc)
+        run.error = f"the {run.params.method} projection failed: {exc}"
+    run.seconds = job.ended_at - job.started_at if job.started_at is not None else 0.0
+    run.job = None
 
 
 def _save(sha256: str, split: str, params: ProjectionParams, result: Projection) -> str:

@@ -32,7 +32,7 @@ SCATTER_SELECTION = "scatter_selection"  # (split, list[int]): the scatter's sel
 SCATTER_PROJECTION = "scatter_projection"  # str: the projection the scatter page last drew
 SCATTER_DIMS = "scatter_dims"  # (int, int): the latent dimensions its direct view shows
 SLIDERS_CODE = "sliders_code"  # (checkpoint sha256, z (D,), class or None): the Latent sliders page's code, as released
-TRAIN_JOB = "train_job"  # TrainingJob: this session's run; outlives page switches and reruns
+TRAIN_JOB = "train_job"  # WorkerTrainingJob: this session's run; outlives page switches and reruns
 FLASH = "app_flash"  # (kind, text): a message for the next run, e.g. after a callback or a rerun
 
 

@@ -1,5 +1,8 @@
 """Training in a background thread: the trainer runs on, a UI reads what its events reported.
 
+The app runs this thread inside a worker process (vae_core.train_worker, whose server-side job reads the same
+way: both are a `TrainingRun`); tests and scripts may run it in their own process.
+
 `TrainingJob` owns one `Trainer`, runs `Trainer.run()` in a daemon thread and keeps the rows of its events
 in its own append-only lists, so `progress()` is a cheap snapshot that never waits for a step. Only reading
 the weights (previews, saving) needs the trainer itself: each step runs while holding the training lock, so
@@ -101,7 +104,7 @@ class Progress:
 
 
 @dataclass(frozen=True)
-class _Weights:
+class Weights:
     """Weights and Adam's state copied to the CPU between two steps, with the epoch count they belong to."""
 
     state: dict[str, torch.Tensor]
@@ -111,7 +114,95 @@ class _Weights:
     test_rows: int
 
 
-class TrainingJob:
+class TrainingRun:
+    """What a UI reads of a training run: the rows its events reported, and the models and checkpoints made from
+    the weights `weights()` returns (a subclass says where they come from: a thread here, or a worker process)."""
+
+    dataset: DatasetInfo
+    command: str | None
+    config: JobConfig
+    autosave: Path | None
+    _model_config: VAEConfig
+    _train_config: TrainConfig
+    _preview_x: torch.Tensor
+    _preview_y: torch.Tensor
+    _rows: threading.Lock  # held briefly to append or read the rows below
+    _train: list[dict]
+    _test: list[dict]
+    _epoch: int
+    _first_step: int
+    _replay: FormationReplay | None
+    _total_steps: int
+    _finished: FinishedEvent | None
+    _error: str | None
+    _started: float
+    _ended: float
+
+    def weights(self, with_adam: bool) -> Weights:
+        """The weights so far (and Adam's state if asked), or the final ones; raises TrainingError if none."""
+        raise NotImplementedError
+
+    def default_name(self) -> str:
+        """A checkpoint name that says what this is, e.g. 'digits-2d-mlp-20ep' ('digits-2d-mlp-cvae-20ep' when
+        conditional)."""
+        config = self._model_config
+        kind = f"{config.architecture}-cvae" if config.conditional else config.architecture
+        return f"{self.dataset.name}-{config.latent_dim}d-{kind}-{self._epoch}ep"
+
+    def progress(self) -> Progress:
+        """Where the run stands, from the rows its events reported; never waits for a training step."""
+        with self._rows:  # shallow copies: the rows themselves are never changed once appended
+            train, test, epoch, replay = self._train[:], self._test[:], self._epoch, self._replay
+            finished, error, ended = self._finished, self._error, self._ended
+        step = self._last_step(train)
+        steps_done = step - self._first_step
+        elapsed = (ended or time.perf_counter()) - self._started
+        return Progress(train=train, test=test, step=step, epoch=epoch, steps_done=steps_done,
+                        total_steps=self._total_steps, finished=finished, error=error,
+                        steps_per_second=steps_done / elapsed if elapsed > 0 else 0.0, replay=replay)
+
+    def _last_step(self, train_rows: list[dict]) -> int:
+        return train_rows[-1]["step"] if train_rows else self._first_step
+
+    def _model(self, weights: Weights) -> VAE:
+        model = VAE(self._model_config)
+        model.load_state_dict(weights.state)
+        return model.eval()
+
+    def model_copy(self) -> VAE:
+        """A CPU copy of the model trained so far, in eval mode; training goes on undisturbed."""
+        return self._model(self.weights(with_adam=False))
+
+    def previews(self, n: int = 8, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """n (at most PREVIEW_IMAGES) test images x, the classes in turn, their reconstructions and n prior
+        samples (fixed z, so successive previews show the same codes improving), each (n, C, H, W) in [0, 1],
+        from the weights so far."""
+        model = self.model_copy()
+        x = self._preview_x[:n]
+        samples = model.sample(len(x), generator=torch.Generator().manual_seed(seed))
+        return x, model.reconstruct(x, self._preview_y[:n]), samples
+
+    def _checkpoint_parts(self) -> tuple[VAE, dict, int, dict | None, FormationReplay | None]:
+        weights = self.weights(with_adam=True)
+        with self._rows:  # the rows only grow: these are the ones the weights belong to
+            history = {"train": self._train[:weights.train_rows], "test": self._test[:weights.test_rows]}
+            replay = self._replay  # checkpoint_bytes keeps its frames up to the weights' epoch
+        return self._model(weights), history, weights.epoch, weights.adam, replay
+
+    def checkpoint_bytes(self) -> bytes:
+        """The model trained so far as the bytes of a checkpoint file (loadable while training runs)."""
+        model, history, epoch, adam, replay = self._checkpoint_parts()
+        return checkpoint_bytes(model, self.dataset, history, epoch, self.command, vars(self._train_config), adam,
+                                replay)
+
+    def save(self, path: str | Path, overwrite: bool = False) -> Path:
+        """Save the model trained so far atomically; refuses to replace a file unless `overwrite`."""
+        model, history, epoch, adam, replay = self._checkpoint_parts()
+        return save_checkpoint(path, model, self.dataset, history, epoch, self.command, vars(self._train_config),
+                               overwrite=overwrite, optimizer_state=adam, replay=replay)
+
+
+class TrainingJob(TrainingRun):
     """Runs a Trainer in a daemon thread; `stop()` ends it between steps, keeping the weights so far."""
 
     def __init__(self, trainer: Trainer, dataset: DatasetInfo, command: str | None = None,
@@ -133,7 +224,7 @@ class TrainingJob:
         self._total_steps = trainer.run_steps
         self._finished: FinishedEvent | None = None
         self._error: str | None = None
-        self._final: _Weights | None = None  # the weights and Adam's state once the run has ended
+        self._final: Weights | None = None  # the weights and Adam's state once the run has ended
         self._stop = threading.Event()
         self._seen = time.monotonic()
         self._autosaved = (trainer.epoch, time.monotonic())  # (epoch, when) of the last autosave
@@ -162,13 +253,6 @@ class TrainingJob:
     @property
     def running(self) -> bool:
         return self._thread.is_alive()
-
-    def default_name(self) -> str:
-        """A checkpoint name that says what this is, e.g. 'digits-2d-mlp-20ep' ('digits-2d-mlp-cvae-20ep' when
-        conditional)."""
-        config = self._model_config
-        kind = f"{config.architecture}-cvae" if config.conditional else config.architecture
-        return f"{self.dataset.name}-{config.latent_dim}d-{kind}-{self._epoch}ep"
 
     # --- the training thread ---------------------------------------------------------------------------------
 
@@ -250,22 +334,7 @@ class TrainingJob:
         with self._readers_changed:
             self._readers_changed.wait_for(lambda: self._readers == 0, timeout=1.0)
 
-    # --- readers ---------------------------------------------------------------------------------------------
-
-    def progress(self) -> Progress:
-        """Where the run stands, from the rows its events reported; never waits for a training step."""
-        with self._rows:  # shallow copies: the rows themselves are never changed once appended
-            train, test, epoch, replay = self._train[:], self._test[:], self._epoch, self._replay
-            finished, error, ended = self._finished, self._error, self._ended
-        step = self._last_step(train)
-        steps_done = step - self._first_step
-        elapsed = (ended or time.perf_counter()) - self._started
-        return Progress(train=train, test=test, step=step, epoch=epoch, steps_done=steps_done,
-                        total_steps=self._total_steps, finished=finished, error=error,
-                        steps_per_second=steps_done / elapsed if elapsed > 0 else 0.0, replay=replay)
-
-    def _last_step(self, train_rows: list[dict]) -> int:
-        return train_rows[-1]["step"] if train_rows else self._first_step
+    # --- the weights, between two steps -----------------------------------------------------------------------
 
     @contextmanager
     def _reading(self):
@@ -279,7 +348,7 @@ class TrainingJob:
                 self._readers -= 1
                 self._readers_changed.notify_all()
 
-    def _copy_weights(self, with_adam: bool) -> _Weights:
+    def _copy_weights(self, with_adam: bool) -> Weights:
         """Call holding the training lock: the trainer's weights (and Adam's state) copied to the CPU."""
         trainer = self._trainer
         state = {k: v.detach().to("cpu", copy=True) for k, v in trainer.model.state_dict().items()}
@@ -288,9 +357,9 @@ class TrainingJob:
             adam = {i: {k: v.detach().to("cpu", copy=True) for k, v in s.items()}
                     for i, s in trainer.optimizer.state_dict()["state"].items()}
         with self._rows:
-            return _Weights(state, adam, self._epoch, len(self._train), len(self._test))
+            return Weights(state, adam, self._epoch, len(self._train), len(self._test))
 
-    def _weights(self, with_adam: bool) -> _Weights:
+    def weights(self, with_adam: bool) -> Weights:
         with self._reading():
             if self._trainer is not None:
                 return self._copy_weights(with_adam)
@@ -298,42 +367,11 @@ class TrainingJob:
                 raise TrainingError(f"{self._error}; the weights may be half-updated, so there is nothing to save")
             return self._final
 
-    def _model(self, weights: _Weights) -> VAE:
-        model = VAE(self._model_config)
-        model.load_state_dict(weights.state)
-        return model.eval()
-
-    def model_copy(self) -> VAE:
-        """A CPU copy of the model trained so far, in eval mode; training goes on undisturbed."""
-        return self._model(self._weights(with_adam=False))
-
-    def previews(self, n: int = 8, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """n (at most PREVIEW_IMAGES) test images x, the classes in turn, their reconstructions and n prior
-        samples (fixed z, so successive previews show the same codes improving), each (n, C, H, W) in [0, 1],
-        from the weights so far."""
-        model = self.model_copy()
-        x = self._preview_x[:n]
-        samples = model.sample(len(x), generator=torch.Generator().manual_seed(seed))
-        return x, model.reconstruct(x, self._preview_y[:n]), samples
-
-    def _checkpoint_parts(self) -> tuple[VAE, dict, int, dict | None, FormationReplay | None]:
-        weights = self._weights(with_adam=True)
-        with self._rows:  # the rows only grow: these are the ones the weights belong to
-            history = {"train": self._train[:weights.train_rows], "test": self._test[:weights.test_rows]}
-            replay = self._replay  # checkpoint_bytes keeps its frames up to the weights' epoch
-        return self._model(weights), history, weights.epoch, weights.adam, replay
-
-    def checkpoint_bytes(self) -> bytes:
-        """The model trained so far as the bytes of a checkpoint file (loadable while training runs)."""
-        model, history, epoch, adam, replay = self._checkpoint_parts()
-        return checkpoint_bytes(model, self.dataset, history, epoch, self.command, vars(self._train_config), adam,
-                                replay)
-
-    def save(self, path: str | Path, overwrite: bool = False) -> Path:
-        """Save the model trained so far atomically; refuses to replace a file unless `overwrite`."""
-        model, history, epoch, adam, replay = self._checkpoint_parts()
-        return save_checkpoint(path, model, self.dataset, history, epoch, self.command, vars(self._train_config),
-                               overwrite=overwrite, optimizer_state=adam, replay=replay)
+    def rows_since(self, train_from: int, test_from: int) -> tuple[list[dict], list[dict], int,
+                                                                   FormationReplay | None]:
+        """The train and test rows from these positions on, the completed epochs and the replay so far."""
+        with self._rows:
+            return self._train[train_from:], self._test[test_from:], self._epoch, self._replay
 
 
 def _lower_this_threads_priority(niceness: int = 10) -> None:
@@ -347,14 +385,10 @@ def _lower_this_threads_priority(niceness: int = 10) -> None:
         pass
 
 
-def dataset_info(dataset: Dataset) -> DatasetInfo:
-    return DatasetInfo.of(dataset)
-
-
 def start_training(dataset: Dataset, train_config: TrainConfig, model_config: VAEConfig | None = None,
                    resume: Checkpoint | None = None, command: str | None = None,
                    job_config: JobConfig | None = None, autosave: str | Path | None = None) -> TrainingJob:
     """Start a fresh model from `model_config` or continue `resume` (see train.build_trainer) in the background,
     autosaved to `autosave` if given."""
     trainer = build_trainer(dataset, train_config, model_config, resume)
-    return TrainingJob(trainer, dataset_info(dataset), command, job_config, autosave).start()
+    return TrainingJob(trainer, DatasetInfo.of(dataset), command, job_config, autosave).start()
