@@ -61,9 +61,9 @@ def forget_job() -> None:
 
 def session_job() -> WorkerTrainingJob | None:
     """This session's job, or the one its owner token (from the URL after a reload) names: never another's."""
-    if TRAIN_JOB not in st.session_state:
-        token = workspace.owner_token()
-        job = _registry().get(token) if token is not None else None
+    token = workspace.owner_token()  # also puts it back in the URL, which a page switch drops
+    if TRAIN_JOB not in st.session_state and token is not None:
+        job = _registry().get(token)
         if job is not None:
             st.session_state[TRAIN_JOB] = job
     return st.session_state.get(TRAIN_JOB)
