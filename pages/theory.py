@@ -9,6 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from ui import jobs
 from ui.cache import dataset_for, encodings
 from ui.navigation import page_header
 from ui.state import current_checkpoint
@@ -109,7 +110,8 @@ def gaussian_section(checkpoint: Checkpoint, index: int) -> None:
 @st.cache_data(max_entries=8, show_spinner="Importance sampling...")
 def cached_elbo_gap(sha256: str, n_examples: int, k_max: int, _checkpoint: Checkpoint, _x,
                     _y) -> divergence.ELBOGap:
-    return divergence.elbo_gap(_checkpoint.model, _x[:n_examples], k_max, y=_y[:n_examples])
+    return jobs.run_in_worker("Importance sampling", divergence.elbo_gap, _checkpoint.model, _x[:n_examples], k_max,
+                              y=_y[:n_examples])
 
 
 def bound_figure(gap: divergence.ELBOGap) -> go.Figure:

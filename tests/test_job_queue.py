@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pytest
 from test_background import wait_until
 from worker_jobs import intervals, most_at_once, timed_sleep
@@ -111,3 +112,17 @@ def test_calls_of_a_warm_pool_reuse_one_worker_and_others_get_their_own(tmp_path
     assert stopped.join(timeout=10) and stopped.pid == first.pid
     after = WorkerCall("warm 4", timed_sleep, (log, "after", 0.1), warm_pool="test").start()
     assert after.join(timeout=30) and after.result == "after" and after.pid != first.pid
+
+
+def test_an_evaluation_runs_in_a_worker_and_leaves_the_callers_tensors_as_they_were(digits, trained_digits):
+    import os
+
+    from ui import jobs
+    from vae_core.metrics import per_example_terms
+
+    labels_view = digits.y_test.numpy()  # a page holds numpy views of its dataset's tensors
+    assert jobs.run_in_worker("where", os.getpid) != os.getpid()
+    terms = jobs.run_in_worker("Scoring", per_example_terms, trained_digits.model, digits.x_test, digits.y_test)
+    expected = per_example_terms(trained_digits.model, digits.x_test, digits.y_test)
+    np.testing.assert_allclose(terms["elbo"], expected["elbo"], rtol=1e-5)
+    assert np.array_equal(labels_view, digits.y_test.numpy())

@@ -142,8 +142,10 @@ def dimension_activity(checkpoint: Checkpoint) -> DimensionActivity:
 @st.cache_data(max_entries=8, show_spinner="Scoring every example (reconstruction, KL, ELBO)...")
 def _example_terms(sha256: str, split: str, _checkpoint: Checkpoint, _dataset: Dataset) -> dict[str, np.ndarray]:
     def score() -> dict:
-        examples = _dataset.split(split)
-        return per_example_terms(_checkpoint.model, examples.x, examples.y)
+        from .jobs import run_in_worker  # jobs imports state, which imports this module
+
+        examples = _dataset.split(split)  # scored in a queued worker: 70,000 examples are tens of CPU seconds
+        return run_in_worker("Scoring every example", per_example_terms, _checkpoint.model, examples.x, examples.y)
 
     return _kept_on_disk(_checkpoint, split, "terms", score)
 

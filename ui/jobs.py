@@ -9,10 +9,17 @@ run alive (`keep_alive`) by polling its status in the sidebar; a run no session 
 
 from __future__ import annotations
 
-import streamlit as st
+import copy
+from collections.abc import Callable
+from typing import Any
 
+import streamlit as st
+import torch
+
+from vae_core.errors import VAEError
 from vae_core.eta import format_duration
 from vae_core.train_worker import WorkerTrainingJob
+from vae_core.workers import WorkerCall, without_progress
 
 from . import workspace
 from .job_queue import TRAINING, JobQueue
@@ -20,6 +27,8 @@ from .state import TRAIN_JOB, flash
 
 MAX_KEPT_JOBS = 16  # finished jobs kept findable by their token, oldest dropped first
 STATUS_POLL_SECONDS = 2.0
+SHARED_WORK = "server"  # the owner of jobs every session may share (evaluations), as opposed to a visitor's run
+EVALUATION = "evaluation"
 
 
 @st.cache_resource
@@ -37,6 +46,26 @@ def _registry() -> dict[str, WorkerTrainingJob]:
 def owner() -> str:
     """This visitor's owner token: the owner of its jobs, and the key that finds its run again after a reload."""
     return workspace.owner_token(create=True)
+
+
+def run_in_worker(name: str, function: Callable[..., Any], *args, **kwargs) -> Any:
+    """`function(*args, **kwargs)` (one that reports no progress) as a job of the queue, in a worker process;
+    waits its turn and its end, and returns its result. Raises VAEError with what went wrong."""
+    job = WorkerCall(name, without_progress, (function, *map(_copy_of_tensors, args)),
+                     {key: _copy_of_tensors(value) for key, value in kwargs.items()})
+    queue().submit(job, SHARED_WORK, EVALUATION)
+    job.join()
+    if job.exception is not None:
+        raise VAEError(f"{name} failed: {job.exception}")
+    return job.result
+
+
+def _copy_of_tensors(value: Any) -> Any:
+    """Tensors and modules as copies: sending a tensor to a process moves its storage into shared memory in place,
+    which leaves numpy views of the original (a page's labels, say) pointing at freed memory."""
+    if isinstance(value, torch.Tensor):
+        return value.clone()
+    return copy.deepcopy(value) if isinstance(value, torch.nn.Module) else value
 
 
 def submit_training(job: WorkerTrainingJob) -> None:

@@ -307,6 +307,11 @@ class WorkerCall(WorkerJob):
         self._mark_ended()
 
 
+def without_progress(function: Callable[..., Any], *args, progress=None, **kwargs) -> Any:
+    """`function(*args, **kwargs)` as a WorkerCall's function, for one that reports no progress."""
+    return function(*args, **kwargs)
+
+
 def _serve_calls(connection: Connection) -> None:
     """The worker of WorkerCalls: one call after another, until the server closes the pipe."""
     while True:
