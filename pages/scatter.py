@@ -9,14 +9,13 @@ its test examples through ui.state.selected_test_examples), SCATTER_PROJECTION a
 from __future__ import annotations
 
 import html
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import streamlit as st
 import torch
 
-from ui import cache
+from ui import cache, jobs
 from ui.components.embedding_inspector import (
     Colouring,
     Filter,
@@ -27,11 +26,18 @@ from ui.components.embedding_inspector import (
 from ui.conditional import class_labels, decoding_class_ui
 from ui.navigation import page_intro
 from ui.projections import request
-from ui.state import SCATTER_DIMS, SCATTER_PROJECTION, SCATTER_SELECTION, sliders_code
+from ui.state import (
+    SCATTER_DIMS,
+    SCATTER_PROJECTION,
+    SCATTER_SELECTION,
+    current_model,
+    dataset_roots,
+    sliders_code,
+)
 from ui.widgets import image_rows, show_picture
 from vae_core.checkpoint import Checkpoint
 from vae_core.data import SPLITS, Dataset
-from vae_core.embedding_export import embedding_table, projector_zip, write_projector
+from vae_core.embedding_export import export_split
 from vae_core.images import tile
 from vae_core.latent import latent_grid, nearest_neighbours
 from vae_core.projection import METHOD_INFO, Projection, ProjectionParams, project_points
@@ -276,23 +282,19 @@ def neighbours_panel(checkpoint: Checkpoint, dataset: Dataset, split: str, queri
         image_rows({html.escape(ids[query]): images}, captions=captions, size=56)
 
 
-def exports(checkpoint: Checkpoint, dataset: Dataset, split: str) -> None:
-    """The split's embedding as TensorBoard Projector files (zip) and CSV, made when the button is pressed."""
+def exports(checkpoint: Checkpoint, split: str) -> None:
+    """The split's embedding as TensorBoard Projector files (zip) and CSV, made in a queued worker when the button
+    is pressed (encoding and scoring 70,000 examples and drawing their sprite take tens of seconds)."""
     name = f"{Path(checkpoint.dataset.name).name}-{split}"
-    table = lambda: embedding_table(checkpoint, dataset, split)  # noqa: E731
+    what = (current_model().data, checkpoint.dataset, dataset_roots(checkpoint), split)  # read here, in the session
+    export = lambda kind: lambda: jobs.run_in_worker("Export", export_split, *what, kind)  # noqa: E731
     zip_col, csv_col = st.columns(2)
-    zip_col.download_button("Embedding Projector files (.zip)", lambda: projector_zip(table()),
-                            f"{name}-projector.zip", "application/zip", key="scatter_export_zip",
+    zip_col.download_button("Embedding Projector files (.zip)", export("zip"), f"{name}-projector.zip",
+                            "application/zip", key="scatter_export_zip",
                             help="tensors.tsv, metadata.tsv, sprite.png and projector_config.pbtxt "
                                  "(load them at projector.tensorflow.org or in TensorBoard).")
-    csv_col.download_button("Embedding as CSV", lambda: embedding_csv(table()), f"{name}-embedding.csv", "text/csv",
+    csv_col.download_button("Embedding as CSV", export("csv"), f"{name}-embedding.csv", "text/csv",
                             key="scatter_export_csv", help="id, label, mu, recon, KL and ELBO per example.")
-
-
-def embedding_csv(table) -> bytes:
-    with tempfile.TemporaryDirectory() as folder:
-        write_projector(table, folder)
-        return (Path(folder) / "embedding.csv").read_bytes()
 
 
 def latent_plane(checkpoint: Checkpoint) -> None:
@@ -389,7 +391,7 @@ def draw_map(checkpoint: Checkpoint, dataset: Dataset, split: str, params: Proje
                    "dimensions shown.")
     selection_panel(checkpoint, dataset, split, selected, labels, ids)
     with st.expander("Export this split's embedding"):
-        exports(checkpoint, dataset, split)
+        exports(checkpoint, split)
     if checkpoint.config.latent_dim == 2 and params.method == "direct":
         latent_plane(checkpoint)
 

@@ -20,7 +20,9 @@ from vae_core.embedding_export import (
     FILES,
     MAX_SPRITE_SIDE,
     EmbeddingTable,
+    embedding_csv,
     embedding_table,
+    export_split,
     projector_zip,
     sprite_layout,
     sprite_sheet,
@@ -145,6 +147,15 @@ def test_the_zip_holds_the_same_files():
     with zipfile.ZipFile(io.BytesIO(projector_zip(table))) as archive:
         assert sorted(archive.namelist()) == sorted(FILES)
         assert len(archive.read("tensors.tsv").decode().splitlines()) == 359
+
+
+def test_the_apps_export_from_a_files_bytes_in_a_worker_equals_the_table_made_here():
+    from ui import jobs
+
+    checkpoint = load_checkpoint(DIGITS_2D)
+    here = embedding_csv(embedding_table(checkpoint, checkpoint.dataset.load(), "test"))
+    there = jobs.run_in_worker("Export", export_split, DIGITS_2D.read_bytes(), checkpoint.dataset, None, "test", "csv")
+    assert there == here
 
 
 def test_the_cli_exports_every_split_and_refuses_to_mix_into_a_full_folder(tmp_path, capsys):

@@ -26,10 +26,11 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from .checkpoint import Checkpoint
+from .checkpoint import Checkpoint, DatasetInfo, load_checkpoint_bytes
 from .data import Dataset
 from .images import png_bytes, to_uint8
 from .metrics import encode_posterior, per_example_terms
+from .roots import DataRoots
 
 # The Projector reads the sprite into one WebGL texture and refuses sprites over 8192 x 8192 pixels.
 MAX_SPRITE_SIDE = 8192
@@ -189,3 +190,21 @@ def projector_zip(table: EmbeddingTable) -> bytes:
         for name in FILES:
             archive.write(Path(folder) / name, name)
     return buffer.getvalue()
+
+
+def embedding_csv(table: EmbeddingTable) -> bytes:
+    """The `embedding.csv` of `write_projector` alone (for a download)."""
+    with tempfile.TemporaryDirectory() as folder:
+        write_projector(table, folder)
+        return (Path(folder) / "embedding.csv").read_bytes()
+
+
+EXPORTS = {"zip": projector_zip, "csv": embedding_csv}
+
+
+def export_split(checkpoint_data: bytes, dataset: DatasetInfo, roots: DataRoots | None, split: str,
+                 kind: str) -> bytes:
+    """A split's embedding as Projector files ("zip") or CSV ("csv") from a checkpoint file's bytes and its dataset
+    read inside `roots` (None: as recorded): all a worker process needs, given by value."""
+    checkpoint = load_checkpoint_bytes(checkpoint_data)
+    return EXPORTS[kind](embedding_table(checkpoint, dataset.load(roots=roots), split))
