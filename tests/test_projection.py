@@ -231,14 +231,14 @@ def fresh_server(monkeypatch, tmp_path):
 
 # The projections run in worker processes: what stands in for `compute` there must be importable by name.
 
-def counting_compute(calls: Path, mu, params, labels=None, progress=None):
+def counting_compute(calls: Path, mu, params, labels=None, progress=None, threads=1):
     """compute, recording each call as a line of the file `calls`."""
     with open(calls, "a") as f:
         f.write(params.key() + "\n")
-    return compute(mu, params, labels=labels, progress=progress)
+    return compute(mu, params, labels=labels, progress=progress, threads=threads)
 
 
-def broken_compute(mu, params, labels=None, progress=None):
+def broken_compute(mu, params, labels=None, progress=None, threads=1):
     raise RuntimeError("out of memory")
 
 
