@@ -242,7 +242,7 @@ def broken_compute(mu, params, labels=None, progress=None, threads=1):
     raise RuntimeError("out of memory")
 
 
-def stub_compute(mu, params, labels=None, progress=None):
+def stub_compute(mu, params, labels=None, progress=None, threads=1):
     return Projection(np.zeros((len(mu), 2), np.float32), np.arange(len(mu)), "umap", "stub")
 
 
