@@ -337,25 +337,25 @@ def main() -> None:
     labels_tensor, ids = examples.y, examples.ids
     labels = labels_tensor.numpy()
     params = params_ui(checkpoint, split, len(labels), method_col)
-    if params is None:
-        title = METHOD_INFO[st.session_state["scatter_method"]].title
-        st.info(f"Set the {title} parameters and press Compute: it runs in the background "
-                "on the server, and its map is kept on disk, so reopening it is instant.")
-        return
-    run = request(checkpoint, split, params)
-    if run.error:
+    asked = METHOD_INFO[st.session_state["scatter_method"]].title
+    run = request(checkpoint, split, params) if params is not None else None
+    if run is not None and run.error:
         st.error(f"The map could not be computed: {run.error}.")
         return
-    if run.done:
+    if run is not None and run.done:
         projected = run.result
         st.session_state[MAP_SHOWN] = (checkpoint.sha256, split, params, projected)
-    else:
-        wait_for_projection(checkpoint, split, params)
-        asked, shown = params.method, map_on_screen(checkpoint, split)
+    else:  # the map on screen stays, until Compute is pressed and while the asked one computes
+        if run is None:
+            st.info(f"Set the {asked} parameters and press Compute: it runs in the background on the server, and "
+                    "its map is kept on disk, so reopening it is instant.")
+        else:
+            wait_for_projection(checkpoint, split, params)
+        shown = map_on_screen(checkpoint, split)
         if shown is None:
             return
         params, projected = shown
-        st.caption(f"The {params.info.title} map stays here until the {METHOD_INFO[asked].title} map is ready.")
+        st.caption(f"The {params.info.title} map stays here until the {asked} map is ready.")
     draw_map(checkpoint, dataset, split, params, projected, labels, ids)
 
 
