@@ -177,6 +177,9 @@ def train(url: str, report: SessionReport, start: threading.Barrier, seconds: fl
             fill_training_form(page, "digits", TRAIN_EPOCHS)
             start_button(page).click()
             page.locator(PROGRESS).first.wait_for(timeout=FIRST_LOAD_MS)
+            pressed = time.monotonic()  # a worker starts and loads the data (or waits its turn) before its first step
+            while progress_now(page) == 0 and time.monotonic() - pressed < FIRST_LOAD_MS / 1000:
+                page.wait_for_timeout(500)
             report.training_started_s = time.monotonic() - (deadline - seconds)
             first = last = progress_now(page)
             watch_until = max(deadline, time.monotonic() + MIN_WATCH_S)
