@@ -19,7 +19,17 @@ from .data import DATA_ROOT, DATASETS, DEFAULT_DATASET, DEFAULT_IMAGE_SIZE, SPLI
 from .embedding_export import FILES, embedding_table, write_projector
 from .errors import TrainingError, VAEError
 from .eta import format_duration, remaining_seconds
-from .export import DECODER_CLASS_INPUT, DECODER_INPUT, DECODER_OUTPUT, export_decoder_onnx
+from .export import (
+    DECODER_CLASS_INPUT,
+    DECODER_INPUT,
+    DECODER_LOGITS_OUTPUT,
+    DECODER_OUTPUT,
+    ENCODER_CLASS_INPUT,
+    ENCODER_INPUT,
+    ENCODER_OUTPUTS,
+    PARTS,
+    export_onnx,
+)
 from .metrics import FULL_EVAL, EvalConfig, encode_posterior, evaluate
 from .models import VAE, VAEConfig
 from .train import (
@@ -148,14 +158,19 @@ def build_parser() -> argparse.ArgumentParser:
         sub_parser.add_argument("--device", default="auto", choices=TrainConfig.DEVICES,
                                 help="where the model runs (auto picks cuda when available)")
 
-    exp = sub.add_parser("export", help="write the decoder (z -> mean image; a conditional model's takes the class "
-                         "too) as an ONNX file, or the embedding in the Embedding Projector's format")
+    exp = sub.add_parser("export", help="write the decoder (z -> mean image) or the encoder (image -> mu, logvar) as "
+                         "an ONNX file (a conditional model's takes the class too), or the embedding in the "
+                         "Embedding Projector's format")
     exp.add_argument("checkpoint")
     exp.add_argument("--format", default="onnx", choices=["onnx", "projector"],
-                     help=f"onnx: the decoder, input '{DECODER_INPUT}' float32 (batch, latent_dim) and, for a "
-                          f"conditional model, '{DECODER_CLASS_INPUT}' int64 (batch,) class labels; projector: "
+                     help=f"onnx: the --part, whose inputs are float32 with a batch axis (the decoder's "
+                          f"'{DECODER_INPUT}', the encoder's '{ENCODER_INPUT}') and, for a conditional model, "
+                          f"'{DECODER_CLASS_INPUT}' int64 (batch,) class labels; projector: "
                           "tensors.tsv, metadata.tsv, sprite.png, projector_config.pbtxt and embedding.csv of a "
                           "split's latent means (default: onnx)")
+    exp.add_argument("--part", default="decoder", choices=PARTS,
+                     help="onnx: the decoder (z -> mean image and logits) or the encoder (image in [0, 1] -> "
+                          "mu, logvar of q(z|x)) (default: decoder)")
     exp.add_argument("--out", required=True, help="output file (onnx, e.g. decoder.onnx) or folder (projector)")
     exp.add_argument("--split", default="test", choices=SPLITS,
                      help="projector: the examples exported; all is train then test (default: test)")
@@ -430,13 +445,22 @@ def cmd_export(args) -> int:
     ckpt = load_checkpoint(args.checkpoint)
     if args.format == "projector":
         return _export_projector(ckpt, args)
-    out = export_decoder_onnx(ckpt.model, args.out, overwrite=args.overwrite)
-    config = ckpt.config
-    inputs = f"input '{DECODER_INPUT}' (batch, {config.latent_dim})" + (
-        f" and '{DECODER_CLASS_INPUT}' (batch,) int64 class 0-{config.n_classes - 1}" if config.conditional else "")
-    print(f"wrote {out} ({out.stat().st_size / 1e3:.0f} kB): {inputs} "
-          f"-> '{DECODER_OUTPUT}' (batch, {', '.join(map(str, config.image_shape))}) in [0, 1]")
+    out = export_onnx(ckpt.model, args.out, args.part, overwrite=args.overwrite)
+    print(f"wrote {out} ({out.stat().st_size / 1e3:.0f} kB): {_graph_signature(ckpt.config, args.part)}")
     return 0
+
+
+def _graph_signature(config, part: str) -> str:
+    """The exported graph's inputs and outputs, in words."""
+    image = f"(batch, {', '.join(map(str, config.image_shape))})"
+    codes = f"(batch, {config.latent_dim})"
+    class_input = ENCODER_CLASS_INPUT if part == "encoder" else DECODER_CLASS_INPUT
+    label = f" and '{class_input}' (batch,) int64 class 0-{config.n_classes - 1}" if config.conditional else ""
+    if part == "encoder":
+        return (f"input '{ENCODER_INPUT}' {image} in [0, 1]{label} -> "
+                + " and ".join(f"'{name}' {codes}" for name in ENCODER_OUTPUTS))
+    return (f"input '{DECODER_INPUT}' {codes}{label} -> '{DECODER_OUTPUT}' {image} in [0, 1] "
+            f"and '{DECODER_LOGITS_OUTPUT}' {image}")
 
 
 def _trusted_fix(args, fix: dict) -> dict:
