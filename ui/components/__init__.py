@@ -12,7 +12,7 @@ shared/              JavaScript they all use (the model client: load by URL, sta
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SHARED_SCRIPTS = ("shared/model_client.js", "shared/mount.js")
+SHARED_SCRIPTS = ("shared/model_client.js", "shared/mount.js", "shared/assets.js", "shared/latent_pad.js")
 
 
 def script(path: str) -> str:

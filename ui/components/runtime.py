@@ -2,8 +2,9 @@
 
 Every component that runs a model in the browser gets its model here, as a spec that shared/model_client.js loads:
 {"runtime": the runtime module's URL, "url": the model's ONNX file (a static file named by all it is made from,
-so the URL names the graph and a page loads it once), and the graph's input and output names}. When the runtime
-cannot be served, `problem()` says why and the page decodes on the server instead.
+so the URL names the graph and a page loads it once), and the graph's input and output names}: a checkpoint's
+`decoder` or `encoder`. When the runtime cannot be served, `problem()` says why and the page decodes on the server
+instead.
 """
 
 from __future__ import annotations
@@ -18,7 +19,16 @@ import torch
 from ui.components.static_files import STATIC_DIR, publish_as, static_url
 from vae_core import export
 from vae_core.checkpoint import Checkpoint
-from vae_core.export import DECODER_CLASS_INPUT, DECODER_INPUT, DECODER_OUTPUT, decoder_onnx_bytes
+from vae_core.export import (
+    DECODER_CLASS_INPUT,
+    DECODER_INPUT,
+    DECODER_LOGITS_OUTPUT,
+    DECODER_OUTPUT,
+    ENCODER_CLASS_INPUT,
+    ENCODER_INPUT,
+    ENCODER_OUTPUTS,
+    onnx_bytes,
+)
 
 RUNTIME_DIR = "onnxruntime-web-1.30.0"  # see its VENDORED.md
 RUNTIME_FILES = ("ort.wasm.bundle.min.mjs", "ort-wasm-simd-threaded.wasm")
@@ -42,15 +52,25 @@ def _exporter_id() -> str:
     return hashlib.sha256(torch.__version__.encode() + Path(export.__file__).read_bytes()).hexdigest()[:12]
 
 
-@st.cache_resource(max_entries=8, show_spinner="Exporting the decoder for the browser...")
-def _decoder_url(sha256: str, _checkpoint: Checkpoint) -> str:
-    """The decoder's file, named by the checkpoint and the exporter: exported once, even across server restarts."""
-    return publish_as(f"decoder-{sha256[:24]}-{_exporter_id()}.onnx", lambda: decoder_onnx_bytes(_checkpoint.model))
+@st.cache_resource(max_entries=8, show_spinner="Exporting the model for the browser...")
+def _graph_url(sha256: str, part: str, _checkpoint: Checkpoint) -> str:
+    """The file of the checkpoint's `part` (decoder or encoder), named by the checkpoint, the part and the exporter:
+    exported once, even across server restarts."""
+    return publish_as(f"{part}-{sha256[:24]}-{_exporter_id()}.onnx", lambda: onnx_bytes(_checkpoint.model, part))
 
 
 def decoder(checkpoint: Checkpoint) -> dict:
     """The checkpoint's decoder for model_client.js: {"runtime", "url", "input": the codes' input, "class_input":
     a conditional model's class input (its graph decodes every class; None for an unconditional model),
-    "output": the mean images}."""
-    return {"runtime": runtime_url(), "url": _decoder_url(checkpoint.sha256, checkpoint), "input": DECODER_INPUT,
-            "class_input": DECODER_CLASS_INPUT if checkpoint.config.conditional else None, "output": DECODER_OUTPUT}
+    "output": the mean images, "outputs": every output (the mean images, then the logits)}."""
+    return {"runtime": runtime_url(), "url": _graph_url(checkpoint.sha256, "decoder", checkpoint),
+            "input": DECODER_INPUT, "class_input": DECODER_CLASS_INPUT if checkpoint.config.conditional else None,
+            "output": DECODER_OUTPUT, "outputs": [DECODER_OUTPUT, DECODER_LOGITS_OUTPUT]}
+
+
+def encoder(checkpoint: Checkpoint) -> dict:
+    """The checkpoint's encoder for model_client.js, as `decoder`: "input" the images (batch, C, H, W) in [0, 1],
+    "output" mu and "outputs" mu, logvar (batch, D)."""
+    return {"runtime": runtime_url(), "url": _graph_url(checkpoint.sha256, "encoder", checkpoint),
+            "input": ENCODER_INPUT, "class_input": ENCODER_CLASS_INPUT if checkpoint.config.conditional else None,
+            "output": ENCODER_OUTPUTS[0], "outputs": list(ENCODER_OUTPUTS)}

@@ -6,13 +6,11 @@
 //
 // Points are always named by their dataset index (the row of the split's arrays), never by their position in
 // the drawn or filtered list, so thumbnails stay right whatever is hidden. Big arrays arrive as static files
-// (immutable, named by their content), fetched once per page and kept in ASSETS across remounts.
+// (immutable, named by their content), fetched once per page by ../shared/assets.js.
 //
 // For tests and benchmarks the root element carries data attributes (state, points, hover-index, selected,
 // transform, and the URLs of the drawn view's coords and indices) and the component leaves performance marks (MOUNT_MARK, PAINT_MARK, HOVER_MARK, RECON_MARK, VIEW_MARK).
 
-const ASSETS = (globalThis.__inspectorAssets ??= new Map()); // url -> Promise<ArrayBuffer>
-const MAX_ASSETS = 32;
 const MOUNT_MARK = "inspector:mount"; // the component's first data from Python on this page
 const PAINT_MARK = "inspector:paint"; // the first frame that shows a view's points
 const HOVER_MARK = "inspector:hover"; // the frame that shows a hovered point's image
@@ -26,26 +24,6 @@ const DIMMED = [190, 190, 190, 60]; // filtered-out points when they are dimmed,
 // Viridis at 9 stops (matplotlib), for continuous colours; interpolated linearly.
 const VIRIDIS = [[68, 1, 84], [71, 44, 122], [59, 81, 139], [44, 113, 142], [33, 144, 141], [39, 173, 129],
   [92, 200, 99], [170, 220, 50], [253, 231, 37]];
-
-function asset(url) {
-  let promise = ASSETS.get(url);
-  if (promise) {
-    ASSETS.delete(url); // re-inserted: the Map's order is the order of use
-  } else {
-    promise = fetch(url).then((response) => {
-      if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
-      if (!url.endsWith(".gz")) return response.arrayBuffer();
-      return new Response(response.body.pipeThrough(new DecompressionStream("gzip"))).arrayBuffer();
-    });
-    promise.catch(() => ASSETS.delete(url));
-  }
-  ASSETS.set(url, promise);
-  while (ASSETS.size > MAX_ASSETS) ASSETS.delete(ASSETS.keys().next().value);
-  return promise;
-}
-
-const float32s = (url) => asset(url).then((buffer) => new Float32Array(buffer));
-const int32s = (url) => asset(url).then((buffer) => new Int32Array(buffer));
 
 function hexColor(hex) {
   const value = parseInt(hex.slice(1), 16);
@@ -636,17 +614,8 @@ class Inspector {
     Object.assign(canvas, { width, height });
     delete canvas.dataset.index;
     if (this.images) {
-      const image = new ImageData(width, height);
       const part = this.images[points.images.indexOf(partOf(points.images, index).part)];
-      const area = width * height, pixels = part.subarray(position * area * channels, (position + 1) * area * channels);
-      for (let i = 0; i < area; i++) {
-        const c = channels === 3 ? 3 * i : i;
-        image.data[4 * i] = pixels[c];
-        image.data[4 * i + 1] = pixels[channels === 3 ? c + 1 : c];
-        image.data[4 * i + 2] = pixels[channels === 3 ? c + 2 : c];
-        image.data[4 * i + 3] = 255;
-      }
-      canvas.getContext("2d").putImageData(image, 0, 0);
+      canvas.getContext("2d").putImageData(paintBytes(part, position, channels, new ImageData(width, height)), 0, 0);
       canvas.dataset.index = String(index);
       requestAnimationFrame(() => mark(HOVER_MARK, { index, moveTime }));
     }

@@ -1,5 +1,6 @@
 // The latent canvas: sliders and a 2-D pad that edit one latent code, decoded in the browser on every pointer
-// move (../shared/model_client.js, which comes before this script, runs the decoder). The data it reads is
+// move (../shared/model_client.js, which comes before this script, runs the decoder; ../shared/latent_pad.js
+// draws the pad's points). The data it reads is
 // described in ui/components/latent_canvas/__init__.py.
 //
 // Streamlit calls the default export again, with the same parentElement, whenever the data changes: one
@@ -11,8 +12,6 @@
 const MODELS = (globalThis.__latentCanvasModels ??= new Map()); // sha256 -> model payload
 const FRAME_MARK = "latent-canvas:frame"; // performance marks the browser test reads
 const MOVE_MARK = "latent-canvas:move";
-const PAD_CSS_PX = 300; // .pad's width in canvas.css, used until the pad is laid out (a phone's is narrower)
-const PAD_MARGIN = 1.08; // the pad shows the farthest point plus 8%
 const POINTER_FRESH_MS = 100; // an input event this soon after a pointer move was caused by it (a drag)
 const KEY_DIRECTIONS = { ArrowRight: [1, 0], ArrowLeft: [-1, 0], ArrowUp: [0, 1], ArrowDown: [0, -1] };
 const KEY_STEP = 0.02; // of the pad's width per arrow key; with Shift, KEY_STEP_LARGE
@@ -32,32 +31,6 @@ function repeated(z, n) {
   return codes;
 }
 
-const dot = (a, b) => a.reduce((sum, value, i) => sum + value * b[i], 0);
-
-// A plane through `origin` spanned by two orthonormal rows. lift(u, z) moves z within the plane only:
-// z + W^T (u - W (z - origin)), so the rest of z is kept and every point of the plane decodes exactly.
-class Plane {
-  constructor(origin, basis, names) {
-    Object.assign(this, { origin, basis, names });
-  }
-
-  static axes(latentDim, i, j) {
-    const unit = (d) => Array.from({ length: latentDim }, (_, k) => (k === d ? 1 : 0));
-    return new Plane(new Array(latentDim).fill(0), [unit(i), unit(j)], [`z${i}`, `z${j}`]);
-  }
-
-  project(z) {
-    const centred = Array.from(z, (value, d) => value - this.origin[d]);
-    return this.basis.map((row) => dot(row, centred));
-  }
-
-  lift(u, z) {
-    const [p0, p1] = this.project(z);
-    const [w0, w1] = this.basis;
-    return Float32Array.from(z, (value, d) => value + w0[d] * (u[0] - p0) + w1[d] * (u[1] - p1));
-  }
-}
-
 class LatentCanvas {
   constructor(root) {
     const find = (selector) => root.querySelector(selector);
@@ -71,6 +44,7 @@ class LatentCanvas {
     this.decoder = new ModelClient({
       name: "decoder", frameMark: FRAME_MARK, onStatus: (status) => this.onStatus(status),
     });
+    this.pad = new PadView(this.el.pad); // ../shared/latent_pad.js
     this.lastPointerMove = -Infinity;
     this.onAnyPointerMove = (event) => { this.lastPointerMove = event.timeStamp; };
     window.addEventListener("pointermove", this.onAnyPointerMove, { capture: true, passive: true });
@@ -115,7 +89,7 @@ class LatentCanvas {
 
   setModel(model) {
     this.setPlaneChoices(model);
-    this.setLegend(model.points);
+    fillLegend(this.el.legend, model.points);
     this.imageData = new ImageData(model.image_shape[2], model.image_shape[1]);
     Object.assign(this.el.image, { width: model.image_shape[2], height: model.image_shape[1] });
     this.setClassRow(model);
@@ -254,23 +228,9 @@ class LatentCanvas {
     this.el.planeChoice.classList.toggle("hidden", latentDim < 3);
     const option = (value, text) => Object.assign(document.createElement("option"), { value, textContent: text });
     this.el.plane.replaceChildren(option("pca", "PCA of the test codes"), option("axes", "two dimensions"));
-    for (const select of [this.el.axisX, this.el.axisY]) {
-      select.replaceChildren(...Array.from({ length: latentDim }, (_, d) => option(d, `z${d}`)));
-    }
-    const mostActive = Array.from(this.kl.keys()).sort((a, b) => this.kl[b] - this.kl[a]);
-    [this.el.axisX.value, this.el.axisY.value] = mostActive.slice(0, 2).map(String);
+    fillAxisChoices([this.el.axisX, this.el.axisY], latentDim, this.kl);
     this.el.plane.value = latentDim > 2 ? "pca" : "axes";
     this.choosePlane();
-  }
-
-  setLegend({ colors, names }) {
-    this.el.legend.replaceChildren(...names.map((name, label) => {
-      const entry = document.createElement("span");
-      const swatch = Object.assign(document.createElement("span"), { className: "swatch" });
-      swatch.style.background = colors[label];
-      entry.append(swatch, name);
-      return entry;
-    }));
   }
 
   choosePlane() {
@@ -284,51 +244,15 @@ class LatentCanvas {
     this.drawPad();
   }
 
-  // The square [-extent, extent]^2 of plane coordinates, drawn on the pad's pixels; toPlane takes CSS pixels
-  // from the pad's content box.
-  padGeometry() {
-    const css = this.el.pad.clientWidth || PAD_CSS_PX;
-    const scale = window.devicePixelRatio || 1;
-    const pixels = Math.round(css * scale);
-    const toPixel = ([u0, u1]) => [(u0 / this.extent + 1) * pixels / 2, (1 - u1 / this.extent) * pixels / 2];
-    const toPlane = (x, y) => [(2 * x / css - 1) * this.extent, (1 - 2 * y / css) * this.extent];
-    return { pixels, scale, toPixel, toPlane };
-  }
-
   drawPoints() {
-    const { codes, labels, colors } = this.model.points;
-    const coords = codes.map((code) => this.plane.project(code));
-    const farthest = Math.max(...coords.flat().map(Math.abs));
-    this.extent = Math.max(this.limit, farthest * PAD_MARGIN);
-    const { pixels, scale, toPixel } = this.padGeometry();
-    this.background = Object.assign(document.createElement("canvas"), { width: pixels, height: pixels });
-    const ctx = this.background.getContext("2d");
-    ctx.strokeStyle = "rgba(128, 128, 128, 0.35)";
-    ctx.beginPath();
-    const [cx, cy] = toPixel([0, 0]);
-    ctx.moveTo(cx, 0); ctx.lineTo(cx, pixels); ctx.moveTo(0, cy); ctx.lineTo(pixels, cy);
-    ctx.stroke();
-    ctx.globalAlpha = 0.7;
-    coords.forEach((u, k) => {
-      const [x, y] = toPixel(u);
-      ctx.fillStyle = colors[labels[k]];
-      ctx.fillRect(x - 1.5 * scale, y - 1.5 * scale, 3 * scale, 3 * scale);
-    });
-    ctx.globalAlpha = 1;
-    ctx.fillStyle = "rgba(90, 90, 90, 0.9)";
-    ctx.font = `${11 * scale}px sans-serif`;
-    ctx.fillText(this.plane.names[0], pixels - 30 * scale, cy - 4 * scale);
-    ctx.fillText(this.plane.names[1], cx + 4 * scale, 12 * scale);
-    Object.assign(this.el.pad, { width: pixels, height: pixels });
+    this.pad.show(this.plane, this.model.points, this.limit);
   }
 
   drawPad() {
-    if (!this.background || !this.plane) return;
-    const ctx = this.el.pad.getContext("2d");
-    const { scale, toPixel } = this.padGeometry();
+    const frame = this.plane && this.pad.begin();
+    if (!frame) return;
+    const { ctx, scale, toPixel } = frame;
     const [x, y] = toPixel(this.plane.project(this.z));
-    ctx.clearRect(0, 0, this.el.pad.width, this.el.pad.height);
-    ctx.drawImage(this.background, 0, 0);
     ctx.lineWidth = 2 * scale;
     ctx.strokeStyle = "#111";
     ctx.beginPath();
@@ -340,12 +264,7 @@ class LatentCanvas {
 
   listenToPad() {
     const pad = this.el.pad;
-    const move = (event) => {
-      const rect = pad.getBoundingClientRect();
-      const u = this.padGeometry().toPlane(event.clientX - rect.left - pad.clientLeft,
-        event.clientY - rect.top - pad.clientTop);
-      this.setCode(this.plane.lift(u, this.z), event.timeStamp);
-    };
+    const move = (event) => this.setCode(this.plane.lift(this.pad.planeAt(event), this.z), event.timeStamp);
     pad.addEventListener("pointerdown", (event) => {
       if (!this.plane) return;
       pad.setPointerCapture(event.pointerId);
@@ -372,7 +291,7 @@ class LatentCanvas {
       if (!direction || !this.plane) return;
       event.preventDefault(); // the page does not scroll
       clearTimeout(this.keyCommit);
-      const step = 2 * this.extent * (event.shiftKey ? KEY_STEP_LARGE : KEY_STEP);
+      const step = 2 * this.pad.extent * (event.shiftKey ? KEY_STEP_LARGE : KEY_STEP);
       const u = this.plane.project(this.z).map((value, axis) => value + direction[axis] * step);
       this.setCode(this.plane.lift(u, this.z), event.timeStamp);
     });

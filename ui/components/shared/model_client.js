@@ -59,16 +59,27 @@ async function runModel({ ort, session }, inputs) {
   return session.run(feeds);
 }
 
-// A decoder's inputs (spec as runtime.decoder sends it) for n codes (`codes`, a Float32Array of n * latentDim);
-// a conditional model's graph (spec.class_input) also takes the n codes' class `labels`.
-function decoderInputs(spec, codes, latentDim, labels) {
-  const n = codes.length / latentDim;
-  const inputs = { [spec.input]: ["float32", codes, [n, latentDim]] };
+// A graph's inputs (spec as runtime.decoder or runtime.encoder sends it) for a batch of n rows of shape `row`
+// (`values`, a Float32Array of n * the row's size); a conditional model's graph (spec.class_input) also takes the
+// n rows' class `labels`.
+function batchInputs(spec, values, row, labels) {
+  const n = values.length / row.reduce((size, side) => size * side, 1);
+  const inputs = { [spec.input]: ["float32", values, [n, ...row]] };
   if (spec.class_input) {
-    if (labels?.length !== n) throw new Error(`a conditional decoder needs ${n} class labels`);
+    if (labels?.length !== n) throw new Error(`a conditional model needs ${n} class labels`);
     inputs[spec.class_input] = ["int64", BigInt64Array.from(labels, (label) => BigInt(label)), [n]];
   }
   return inputs;
+}
+
+// A decoder's inputs for n codes (`codes`, a Float32Array of n * latentDim), and their `labels` if conditional.
+function decoderInputs(spec, codes, latentDim, labels) {
+  return batchInputs(spec, codes, [latentDim], labels);
+}
+
+// An encoder's inputs for n images (`images`, a Float32Array of n * C * H * W in [0, 1]), and their `labels`.
+function encoderInputs(spec, images, imageShape, labels) {
+  return batchInputs(spec, images, imageShape, labels);
 }
 
 class ModelClient {
@@ -101,8 +112,9 @@ class ModelClient {
   }
 
   // Runs the newest request once the model is ready: {inputs(spec) -> the graph's inputs (runModel), show(output,
-  // runMs) -> the frame mark's detail, or null when the result is no longer wanted}; `output` is the data of the
-  // spec's output. A request made while a run is busy replaces the one waiting.
+  // runMs, outputs) -> the frame mark's detail, or null when the result is no longer wanted}; `output` is the data
+  // of the spec's output, `outputs` the data of each of the spec's outputs by name (an encoder's mu and logvar).
+  // A request made while a run is busy replaces the one waiting.
   request(request) {
     this.waiting = request;
     this.drain();
@@ -119,7 +131,8 @@ class ModelClient {
         const started = performance.now();
         const outputs = await runModel(model, inputs(spec));
         if (model !== this.model) continue; // the model changed during the run: its result is not wanted
-        const detail = show(outputs[spec.output].data, performance.now() - started);
+        const byName = Object.fromEntries((spec.outputs ?? [spec.output]).map((name) => [name, outputs[name].data]));
+        const detail = show(outputs[spec.output].data, performance.now() - started, byName);
         if (detail) this.markAtFrame(detail);
       }
     } catch (error) {
