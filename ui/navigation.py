@@ -21,6 +21,7 @@ PAGES = [
     ("pages/sliders.py", "Latent sliders", ":material/tune:"),
     ("pages/scatter.py", "Latent scatter", ":material/scatter_plot:"),
     ("pages/interpolate.py", "Interpolation", ":material/linear_scale:"),
+    ("pages/encode.py", "Encode a drawing", ":material/draw:"),
     ("pages/directions.py", "Directions", ":material/arrow_outward:"),
     ("pages/prior.py", "Prior and holes", ":material/blur_circular:"),
     ("pages/theory.py", "Theory: KL & ELBO", ":material/functions:"),

@@ -3,10 +3,13 @@
 latent_canvas        sliders and a 2-D pad editing one latent code, decoded in the browser (onnxruntime-web)
 embedding_inspector  every encoded example as a WebGL point: pan, zoom, hover thumbnails, click / box / lasso
 latent_path          a slider along a line in latent space (start + amount x direction), decoded as it moves
-runtime              the in-page model runtime (onnxruntime-web): whether it can run, a checkpoint's decoder by URL
+draw_pad             a drawing encoded as it is drawn: its posterior on a latent pad, decoded samples, ELBO terms,
+                     nearest test examples
+runtime              the in-page model runtime (onnxruntime-web): whether it can run, a checkpoint's decoder and
+                     encoder by URL
 static_files         what the components fetch from static/ (content-named files)
 shared/              JavaScript they all use (the model client: load by URL, status, newest request wins, frame
-                     marks; one view per element), put before each component's script
+                     marks; one view per element; static assets; the latent pad), put before each component's script
 """
 
 from pathlib import Path
