@@ -215,6 +215,14 @@ def open_page(page, title: str, timeout_ms: int = PAGE_LOAD_MS) -> None:
     wait_until_idle(page, timeout_ms)
 
 
+def pick_model(page, name: str) -> None:
+    """Choose a checkpoint in the sidebar's picker, as a user does (click the box, click the option)."""
+    page.locator("[data-testid=stSidebar] [data-testid=stSelectbox]").first.click()
+    page.get_by_role("option", name=re.compile(name)).first.click()
+    page.wait_for_timeout(300)
+    wait_until_idle(page)
+
+
 def nav_titles(page) -> list[str]:
     # A link's text is "<icon ligature>\n\n<title>"; the title is the last line.
     return [text.strip().splitlines()[-1] for text in page.locator(NAV_LINK).all_inner_texts()]

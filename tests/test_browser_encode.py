@@ -21,6 +21,7 @@ from browser_support import (
     chromium,
     open_app,
     open_page,
+    pick_model,
     results_artifact,
     save_small_png,
     screenshot_path,
@@ -35,7 +36,7 @@ pytest.importorskip("playwright.sync_api", reason="playwright (python) is not in
 pytestmark = pytest.mark.browser
 
 ARTIFACT = ROOT / "tests" / "artifacts" / "browser_encode.json"
-SHIPPED_MNIST = ROOT / "checkpoints" / "mnist-2d.safetensors"  # the app's default model
+SHIPPED = ROOT / "checkpoints"
 DRAWING = ".draw-pad .drawing"
 STROKE_MOVES = 40  # down the drawing over about two thirds of a second, as a hand draws a "1"
 MOVE_INTERVAL_S = 1 / 60
@@ -71,8 +72,10 @@ def app_url():
 write_results = results_artifact(ARTIFACT, RESULTS)
 
 
-def open_encode_page(browser, app_url: str):
+def open_encode_page(browser, app_url: str, model: str):
     page = open_app(browser, app_url)
+    if model != "mnist-2d":  # the app's default
+        pick_model(page, model)
     open_page(page, "Encode a drawing")
     page.wait_for_function(READY, timeout=FIRST_LOAD_MS)
     page.locator(".draw-pad .neighbours figure").nth(9).wait_for()  # the test examples arrived
@@ -112,8 +115,9 @@ def summary(moves: int, frames: list[dict]) -> dict:
             "run_p50_ms": round(float(np.percentile(runs, 50)), 2), "load_1min": round(os.getloadavg()[0], 2)}
 
 
-def test_a_stroke_moves_the_posterior_during_the_stroke_and_its_neighbours_are_ones(browser, app_url):
-    page = open_encode_page(browser, app_url)
+@pytest.mark.parametrize("model", ["mnist-2d", "mnist-conv"])  # an MLP (2-D) and a conv encoder (16-D), 28x28
+def test_a_stroke_moves_the_posterior_during_the_stroke_and_its_neighbours_are_ones(browser, app_url, model):
+    page = open_encode_page(browser, app_url, model)
     blank = page.locator(".draw-pad .posterior").get_attribute("data-mu")
 
     since, released, readouts = draw_stroke(page, vertical_line)
@@ -121,9 +125,9 @@ def test_a_stroke_moves_the_posterior_during_the_stroke_and_its_neighbours_are_o
 
     posterior, recon = marks["posterior"], marks["recon"]
     during = [f for f in posterior if f["at"] < released]
-    RESULTS["stroke, mnist-2d: posterior (encode)"] = summary(marks["moves"], posterior)
-    RESULTS["stroke, mnist-2d: reconstruction and ELBO terms (encode + decode)"] = summary(marks["moves"], recon)
-    print(f"\nstroke, mnist-2d: {RESULTS}")
+    RESULTS[f"stroke, {model}: posterior (encode)"] = summary(marks["moves"], posterior)
+    RESULTS[f"stroke, {model}: reconstruction and ELBO terms (encode + decode)"] = summary(marks["moves"], recon)
+    print(f"\nstroke, {model}: {[RESULTS[key] for key in RESULTS if key.startswith(f'stroke, {model}:')]}")
     # The readout and the ellipse's centre (mu) moved while the button was down, at nearly every move.
     assert len({blank, *readouts}) == 1 + len(readouts), readouts
     assert len({tuple(f["mu"]) for f in during}) >= STROKE_MOVES // 2
@@ -132,15 +136,15 @@ def test_a_stroke_moves_the_posterior_during_the_stroke_and_its_neighbours_are_o
     # A "1" drawn with the mouse: most of its ten nearest test examples are ones.
     assert sum(label == 1 for label in posterior[-1]["neighbours"]) >= 6, posterior[-1]["neighbours"]
     assert page.locator(".draw-pad .neighbours figure").count() == 10
-    assert_terms_equal_torch(recon[-1], posterior)
+    assert_terms_equal_torch(SHIPPED / f"{model}.safetensors", recon[-1], posterior)
     page.mouse.move(0, 0)
-    save_small_png(page.locator(".draw-pad").screenshot(), screenshot_path("encode.png"))
+    save_small_png(page.locator(".draw-pad").screenshot(), screenshot_path(f"encode-{model}.png"))
     page.context.close()
 
 
-def assert_terms_equal_torch(shown: dict, posterior: list[dict]) -> None:
+def assert_terms_equal_torch(checkpoint, shown: dict, posterior: list[dict]) -> None:
     """The browser's posterior, log p(x|z) and KL of what it drew are torch's for the same x and noise."""
-    model = load_checkpoint(SHIPPED_MNIST).model
+    model = load_checkpoint(checkpoint).model
     x = torch.tensor(shown["x"], dtype=torch.float32).reshape(1, *model.config.image_shape)
     with torch.no_grad():
         q = model.encode(x)

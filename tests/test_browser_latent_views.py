@@ -25,6 +25,7 @@ from browser_support import (
     chromium,
     open_app,
     open_page,
+    pick_model,
     save_small_png,
     screenshot_path,
     settle_for_screenshot,
@@ -155,14 +156,6 @@ def test_directions_amount_dragged_with_the_pointer_is_decoded_in_the_browser_at
     assert np.abs(path_pixels(session.locator(PATH).first, (28, 28)) - expected).max() <= 2
     assert session.locator(EXCEPTION).count() == 0
     save(session, "directions.png")
-
-
-def pick_model(page, name: str) -> None:
-    """Choose a checkpoint in the sidebar's picker, as a user does (click the box, click the option)."""
-    page.locator("[data-testid=stSidebar] [data-testid=stSelectbox]").first.click()
-    page.get_by_role("option", name=re.compile(name)).first.click()
-    page.wait_for_timeout(300)
-    wait_until_idle(page)
 
 
 def test_interpolation_diagnostics_of_a_16d_model_show_lerp_leaving_the_shell(session):
