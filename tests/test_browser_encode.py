@@ -125,7 +125,8 @@ def test_a_stroke_moves_the_posterior_during_the_stroke_and_its_neighbours_are_o
 
     posterior, recon = marks["posterior"], marks["recon"]
     during = [f for f in posterior if f["at"] < released]
-    RESULTS[f"stroke, {model}: posterior (encode)"] = summary(marks["moves"], posterior)
+    RESULTS[f"stroke, {model}: posterior (encode)"] = {**summary(marks["moves"], posterior),
+                                                       "ones_among_10_neighbours": posterior[-1]["neighbours"].count(1)}
     RESULTS[f"stroke, {model}: reconstruction and ELBO terms (encode + decode)"] = summary(marks["moves"], recon)
     print(f"\nstroke, {model}: {[RESULTS[key] for key in RESULTS if key.startswith(f'stroke, {model}:')]}")
     # The readout and the ellipse's centre (mu) moved while the button was down, at nearly every move.
