@@ -60,7 +60,7 @@ class DrawPad {
       reconSample: find(".recon-sample"), recon: find(".recon"), kl: find(".kl"), elbo: find(".elbo"),
       timing: find(".timing"), posterior: find(".posterior"), neighbours: find(".neighbours"),
     };
-    this.pad = new PadView(this.el.pad);
+    this.pad = new PadView(this.el.pad, { onChange: () => this.drawPad(), panWithDrag: true });
     const onStatus = () => this.onStatus();
     this.encoder = new ModelClient({ name: "encoder", frameMark: POSTERIOR_MARK, onStatus });
     this.decoder = new ModelClient({ name: "decoder", frameMark: RECON_MARK, onStatus });
@@ -69,7 +69,7 @@ class DrawPad {
     this.listenToDrawing();
     this.listenToTools();
     for (const select of [this.el.axisX, this.el.axisY]) select.addEventListener("change", () => this.choosePlane());
-    this.padResized = new ResizeObserver(() => this.choosePlane());
+    this.padResized = new ResizeObserver(() => this.pad.invalidate());
     this.padResized.observe(this.el.pad);
   }
 
@@ -313,7 +313,7 @@ class DrawPad {
   // The posterior's 1- and 2-sigma ellipses in the pad's two dimensions, its mean and the decoded sample.
   drawPad() {
     const frame = this.axes && this.pad.begin();
-    if (!frame || !this.posterior) return;
+    if (!frame || !this.posterior) return; // begin() drew the background
     const { ctx, scale, toPixel } = frame;
     const { mu, logvar, sample } = this.posterior;
     const [i, j] = this.axes;

@@ -39,25 +39,25 @@ class LatentCanvas {
       timing: find(".timing"), sliders: find(".sliders"), plane: find(".plane"), axisX: find(".axis-x"),
       axisY: find(".axis-y"), legend: find(".legend"), planeChoice: find(".plane-choice"),
       axisChoices: root.querySelectorAll(".axis-choice"), classRow: find(".class-row"),
-      classImages: find(".class-images"),
+      classImages: find(".class-images"), mapToggle: find(".map-toggle"), contoursToggle: find(".contours-toggle"),
+      home: find(".home"),
     };
     this.decoder = new ModelClient({
       name: "decoder", frameMark: FRAME_MARK, onStatus: (status) => this.onStatus(status),
     });
-    this.pad = new PadView(this.el.pad); // ../shared/latent_pad.js
+    this.pad = new PadView(this.el.pad, { onChange: () => this.drawPad() }); // ../shared/latent_pad.js
     this.lastPointerMove = -Infinity;
     this.onAnyPointerMove = (event) => { this.lastPointerMove = event.timeStamp; };
     window.addEventListener("pointermove", this.onAnyPointerMove, { capture: true, passive: true });
     this.listenToPad();
-    this.padResized = new ResizeObserver(() => { // a narrow layout sizes the pad by its column
-      if (!this.plane) return;
-      this.drawPoints();
-      this.drawPad();
-    });
+    this.padResized = new ResizeObserver(() => this.pad.invalidate()); // a narrow layout sizes the pad by its column
     this.padResized.observe(this.el.pad);
     for (const select of [this.el.plane, this.el.axisX, this.el.axisY]) {
       select.addEventListener("change", () => this.choosePlane());
     }
+    this.el.mapToggle.addEventListener("change", () => this.pad.setMap(this.el.mapToggle.checked ? this.map : null));
+    this.el.contoursToggle.addEventListener("change", () => this.pad.setContours(this.el.contoursToggle.checked));
+    this.el.home.addEventListener("click", () => this.pad.home());
   }
 
   destroy() {
@@ -88,11 +88,13 @@ class LatentCanvas {
   }
 
   setModel(model) {
+    this.map = new DecodedMap(this.pad, this.decoder, model.image_shape); // ../shared/latent_pad.js
     this.setPlaneChoices(model);
     fillLegend(this.el.legend, model.points);
     this.imageData = new ImageData(model.image_shape[2], model.image_shape[1]);
     Object.assign(this.el.image, { width: model.image_shape[2], height: model.image_shape[1] });
     this.setClassRow(model);
+    this.pad.setMap(this.el.mapToggle.checked ? this.map : null);
     this.decoder.use(model.decoder);
   }
 
@@ -120,7 +122,16 @@ class LatentCanvas {
       input.value = this.z[dim];
       value.textContent = this.z[dim].toFixed(2);
     }
+    this.setMapSource();
     this.drawPad();
+  }
+
+  // The decoded map shows the plane through the code: the code's part off the plane (and the class) names its tiles.
+  setMapSource() {
+    if (!this.map || !this.plane) return;
+    const plane = this.plane, base = plane.lift([0, 0], this.z), label = this.decodedClass ?? 0;
+    const key = JSON.stringify([this.planeId, Array.from(base, (v) => v.toFixed(5)), label]);
+    this.map.setSource(key, (u) => plane.lift(u, base), label);
   }
 
   // --- decoding and painting ---
@@ -240,12 +251,14 @@ class LatentCanvas {
     const [i, j] = model.latent_dim === 2 ? [0, 1] : [Number(this.el.axisX.value), Number(this.el.axisY.value)];
     this.plane = byAxes ? Plane.axes(model.latent_dim, i, j)
       : new Plane(model.pca.origin, model.pca.basis, ["PC1", "PC2"]);
+    this.planeId = (this.planeId ?? 0) + 1;
     this.drawPoints();
     this.drawPad();
   }
 
   drawPoints() {
     this.pad.show(this.plane, this.model.points, this.limit);
+    this.setMapSource();
   }
 
   drawPad() {

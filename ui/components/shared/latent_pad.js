@@ -1,9 +1,21 @@
 // Shared by the browser components (ui/components.script() puts it before each component's script): the latent
-// pad, a square over a plane of latent space with the dataset's test codes drawn on it, coloured by label. The
+// pad, a square over a plane of latent space with the dataset's test codes drawn on it, coloured by label, that
+// zooms and pans, optionally over the decoder's images tiled across the view and with density contours. The
 // latent canvas moves a code on it; the draw pad shows a drawing's posterior on it.
 
 const PAD_CSS_PX = 300; // a pad's width in its CSS, used until the pad is laid out (a phone's is narrower)
 const PAD_MARGIN = 1.08; // the pad shows the farthest point plus 8%
+const PAD_VIEW_MARK = "latent-pad:view"; // the frame that shows a pan or zoom: detail {inputTime, extent}
+const WHEEL_ZOOM = 0.0015; // per wheel delta unit: a notch (100) zooms by 16%
+// A frame that shows newly decoded tiles: detail {decodeMs, tiles (of the last run), decodedTiles and decodingMs (all
+// runs so far), size, and the last run's first tile: u (its centre), z (its code), pixels}.
+const MAP_MARK = "latent-pad:map";
+const MAP_TILES_ACROSS = 8; // 8 to 16 tiles span the pad at any zoom
+const MAP_BATCH = 64; // tiles decoded per run at most ...
+const MAP_RUN_MS = 8; // ... and as many as the decoder runs in this long: a run holds the page's one thread
+const MAP_MAX_TILES = 4096; // tiles kept, the oldest dropped
+const CONTOUR_GRID = 48; // density evaluated on 48 x 48 points over the pad
+const DENSITY_LEVELS = [0.05, 0.25, 0.6]; // contours at these fractions of the density's peak on the pad
 
 const dot = (a, b) => a.reduce((sum, value, i) => sum + value * b[i], 0);
 
@@ -31,39 +43,62 @@ class Plane {
   }
 }
 
-// The pad's canvas: `show(plane, points, minExtent)` draws the points ({codes, labels, colors}) projected on the
-// plane, once, as the background of the square [-extent, extent]^2 of plane coordinates; `begin()` clears the pad
-// to that background for a frame's marks; `planeAt(event)` is a pointer's position in plane coordinates.
+// The pad's canvas: `show(plane, points, minExtent)` puts the points ({codes, labels, colors}) projected on the plane
+// on it, first seen as the square [-extent, extent]^2 of plane coordinates around the origin; the wheel zooms about
+// the pointer and a drag with Shift, the middle or the right button (or any drag, `panWithDrag`) pans. What does not
+// change from frame to frame (the decoded map, contours, axes, points) is drawn once per view as the background;
+// `begin()` clears the pad to it for a frame's marks; `planeAt(event)` is a pointer's position in plane coordinates.
+// onChange() is called when the background changed (the component draws its marks again).
 class PadView {
-  constructor(canvas) {
-    this.canvas = canvas;
+  constructor(canvas, { onChange = () => {}, panWithDrag = false } = {}) {
+    Object.assign(this, { canvas, onChange, panWithDrag, centre: [0, 0], contours: false, map: null });
+    this.listenToNavigation();
   }
 
   show(plane, points, minExtent) {
-    const { codes, labels, colors } = points;
-    const coords = codes.map((code) => plane.project(code));
+    const coords = points.codes.map((code) => plane.project(code));
     const farthest = Math.max(...coords.flat().map(Math.abs));
-    Object.assign(this, { plane, extent: Math.max(minExtent, farthest * PAD_MARGIN) });
-    const { pixels, scale, toPixel } = this.geometry();
-    this.background = Object.assign(document.createElement("canvas"), { width: pixels, height: pixels });
-    const ctx = this.background.getContext("2d");
-    ctx.strokeStyle = "rgba(128, 128, 128, 0.35)";
-    ctx.beginPath();
-    const [cx, cy] = toPixel([0, 0]);
-    ctx.moveTo(cx, 0); ctx.lineTo(cx, pixels); ctx.moveTo(0, cy); ctx.lineTo(pixels, cy);
-    ctx.stroke();
-    ctx.globalAlpha = 0.7;
-    coords.forEach((u, k) => {
-      const [x, y] = toPixel(u);
-      ctx.fillStyle = colors[labels[k]];
-      ctx.fillRect(x - 1.5 * scale, y - 1.5 * scale, 3 * scale, 3 * scale);
+    Object.assign(this, { plane, points, coords, homeExtent: Math.max(minExtent, farthest * PAD_MARGIN) });
+    this.density = null;
+    this.home();
+  }
+
+  home() {
+    this.setView([0, 0], this.homeExtent);
+  }
+
+  setView(centre, extent, inputTime = null) {
+    Object.assign(this, { centre, extent });
+    this.viewInput = inputTime;
+    this.map?.update();
+    this.invalidate();
+  }
+
+  setContours(on) {
+    this.contours = on;
+    this.invalidate();
+  }
+
+  setMap(map) {
+    this.map = map;
+    map?.update();
+    this.invalidate();
+  }
+
+  // The background must be drawn again (the view or a layer changed).
+  invalidate() {
+    this.background = null;
+    if (this.plane) this.onChange();
+  }
+
+  // ... at the next frame, once for everything that changes before it (decoded tiles arriving).
+  invalidateSoon() {
+    if (this.redrawPending) return;
+    this.redrawPending = true;
+    requestAnimationFrame(() => {
+      this.redrawPending = false;
+      this.invalidate();
     });
-    ctx.globalAlpha = 1;
-    ctx.fillStyle = "rgba(90, 90, 90, 0.9)";
-    ctx.font = `${11 * scale}px sans-serif`;
-    ctx.fillText(plane.names[0], pixels - 30 * scale, cy - 4 * scale);
-    ctx.fillText(plane.names[1], cx + 4 * scale, 12 * scale);
-    Object.assign(this.canvas, { width: pixels, height: pixels });
   }
 
   // The pad's pixels and scale, and toPixel: plane coordinates -> the pad's pixels; toPlane takes CSS pixels from
@@ -72,14 +107,16 @@ class PadView {
     const css = this.canvas.clientWidth || PAD_CSS_PX;
     const scale = window.devicePixelRatio || 1;
     const pixels = Math.round(css * scale);
-    const toPixel = ([u0, u1]) => [(u0 / this.extent + 1) * pixels / 2, (1 - u1 / this.extent) * pixels / 2];
-    const toPlane = (x, y) => [(2 * x / css - 1) * this.extent, (1 - 2 * y / css) * this.extent];
-    return { pixels, scale, toPixel, toPlane };
+    const [c0, c1] = this.centre, extent = this.extent;
+    const toPixel = ([u0, u1]) => [((u0 - c0) / extent + 1) * pixels / 2, (1 - (u1 - c1) / extent) * pixels / 2];
+    const toPlane = (x, y) => [c0 + (2 * x / css - 1) * extent, c1 + (1 - 2 * y / css) * extent];
+    return { css, pixels, scale, toPixel, toPlane };
   }
 
   // The pad cleared to its background: {ctx, scale, toPixel} to draw the frame's marks with; null before `show`.
   begin() {
-    if (!this.background) return null;
+    if (!this.plane) return null;
+    if (!this.background) this.render();
     const ctx = this.canvas.getContext("2d");
     ctx.clearRect(0, 0, this.canvas.width, this.canvas.height);
     ctx.drawImage(this.background, 0, 0);
@@ -87,11 +124,238 @@ class PadView {
     return { ctx, scale, toPixel };
   }
 
+  render() {
+    const { pixels, scale, toPixel, toPlane } = this.geometry();
+    this.background = Object.assign(document.createElement("canvas"), { width: pixels, height: pixels });
+    const ctx = this.background.getContext("2d");
+    this.map?.draw(ctx, toPixel);
+    if (this.contours) drawContours(ctx, this, toPixel, toPlane, scale);
+    ctx.strokeStyle = "rgba(128, 128, 128, 0.35)";
+    ctx.beginPath();
+    const [cx, cy] = toPixel([0, 0]);
+    ctx.moveTo(cx, 0); ctx.lineTo(cx, pixels); ctx.moveTo(0, cy); ctx.lineTo(pixels, cy);
+    ctx.stroke();
+    const { labels, colors } = this.points;
+    ctx.globalAlpha = this.map ? 0.45 : 0.7;
+    const size = this.map ? 2 : 3;
+    this.coords.forEach((u, k) => {
+      const [x, y] = toPixel(u);
+      if (x < -size || y < -size || x > pixels + size || y > pixels + size) return;
+      ctx.fillStyle = colors[labels[k]];
+      ctx.fillRect(x - size / 2 * scale, y - size / 2 * scale, size * scale, size * scale);
+    });
+    ctx.globalAlpha = 1;
+    ctx.fillStyle = this.map ? "rgba(255, 255, 255, 0.9)" : "rgba(90, 90, 90, 0.9)";
+    ctx.font = `${11 * scale}px sans-serif`;
+    ctx.fillText(this.plane.names[0], pixels - 30 * scale, Math.min(pixels, Math.max(12 * scale, cy - 4 * scale)));
+    ctx.fillText(this.plane.names[1], Math.min(pixels - 30 * scale, Math.max(0, cx + 4 * scale)), 12 * scale);
+    Object.assign(this.canvas, { width: pixels, height: pixels });
+    if (this.viewInput !== null) {
+      const inputTime = this.viewInput;
+      this.viewInput = null;
+      requestAnimationFrame(() => mark(PAD_VIEW_MARK, { inputTime, extent: this.extent }));
+    }
+  }
+
   planeAt(event) {
     const rect = this.canvas.getBoundingClientRect();
     return this.geometry().toPlane(event.clientX - rect.left - this.canvas.clientLeft,
       event.clientY - rect.top - this.canvas.clientTop);
   }
+
+  // The wheel zooms about the pointer; a pan drag moves the view. A pan's pointerdown stops there: the component's
+  // own pointer handlers (registered after this) do not see it.
+  listenToNavigation() {
+    const canvas = this.canvas;
+    canvas.addEventListener("wheel", (event) => {
+      if (!this.plane) return;
+      event.preventDefault();
+      const at = this.planeAt(event);
+      const factor = Math.exp(Math.max(-1, Math.min(1, event.deltaY * WHEEL_ZOOM)));
+      const extent = this.extent * factor;
+      this.setView(at.map((u, axis) => u + (this.centre[axis] - u) * factor), extent, event.timeStamp);
+    }, { passive: false });
+    canvas.addEventListener("pointerdown", (event) => {
+      if (!this.plane || !(this.panWithDrag || event.shiftKey || event.button !== 0)) return;
+      event.stopImmediatePropagation();
+      canvas.setPointerCapture(event.pointerId);
+      this.panFrom = this.planeAt(event);
+    });
+    canvas.addEventListener("pointermove", (event) => {
+      if (!this.panFrom) return;
+      event.stopImmediatePropagation();
+      const at = this.planeAt(event);
+      this.setView(this.centre.map((c, axis) => c + this.panFrom[axis] - at[axis]), this.extent, event.timeStamp);
+    });
+    const release = (event) => {
+      if (!this.panFrom) return;
+      event.stopImmediatePropagation();
+      this.panFrom = null;
+    };
+    canvas.addEventListener("pointerup", release);
+    canvas.addEventListener("pointercancel", release);
+    canvas.addEventListener("contextmenu", (event) => event.preventDefault()); // the right button pans
+  }
+}
+
+// --- the decoded map: the decoder's images tiled over the visible region, re-decoded as the view changes ---
+
+// Tiles are squares of a side 2^k in plane coordinates, k chosen so that MAP_TILES_ACROSS to twice as many span
+// the pad at any zoom; each shows the decoder's image at its centre. Tiles are cached by level and position (for
+// one source: the plane, the rest of the code, the class) and decoded in batches sized to take about MAP_RUN_MS in
+// the decoder client's "map" lane, so the pad's own code is decoded first and input is never held up long.
+class DecodedMap {
+  constructor(pad, client, imageShape) {
+    Object.assign(this, { pad, client, imageShape, tiles: new Map(), batch: 8, decodedTiles: 0, decodingMs: 0 });
+  }
+
+  // `key` names what the tiles show besides their position; lift(u) is the code at plane point u; a conditional
+  // model's tiles are decoded as class `label` (null for an unconditional one).
+  setSource(key, lift, label) {
+    if (key === this.key) return;
+    Object.assign(this, { key, lift, label });
+    this.tiles.clear();
+    this.update();
+    this.pad.invalidate();
+  }
+
+  tileSize(extent = this.pad.extent) {
+    return 2 ** Math.floor(Math.log2(2 * extent / MAP_TILES_ACROSS));
+  }
+
+  // The tiles of side `size` over the visible square: {id, u (centre), size}.
+  visible(size) {
+    const { centre: [c0, c1], extent } = this.pad;
+    const tiles = [];
+    for (let iy = Math.floor((c1 - extent) / size); iy * size < c1 + extent; iy++) {
+      for (let ix = Math.floor((c0 - extent) / size); ix * size < c0 + extent; ix++) {
+        tiles.push({ id: `${size}:${ix}:${iy}`, u: [(ix + 0.5) * size, (iy + 0.5) * size], size });
+      }
+    }
+    return tiles;
+  }
+
+  // Decode the visible tiles not decoded yet, MAP_BATCH at a time, the newest view's first.
+  update() {
+    if (!this.lift || !this.pad.plane || this.pad.map !== this) return; // decoded only while it is shown
+    const missing = this.visible(this.tileSize()).filter((tile) => !this.tiles.has(tile.id)).slice(0, this.batch);
+    if (!missing.length) return;
+    const key = this.key, codes = missing.map((tile) => this.lift(tile.u)), dim = codes[0].length;
+    const batch = new Float32Array(missing.length * dim);
+    codes.forEach((z, k) => batch.set(z, k * dim));
+    this.client.request({
+      frameMark: MAP_MARK,
+      inputs: (spec) => decoderInputs(spec, batch, dim, missing.map(() => this.label)),
+      show: (pixels, decodeMs) => {
+        if (key !== this.key) return null;
+        const [channels, height, width] = this.imageShape, area = channels * height * width;
+        missing.forEach((tile, k) => this.keep(tile.id, paintPixels(pixels.subarray(k * area, (k + 1) * area),
+          channels, new ImageData(width, height))));
+        this.decodedTiles += missing.length;
+        this.decodingMs += decodeMs;
+        const perTile = Math.max(decodeMs, 0.01) / missing.length;
+        this.batch = Math.max(1, Math.min(MAP_BATCH, Math.round(MAP_RUN_MS / perTile)));
+        this.pad.invalidateSoon();
+        setTimeout(() => this.update(), 0); // a task of its own: input and frames come between the runs
+        return { decodeMs, tiles: missing.length, decodedTiles: this.decodedTiles, decodingMs: this.decodingMs,
+          size: missing[0].size, u: missing[0].u,
+          z: Array.from(codes[0]), pixels: Array.from(pixels.subarray(0, area)) };
+      },
+    }, "map");
+  }
+
+  keep(id, image) {
+    const canvas = Object.assign(document.createElement("canvas"), { width: image.width, height: image.height });
+    canvas.getContext("2d").putImageData(image, 0, 0);
+    this.tiles.set(id, canvas);
+    while (this.tiles.size > MAP_MAX_TILES) this.tiles.delete(this.tiles.keys().next().value);
+  }
+
+  // The visible tiles, each over its square; where a tile is not decoded yet, the tile one level up stands in.
+  draw(ctx, toPixel) {
+    ctx.imageSmoothingEnabled = false;
+    const size = this.tileSize();
+    for (const tile of [...this.visible(2 * size), ...this.visible(size)]) {
+      const image = this.tiles.get(tile.id);
+      if (!image) continue;
+      const [x0, y0] = toPixel([tile.u[0] - tile.size / 2, tile.u[1] + tile.size / 2]);
+      const [x1, y1] = toPixel([tile.u[0] + tile.size / 2, tile.u[1] - tile.size / 2]);
+      ctx.drawImage(image, x0, y0, x1 - x0, y1 - y0);
+    }
+    ctx.imageSmoothingEnabled = true;
+  }
+}
+
+// --- density contours: the dataset's codes (a Gaussian kernel estimate) and the prior N(0, I) ---
+
+// The prior's 1-, 2- and 3-sigma circles (its marginal on an orthonormal plane is N(project(0), I)), and contours of
+// the test codes' density on the plane at DENSITY_LEVELS of its peak (marching squares on a CONTOUR_GRID grid).
+function drawContours(ctx, pad, toPixel, toPlane, scale) {
+  const { pixels } = pad.geometry();
+  const [p0, p1] = pad.plane.project(new Array(pad.plane.origin.length).fill(0));
+  ctx.lineWidth = 1.5 * scale;
+  ctx.setLineDash([4 * scale, 3 * scale]);
+  ctx.strokeStyle = "rgba(60, 60, 60, 0.8)";
+  const [cx, cy] = toPixel([p0, p1]);
+  for (const r of [1, 2, 3]) {
+    ctx.beginPath();
+    ctx.arc(cx, cy, toPixel([p0 + r, p1])[0] - cx, 0, 2 * Math.PI);
+    ctx.stroke();
+  }
+  ctx.setLineDash([]);
+  const view = JSON.stringify([pad.centre, pad.extent, pixels, pad.plane.names, pad.plane.origin]);
+  if (pad.density?.view !== view) pad.density = { view, grid: densityGrid(pad, toPlane) };
+  const density = pad.density.grid;
+  const peak = Math.max(...density.values);
+  ctx.strokeStyle = "rgba(214, 39, 40, 0.85)";
+  for (const level of DENSITY_LEVELS) marchingSquares(ctx, density, level * peak, pixels / (CONTOUR_GRID - 1));
+}
+
+// The test codes' density (unnormalised) at CONTOUR_GRID x CONTOUR_GRID points over the pad: a Gaussian kernel of
+// Scott's bandwidth in plane units, so the contours stay the same shape as the view zooms.
+function densityGrid(pad, toPlane) {
+  const { css } = pad.geometry();
+  const n = pad.coords.length;
+  const spread = [0, 1].map((axis) => {
+    const values = pad.coords.map((u) => u[axis]), mean = values.reduce((a, b) => a + b, 0) / n;
+    return Math.sqrt(values.reduce((sum, v) => sum + (v - mean) ** 2, 0) / n);
+  });
+  const bandwidth = spread.map((s) => Math.max(1e-6, s * n ** (-1 / 6)));
+  const values = new Float32Array(CONTOUR_GRID * CONTOUR_GRID);
+  for (let j = 0; j < CONTOUR_GRID; j++) {
+    for (let i = 0; i < CONTOUR_GRID; i++) {
+      const [u0, u1] = toPlane(i * css / (CONTOUR_GRID - 1), j * css / (CONTOUR_GRID - 1));
+      let sum = 0;
+      for (const [v0, v1] of pad.coords) {
+        const d0 = (u0 - v0) / bandwidth[0], d1 = (u1 - v1) / bandwidth[1];
+        if (d0 * d0 + d1 * d1 < 16) sum += Math.exp(-0.5 * (d0 * d0 + d1 * d1));
+      }
+      values[j * CONTOUR_GRID + i] = sum;
+    }
+  }
+  return { values, size: CONTOUR_GRID };
+}
+
+// The contour of `grid` at `level` as line segments, each cell's by linear interpolation along its edges.
+function marchingSquares(ctx, { values, size }, level, cell) {
+  const at = (i, j) => values[j * size + i];
+  const cross = (a, b) => (level - a) / (b - a);
+  ctx.beginPath();
+  for (let j = 0; j < size - 1; j++) {
+    for (let i = 0; i < size - 1; i++) {
+      const corners = [at(i, j), at(i + 1, j), at(i + 1, j + 1), at(i, j + 1)];
+      const edges = []; // the points where the level crosses the cell's edges: top, right, bottom, left
+      if ((corners[0] > level) !== (corners[1] > level)) edges.push([i + cross(corners[0], corners[1]), j]);
+      if ((corners[1] > level) !== (corners[2] > level)) edges.push([i + 1, j + cross(corners[1], corners[2])]);
+      if ((corners[3] > level) !== (corners[2] > level)) edges.push([i + cross(corners[3], corners[2]), j + 1]);
+      if ((corners[0] > level) !== (corners[3] > level)) edges.push([i, j + cross(corners[0], corners[3])]);
+      for (let k = 0; k + 1 < edges.length; k += 2) {
+        ctx.moveTo(edges[k][0] * cell, edges[k][1] * cell);
+        ctx.lineTo(edges[k + 1][0] * cell, edges[k + 1][1] * cell);
+      }
+    }
+  }
+  ctx.stroke();
 }
 
 // The class colours' key under a pad: one swatch and name per class.

@@ -6,7 +6,8 @@
 //
 // A component makes one ModelClient per model it runs: the client reports the model's status, runs only the
 // newest request (one that arrives while a run is busy replaces the one waiting) and, at the animation frame that
-// shows a result, leaves the component's performance mark (tests and benchmarks read them).
+// shows a result, leaves the component's performance mark (tests and benchmarks read them). Requests of different
+// lanes (the pad's code and the decoded map behind it) wait side by side, and run one at a time, "main" first.
 
 const RUNTIMES = (globalThis.__modelRuntimes ??= new Map()); // runtime URL -> Promise<ort>
 const SESSIONS = (globalThis.__modelSessions ??= new Map()); // model URL -> Promise<{ort, session}>
@@ -87,6 +88,8 @@ class ModelClient {
   // the frame that shows a result; onStatus({state: "ready"} or {state: "error", reason}) on every change.
   constructor({ name, frameMark, onStatus }) {
     Object.assign(this, { name, frameMark, onStatus });
+    this.waiting = new Map(); // lane -> the newest request not yet run
+    this.shown = new Map(); // mark name -> the detail of the newest result shown, until its frame
   }
 
   destroy() {
@@ -114,26 +117,35 @@ class ModelClient {
   // Runs the newest request once the model is ready: {inputs(spec) -> the graph's inputs (runModel), show(output,
   // runMs, outputs) -> the frame mark's detail, or null when the result is no longer wanted}; `output` is the data
   // of the spec's output, `outputs` the data of each of the spec's outputs by name (an encoder's mu and logvar).
-  // A request made while a run is busy replaces the one waiting.
-  request(request) {
-    this.waiting = request;
+  // A request made while a run is busy replaces the one waiting in its `lane`; `request.frameMark` names the mark
+  // left for its result (else the client's).
+  request(request, lane = "main") {
+    this.waiting.delete(lane); // re-inserted: the lanes run in the order their requests came, "main" first
+    this.waiting.set(lane, request);
     this.drain();
+  }
+
+  // The next request to run: the main lane's, else the one waiting longest.
+  next() {
+    const lane = this.waiting.has("main") ? "main" : this.waiting.keys().next().value;
+    const request = this.waiting.get(lane);
+    this.waiting.delete(lane);
+    return request;
   }
 
   async drain() {
     if (this.running) return;
     this.running = true;
     try {
-      while (this.waiting && this.model && !this.destroyed) {
-        const { inputs, show } = this.waiting;
-        this.waiting = null;
+      while (this.waiting.size && this.model && !this.destroyed) {
+        const { inputs, show, frameMark = this.frameMark } = this.next();
         const { model, spec } = this;
         const started = performance.now();
         const outputs = await runModel(model, inputs(spec));
         if (model !== this.model) continue; // the model changed during the run: its result is not wanted
         const byName = Object.fromEntries((spec.outputs ?? [spec.output]).map((name) => [name, outputs[name].data]));
         const detail = show(outputs[spec.output].data, performance.now() - started, byName);
-        if (detail) this.markAtFrame(detail);
+        if (detail) this.markAtFrame(frameMark, detail);
       }
     } catch (error) {
       this.fail(`the ${this.name} failed in this browser (${error.message ?? error})`);
@@ -142,14 +154,14 @@ class ModelClient {
     }
   }
 
-  // One mark per animation frame, at the frame that shows the newest result.
-  markAtFrame(detail) {
-    const framePending = this.shown !== undefined;
-    this.shown = detail;
+  // One mark of a name per animation frame, at the frame that shows the newest result.
+  markAtFrame(name, detail) {
+    const framePending = this.shown.has(name);
+    this.shown.set(name, detail);
     if (framePending) return;
     requestAnimationFrame(() => {
-      mark(this.frameMark, this.shown);
-      this.shown = undefined;
+      mark(name, this.shown.get(name));
+      this.shown.delete(name);
     });
   }
 

@@ -1,0 +1,134 @@
+"""The decoded map behind the latent pad, in real Chromium: the decoder's images tiled over the visible region,
+re-decoded in the browser at the new scale as the wheel zooms and as a Shift+drag pans (real wheel and pointer
+events), each tile equal to torch's decode at its centre.
+
+Frames per wheel notch and per pan move, move -> frame latency and tiles decoded per second are printed (-s) and
+written to tests/artifacts/browser_map.json with the 1-minute load average (benchmarks/RESULTS.md).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import pytest
+import torch
+from browser_support import (
+    CANVAS_PAD,
+    ROOT,
+    results_artifact,
+    save_small_png,
+    screenshot_path,
+)
+from test_browser_canvas import browser, canvas_url, open_canvas  # noqa: F401 (fixtures)
+
+from vae_core.checkpoint import load_checkpoint
+
+pytestmark = pytest.mark.browser
+
+ARTIFACT = ROOT / "tests" / "artifacts" / "browser_map.json"
+SHIPPED = ROOT / "checkpoints"
+PIXEL_TOLERANCE = 1e-3  # browser (WebAssembly) vs torch, per pixel in [0, 1]
+NOTCHES = 6  # wheel notches, one per 1/10 s
+PAN_MOVES = 30
+RESULTS: dict[str, dict] = {}
+
+# Map marks made since `since`, and whether the map has been quiet (no new tiles) for `quietMs`.
+MAP_MARKS = """([since, quietMs]) => {
+  const marks = performance.getEntriesByName('latent-pad:map').filter(m => m.startTime >= since);
+  const last = marks.at(-1);
+  return {marks: marks.map(m => ({at: m.startTime, ...m.detail})),
+          quiet: !!last && performance.now() - last.startTime >= quietMs};
+}"""
+VIEW_MARKS = """(since) => performance.getEntriesByName('latent-pad:view').filter(m => m.startTime >= since)
+  .map(m => ({at: m.startTime, ...m.detail}))"""
+
+write_results = results_artifact(ARTIFACT, RESULTS)
+
+
+def map_settled(page, since: float, quiet_ms: int = 400) -> list[dict]:
+    """The map's marks since `since`, once tiles have stopped arriving for `quiet_ms`."""
+    page.wait_for_function(f"() => ({MAP_MARKS})([{since}, {quiet_ms}]).quiet", timeout=30_000)
+    return page.evaluate(MAP_MARKS, [since, quiet_ms])["marks"]
+
+
+def assert_tiles_equal_torch(model, marks: list[dict]) -> None:
+    """Each decoded batch's first tile is the decoder's image of its code, and that code lies at the tile's centre."""
+    for tile in marks:
+        expected = model.decode_image(torch.tensor([tile["z"]], dtype=torch.float32)).flatten().numpy()
+        assert np.abs(np.asarray(tile["pixels"], dtype=np.float32) - expected).max() <= PIXEL_TOLERANCE
+
+
+def decoded(marks: list[dict], before: list[dict]) -> dict:
+    """Tiles decoded since the last of `before`'s marks, and how many per second of decoding (batches that
+    finished within one frame share a mark: the marks carry running totals)."""
+    tiles = marks[-1]["decodedTiles"] - before[-1]["decodedTiles"]
+    seconds = (marks[-1]["decodingMs"] - before[-1]["decodingMs"]) / 1000
+    return {"tiles_decoded": tiles, "tiles_per_s": round(tiles / seconds),
+            "run_max_ms": round(max(m["decodeMs"] for m in marks), 1)}
+
+
+def latency(frames: list[dict]) -> dict:
+    """Input -> frame latency of the frames that showed a new view, and those frames per second of input."""
+    ms = [f["at"] - f["inputTime"] for f in frames]
+    fps = len(frames) / ((frames[-1]["at"] - frames[0]["inputTime"]) / 1000)
+    return {"p50_ms": round(float(np.percentile(ms, 50)), 1), "p95_ms": round(float(np.percentile(ms, 95)), 1),
+            "max_ms": round(max(ms), 1), "fps": round(fps, 1)}
+
+
+@pytest.mark.parametrize("name", ["mnist-2d", "mnist-conv"])
+def test_zooming_the_map_redecodes_its_tiles_at_the_new_scale_like_torch(browser, canvas_url, name):  # noqa: F811
+    model = load_checkpoint(SHIPPED / f"{name}.safetensors").model
+    page = open_canvas(browser, canvas_url, SHIPPED / f"{name}.safetensors")
+    since = page.evaluate("performance.now()")
+    page.locator(".latent-canvas .map-toggle").check()
+    first = map_settled(page, since)
+    box = page.locator(CANVAS_PAD).bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.4)
+
+    since = page.evaluate("performance.now()")
+    for _ in range(NOTCHES):  # zoom in about the pointer
+        page.mouse.wheel(0, -100)
+        time.sleep(0.1)
+    zoomed = map_settled(page, since)
+    views = page.evaluate(VIEW_MARKS, since)
+
+    assert first and zoomed
+    assert zoomed[-1]["size"] <= first[0]["size"] / 2  # smaller tiles: decoded at the new scale, not stretched
+    assert_tiles_equal_torch(model, first + zoomed)
+    if name == "mnist-2d":  # the code is the plane point itself: the tile's centre
+        assert zoomed[-1]["z"] == pytest.approx(zoomed[-1]["u"], abs=1e-6)
+    assert len(views) >= NOTCHES * 0.9, views
+    RESULTS[f"zoom, {name}"] = {"notches": NOTCHES, "view_frames": len(views), **latency(views),
+                                **decoded(zoomed, first),
+                                "tile_side_before": first[0]["size"], "tile_side_after": zoomed[-1]["size"],
+                                "load_1min": round(os.getloadavg()[0], 2)}
+
+    since = page.evaluate("performance.now()")
+    page.keyboard.down("Shift")
+    page.mouse.down()
+    for i in range(1, PAN_MOVES + 1):
+        page.mouse.move(box["x"] + box["width"] * (0.6 - 0.4 * i / PAN_MOVES), box["y"] + box["height"] * 0.4)
+        time.sleep(1 / 60)
+    page.mouse.up()
+    page.keyboard.up("Shift")
+    panned = map_settled(page, since)
+    views = page.evaluate(VIEW_MARKS, since)
+    moved = page.evaluate("(since) => performance.getEntriesByName('latent-canvas:move')"
+                          ".filter(m => m.startTime >= since).length", since)
+
+    assert moved == 0  # a Shift+drag pans the view; it does not move the code
+    assert len(views) >= PAN_MOVES * 0.9, len(views)
+    assert_tiles_equal_torch(model, panned)
+    RESULTS[f"pan, {name}"] = {"moves": PAN_MOVES, "view_frames": len(views),
+                               "frames_per_move": round(len(views) / PAN_MOVES, 3), **latency(views),
+                               **decoded(panned, zoomed),
+                               "load_1min": round(os.getloadavg()[0], 2)}
+    print(f"\nmap, {name}: zoom {RESULTS[f'zoom, {name}']}, pan {RESULTS[f'pan, {name}']}")
+    if name == "mnist-2d":
+        page.locator(".latent-canvas .contours-toggle").check()
+        page.mouse.move(0, 0)
+        page.wait_for_timeout(300)
+        save_small_png(page.locator(".latent-canvas .views").screenshot(), screenshot_path("latent-map.png"))
+    page.context.close()
