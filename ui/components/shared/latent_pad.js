@@ -295,7 +295,7 @@ function drawContours(ctx, pad, toPixel, toPlane, scale) {
   const [p0, p1] = pad.plane.project(new Array(pad.plane.origin.length).fill(0));
   ctx.lineWidth = 1.5 * scale;
   ctx.setLineDash([4 * scale, 3 * scale]);
-  ctx.strokeStyle = "rgba(60, 60, 60, 0.8)";
+  ctx.strokeStyle = pad.map ? "rgba(255, 255, 255, 0.8)" : "rgba(60, 60, 60, 0.8)"; // the map is light on black
   const [cx, cy] = toPixel([p0, p1]);
   for (const r of [1, 2, 3]) {
     ctx.beginPath();
@@ -307,7 +307,7 @@ function drawContours(ctx, pad, toPixel, toPlane, scale) {
   if (pad.density?.view !== view) pad.density = { view, grid: densityGrid(pad, toPlane) };
   const density = pad.density.grid;
   const peak = Math.max(...density.values);
-  ctx.strokeStyle = "rgba(214, 39, 40, 0.85)";
+  ctx.strokeStyle = "rgba(255, 75, 75, 0.9)";
   for (const level of DENSITY_LEVELS) marchingSquares(ctx, density, level * peak, pixels / (CONTOUR_GRID - 1));
 }
 
