@@ -377,7 +377,8 @@ def draw_map(checkpoint: Checkpoint, dataset: Dataset, split: str, params: Proje
     view_id = f"{checkpoint.sha256}|{split}|{params.key()}"
     view = InspectorView(view_id, projected.coords, projected.indices, axes_names(params), labels,
                          [image_part(dataset_key(checkpoint), name, x) for name, x in x_parts], mu,
-                         dataset.class_names, colouring, point_filter)
+                         dataset.class_names, colouring, point_filter,
+                         params.dims if params.method == "direct" else None)
     selected = stored_selection(checkpoint, split)
     state = embedding_inspector(checkpoint, view, selected=selected,
                                 ellipses=sigma_ellipses(checkpoint, split, params, selected),

@@ -1,6 +1,6 @@
-"""The decoded map behind the latent pad, in real Chromium: the decoder's images tiled over the visible region,
-re-decoded in the browser at the new scale as the wheel zooms and as a Shift+drag pans (real wheel and pointer
-events), each tile equal to torch's decode at its centre.
+"""The decoded map behind the latent pad and under the scatter's direct view, in real Chromium: the decoder's
+images tiled over the visible region, re-decoded in the browser at the new scale as the wheel zooms and as a
+Shift+drag pans (real wheel and pointer events), each tile equal to torch's decode at its centre.
 
 Frames per wheel notch and per pan move, move -> frame latency and tiles decoded per second are printed (-s) and
 written to tests/artifacts/browser_map.json with the 1-minute load average (benchmarks/RESULTS.md).
@@ -16,10 +16,15 @@ import pytest
 import torch
 from browser_support import (
     CANVAS_PAD,
+    FIRST_LOAD_MS,
     ROOT,
+    new_page,
     results_artifact,
     save_small_png,
     screenshot_path,
+    streamlit_server,
+    wait_for_inspector,
+    wait_until_idle,
 )
 from test_browser_canvas import browser, canvas_url, open_canvas  # noqa: F401 (fixtures)
 
@@ -36,7 +41,7 @@ RESULTS: dict[str, dict] = {}
 
 # Map marks made since `since`, and whether the map has been quiet (no new tiles) for `quietMs`.
 MAP_MARKS = """([since, quietMs]) => {
-  const marks = performance.getEntriesByName('latent-pad:map').filter(m => m.startTime >= since);
+  const marks = performance.getEntriesByName('decoded-map:tiles').filter(m => m.startTime >= since);
   const last = marks.at(-1);
   return {marks: marks.map(m => ({at: m.startTime, ...m.detail})),
           quiet: !!last && performance.now() - last.startTime >= quietMs};
@@ -132,4 +137,42 @@ def test_zooming_the_map_redecodes_its_tiles_at_the_new_scale_like_torch(browser
         page.mouse.move(0, 0)
         page.wait_for_timeout(500)
         save_small_png(page.locator(".latent-canvas .views").screenshot(), screenshot_path("latent-map.png"))
+    page.context.close()
+
+
+# --- the same map under the scatter's direct view (the embedding inspector, the app's Latent scatter page) ---
+
+@pytest.fixture(scope="module")
+def app_url():
+    with streamlit_server() as url:
+        yield url
+
+
+def test_the_scatters_direct_view_zooms_into_the_decoded_map_like_torch(browser, app_url):  # noqa: F811
+    model = load_checkpoint(SHIPPED / "mnist-2d.safetensors").model  # the app's default model: a direct view
+    page = new_page(browser, app_url)
+    page.goto(f"{app_url}/scatter")
+    wait_until_idle(page, FIRST_LOAD_MS)
+    wait_for_inspector(page, FIRST_LOAD_MS)
+    since = page.evaluate("performance.now()")
+    page.locator(".embedding-inspector .map-toggle").check()
+    first = map_settled(page, since)
+    box = page.locator(".embedding-inspector .stage").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+
+    since = page.evaluate("performance.now()")
+    for _ in range(NOTCHES):
+        page.mouse.wheel(0, -100)
+        time.sleep(0.1)
+    zoomed = map_settled(page, since)
+
+    assert zoomed[-1]["size"] <= first[0]["size"] / 2
+    assert_tiles_equal_torch(model, first + zoomed)
+    assert zoomed[-1]["z"] == pytest.approx(zoomed[-1]["u"], abs=1e-6)  # the two shown dimensions are the code
+    RESULTS["scatter zoom, mnist-2d"] = {"notches": NOTCHES, **decoded(zoomed, first),
+                                         "tile_side_before": first[0]["size"], "tile_side_after": zoomed[-1]["size"],
+                                         "load_1min": round(os.getloadavg()[0], 2)}
+    print(f"\nscatter map zoom: {RESULTS['scatter zoom, mnist-2d']}")
+    page.mouse.move(0, 0)
+    save_small_png(page.locator(".embedding-inspector .stage").screenshot(), screenshot_path("scatter-map.png"))
     page.context.close()

@@ -7,7 +7,8 @@ hundred bytes and a browser fetches each file once (a dataset's images once per 
 This wrapper is the only place that knows what inspector.js reads (`data`) and sends back (state):
 
   data.view      {"id", "coords": URL of float32 (M, 2), "indices": URL of int32 (M,) dataset indices of those
-                 points or None (all N, in order), "count": M, "axes": [x name, y name]}
+                 points or None (all N, in order), "count": M, "axes": [x name, y name], "direct": the two latent
+                 dimensions the axes are, in a direct view (the decoded map can be drawn under it), else None}
   data.points    {"labels": URL of int32 (N,), "images": [{"split", "url": uint8 (n, H, W[, 3]) gzip, "count"}] in
                  dataset-index order, "codes": URL of float32 (N, D) posterior means, "latent_dim", "image_shape"
                  (C, H, W), "names": class names, "palette": class colours}
@@ -77,6 +78,7 @@ class InspectorView:
     class_names: tuple[str, ...]
     colour: Colouring = field(default_factory=lambda: Colouring("label"))
     filter: Filter = field(default_factory=Filter)
+    direct_dims: tuple[int, int] | None = None  # the latent dimensions the axes are, in a direct view
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,8 @@ def embedding_inspector(checkpoint: Checkpoint, view: InspectorView, *, selected
         data={
             "view": {"id": view.id, "coords": publish_array(view.coords, np.float32),
                      "indices": publish_array(view.indices, np.int32), "count": len(view.indices),
-                     "axes": list(view.axes)},
+                     "axes": list(view.axes),
+                     "direct": None if view.direct_dims is None else [int(d) for d in view.direct_dims]},
             "points": {"labels": publish_array(view.labels, np.int32),
                        "images": [{"split": p.split, "url": p.url, "count": p.count} for p in view.images],
                        "codes": publish_array(view.codes, np.float32), "latent_dim": int(view.codes.shape[1]),

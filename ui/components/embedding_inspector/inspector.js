@@ -108,10 +108,12 @@ class PointRenderer {
     gl.bufferData(gl.ARRAY_BUFFER, rgba, gl.STATIC_DRAW);
   }
 
-  draw(width, height, { cx, cy, sx, sy }, sizePx) {
+  // `seeThrough`: the background is left transparent, for the decoded map under the points.
+  draw(width, height, { cx, cy, sx, sy }, sizePx, seeThrough = false) {
     const gl = this.gl;
     gl.viewport(0, 0, width, height);
-    gl.clearColor(1, 1, 1, 1);
+    if (seeThrough) gl.clearColor(0, 0, 0, 0); // premultiplied: transparent is all zeros
+    else gl.clearColor(1, 1, 1, 1);
     gl.clear(gl.COLOR_BUFFER_BIT);
     gl.uniform2f(this.uniform("u_center"), cx, cy);
     gl.uniform2f(this.uniform("u_scale"), (2 * sx) / width, (2 * sy) / height);
@@ -128,7 +130,9 @@ class Inspector {
       overlay: find("canvas.overlay"), tooltip: find(".tooltip"), thumbImage: find(".thumb-image"),
       thumbRecon: find(".thumb-recon"), tipText: find(".tip-text"), legend: find(".legend"),
       status: find(".status"), reset: find(".reset"), tools: root.querySelectorAll(".tool"),
+      mapCanvas: find("canvas.map"), mapChoice: find(".map-choice"), mapToggle: find(".map-toggle"),
     };
+    this.map = null; // the DecodedMap drawn under the points (../shared/latent_pad.js), in a direct view when ticked
     this.tool = "pan";
     this.selected = [];
     this.decoder = new ModelClient({
@@ -142,6 +146,7 @@ class Inspector {
     }
     for (const button of this.el.tools) button.addEventListener("click", () => this.setTool(button.dataset.tool));
     this.el.reset.addEventListener("click", () => { this.fit(); this.requestDraw(); });
+    this.el.mapToggle.addEventListener("change", () => this.showMap());
     this.setTool("pan");
     this.listen();
     this.resizer = new ResizeObserver(() => this.resize());
@@ -164,6 +169,7 @@ class Inspector {
     this.loadDecoder(data.decoder);
     if (data.view.id !== this.viewId) this.loadView(data.view);
     else this.recolor();
+    this.setMapSource(data);
     this.selected = data.selected;
     this.requestDraw();
   }
@@ -294,7 +300,7 @@ class Inspector {
     const { clientWidth: width, clientHeight: height } = this.el.stage; // inside its border, as the canvases
     const ratio = window.devicePixelRatio || 1;
     this.size = { width, height, ratio };
-    for (const canvas of [this.el.points, this.el.overlay]) {
+    for (const canvas of [this.el.mapCanvas, this.el.points, this.el.overlay]) {
       canvas.width = Math.max(1, Math.round(width * ratio));
       canvas.height = Math.max(1, Math.round(height * ratio));
     }
@@ -361,7 +367,9 @@ class Inspector {
     const { width, height, ratio } = this.size;
     const started = performance.now();
     this.fitScale ??= this.transform.sx;
-    this.renderer.draw(this.el.points.width, this.el.points.height, this.transform, this.pointSize() * ratio);
+    this.renderer.draw(this.el.points.width, this.el.points.height, this.transform, this.pointSize() * ratio,
+      Boolean(this.map));
+    this.drawMap();
     this.drawOverlay();
     if (this.viewInput !== undefined) {
       mark(VIEW_MARK, { inputTime: this.viewInput, drawMs: performance.now() - started });
@@ -378,6 +386,51 @@ class Inspector {
       mark(PAINT_MARK, { view: this.viewId, count: this.indices.length });
       for (const task of this.waitingForPaint?.splice(0) ?? []) task();
     }
+  }
+
+  // --- the decoded map under a direct view's points: the decoder's image of each tile's centre in the two shown
+  // dimensions (the other dimensions at the prior's mean, 0; a conditional model's as class 0) ---
+
+  setMapSource(data) {
+    const direct = data.view.direct;
+    this.el.mapChoice.classList.toggle("hidden", !direct);
+    if (!direct) {
+      this.map = null;
+      this.el.mapToggle.checked = false;
+      return;
+    }
+    const { latent_dim: dim, image_shape: imageShape } = data.points;
+    if (String(this.decodedMap?.imageShape) !== String(imageShape)) {
+      this.decodedMap = new DecodedMap(this, this.decoder, imageShape);
+    }
+    const [i, j] = direct;
+    const lift = ([u0, u1]) => Float32Array.from({ length: dim }, (_, d) => (d === i ? u0 : d === j ? u1 : 0));
+    this.decodedMap.setSource(JSON.stringify([data.decoder.url, direct]), lift, 0);
+    this.showMap();
+  }
+
+  showMap() {
+    this.map = this.el.mapToggle.checked && this.data.view.direct ? this.decodedMap : null;
+    this.requestDraw();
+  }
+
+  mapBounds() {
+    if (!this.transform || !this.size) return [0, 0, 0, 0];
+    const [x0, y1] = this.toData(0, 0), [x1, y0] = this.toData(this.size.width, this.size.height);
+    return [x0, x1, y0, y1];
+  }
+
+  invalidateSoon() {
+    this.requestDraw();
+  }
+
+  drawMap() {
+    const ctx = this.el.mapCanvas.getContext("2d");
+    ctx.setTransform(this.size.ratio, 0, 0, this.size.ratio, 0, 0);
+    ctx.clearRect(0, 0, this.size.width, this.size.height);
+    if (!this.map) return;
+    this.map.update();
+    this.map.draw(ctx, ([x, y]) => this.toScreen(x, y));
   }
 
   drawOverlay() {

@@ -9,7 +9,7 @@ const PAD_VIEW_MARK = "latent-pad:view"; // the frame that shows a pan or zoom: 
 const WHEEL_ZOOM = 0.0015; // per wheel delta unit: a notch (100) zooms by 16%
 // A frame that shows newly decoded tiles: detail {decodeMs, tiles (of the last run), decodedTiles and decodingMs (all
 // runs so far), size, and the last run's first tile: u (its centre), z (its code), pixels}.
-const MAP_MARK = "latent-pad:map";
+const MAP_MARK = "decoded-map:tiles";
 const MAP_TILES_ACROSS = 8; // 8 to 16 tiles span the pad at any zoom
 const MAP_BATCH = 64; // tiles decoded per run at most ...
 const MAP_RUN_MS = 8; // ... and as many as the decoder runs in this long: a run holds the page's one thread
@@ -83,6 +83,12 @@ class PadView {
     this.map = map;
     map?.update();
     this.invalidate();
+  }
+
+  // The square in view, [x0, x1, y0, y1] in plane coordinates (a DecodedMap's view).
+  mapBounds() {
+    const [c0, c1] = this.centre, e = this.extent;
+    return [c0 - e, c0 + e, c1 - e, c1 + e];
   }
 
   // The background must be drawn again (the view or a layer changed).
@@ -200,13 +206,14 @@ class PadView {
 
 // --- the decoded map: the decoder's images tiled over the visible region, re-decoded as the view changes ---
 
-// Tiles are squares of a side 2^k in plane coordinates, k chosen so that MAP_TILES_ACROSS to twice as many span
-// the pad at any zoom; each shows the decoder's image at its centre. Tiles are cached by level and position (for
+// Its view is the pad (PadView) or the scatter's direct view (the inspector): {mapBounds() -> [x0, x1, y0, y1] in
+// view, map: the DecodedMap it shows (or null), invalidateSoon(): draw again}. Tiles are squares of a side 2^k in
+// plane coordinates, k chosen so that MAP_TILES_ACROSS to twice as many span the view's longer side at any zoom; each shows the decoder's image at its centre. Tiles are cached by level and position (for
 // one source: the plane, the rest of the code, the class) and decoded in batches sized to take about MAP_RUN_MS in
 // the decoder client's "map" lane, so the pad's own code is decoded first and input is never held up long.
 class DecodedMap {
-  constructor(pad, client, imageShape) {
-    Object.assign(this, { pad, client, imageShape, tiles: new Map(), batch: 8, decodedTiles: 0, decodingMs: 0 });
+  constructor(view, client, imageShape) {
+    Object.assign(this, { view, client, imageShape, tiles: new Map(), batch: 8, decodedTiles: 0, decodingMs: 0 });
   }
 
   // `key` names what the tiles show besides their position; lift(u) is the code at plane point u; a conditional
@@ -216,19 +223,20 @@ class DecodedMap {
     Object.assign(this, { key, lift, label });
     this.tiles.clear();
     this.update();
-    this.pad.invalidate();
+    this.view.invalidateSoon();
   }
 
-  tileSize(extent = this.pad.extent) {
-    return 2 ** Math.floor(Math.log2(2 * extent / MAP_TILES_ACROSS));
+  tileSize() {
+    const [x0, x1, y0, y1] = this.view.mapBounds();
+    return 2 ** Math.floor(Math.log2(Math.max(x1 - x0, y1 - y0) / MAP_TILES_ACROSS));
   }
 
-  // The tiles of side `size` over the visible square: {id, u (centre), size}.
+  // The tiles of side `size` over the view: {id, u (centre), size}.
   visible(size) {
-    const { centre: [c0, c1], extent } = this.pad;
+    const [x0, x1, y0, y1] = this.view.mapBounds();
     const tiles = [];
-    for (let iy = Math.floor((c1 - extent) / size); iy * size < c1 + extent; iy++) {
-      for (let ix = Math.floor((c0 - extent) / size); ix * size < c0 + extent; ix++) {
+    for (let iy = Math.floor(y0 / size); iy * size < y1; iy++) {
+      for (let ix = Math.floor(x0 / size); ix * size < x1; ix++) {
         tiles.push({ id: `${size}:${ix}:${iy}`, u: [(ix + 0.5) * size, (iy + 0.5) * size], size });
       }
     }
@@ -237,8 +245,9 @@ class DecodedMap {
 
   // Decode the visible tiles not decoded yet, MAP_BATCH at a time, the newest view's first.
   update() {
-    if (!this.lift || !this.pad.plane || this.pad.map !== this) return; // decoded only while it is shown
-    const missing = this.visible(this.tileSize()).filter((tile) => !this.tiles.has(tile.id)).slice(0, this.batch);
+    const size = this.tileSize();
+    if (!this.lift || this.view.map !== this || !(size > 0)) return; // decoded only while it is shown
+    const missing = this.visible(size).filter((tile) => !this.tiles.has(tile.id)).slice(0, this.batch);
     if (!missing.length) return;
     const key = this.key, codes = missing.map((tile) => this.lift(tile.u)), dim = codes[0].length;
     const batch = new Float32Array(missing.length * dim);
@@ -255,7 +264,7 @@ class DecodedMap {
         this.decodingMs += decodeMs;
         const perTile = Math.max(decodeMs, 0.01) / missing.length;
         this.batch = Math.max(1, Math.min(MAP_BATCH, Math.round(MAP_RUN_MS / perTile)));
-        this.pad.invalidateSoon();
+        this.view.invalidateSoon();
         setTimeout(() => this.update(), 0); // a task of its own: input and frames come between the runs
         return { decodeMs, tiles: missing.length, decodedTiles: this.decodedTiles, decodingMs: this.decodingMs,
           size: missing[0].size, u: missing[0].u,
@@ -273,8 +282,9 @@ class DecodedMap {
 
   // The visible tiles, each over its square; where a tile is not decoded yet, the tile one level up stands in.
   draw(ctx, toPixel) {
-    ctx.imageSmoothingEnabled = false;
     const size = this.tileSize();
+    if (!(size > 0)) return;
+    ctx.imageSmoothingEnabled = false;
     for (const tile of [...this.visible(2 * size), ...this.visible(size)]) {
       const image = this.tiles.get(tile.id);
       if (!image) continue;
