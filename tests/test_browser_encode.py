@@ -19,8 +19,10 @@ import pytest
 import torch
 from browser_support import (
     FIRST_LOAD_MS,
+    PHONE,
     ROOT,
     VIEWPORT,
+    Finger,
     app_server,
     chromium,
     free_port,
@@ -47,6 +49,9 @@ SHIPPED = ROOT / "checkpoints"
 DRAWING = ".draw-pad .drawing"
 STROKE_MOVES = 40  # down the drawing over about two thirds of a second, as a hand draws a "1"
 MOVE_INTERVAL_S = 1 / 60
+PHONE_MOVES = 30
+WATCH_POINTER_TYPES = """(canvas) => { window.__types = [];
+  canvas.addEventListener('pointermove', (e) => window.__types.push(e.pointerType)); }"""
 GOAL_FRAMES_PER_MOVE = 0.9
 GOAL_P95_MS = 33  # two frames at 60 Hz
 CI_P95_LIMIT_MS = 4 * GOAL_P95_MS  # a shared CI box; RESULTS.md has the measured figure beside the goal
@@ -225,4 +230,33 @@ def test_a_conditional_model_encodes_a_dataset_example_as_the_class_chosen(brows
         assert shown["kl"] == pytest.approx(float(q.kl().sum()), rel=1e-3, abs=1e-3)
         assert shown["recon"] == pytest.approx(float(recon), rel=1e-3, abs=0.05)
     assert chosen["kl"] != pytest.approx(example["kl"], rel=1e-3)  # the class changed the posterior
+    page.context.close()
+
+
+def test_on_a_phone_a_finger_draws_and_the_posterior_follows_it(browser, encode_app_url):
+    """Touch: Chromium's own touch input (CDP), so the drawing gets pointer events of type "touch"."""
+    checkpoint = SHIPPED / "mnist-2d.safetensors"
+    page = browser.new_context(**PHONE).new_page()
+    page.goto(f"{encode_app_url}/?checkpoint={checkpoint}")
+    page.wait_for_function(READY, timeout=FIRST_LOAD_MS)
+    page.locator(DRAWING).scroll_into_view_if_needed()
+    page.locator(DRAWING).evaluate(WATCH_POINTER_TYPES)
+    finger = Finger(page)
+    box = page.locator(DRAWING).bounding_box()
+    x, y = vertical_line(0.0, box)
+    since = page.evaluate("performance.now()")
+    finger.move(x, y)
+    finger.down()
+    for i in range(1, PHONE_MOVES + 1):
+        finger.move(*vertical_line(i / PHONE_MOVES, box))
+        time.sleep(MOVE_INTERVAL_S)
+    finger.up()
+    page.wait_for_timeout(300)
+    marks = page.evaluate(MARKS, since)
+
+    assert set(page.evaluate("window.__types")) == {"touch"}
+    assert marks["moves"] >= PHONE_MOVES and len(marks["posterior"]) / marks["moves"] >= GOAL_FRAMES_PER_MOVE, marks
+    assert len({tuple(f["mu"]) for f in marks["posterior"]}) >= PHONE_MOVES // 2
+    RESULTS["stroke, mnist-2d, phone (touch, 390x844): posterior (encode)"] = summary(marks["moves"],
+                                                                                     marks["posterior"])
     page.context.close()
