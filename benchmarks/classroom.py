@@ -445,16 +445,34 @@ def one_run_alone(url: str, epochs: int, seconds: float) -> TrainerRun:
 
 def throughput(result: ClassroomResult) -> dict:
     """Examples/s of one run alone (from its first step shown to its end) and of the class's runs together, over
-    the window from the first step any of them showed (or from the go) to the last one's end."""
+    the window from the first step any of them showed (or from the go) to the last one's end; and over that window
+    less the UMAP's turn in the queue, when it took one in the window."""
     runs, alone = result.runs, result.baseline.examples_per_s
     examples = sum(r.examples_done for r in runs)
     starts = [r.first_step_at for r in runs if r.first_step_at is not None]
     end = max([r.ended_at or result.class_end for r in runs], default=result.class_end)
-    stepping = examples / (end - min(starts)) if starts else None
+    window = end - min(starts) if starts else None
+    umap_turn = umap_turn_s(result, min(starts), end) if starts else 0.0
+    stepping = examples / window if window else None
+    training_only = examples / (window - umap_turn) if window and window > umap_turn else None
     from_go = examples / (end - result.went)
     return {"alone": alone, "class_from_first_step": stepping, "class_from_go": from_go, "examples": examples,
             "ratio": stepping / alone if stepping and alone else None,
-            "ratio_from_go": from_go / alone if alone else None}
+            "ratio_from_go": from_go / alone if alone else None, "umap_turn_s": umap_turn,
+            "ratio_without_umap_turn": training_only / alone if training_only and alone else None}
+
+
+def umap_turn_s(result: ClassroomResult, start: float, end: float) -> float:
+    """How long the UMAP held the queue's slot inside the window: from the end of the last run that ended before
+    its points were drawn (the slot freed, the map went next) to the points; 0 when it ran outside the window."""
+    umap = result.umap
+    if umap is None or umap.seconds is None:
+        return 0.0
+    drawn = umap.pressed + umap.seconds
+    before = [r.ended_at for r in result.runs if r.ended_at is not None and r.ended_at <= drawn]
+    if not start < drawn < end:
+        return 0.0
+    return drawn - max([*before, umap.pressed])
 
 
 # --- tables -------------------------------------------------------------------------------------------------------
@@ -520,12 +538,16 @@ def throughput_notes(rates: dict) -> list[str]:
     ratio = rates["ratio"]
     verdict = "-" if ratio is None else f"{'met' if ratio >= GOAL_THROUGHPUT_RATIO else 'NOT met'} ({ratio:.2f})"
     from_go = "-" if rates["ratio_from_go"] is None else f"{rates['ratio_from_go']:.2f}"
+    without = rates.get("ratio_without_umap_turn")
+    umap_turn = (f" The UMAP took the slot for {rates['umap_turn_s']:.1f} s inside that window (maps go before "
+                 f"waiting runs): without its turn, {without:.2f} of one run alone." if rates.get("umap_turn_s")
+                 and without else "")
     return [
         f"Goal: the class's total examples/s >= {GOAL_THROUGHPUT_RATIO} of one run alone: {verdict}. Total: every "
         "run's examples (its last step shown x 60,000 / steps per epoch) over the window from the first step any "
         f"run showed to the last run's end; from the go instead: {from_go} of one run alone. One run alone: the "
         "same measure for one run (first step shown to its end) on the same server just before the class, with "
-        "the same settings and nobody else active: the machine to itself.",
+        "the same settings and nobody else active: the machine to itself." + umap_turn,
         "Start -> first step: from the click on Start to the first reading of the page that shows a step done "
         f"(the page is read every {POLL_S:g} s and redraws every second), i.e. the queue wait plus loading the "
         "data; a queued run shows its position first. Steps/s: from that reading to the one that showed its end; "

@@ -225,6 +225,27 @@ def draw_job(job: WorkerTrainingJob, progress: Progress) -> None:
     image_rows({"test images": x, "reconstructions": x_recon, "prior samples": samples}, size=72)
 
 
+def stop_button(job: WorkerTrainingJob, waiting: bool) -> None:
+    label = "Remove from the queue" if waiting else "Stop (keeps the model trained so far)"
+    if st.button(label, key="train_stop"):
+        jobs.stop(job)
+        st.rerun()
+
+
+@st.fragment(run_every=jobs.QUEUED_POLL_SECONDS)
+def waiting_view() -> None:
+    """A queued run's place in the queue; polled slowly, since a class's waiting pages would share the CPU with the
+    run that trains."""
+    job: WorkerTrainingJob = st.session_state[state.TRAIN_JOB]
+    if not jobs.waits(job):
+        st.rerun()  # the whole page switches to the live view (or the results)
+    job.keep_alive()
+    waiting = jobs.queue_status(job)
+    stop_button(job, waiting=waiting is not None)
+    st.info(f"Training {waiting or 'starting: its worker is loading the data'}. Heavy jobs take turns on this "
+            "server; this page follows the run once it starts.")
+
+
 @st.fragment(run_every=POLL_SECONDS)
 def live_view() -> None:
     """Redraws only this part every poll, so the worker trains on and the rest of the app stays usable."""
@@ -232,15 +253,7 @@ def live_view() -> None:
     if not job.running:
         st.rerun()  # the whole page switches to the results view
     job.keep_alive()
-    waiting = jobs.queue_status(job)
-    label = "Remove from the queue" if waiting else "Stop (keeps the model trained so far)"
-    if st.button(label, key="train_stop"):
-        jobs.stop(job)
-        st.rerun()
-    if waiting or job.preparing:
-        st.info(f"Training {waiting or 'starting: its worker is loading the data'}. Heavy jobs take turns on this "
-                "server; this page follows the run once it starts.")
-        return
+    stop_button(job, waiting=False)
     if job.autosave is not None:
         st.caption(f"Autosaved to {workspace.checkpoint_name(job.autosave)} after an epoch, at most every "
                    f"{job.config.autosave_every_s:g} s: if the server stops, pick it under Autosaved runs in the "
@@ -300,7 +313,7 @@ def main() -> None:
                 "terms of the ELBO as they change: reconstruction (higher is better) and KL to the prior.")
     job = jobs.session_job()
     if job is not None and job.running:
-        live_view()
+        waiting_view() if jobs.waits(job) else live_view()
         return
     if job is not None:
         results_view(job)

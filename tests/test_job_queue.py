@@ -64,6 +64,19 @@ def test_stopping_a_queued_job_removes_it_and_the_next_one_starts_when_the_runni
     assert sorted(spans) == ["last", "running"] and spans["last"][0] >= spans["running"][1] - 0.05
 
 
+def test_a_map_asked_for_behind_waiting_training_runs_starts_before_them_and_runs_after_one_another(tmp_path):
+    log = tmp_path / "log.txt"
+    queue = JobQueue(QueueConfig(max_running=1, cores=2))
+    first_run, second_run = (queue.submit(sleeper(log, name, 0.5), owner=name, kind=TRAINING)
+                             for name in ("run1", "run2"))
+    first_map, second_map = (queue.submit(sleeper(log, name, 0.2), owner="projections", kind="umap")
+                             for name in ("map1", "map2"))
+    assert [queue.position(job) for job in (first_run, first_map, second_map, second_run)] == [None, 1, 2, 3]
+    assert all(job.join(timeout=60) for job in (first_run, second_run, first_map, second_map))
+    spans = intervals(log)
+    assert sorted(spans, key=lambda name: spans[name][0]) == ["run1", "map1", "map2", "run2"]
+
+
 def test_a_queued_job_is_told_about_when_it_starts_from_the_running_jobs_progress(tmp_path):
     queue = JobQueue(QueueConfig(max_running=1, cores=2))
     running = queue.submit(sleeper(tmp_path / "log", "running", 6.0), owner="a", kind="tsne")

@@ -10,6 +10,7 @@ through it: the session then gets the app's own navigation and sidebar, on the p
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import streamlit as st
 
@@ -17,7 +18,7 @@ ICON_URL = "/app/static/icon.png"  # static/icon.png, a static file of ours: no 
 
 PAGES = [
     ("pages/home.py", "Overview", ":material/home:"),
-    ("pages/train.py", "Train", ":material/model_training:"),
+    (TRAIN_PAGE := "pages/train.py", "Train", ":material/model_training:"),
     ("pages/sliders.py", "Latent sliders", ":material/tune:"),
     ("pages/scatter.py", "Latent scatter", ":material/scatter_plot:"),
     ("pages/interpolate.py", "Interpolation", ":material/linear_scale:"),
@@ -37,8 +38,10 @@ def route() -> None:
                                 for i, (path, title, icon) in enumerate(PAGES)])
     from . import jobs, picker  # torch and vae_core load here
 
+    jobs.prepare_workers()
     picker.model_picker()
-    jobs.sidebar_status()
+    if navigation.url_path != Path(TRAIN_PAGE).stem:  # the Train page shows the run itself
+        jobs.sidebar_status()
     _routing.active = True
     try:
         navigation.run()

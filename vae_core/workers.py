@@ -25,7 +25,8 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-PRELOAD = ["torch", "numpy", "vae_core.train", "vae_core.checkpoint", "vae_core.projection"]
+# torch._dynamo: torch.optim's constructors import it, and in every fresh worker that import took seconds.
+PRELOAD = ["torch", "torch._dynamo", "numpy", "vae_core.train", "vae_core.checkpoint", "vae_core.projection"]
 WORKER_NICENESS = 10  # the server's own threads (every visitor's sliders) win the CPU over heavy work
 _PR_SET_PDEATHSIG = 1
 _context_lock = threading.Lock()
@@ -44,6 +45,15 @@ def worker_context() -> multiprocessing.context.BaseContext:
             else:
                 _context = multiprocessing.get_context("spawn")
         return _context
+
+
+def warm_up() -> None:
+    """Start the forkserver (and its imports) now, in the background, so that the first job does not wait for it."""
+    context = worker_context()
+    if context.get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        threading.Thread(target=forkserver.ensure_running, name="forkserver warm-up", daemon=True).start()
 
 
 def start_worker(target: Callable[..., None], args: tuple, threads: int, name: str
