@@ -102,6 +102,22 @@ def test_the_default_cap_leaves_a_core_to_the_server(monkeypatch):
     assert QueueConfig(max_running=3, cores=16).threads_per_job == 5
 
 
+def test_a_worker_started_while_a_page_script_is_main_does_not_run_that_script(tmp_path, monkeypatch):
+    """Streamlit makes the running page script `__main__`; multiprocessing would run it first in every worker."""
+    import sys
+    import types
+
+    ran = tmp_path / "the page ran"
+    script = tmp_path / "page.py"
+    script.write_text(f"open({str(ran)!r}, 'w').close()\n")
+    page = types.ModuleType("__main__")
+    page.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", page)
+    call = WorkerCall("test main", timed_sleep, (tmp_path / "log", "call", 0.1)).start()
+    assert call.join(timeout=60) and call.exception is None
+    assert not ran.exists()
+
+
 def test_a_stopped_running_call_ends_without_a_result(tmp_path):
     call = WorkerCall("test stop", timed_sleep, (tmp_path / "log", "stopped", 30)).start()
     wait_until(lambda: call.fraction > 0)

@@ -36,9 +36,10 @@ def route() -> None:
     # st.navigation first, before the heavy imports below: it is what ends legacy mode for every later session.
     navigation = st.navigation([st.Page(path, title=title, icon=icon, default=i == 0)
                                 for i, (path, title, icon) in enumerate(PAGES)])
-    from . import jobs, picker  # torch and vae_core load here
+    from . import jobs, picker, projections  # torch and vae_core load here
 
     jobs.prepare_workers()
+    projections.warm_up_maps()
     picker.model_picker()
     if navigation.url_path != Path(TRAIN_PAGE).stem:  # the Train page shows the run itself
         jobs.sidebar_status()

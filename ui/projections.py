@@ -23,14 +23,15 @@ from dataclasses import dataclass, field
 import streamlit as st
 
 from vae_core.checkpoint import Checkpoint
-from vae_core.projection import Projection, ProjectionParams, ProjectionStore, compute
-from vae_core.workers import WorkerCall
+from vae_core.projection import Projection, ProjectionParams, ProjectionStore, compute, warm_up_umap
+from vae_core.workers import WorkerCall, without_progress
 
 from . import jobs
 from .cache import dataset_for, disk_store, encodings, projection
 
 logger = logging.getLogger(__name__)
 
+MAPS_POOL = "projections"  # the t-SNE/UMAP workers: one kept warm, its imports and compiled kernels with it
 MAX_KEPT_RUNS = 32  # finished runs kept in memory (their maps are also on disk); oldest dropped first
 
 
@@ -97,7 +98,7 @@ def request(checkpoint: Checkpoint, split: str, params: ProjectionParams, retry:
     # In its own process the map may use the cores the queue gives it (the worker caps BLAS/OpenMP to those).
     run.job = WorkerCall(f"vae-projection {key[2]}", compute, (mu, params),
                          {"labels": labels.numpy(), "threads": os.cpu_count() or 1},
-                         on_progress=run.report, warm_pool="projections")
+                         on_progress=run.report, warm_pool=MAPS_POOL)
     run.job.on_end(functools.partial(_finish, run))
     jobs.queue().submit(run.job, PROJECTIONS_OWNER, params.method)
     return _with_queue_place(run)
@@ -148,3 +149,12 @@ def _save(sha256: str, split: str, params: ProjectionParams, result: Projection)
     except OSError as exc:
         logger.warning("projection %s not saved to disk: %s", params.key(), exc)
         return f"done (not saved to disk: {exc})"
+
+
+@st.cache_resource
+def warm_up_maps() -> WorkerCall:
+    """Once per server, at the first page view: a worker of the maps' pool imports umap-learn and compiles (or
+    reads from numba's disk cache) its kernels, then waits in the pool, so the first map asked for pays for
+    neither. Outside the queue: a training run started meanwhile should not wait for it."""
+    job = WorkerCall("vae-projection warm-up", without_progress, (warm_up_umap,), warm_pool=MAPS_POOL)
+    return job.start(jobs.queue().config.threads_per_job)
