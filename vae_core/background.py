@@ -197,7 +197,7 @@ class TrainingRun:
 class TrainingJob(TrainingRun):
     """Runs a Trainer in a daemon thread; `stop()` ends it between steps, keeping the weights so far."""
 
-    def __init__(self, trainer: Trainer, command: str | None = None, config: JobConfig | None = None,
+    def __init__(self, trainer: Trainer, *, command: str | None = None, config: JobConfig | None = None,
                  autosave: str | Path | None = None):
         self.dataset, self.command, self.config = DatasetInfo.of(trainer.dataset), command, config or JobConfig()
         self.autosave = Path(autosave) if autosave else None
@@ -368,4 +368,4 @@ def start_training(dataset: Dataset, train_config: TrainConfig, model_config: VA
     """Start a fresh model from `model_config` or continue `resume` (see train.build_trainer) in the background,
     autosaved to `autosave` if given."""
     trainer = build_trainer(dataset, train_config, model_config, resume)
-    return TrainingJob(trainer, command, job_config, autosave).start()
+    return TrainingJob(trainer, command=command, config=job_config, autosave=autosave).start()

@@ -259,7 +259,7 @@ def _job(request: _Request) -> TrainingJob:
     resume = load_checkpoint_bytes(request.resume) if request.resume is not None else None
     trainer = build_trainer(dataset, request.train_config, request.model_config, resume)
     config = dataclasses.replace(request.job_config, num_threads=torch.get_num_threads())
-    return TrainingJob(trainer, request.command, config, request.autosave)
+    return TrainingJob(trainer, command=request.command, config=config, autosave=request.autosave)
 
 
 class _Stream:
