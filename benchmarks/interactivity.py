@@ -47,7 +47,7 @@ def app_with_model(model: VAE, ctx: Context, page: Path):
     from ui.state import MODEL, CurrentModel
 
     mnist = ctx.mnist
-    info = DatasetInfo("mnist", mnist.image_shape, mnist.class_names, mnist.options)
+    info = DatasetInfo.of(mnist)
     data = checkpoint_bytes(model, info, new_history(), epoch=1, command="benchmarks")
     app = AppTest.from_file(str(REPO / "app.py"), default_timeout=300)
     app.session_state[MODEL] = CurrentModel("benchmark-mnist.safetensors", data)

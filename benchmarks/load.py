@@ -66,7 +66,7 @@ from .sessions import (  # the browser helpers come through sessions, which find
 # isort: split
 from browser_support import NAV_LINK, streamlit_server, wait_for_inspector  # noqa: E402
 
-from vae_core.background import ABANDON_ENV  # noqa: E402
+from ui.abandon import ABANDON_ENV, AbandonPolicy  # noqa: E402
 
 DRAGS_PER_VISIT = 3  # then the explorer goes to the scatter
 CLICKS_PER_VISIT = 3  # then back to the sliders
@@ -227,9 +227,7 @@ def run_load(explorers: int, seconds: float, abandon_after_s: float | None, log_
              job_end_timeout_s: float | None = None) -> LoadResult:
     """A fresh server, `explorers` exploring sessions and one training session arriving at once for `seconds`;
     then the trainer closes its browser and the job's end is awaited (abandon_after_s + 60 s at most)."""
-    from vae_core.background import JobConfig
-
-    abandon = abandon_after_s if abandon_after_s is not None else JobConfig().abandon_after_s
+    abandon = abandon_after_s if abandon_after_s is not None else AbandonPolicy().after_s
     load = {"before start": load_averages()}
     with serve(log_dir, {ABANDON_ENV: str(abandon)} if abandon_after_s is not None else None) as server:
         rss_start = server.rss_mb()

@@ -98,7 +98,7 @@ def test_bundled_mnist_equals_the_reference_raw_files_byte_for_byte(reference_mn
 def test_a_model_trained_on_the_bundled_copy_reloads_it_without_a_stored_path(monkeypatch, tmp_path):
     monkeypatch.chdir(DATA_ROOT.parent)
     for root in (None, "data", str(DATA_ROOT)):  # every way of naming data/ is stored as "no path"
-        info = DatasetInfo("mnist", (1, 28, 28), tuple("0123456789"), load_dataset("mnist", root=root).options)
+        info = DatasetInfo.of(load_dataset("mnist", root=root))
         assert "root" not in info.options
         monkeypatch.chdir(tmp_path)  # another working directory, as on another machine
         assert info.load().x_test.shape == (10000, 1, 28, 28)

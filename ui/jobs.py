@@ -4,7 +4,8 @@ Training runs and t-SNE/UMAP maps run in worker processes, at most a few at once
 a session has at most one training run, queued or training. A run belongs to the visitor that started it: the
 visitor's secret owner token (ui.workspace, also the key to its files) rides in the URL (`?ws=`) of every page, so a
 browser reload on any page finds the run again, and a stranger without the token never sees it. Every page keeps a
-run alive (`keep_alive`) by polling its status in the sidebar; a run no session polls any more stops by itself.
+run alive (`keep_alive`) by polling its status in the sidebar; a run no session polls any more is stopped by the
+server's watchdog (ui.abandon).
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from vae_core.train_worker import WorkerTrainingJob
 from vae_core.workers import WorkerCall, warm_up, without_progress
 
 from . import workspace
+from .abandon import Watchdog
 from .job_queue import TRAINING, JobQueue
+from .settings import settings
 from .state import TRAIN_JOB, flash
 
 MAX_KEPT_JOBS = 16  # finished jobs kept findable by their token, oldest dropped first
@@ -42,6 +45,12 @@ def queue() -> JobQueue:
 def prepare_workers() -> None:
     """Once per server, at the first page view: the workers' forkserver imports torch before the first job waits."""
     warm_up()
+
+
+@st.cache_resource
+def _watchdog() -> Watchdog:
+    """Server-wide: ends the runs no page has shown for the settings' limit, queued or training."""
+    return Watchdog(settings().abandon)
 
 
 @st.cache_resource
@@ -80,6 +89,7 @@ def submit_training(job: WorkerTrainingJob) -> None:
     session already has a run queued or training."""
     token = owner()
     queue().submit(job, token, TRAINING)
+    _watchdog().watch(job)
     jobs = _registry()
     finished = [key for key, other in jobs.items() if not other.running and key != token]
     for key in finished[: max(0, len(jobs) - MAX_KEPT_JOBS + 1)]:
