@@ -9,7 +9,7 @@ import time
 
 import pytest
 import torch
-from test_background import TINY, tiny_train_config, wait_until
+from support.jobs import TINY, tiny_train_config, wait_until
 
 from vae_core.background import JobConfig
 from vae_core.checkpoint import DatasetInfo, load_checkpoint_bytes

@@ -23,7 +23,8 @@ from vae_core.workers import WorkerCall, without_progress
 
 from . import workspace
 from .job_queue import TRAINING, JobQueue
-from .state import TRAIN_JOB, flash
+from .session_keys import TRAIN_JOB
+from .state import flash
 
 MAX_KEPT_JOBS = 16  # finished jobs kept findable by their token, oldest dropped first
 STATUS_POLL_SECONDS = 2.0
