@@ -3,13 +3,12 @@ Sliders page its code decodes as every class, and every other page works with it
 
 from __future__ import annotations
 
-import base64
 import json
 
 import numpy as np
 import torch
 from streamlit.testing.v1 import AppTest
-from support.apptest import app_session
+from support.apptest import app_session, plotly_array
 from support.paths import ROOT
 from support.train_page import finish, start
 
@@ -19,13 +18,6 @@ from ui.widgets import image_urls
 from vae_core.checkpoint import load_checkpoint_bytes
 
 EPOCHS = 30  # digits: about 3 s, enough for the classes to look apart
-
-
-def values(array) -> np.ndarray:
-    """A Plotly JSON array: a list, or numpy's typed bytes {"dtype", "bdata"}."""
-    if isinstance(array, dict):
-        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"])
-    return np.asarray(array)
 
 
 def charts(at: AppTest) -> list[dict]:
@@ -47,7 +39,7 @@ def test_a_conditional_model_trained_on_the_page_replays_and_decodes_every_class
     assert [step["label"] for step in steps] == [str(e) for e in epochs]
     marker_epochs = [frame["data"][0]["x"][0] for frame in replay["frames"]]
     assert marker_epochs == epochs  # the marker on the ELBO curve walks with the frames
-    points = [np.array([values(f["data"][1]["x"]), values(f["data"][1]["y"])]).T for f in replay["frames"]]
+    points = [np.array([plotly_array(f["data"][1]["x"]), plotly_array(f["data"][1]["y"])]).T for f in replay["frames"]]
     n_points = len(at.session_state[TRAIN_JOB].progress().replay.indices)
     assert n_points > 300 and points[0].shape == (n_points, 2) and not np.allclose(points[0], points[-1])
     gif_buttons = lambda: [b.label for b in at.get("download_button") if "GIF" in b.label]  # noqa: E731
