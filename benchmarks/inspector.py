@@ -21,13 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-
-from .context import REPO, Context
-from .report import Table, percentile
-
-sys.path.insert(0, str(REPO / "tests"))  # the browser tests' helpers: one way to drive the app in Chromium
-
-from browser_support import (
+from support.browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
     FIRST_LOAD_MS,
@@ -35,13 +29,16 @@ from browser_support import (
     NAV_LINK,
     app_server,
     free_port,
-    new_page,  # noqa: E402
+    new_page,
     server_log_path,
     wait_for_inspector,
     wait_for_script,
 )
 
-from ui.cache import CACHE_ENV  # noqa: E402
+from ui.cache import CACHE_ENV
+
+from .context import REPO, Context
+from .report import Table, percentile
 
 GOAL_FIRST_PAINT_S = 2.0
 GOAL_HOVER_P95_MS = 50

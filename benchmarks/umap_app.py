@@ -20,27 +20,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ui.cache import CACHE_ENV
+from vae_core.projection import NUMBA_CACHE_ENV
+
+from .classroom import SPLITS, ready_to_compute_umap, umap_drawn
 from .report import Table
-from .sessions import (
-    FIRST_LOAD_MS,
-    OUT,
-    SCATTER,
-    SessionReport,
-    browser_session,
-    load_averages,
-    serve,
-    visit,
-    wait_until_idle,
-    write,
-)
-
-# isort: split
-from browser_support import choose_radio, wait_for_inspector  # noqa: E402
-
-from ui.cache import CACHE_ENV  # noqa: E402
-from vae_core.projection import NUMBA_CACHE_ENV  # noqa: E402
-
-from .classroom import SPLITS, UMAP_PAINTED  # noqa: E402
+from .sessions import OUT, SessionReport, browser_session, load_averages, serve, write
 
 GOAL_COLD_S = 30.0
 GOAL_REOPEN_S = 1.0
@@ -59,20 +44,11 @@ class Case:
 def compute_umap(url: str, split: str, name: str) -> Case:
     """One fresh browser session: the scatter page, UMAP of `split`, Compute -> the UMAP's points drawn."""
     report = SessionReport(name, "project")
-    seconds = points = None
     with browser_session(url, report) as page:
-        page.goto(url)
-        wait_until_idle(page, FIRST_LOAD_MS)
-        visit(page, SCATTER, report)
-        wait_for_inspector(page, FIRST_LOAD_MS)
-        choose_radio(page, "Examples", SPLITS[split][0])
-        choose_radio(page, "Projection", "UMAP")
-        compute = page.get_by_role("button", name="Compute")
-        compute.wait_for()
+        compute = ready_to_compute_umap(page, url, split, report)
         since = page.evaluate("performance.now()")
         compute.click()
-        painted = page.wait_for_function(UMAP_PAINTED, arg=since, timeout=TIMEOUT_S * 1000, polling=100).json_value()
-        seconds, points = (painted["at"] - since) / 1000, painted["count"]
+        seconds, points = umap_drawn(page, since, TIMEOUT_S * 1000)
     return Case(name, seconds, points, load_averages(), report.errors)
 
 

@@ -1,7 +1,7 @@
 """Directions: walk from one class's mean toward another's, and latent arithmetic a - b + c.
 
-Session keys this page owns: "directions_walk" {"amounts" (T,), "codes" (T, D) of the strip, "current" (D,) at the
-slider}, and "directions_arithmetic" {"a", "b", "c", "result"} codes (D,).
+Session keys this page owns (ui/session_keys.py): DIRECTIONS_WALK, the walk's strip and the code at its slider,
+and DIRECTIONS_ARITHMETIC, the codes of a - b + c.
 """
 
 import numpy as np
@@ -12,6 +12,7 @@ from ui.cache import encodings
 from ui.components.latent_path import latent_path, line
 from ui.conditional import class_labels, decoding_class_ui
 from ui.navigation import page_intro
+from ui.session_keys import DIRECTIONS_ARITHMETIC, DIRECTIONS_WALK
 from ui.widgets import image_rows, show_images
 from vae_core.checkpoint import Checkpoint
 from vae_core.directions import DirectionsConfig, arithmetic, class_mean, class_means, nearest_class, walk
@@ -76,7 +77,7 @@ def direction_section(checkpoint: Checkpoint, mu: torch.Tensor, labels: np.ndarr
                captions=[f"{a:.2f}" for a in amounts], size=64)
     amount = amount_ui(checkpoint, start, direction, decoding_class)
     current = walk(start, direction, [amount])
-    st.session_state["directions_walk"] = {"amounts": amounts, "codes": codes.numpy(), "current": current[0].numpy()}
+    st.session_state[DIRECTIONS_WALK] = {"amounts": amounts, "codes": codes.numpy(), "current": current[0].numpy()}
     back = reencode(checkpoint.model, codes, class_labels(decoding_class, len(codes)))
     st.caption("Distance of each image's re-encoding mu(decode(z)) to the two class means: moving along the "
                "direction, the decoded image becomes a " + class_names[target] + " as the encoder sees it.")
@@ -118,7 +119,7 @@ def arithmetic_section(checkpoint: Checkpoint, mu: torch.Tensor, labels: np.ndar
                 for col, name in zip(columns, defaults)}
     codes = {name: z for name, (z, _) in operands.items()}
     result = arithmetic(codes["a"], codes["b"], codes["c"])
-    st.session_state["directions_arithmetic"] = {**{k: v.numpy() for k, v in codes.items()}, "result": result.numpy()}
+    st.session_state[DIRECTIONS_ARITHMETIC] = {**{k: v.numpy() for k, v in codes.items()}, "result": result.numpy()}
     means = class_means(mu, labels, len(class_names))
     nearest = int(nearest_class(reencode(checkpoint.model, result[None], class_labels(decoding_class, 1)), means)[0])
     images = checkpoint.model.decode_image(torch.stack([*codes.values(), result]), class_labels(decoding_class, 4))

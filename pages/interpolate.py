@@ -1,7 +1,7 @@
 """Interpolation: decode the straight (lerp) and great-circle (slerp) paths between two latent codes.
 
-Session keys this page owns: "interpolate_paths", {"linear": ..., "spherical": ...}, the codes (steps, D) it decodes
-and draws over the scatter's map; "interpolate_diagnostics", the same keys to each path's `PathDiagnostics`.
+Session keys this page owns (ui/session_keys.py): INTERPOLATE_PATHS, the codes it decodes and draws over the
+scatter's map, and INTERPOLATE_DIAGNOSTICS, each path's `PathDiagnostics`.
 """
 
 import numpy as np
@@ -13,7 +13,8 @@ from ui.cache import encodings, projection
 from ui.components.latent_path import arc, latent_path, line
 from ui.conditional import class_labels, decoding_class_ui
 from ui.navigation import page_intro
-from ui.state import SCATTER_DIMS, SCATTER_PROJECTION, selected_test_examples, sliders_class, sliders_code
+from ui.session_keys import INTERPOLATE_DIAGNOSTICS, INTERPOLATE_PATHS, SCATTER_DIMS, SCATTER_PROJECTION
+from ui.state import selected_test_examples, sliders_class, sliders_code
 from ui.widgets import latent_scatter_figure, show_images, show_picture
 from vae_core.checkpoint import Checkpoint
 from vae_core.data import Dataset
@@ -174,12 +175,12 @@ decoding_class = decoding_class_ui(checkpoint, dataset.class_names, "interpolate
 path_labels = class_labels(decoding_class, steps)
 paths = {method: interpolate(z0, z1, steps, method) for method in METHODS}
 images = {method: checkpoint.model.decode_image(path, path_labels).cpu() for method, path in paths.items()}
-st.session_state["interpolate_paths"] = {method: path.numpy() for method, path in paths.items()}
+st.session_state[INTERPOLATE_PATHS] = {method: path.numpy() for method, path in paths.items()}
 st.caption("The two strips one above the other, step by step; the ends are the same codes.")
 for method in METHODS:
     strip_with_exports(method, images[method])
 live_paths(checkpoint, z0, z1, decoding_class)
 diagnostics = {method: path_diagnostics(checkpoint.model, path, path_labels) for method, path in paths.items()}
-st.session_state["interpolate_diagnostics"] = diagnostics
+st.session_state[INTERPOLATE_DIAGNOSTICS] = diagnostics
 diagnostics_charts(diagnostics)
-st.plotly_chart(path_figure(checkpoint, dataset, st.session_state["interpolate_paths"]), key="interpolate_chart")
+st.plotly_chart(path_figure(checkpoint, dataset, st.session_state[INTERPOLATE_PATHS]), key="interpolate_chart")

@@ -1,6 +1,6 @@
 """Prior and holes: the prior N(0, I) against the aggregate posterior q(z), and the prior samples q(z) never visits.
 
-Session key this page owns: "prior_holes", {"holes", "typical", "densest": prior codes (k, D) it decodes}.
+Session key this page owns (ui/session_keys.py): PRIOR_HOLES, the prior codes it decodes.
 """
 
 import numpy as np
@@ -10,6 +10,7 @@ import streamlit as st
 from ui.cache import aggregate_density_grid, dimension_activity, encodings, scored_prior_samples
 from ui.conditional import class_labels, decoding_class_ui
 from ui.navigation import page_intro
+from ui.session_keys import PRIOR_HOLES
 from ui.widgets import image_rows
 from vae_core.checkpoint import Checkpoint
 from vae_core.density import DensityConfig, DensityGrid, ScoredPriorSamples, plane_basis
@@ -75,7 +76,7 @@ def kl_metrics(checkpoint: Checkpoint, scored: ScoredPriorSamples, kl_q_to_p: fl
 
 def decoded_rows(checkpoint: Checkpoint, scored: ScoredPriorSamples, decoding_class: int | None) -> None:
     codes = {row: scored.z[getattr(scored, row)(CONFIG.shown)].float() for row in ROWS}
-    st.session_state["prior_holes"] = {row: z.numpy() for row, z in codes.items()}
+    st.session_state[PRIOR_HOLES] = {row: z.numpy() for row, z in codes.items()}
     for row, z in codes.items():
         log_q = scored.log_q[getattr(scored, row)(CONFIG.shown)]
         image_rows({ROWS[row]: checkpoint.model.decode_image(z, class_labels(decoding_class, len(z))).cpu()},

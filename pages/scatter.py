@@ -26,10 +26,17 @@ from ui.components.embedding_inspector import (
 from ui.conditional import class_labels, decoding_class_ui
 from ui.navigation import page_intro
 from ui.projections import request
-from ui.state import (
+from ui.session_keys import (
     SCATTER_DIMS,
+    SCATTER_MAP_SHOWN,
+    SCATTER_OWNER,
+    SCATTER_PARAMS,
     SCATTER_PROJECTION,
+    SCATTER_SEEN,
     SCATTER_SELECTION,
+    SCATTER_SPLIT_KEPT,
+)
+from ui.state import (
     current_model,
     dataset_roots,
     sliders_code,
@@ -43,9 +50,7 @@ from vae_core.latent import latent_grid, nearest_neighbours
 from vae_core.projection import METHOD_INFO, Projection, ProjectionParams, project_points
 
 SPLIT_NAMES = {"test": "Test", "train": "Train", "all": "Train + test"}  # the order shown; keys: vae_core.data.SPLITS
-SPLIT_KEPT = "scatter_split_kept"
 COLOUR_BY = ("label", "reconstruction log-likelihood", "KL", "ELBO", "‖μ‖", "mean σ")
-MAP_SHOWN = "scatter_map_shown"  # (checkpoint sha256, split, params, Projection): the map this page last drew
 MAX_SHOWN = 12  # selected examples drawn in the panel; more would only slow the page down
 NEIGHBOURS = 8  # k nearest neighbours shown per selected example (the first MAX_NEIGHBOUR_ROWS of them)
 MAX_NEIGHBOUR_ROWS = 3
@@ -90,7 +95,7 @@ def bounds(allowed, kind) -> tuple:
 def slow_params_form(method: str, n_points: int) -> ProjectionParams | None:
     """t-SNE / UMAP parameters, set before anything runs; the map is computed when Compute is pressed."""
     defaults = ProjectionParams(method)
-    asked_key = f"scatter_params_{method}"
+    asked_key = SCATTER_PARAMS.format(method=method)
     with st.form(f"scatter_form_{method}", border=True):
         columns = st.columns(3)
         if method == "tsne":
@@ -130,7 +135,7 @@ def wait_for_projection(checkpoint: Checkpoint, split: str, params: ProjectionPa
 def map_on_screen(checkpoint: Checkpoint, split: str) -> tuple[ProjectionParams, Projection] | None:
     """The map to keep drawing while another computes: the last one this page drew of this model and split, else
     the model's opening map (computed on the spot)."""
-    shown = st.session_state.get(MAP_SHOWN)
+    shown = st.session_state.get(SCATTER_MAP_SHOWN)
     if shown is not None and shown[:2] == (checkpoint.sha256, split):
         return shown[2:]
     params = default_params(checkpoint)
@@ -188,17 +193,17 @@ def stored_selection(checkpoint: Checkpoint, split: str) -> list[int]:
     """The selection kept for this model and split; a new split (or model) starts with none. A selection keeps
     its points across projections of the same split (they are the same examples)."""
     owner = (checkpoint.sha256, split)
-    if st.session_state.get("scatter_owner") != owner:
+    if st.session_state.get(SCATTER_OWNER) != owner:
         st.session_state.pop(SCATTER_SELECTION, None)
-        st.session_state["scatter_owner"] = owner
+        st.session_state[SCATTER_OWNER] = owner
     return st.session_state.get(SCATTER_SELECTION, (split, []))[1]
 
 
 def take_selection(state_selection: dict | None, split: str, view_id: str) -> bool:
     """Keep a selection the browser made in this view since the last run; True when there was one."""
-    if not state_selection or state_selection.get("seq") == st.session_state.get("scatter_seen"):
+    if not state_selection or state_selection.get("seq") == st.session_state.get(SCATTER_SEEN):
         return False
-    st.session_state["scatter_seen"] = state_selection.get("seq")
+    st.session_state[SCATTER_SEEN] = state_selection.get("seq")
     if state_selection.get("view") != view_id:
         return False
     set_selection(split, [int(i) for i in state_selection["indices"]])
@@ -329,10 +334,10 @@ def main() -> None:
     split_col, method_col = st.columns([2, 3])
     splits = [s for s in SPLIT_NAMES if s in SPLITS]
     # A link can open a split (/scatter?split=all); else the one last shown (widget state ends with the page).
-    asked = st.query_params.get("split", st.session_state.get(SPLIT_KEPT))
+    asked = st.query_params.get("split", st.session_state.get(SCATTER_SPLIT_KEPT))
     split = split_col.radio("Examples", splits, index=splits.index(asked) if asked in splits else 0,
                             format_func=SPLIT_NAMES.get, horizontal=True, key="scatter_split")
-    st.session_state[SPLIT_KEPT] = split
+    st.session_state[SCATTER_SPLIT_KEPT] = split
     examples = dataset.split(split)
     labels_tensor, ids = examples.y, examples.ids
     labels = labels_tensor.numpy()
@@ -344,7 +349,7 @@ def main() -> None:
         return
     if run is not None and run.done:
         projected = run.result
-        st.session_state[MAP_SHOWN] = (checkpoint.sha256, split, params, projected)
+        st.session_state[SCATTER_MAP_SHOWN] = (checkpoint.sha256, split, params, projected)
     else:  # the map on screen stays, until Compute is pressed and while the asked one computes
         if run is None:
             st.info(f"Set the {asked} parameters and press Compute: it runs in the background on the server, and "

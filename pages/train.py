@@ -12,6 +12,7 @@ from ui import cache, jobs, state, workspace
 from ui.dataset_report import show_dataset_report
 from ui.navigation import page_header
 from ui.replay_view import live_scatter, replay_view
+from ui.session_keys import TRAIN_JOB, TRAIN_OFFERED
 from ui.settings import settings
 from ui.widgets import CLASS_COLORS, describe, image_rows
 from vae_core.background import Progress
@@ -30,7 +31,6 @@ MAX_CHART_POINTS = 600  # per train series; long runs are thinned, so each poll 
 SERIES = [("recon", 1, CLASS_COLORS[0]), ("elbo", 1, CLASS_COLORS[2]), ("kl", 2, CLASS_COLORS[1])]
 TRAIN_DEFAULTS, MODEL_DEFAULTS = TrainConfig(), VAEConfig()
 ARCHIVE_KEY = "train_archive"
-OFFERED_KEY = "train_offered"  # the folder name of an archive just extracted, to choose it on the next run
 
 
 def folder_options_ui(path: str, roots: DataRoots | None) -> dict:
@@ -70,7 +70,7 @@ def _on_archive() -> None:
     except VAEError as exc:
         state.flash("error", f"Archive not used: {exc}.")
         return
-    st.session_state[OFFERED_KEY] = extracted.folder.name
+    st.session_state[TRAIN_OFFERED] = extracted.folder.name
     state.flash("success", f"{extracted.images:,} images extracted into your dataset '{extracted.folder.name}'"
                            + (f" ({extracted.skipped} other files left out)" if extracted.skipped else "") + ".")
 
@@ -88,8 +88,8 @@ def offered_dataset_ui() -> tuple[str, dict]:
     offered = {_offered_label(name, options, own and own.data): (name, options)
                for name, options in datasets_in_roots(roots)}
     uploads = [label for label in offered if label.startswith("your upload: ")]
-    if st.session_state.get(OFFERED_KEY):  # an archive just extracted: choose it
-        st.session_state["train_dataset"] = f"your upload: {st.session_state.pop(OFFERED_KEY)}"
+    if st.session_state.get(TRAIN_OFFERED):  # an archive just extracted: choose it
+        st.session_state["train_dataset"] = f"your upload: {st.session_state.pop(TRAIN_OFFERED)}"
     label = st.selectbox("Dataset", list(offered), key="train_dataset",
                          index=list(offered).index("mnist") if "mnist" in offered else 0)
     st.file_uploader(f"...or upload your images as a zip or tar archive (subfolders become classes; max "
@@ -236,7 +236,7 @@ def stop_button(job: WorkerTrainingJob, waiting: bool) -> None:
 def waiting_view() -> None:
     """A queued run's place in the queue; polled slowly, since a class's waiting pages would share the CPU with the
     run that trains."""
-    job: WorkerTrainingJob = st.session_state[state.TRAIN_JOB]
+    job: WorkerTrainingJob = st.session_state[TRAIN_JOB]
     if not jobs.waits(job):
         st.rerun()  # the whole page switches to the live view (or the results)
     job.keep_alive()
@@ -249,7 +249,7 @@ def waiting_view() -> None:
 @st.fragment(run_every=POLL_SECONDS)
 def live_view() -> None:
     """Redraws only this part every poll, so the worker trains on and the rest of the app stays usable."""
-    job: WorkerTrainingJob = st.session_state[state.TRAIN_JOB]
+    job: WorkerTrainingJob = st.session_state[TRAIN_JOB]
     if not job.running:
         st.rerun()  # the whole page switches to the results view
     job.keep_alive()

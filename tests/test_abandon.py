@@ -7,8 +7,7 @@ import logging
 import time
 
 import pytest
-from test_background import finish, tiny_job, wait_until
-from test_train_worker import worker_job
+from support.jobs import finish, tiny_job, wait_until, worker_job
 
 from ui.abandon import ABANDON_ENV, AbandonPolicy, Watchdog
 from vae_core.checkpoint import load_checkpoint_bytes

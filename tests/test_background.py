@@ -10,36 +10,14 @@ import weakref
 
 import pytest
 import torch
+from support.jobs import TINY, finish, tiny_job, tiny_train_config, wait_until
 
 from vae_core.background import JobConfig, TrainingJob, start_training
 from vae_core.checkpoint import load_checkpoint_bytes
 from vae_core.data import class_balanced_indices
 from vae_core.errors import ConfigError, TrainingError
 from vae_core.models import VAEConfig
-from vae_core.train import TrainConfig, Trainer, build_trainer
-
-TINY = {"latent_dim": 2, "hidden_dims": (32, 16)}
-
-
-def wait_until(condition, timeout: float = 30.0, interval: float = 0.02) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting for the training thread"
-        time.sleep(interval)
-
-
-def tiny_train_config(epochs: int, **train) -> TrainConfig:
-    return TrainConfig(epochs=epochs, batch_size=64, learning_rate=2e-3, device="cpu", **train)
-
-
-def tiny_job(dataset, epochs: int, job_config: JobConfig | None = None, **train) -> TrainingJob:
-    return start_training(dataset, tiny_train_config(epochs, **train), VAEConfig(image_shape=dataset.image_shape,
-                                                                                  **TINY), job_config=job_config)
-
-
-def finish(job: TrainingJob) -> None:
-    job.stop()
-    assert job.join(timeout=30)
+from vae_core.train import Trainer, build_trainer
 
 
 def test_stop_ends_the_run_between_steps_and_keeps_the_weights(digits):
@@ -261,7 +239,7 @@ def test_a_server_killed_mid_run_leaves_its_last_autosave_loadable_and_its_worke
     import subprocess
     import sys
 
-    from conftest import ROOT
+    from support.paths import ROOT
 
     path = tmp_path / "run.safetensors"
     process = subprocess.Popen([sys.executable, "-c", CRASHING_RUN, str(path)], cwd=ROOT, stdout=subprocess.PIPE,

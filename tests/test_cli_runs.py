@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 
-from conftest import ROOT
+from support.paths import ROOT
 
 from vae_core.checkpoint import load_checkpoint
 from vae_core.train import TrainingSnapshot

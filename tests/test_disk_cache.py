@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import streamlit as st
-from conftest import ROOT
+from support.paths import ROOT
 
 from ui import cache
 from vae_core.checkpoint import load_checkpoint_bytes

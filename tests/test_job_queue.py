@@ -7,8 +7,8 @@ import time
 
 import numpy as np
 import pytest
-from test_background import wait_until
-from worker_jobs import intervals, most_at_once, timed_sleep
+from support.jobs import wait_until
+from support.worker_jobs import intervals, most_at_once, timed_sleep
 
 from ui.job_queue import TRAINING, JobQueue, QueueConfig, QueueError, default_max_running
 from vae_core.workers import WorkerCall

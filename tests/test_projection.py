@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from support.paths import ROOT
 
 from vae_core.errors import ConfigError
 from vae_core.latent import nearest_neighbours

@@ -8,19 +8,13 @@ import signal
 
 import pytest
 import torch
-from test_background import TINY, tiny_train_config, wait_until
+from support.jobs import TINY, tiny_train_config, wait_until, worker_job
 
-from vae_core.background import JobConfig
 from vae_core.checkpoint import DatasetInfo, load_checkpoint_bytes
 from vae_core.errors import TrainingError
 from vae_core.models import VAEConfig
 from vae_core.train import build_trainer
 from vae_core.train_worker import WorkerTrainingJob
-
-
-def worker_job(digits, epochs: int, job_config: JobConfig | None = None, **kwargs) -> WorkerTrainingJob:
-    return WorkerTrainingJob(DatasetInfo.of(digits), tiny_train_config(epochs),
-                             VAEConfig(image_shape=digits.image_shape, **TINY), job_config=job_config, **kwargs)
 
 
 def test_a_worker_run_reports_the_trainers_rows_and_its_checkpoint_continues_exactly(digits, tmp_path):

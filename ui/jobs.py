@@ -25,8 +25,9 @@ from vae_core.workers import WorkerCall, warm_up, without_progress
 from . import workspace
 from .abandon import Watchdog
 from .job_queue import TRAINING, JobQueue
+from .session_keys import TRAIN_JOB
 from .settings import settings
-from .state import TRAIN_JOB, flash
+from .state import flash
 
 MAX_KEPT_JOBS = 16  # finished jobs kept findable by their token, oldest dropped first
 STATUS_POLL_SECONDS = 2.0

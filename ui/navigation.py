@@ -1,10 +1,14 @@
 """Routing: the page list, `st.navigation` with the sidebar, and the header every page opens with.
 
-Streamlit still has its legacy multipage mode: until some session has called `st.navigation`, a server whose
-entry script sits beside a `pages/` folder serves that folder's files as an automatic page list, and runs a
-deep-linked page (`/sliders`) by itself, without the entry script. Our pages live in `pages/` (the project's
-layout), so every page opens with `page_header`, which routes through `route()` when the page was not reached
-through it: the session then gets the app's own navigation and sidebar, on the page it asked for.
+Why every page routes itself (Streamlit 1.67, streamlit/runtime/pages_manager.py and scriptrunner/script_runner.py):
+the first session of a server process sets the process-wide flag `PagesManager.uses_pages_directory` to whether a
+`pages/` folder sits beside the entry script, and while it is set the script runner does not run app.py: its
+`_mpa_v1` builds an automatic page list from pages/*.py and runs the page the URL names (`/sliders`) by itself.
+Only a call to `st.navigation` clears the flag, for every later session. AppTest sets the flag again at every
+run, so there every run of a page starts in that mode. Our pages live in `pages/` (the project's layout), so
+`page_header` routes through `route()` when the page was not reached through it (the session then gets the app's
+own navigation and sidebar, on the page it asked for) and ends the bare run; tests/test_app_shell.py shows what
+a page gets without it.
 """
 
 from __future__ import annotations
@@ -52,8 +56,8 @@ def route() -> None:
 
 def page_header(title: str, caption: str) -> None:
     """Title and caption of a page; first makes sure the page runs inside the app's navigation."""
-    if not getattr(_routing, "active", False):
-        route()  # legacy mode ran this page file alone: run it again, routed, and end this bare run
+    if not getattr(_routing, "active", False):  # legacy pages/ mode ran this page file alone (see the top)
+        route()
         st.stop()
     from .state import show_flash
 
