@@ -150,7 +150,7 @@ def start_job(checkpoint: Checkpoint, resume: bool, choice: tuple[str, dict], mo
     if resume:  # the checkpoint's own dataset, reloaded the one safe way (its stored options are not trusted)
         view = model_view.current()
         if view.problem is not None:
-            raise VAEError(view.problem)
+            raise view.problem
         autosave = workspace.new_autosave_path(f"{Path(checkpoint.dataset.name).name}-continued")
         return WorkerTrainingJob(DatasetInfo.of(view.dataset), train_config, resume=state.current_model().data,
                                  autosave=autosave, roots=view.roots)

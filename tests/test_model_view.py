@@ -81,6 +81,6 @@ def test_visitors_with_different_roots_get_their_own_dataset_and_a_missing_one_i
     assert model_view.of(checkpoint, DataRoots((mine,))) is mine_view
 
     missing = model_view.of(checkpoint, DataRoots((empty,)))
-    assert missing.dataset is None and "pets" in missing.problem
+    assert missing.dataset is None and "pets" in str(missing.problem)
     image_folder(empty, "pets", 4)  # the visitor uploads it: the next run finds it
     assert len(model_view.of(checkpoint, DataRoots((empty,))).dataset.split("all")) == 4

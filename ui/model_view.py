@@ -56,7 +56,7 @@ class ModelView:
     model in local mode, else looked up by name inside them), or the `problem` that keeps it from being read."""
 
     def __init__(self, checkpoint: Checkpoint, roots: DataRoots | None, dataset: Dataset | None = None,
-                 problem: str | None = None):
+                 problem: VAEError | None = None):
         self.checkpoint, self.roots, self.dataset, self.problem = checkpoint, roots, dataset, problem
         self._derived: OrderedDict[Hashable, Any] = OrderedDict()
         self._computing: dict[Hashable, threading.Lock] = {}
@@ -186,7 +186,7 @@ def of(checkpoint: Checkpoint, roots: DataRoots | None) -> ModelView:
     try:
         return _view(checkpoint.sha256, roots, checkpoint)
     except VAEError as exc:
-        return ModelView(checkpoint, roots, problem=str(exc))
+        return ModelView(checkpoint, roots, problem=exc)
 
 
 def current() -> ModelView:
