@@ -8,7 +8,6 @@ import numpy as np
 import streamlit as st
 import torch
 
-from ui.cache import encodings
 from ui.components.latent_path import latent_path, line
 from ui.conditional import class_labels, decoding_class_ui
 from ui.navigation import page_intro
@@ -127,12 +126,13 @@ def arithmetic_section(checkpoint: Checkpoint, mu: torch.Tensor, labels: np.ndar
     st.caption(f"The result's re-encoding lies nearest to the mean code of class {class_names[nearest]}.")
 
 
-checkpoint, dataset = page_intro(
+view = page_intro(
     "Directions",
     "The mean code of a class is a point in latent space; the difference of two class means is a direction "
     "('from 3 toward 8'). Walk along it, or add and subtract codes: a − b + c.",
 )
-mu, labels = torch.tensor(encodings(checkpoint)[0]), dataset.split("test").y.numpy()
+checkpoint, dataset = view.checkpoint, view.dataset
+mu, labels = torch.tensor(view.encodings()[0]), view.labels()
 if len(np.unique(labels)) < 2:
     st.error("Directions need at least two classes with test examples; this dataset's test split has "
              f"{len(np.unique(labels))}.")

@@ -21,9 +21,9 @@ import numpy as np
 import streamlit as st
 import torch
 
-from ui.cache import dimension_activity, encodings
 from ui.components.latent_canvas import latent_canvas
 from ui.conditional import class_labels, decoding_class_ui
+from ui.model_view import ModelView
 from ui.navigation import page_intro
 from ui.session_keys import (
     SLIDERS_CLASS_ROW,
@@ -37,7 +37,6 @@ from ui.session_keys import (
 from ui.state import remember_sliders_code
 from ui.widgets import image_rows, show_images
 from vae_core.checkpoint import Checkpoint
-from vae_core.data import Dataset
 from vae_core.images import png_bytes, to_uint8, upscale
 from vae_core.latent import prior_samples, traversal_grid
 from vae_core.metrics import DimensionActivity
@@ -46,8 +45,9 @@ RANGE = 3.0  # the prior is N(0, I): +-3 sigma holds 99.7% of each coordinate
 TRAVERSAL_STEPS = 9
 
 
-def start_code_ui(checkpoint: Checkpoint, dataset: Dataset) -> tuple[str, np.ndarray]:
+def start_code_ui(view: ModelView) -> tuple[str, np.ndarray]:
     """Widgets choosing where the sliders start; returns (a name for the choice, z (D,))."""
+    checkpoint, dataset = view.checkpoint, view.dataset
     latent_dim = checkpoint.config.latent_dim
     source = st.radio("Start from", ["Prior mean (z = 0)", "Random prior sample", "Dataset example"],
                       horizontal=True, key="sliders_source")
@@ -61,8 +61,7 @@ def start_code_ui(checkpoint: Checkpoint, dataset: Dataset) -> tuple[str, np.nda
         pair = torch.cat([x[index:index + 1], checkpoint.model.reconstruct(x[index:index + 1], y[index:index + 1])])
         show_images(pair, captions=[f"example {index}: {dataset.class_names[y[index]]}", "its reconstruction"],
                     size=112)
-        mu, _ = encodings(checkpoint)
-        return f"example-{index}", mu[index]
+        return f"example-{index}", view.encodings()[0][index]
     return "mean", np.zeros(latent_dim, dtype=np.float32)
 
 
@@ -161,7 +160,7 @@ def traversal(checkpoint: Checkpoint, z: np.ndarray, dims: list[int], y: torch.T
         image_rows({f"z{d}": row for d, row in zip(dims, images)}, captions=[f"{v:+.2f}" for v in values], size=48)
 
 
-checkpoint, dataset = page_intro(
+view = page_intro(
     "Latent sliders",
     "Drag a slider, or press on the pad and drag (or tab to it and use the arrow keys): the image, the decoder's "
     "mean image for the code z, follows. Each slider sets one coordinate of z; the pad moves z within a plane "
@@ -169,9 +168,10 @@ checkpoint, dataset = page_intro(
     "kept), over the test set's codes coloured by label. KL is the average KL(q(z_d|x) || N(0,1)) over the test "
     "set: dimensions near 0 nats are ignored by the model, so moving them changes little.",
 )
-mu, _ = encodings(checkpoint)
-activity = dimension_activity(checkpoint)
-choice, start = start_code_ui(checkpoint, dataset)
+checkpoint, dataset = view.checkpoint, view.dataset
+mu, _ = view.encodings()
+activity = view.activity
+choice, start = start_code_ui(view)
 start_key = (checkpoint.sha256, choice)
 reset = st.button("Reset sliders to the start", key="sliders_reset")
 if reset or st.session_state.get(SLIDERS_START) != start_key:

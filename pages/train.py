@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from ui import cache, jobs, state, workspace
+from ui import cache, jobs, model_view, state, workspace
 from ui.dataset_report import show_dataset_report
 from ui.navigation import page_header
 from ui.replay_view import live_scatter, replay_view
@@ -148,11 +148,12 @@ def start_job(checkpoint: Checkpoint, resume: bool, choice: tuple[str, dict], mo
     user."""
     train_config = TrainConfig(**train_settings)
     if resume:  # the checkpoint's own dataset, reloaded the one safe way (its stored options are not trusted)
-        roots = state.dataset_roots(checkpoint)
-        dataset = cache.checkpoint_dataset(checkpoint, roots)
+        view = model_view.current()
+        if view.problem is not None:
+            raise view.problem
         autosave = workspace.new_autosave_path(f"{Path(checkpoint.dataset.name).name}-continued")
-        return WorkerTrainingJob(DatasetInfo.of(dataset), train_config, resume=state.current_model().data,
-                                 autosave=autosave, roots=roots)
+        return WorkerTrainingJob(DatasetInfo.of(view.dataset), train_config, resume=state.current_model().data,
+                                 autosave=autosave, roots=view.roots)
     name, options = choice
     if name == "folder" and not options["path"]:
         raise ValueError("enter the path of a folder of png/jpg images")

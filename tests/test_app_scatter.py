@@ -332,14 +332,14 @@ def test_switching_split_never_applies_the_old_splits_indices(digits):
 
 
 def test_the_servers_first_map_runs_in_the_warmed_up_worker_of_the_maps_pool():
-    from ui import projections
+    from ui import model_view, projections
     from vae_core.projection import ProjectionParams
 
     projections.warm_up_maps.clear()
     warm = projections.warm_up_maps()
     assert warm.join(timeout=600) and warm.exception is None
-    checkpoint = load_checkpoint(ROOT / "checkpoints" / "digits-2d.safetensors")
-    run = projections.request(checkpoint, "test", ProjectionParams("umap", seed=3))
+    view = model_view.of(load_checkpoint(ROOT / "checkpoints" / "digits-2d.safetensors"), None)
+    run = projections.request(view, "test", ProjectionParams("umap", seed=3))
     assert run.job is not None and run.job.pid == warm.pid  # umap-learn already imported, its kernels compiled
     deadline = time.monotonic() + 600
     while not run.done and time.monotonic() < deadline:

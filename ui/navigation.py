@@ -15,8 +15,12 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import streamlit as st
+
+if TYPE_CHECKING:
+    from .model_view import ModelView
 
 ICON_URL = "/app/static/icon.png"  # static/icon.png, a static file of ours: no font CDN, no media file per view
 
@@ -66,10 +70,10 @@ def page_header(title: str, caption: str) -> None:
     show_flash()
 
 
-def page_intro(title: str, caption: str):
-    """The header of a page that explores the current model; returns (checkpoint, its dataset)."""
-    from . import cache, state
+def page_intro(title: str, caption: str) -> ModelView:
+    """The header of a page that explores the current model; returns its view (stopping the page with a message
+    when its dataset cannot be loaded)."""
+    from . import model_view
 
     page_header(title, caption)
-    checkpoint = state.current_checkpoint()
-    return checkpoint, cache.dataset_for(checkpoint)
+    return model_view.current_or_stop()
