@@ -30,18 +30,20 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from support.browser import CHROMIUM, FIRST_LOAD_MS, INSPECTOR, MAIN, choose_radio, wait_for_inspector
+
+from ui.cache import CACHE_ENV
+
 from .context import Context
 from .report import Table
-from .sessions import (  # the browser helpers come through sessions, which finds tests/browser_support.py
-    CHROMIUM,
-    FIRST_LOAD_MS,
-    MAIN,
+from .sessions import (
     OUT,
     SCATTER,
     SLIDERS,
     TRAIN,
     Server,
     SessionReport,
+    arrive_on,
     attempt,
     browser_session,
     check_page,
@@ -55,15 +57,8 @@ from .sessions import (  # the browser helpers come through sessions, which find
     serve,
     server_problems,
     start_button,
-    visit,
-    wait_until_idle,
     write,
 )
-
-# isort: split
-from browser_support import INSPECTOR, choose_radio, wait_for_inspector  # noqa: E402
-
-from ui.cache import CACHE_ENV  # noqa: E402
 
 GOAL_RELEASE_P95_MS = 150
 GOAL_THROUGHPUT_RATIO = 0.9
@@ -173,9 +168,7 @@ def train_session(url: str, run: TrainerRun, line: StartLine) -> None:
     """Open the Train page, choose MNIST and the epochs; at the go press Start and watch the run to its end."""
     with browser_session(url, run.session) as page:
         try:
-            page.goto(url)
-            wait_until_idle(page, FIRST_LOAD_MS)
-            visit(page, TRAIN, run.session)
+            arrive_on(page, url, TRAIN, run.session)
             fill_training_form(page, DATASET, run.epochs)
         finally:
             line.arrived()
@@ -242,14 +235,7 @@ def umap_session(url: str, run: UmapRun, line: StartLine) -> None:
     """Open the Latent scatter page on the split, choose UMAP; at the go press Compute and wait for the points."""
     with browser_session(url, run.session) as page:
         try:
-            page.goto(url)
-            wait_until_idle(page, FIRST_LOAD_MS)
-            visit(page, SCATTER, run.session)
-            wait_for_inspector(page, FIRST_LOAD_MS)
-            choose_radio(page, "Examples", SPLITS[run.split][0])
-            choose_radio(page, "Projection", "UMAP")
-            compute = page.locator(MAIN).get_by_role("button", name="Compute")
-            compute.wait_for()
+            compute = ready_to_compute_umap(page, url, run.split, run.session)
         finally:
             line.arrived()
         line.go.wait()
@@ -259,9 +245,25 @@ def umap_session(url: str, run: UmapRun, line: StartLine) -> None:
         page.wait_for_timeout(MAP_KEPT_AFTER_S * 1000)
         run.map_kept = page.locator(INSPECTOR).count() > 0
         left_ms = max(1000.0, (line.deadline - time.monotonic()) * 1000)
-        painted = page.wait_for_function(UMAP_PAINTED, arg=since, timeout=left_ms, polling=200).json_value()
-        run.seconds, run.points = (painted["at"] - since) / 1000, painted["count"]
+        run.seconds, run.points = umap_drawn(page, since, left_ms)
         check_page(page, run.session)
+
+
+def ready_to_compute_umap(page, url: str, split: str, report: SessionReport):
+    """The Latent scatter page on `split` with UMAP chosen; returns its Compute button."""
+    arrive_on(page, url, SCATTER, report)
+    wait_for_inspector(page, FIRST_LOAD_MS)
+    choose_radio(page, "Examples", SPLITS[split][0])
+    choose_radio(page, "Projection", "UMAP")
+    compute = page.locator(MAIN).get_by_role("button", name="Compute")
+    compute.wait_for()
+    return compute
+
+
+def umap_drawn(page, since: float, timeout_ms: float) -> tuple[float, int]:
+    """(seconds from `since` (the page's performance.now()) to the frame that drew a UMAP, its points)."""
+    painted = page.wait_for_function(UMAP_PAINTED, arg=since, timeout=timeout_ms, polling=100).json_value()
+    return (painted["at"] - since) / 1000, painted["count"]
 
 
 class Observer:
@@ -287,9 +289,7 @@ class Observer:
         rng = random.Random(0)
         with browser_session(self.url, self.session) as page:
             try:
-                page.goto(self.url)
-                wait_until_idle(page, FIRST_LOAD_MS)
-                visit(page, SLIDERS, self.session)
+                arrive_on(page, self.url, SLIDERS, self.session)
                 page.locator(MAIN).get_by_text("Code as of your last release").wait_for(timeout=FIRST_LOAD_MS)
             finally:
                 self.ready.set()
@@ -445,16 +445,34 @@ def one_run_alone(url: str, epochs: int, seconds: float) -> TrainerRun:
 
 def throughput(result: ClassroomResult) -> dict:
     """Examples/s of one run alone (from its first step shown to its end) and of the class's runs together, over
-    the window from the first step any of them showed (or from the go) to the last one's end."""
+    the window from the first step any of them showed (or from the go) to the last one's end; and over that window
+    less the UMAP's turn in the queue, when it took one in the window."""
     runs, alone = result.runs, result.baseline.examples_per_s
     examples = sum(r.examples_done for r in runs)
     starts = [r.first_step_at for r in runs if r.first_step_at is not None]
     end = max([r.ended_at or result.class_end for r in runs], default=result.class_end)
-    stepping = examples / (end - min(starts)) if starts else None
+    window = end - min(starts) if starts else None
+    umap_turn = umap_turn_s(result, min(starts), end) if starts else 0.0
+    stepping = examples / window if window else None
+    training_only = examples / (window - umap_turn) if window and window > umap_turn else None
     from_go = examples / (end - result.went)
     return {"alone": alone, "class_from_first_step": stepping, "class_from_go": from_go, "examples": examples,
             "ratio": stepping / alone if stepping and alone else None,
-            "ratio_from_go": from_go / alone if alone else None}
+            "ratio_from_go": from_go / alone if alone else None, "umap_turn_s": umap_turn,
+            "ratio_without_umap_turn": training_only / alone if training_only and alone else None}
+
+
+def umap_turn_s(result: ClassroomResult, start: float, end: float) -> float:
+    """How long the UMAP held the queue's slot inside the window: from the end of the last run that ended before
+    its points were drawn (the slot freed, the map went next) to the points; 0 when it ran outside the window."""
+    umap = result.umap
+    if umap is None or umap.seconds is None:
+        return 0.0
+    drawn = umap.pressed + umap.seconds
+    before = [r.ended_at for r in result.runs if r.ended_at is not None and r.ended_at <= drawn]
+    if not start < drawn < end:
+        return 0.0
+    return drawn - max([*before, umap.pressed])
 
 
 # --- tables -------------------------------------------------------------------------------------------------------
@@ -483,7 +501,7 @@ def observer_table(result: ClassroomResult) -> Table:
         f"{'met' if during['p95'] <= GOAL_RELEASE_P95_MS else 'NOT met'} (p95 {during['p95']:.0f} ms)")
     table.notes += [
         f"Goal: release -> server answer p95 <= {GOAL_RELEASE_P95_MS} ms during the class: {verdict}.",
-        "Each drag: 60 pointer moves at 60 Hz from the pad's centre along a random arc (tests/browser_support.py's "
+        "Each drag: 60 pointer moves at 60 Hz from the pad's centre along a random arc (tests/support/browser.py's "
         "drag_on_canvas), decoded in the browser; move -> frame from the canvas's performance marks; release -> "
         "server: from the pointer's release to the page showing the code the server received. The observer drags "
         "alone first, pauses during the run alone and while the class opens its pages, and drags again from the "
@@ -520,12 +538,16 @@ def throughput_notes(rates: dict) -> list[str]:
     ratio = rates["ratio"]
     verdict = "-" if ratio is None else f"{'met' if ratio >= GOAL_THROUGHPUT_RATIO else 'NOT met'} ({ratio:.2f})"
     from_go = "-" if rates["ratio_from_go"] is None else f"{rates['ratio_from_go']:.2f}"
+    without = rates.get("ratio_without_umap_turn")
+    umap_turn = (f" The UMAP took the slot for {rates['umap_turn_s']:.1f} s inside that window (maps go before "
+                 f"waiting runs): without its turn, {without:.2f} of one run alone." if rates.get("umap_turn_s")
+                 and without else "")
     return [
         f"Goal: the class's total examples/s >= {GOAL_THROUGHPUT_RATIO} of one run alone: {verdict}. Total: every "
         "run's examples (its last step shown x 60,000 / steps per epoch) over the window from the first step any "
         f"run showed to the last run's end; from the go instead: {from_go} of one run alone. One run alone: the "
         "same measure for one run (first step shown to its end) on the same server just before the class, with "
-        "the same settings and nobody else active: the machine to itself.",
+        "the same settings and nobody else active: the machine to itself." + umap_turn,
         "Start -> first step: from the click on Start to the first reading of the page that shows a step done "
         f"(the page is read every {POLL_S:g} s and redraws every second), i.e. the queue wait plus loading the "
         "data; a queued run shows its position first. Steps/s: from that reading to the one that showed its end; "

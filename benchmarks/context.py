@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
-import shutil
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -13,6 +12,7 @@ import torch
 
 from vae_core.data import DATA_ROOT, Dataset, load_dataset
 from vae_core.errors import DatasetError
+from vae_core.files import write_atomically
 from vae_core.models import VAE, VAEConfig
 from vae_core.train import EpochEvent, TrainConfig, Trainer
 
@@ -28,9 +28,8 @@ def raw_mnist_root(folder: Path = DEFAULT_DATA_ROOT) -> Path:
     raw.mkdir(parents=True, exist_ok=True)
     for gz in (DATA_ROOT / "MNIST" / "raw").glob("*.gz"):
         if not (raw / gz.stem).exists():
-            with gzip.open(gz) as src, open(raw / f"{gz.stem}.tmp", "wb") as dst:
-                shutil.copyfileobj(src, dst)
-            (raw / f"{gz.stem}.tmp").rename(raw / gz.stem)
+            with gzip.open(gz) as src:
+                write_atomically(raw / gz.stem, src.read())
     return folder
 MNIST_MLP = VAEConfig(image_shape=(1, 28, 28), latent_dim=20, hidden_dims=(400,))  # the tutorial's 784-400-20
 

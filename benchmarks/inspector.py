@@ -21,13 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-
-from .context import REPO, Context
-from .report import Table, percentile
-
-sys.path.insert(0, str(REPO / "tests"))  # the browser tests' helpers: one way to drive the app in Chromium
-
-from browser_support import (
+from support.browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
     FIRST_LOAD_MS,
@@ -35,13 +29,16 @@ from browser_support import (
     NAV_LINK,
     app_server,
     free_port,
-    new_page,  # noqa: E402
+    new_page,
     server_log_path,
     wait_for_inspector,
     wait_for_script,
 )
 
-from ui.cache import CACHE_ENV  # noqa: E402
+from ui.cache import CACHE_ENV
+
+from .context import REPO, Context
+from .report import Table, percentile
 
 GOAL_FIRST_PAINT_S = 2.0
 GOAL_HOVER_P95_MS = 50
@@ -264,26 +261,25 @@ def run(ctx: Context) -> list[Table]:
 
 def disk_cache_table() -> Table:
     """What a restarted server saves: the split's encodings and per-example terms computed (an empty cache)
-    against read back from the disk cache (ui.cache), for all 70,000 MNIST examples, in this process."""
-    import streamlit as st
-
+    against read back from the disk cache (ui.model_view), for all 70,000 MNIST examples, in this process."""
     from ui import cache
+    from ui.model_view import ModelView
 
-    table = Table("Restarted server: encodings and per-example terms of 70,000 MNIST examples (ui.cache)",
+    table = Table("Restarted server: encodings and per-example terms of 70,000 MNIST examples (ui.model_view)",
                   ["model", "encode: computed / from disk", "score recon, KL, ELBO: computed / from disk"])
     with tempfile.TemporaryDirectory() as disk_cache:
         os.environ[CACHE_ENV] = disk_cache
         try:
             for name in ("mnist-2d", "mnist-conv"):
                 checkpoint = cache.checkpoint((REPO / "checkpoints" / f"{name}.safetensors").read_bytes())
-                cache.dataset_for(checkpoint)  # loaded once, as a running server has it
+                dataset = cache.checkpoint_dataset(checkpoint, None)  # loaded once, as a running server has it
                 cells = []
-                for load in (cache.encodings, cache.example_terms):
+                for load in (ModelView.encodings, ModelView.terms):
                     seconds = []
                     for _ in range(2):  # computed and stored, then read back by a "restarted" server
-                        st.cache_data.clear()
+                        view = ModelView(checkpoint, None, dataset)  # nothing derived in memory yet
                         begin = time.perf_counter()
-                        load(checkpoint, "all")
+                        load(view, "all")
                         seconds.append(time.perf_counter() - begin)
                     cells.append(f"{seconds[0]:.2f} s / {seconds[1] * 1000:.0f} ms")
                 table.add(name, *cells)

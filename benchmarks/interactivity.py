@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 
+from ui.session_keys import MODEL, SLIDERS_MS
 from vae_core.checkpoint import DatasetInfo, checkpoint_bytes
 from vae_core.images import to_uint8, upscale
 from vae_core.metrics import encode_posterior
@@ -44,10 +45,10 @@ def app_with_model(model: VAE, ctx: Context, page: Path):
     """An AppTest of the real app, its current model set to `model` (as checkpoint bytes), on `page`."""
     from streamlit.testing.v1 import AppTest
 
-    from ui.state import MODEL, CurrentModel
+    from ui.state import CurrentModel
 
     mnist = ctx.mnist
-    info = DatasetInfo("mnist", mnist.image_shape, mnist.class_names, mnist.options)
+    info = DatasetInfo.of(mnist)
     data = checkpoint_bytes(model, info, new_history(), epoch=1, command="benchmarks")
     app = AppTest.from_file(str(REPO / "app.py"), default_timeout=300)
     app.session_state[MODEL] = CurrentModel("benchmark-mnist.safetensors", data)
@@ -68,9 +69,9 @@ def slider_latency(table: Table, model: VAE, ctx: Context) -> None:
         seconds, _ = timed(lambda: app.slider(key="sliders_z0").set_value(round(-2 + 0.2 * (i % 20), 2)).run())
         if i:  # the first change warms caches
             rerun_s.append(seconds)
-            page_s.append(app.session_state["sliders_ms"] / 1000)
+            page_s.append(app.session_state[SLIDERS_MS] / 1000)
     latency_row(table, "slider change -> image, page's own timer (fragment)", page_s, GOAL_SERVER_MS,
-                "sliders_ms set by pages/sliders.py")
+                "SLIDERS_MS set by pages/sliders.py")
     latency_row(table, "slider change -> image, whole AppTest rerun", rerun_s, GOAL_SERVER_MS,
                 "includes AppTest's own overhead")
 

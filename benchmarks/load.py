@@ -25,22 +25,32 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .context import Context
-from .report import Table
-from .sessions import (  # the browser helpers come through sessions, which finds tests/browser_support.py
-    ABANDONED,
-    ACTION_TIMEOUT_MS,
-    APP_TITLES,
+from support.browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
     FIRST_LOAD_MS,
     MAIN,
-    OUT,
+    NAV_LINK,
     PROGRESS,
+    VIEWPORT,
+    local_only,
+    nav_titles,
+    streamlit_server,
+    wait_for_inspector,
+)
+
+from ui.abandon import ABANDON_ENV, AbandonPolicy
+
+from .context import Context
+from .report import Table
+from .sessions import (
+    ABANDONED,
+    ACTION_TIMEOUT_MS,
+    APP_TITLES,
+    OUT,
     SCATTER,
     SLIDERS,
     TRAIN,
-    VIEWPORT,
     Server,
     SessionReport,
     arrive,
@@ -50,9 +60,7 @@ from .sessions import (  # the browser helpers come through sessions, which find
     fill_training_form,
     guarded,
     load_averages,
-    local_only,
     ms,
-    nav_titles,
     one_drag,
     progress_now,
     serve,
@@ -62,11 +70,6 @@ from .sessions import (  # the browser helpers come through sessions, which find
     visit,
     write,
 )
-
-# isort: split
-from browser_support import NAV_LINK, streamlit_server, wait_for_inspector  # noqa: E402
-
-from vae_core.background import ABANDON_ENV  # noqa: E402
 
 DRAGS_PER_VISIT = 3  # then the explorer goes to the scatter
 CLICKS_PER_VISIT = 3  # then back to the sliders
@@ -227,9 +230,7 @@ def run_load(explorers: int, seconds: float, abandon_after_s: float | None, log_
              job_end_timeout_s: float | None = None) -> LoadResult:
     """A fresh server, `explorers` exploring sessions and one training session arriving at once for `seconds`;
     then the trainer closes its browser and the job's end is awaited (abandon_after_s + 60 s at most)."""
-    from vae_core.background import JobConfig
-
-    abandon = abandon_after_s if abandon_after_s is not None else JobConfig().abandon_after_s
+    abandon = abandon_after_s if abandon_after_s is not None else AbandonPolicy().after_s
     load = {"before start": load_averages()}
     with serve(log_dir, {ABANDON_ENV: str(abandon)} if abandon_after_s is not None else None) as server:
         rss_start = server.rss_mb()
@@ -377,7 +378,7 @@ def load_table(result: LoadResult) -> Table:
         "First load: from everyone's arrival (all at once) to the session's first page run and idle (Overview); "
         "page switch: a sidebar click to the page's script run over and the page idle.",
         "Drags: 60 pointer moves at 60 Hz from the middle of the pad (70%) or of a slider to a random place "
-        "(tests/browser_support.py's drag_on_canvas), decoded in the browser; release -> server: from the pointer's "
+        "(tests/support/browser.py's drag_on_canvas), decoded in the browser; release -> server: from the pointer's "
         "release to the page showing the code the server received. Click -> panel: from the release on a random "
         "scatter point to the selection panel showing it, images decoded. Every session runs its own headless "
         "Chromium on the same 2 cores as the server, so the browsers' own work is part of the load.",

@@ -21,7 +21,7 @@ import time
 import numpy as np
 import torch
 
-from vae_core.background import JobConfig, start_training
+from vae_core.background import start_training
 from vae_core.checkpoint import load_checkpoint
 from vae_core.metrics import encode_posterior
 from vae_core.models import VAEConfig
@@ -51,11 +51,10 @@ def load_1min() -> float:
     return os.getloadavg()[0]
 
 
-def measure(table: Table, condition: str, mu: np.ndarray, repeats: int, keep_alive=lambda: None) -> None:
+def measure(table: Table, condition: str, mu: np.ndarray, repeats: int) -> None:
     for repeat in range(repeats):
         after = (f"compute, {TSNE_THREADS} thread (after)", lambda m: compute(m, ProjectionParams("tsne")))
         for label, project in (("scikit-learn default threads (before)", default_threads_tsne), after):
-            keep_alive()
             warm_torch_pool()
             seconds, _ = timed(lambda: project(mu))
             table.add(condition, repeat + 1, label, seconds, load_1min())
@@ -69,10 +68,9 @@ def run(ctx: Context) -> list[Table]:
                   ["condition", "repeat", "t-SNE call", "seconds", "load avg (1 min)"])
     measure(table, "no training in this process (torch pool warm)", mu, repeats)
     job = start_training(digits, TrainConfig(epochs=10_000, batch_size=64, device="cpu"),
-                         VAEConfig(image_shape=digits.image_shape, latent_dim=8),
-                         job_config=JobConfig(abandon_after_s=3600))
+                         VAEConfig(image_shape=digits.image_shape, latent_dim=8))
     try:
-        measure(table, "a training job running", mu, repeats, job.keep_alive)
+        measure(table, "a training job running", mu, repeats)
     finally:
         job.stop()
         job.join()

@@ -22,7 +22,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -32,16 +31,13 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
+from support.browser import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, local_only
+
+from ui.components import script
+from ui.widgets import CLASS_COLORS
 
 from .context import REPO, Context
 from .report import Table, median
-
-sys.path.insert(0, str(REPO / "tests"))  # the browser tests' Chromium flags and network guard
-
-from browser_support import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, local_only  # noqa: E402
-
-from ui.components import script  # noqa: E402
-from ui.widgets import CLASS_COLORS  # noqa: E402
 
 LIBRARY = "regl-scatterplot@1.16.0"
 BUNDLER = "esbuild@0.28.2"

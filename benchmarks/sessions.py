@@ -20,12 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .context import REPO
-from .report import percentile
-
-sys.path.insert(0, str(REPO / "tests"))  # the browser tests' helpers: one way to drive the app in Chromium
-
-from browser_support import (  # noqa: E402
+from support.browser import (
     CANVAS_PAD,
     CANVAS_SLIDER,
     CHROMIUM,
@@ -46,7 +41,10 @@ from browser_support import (  # noqa: E402
     wait_until_idle,
 )
 
-from ui.navigation import PAGES  # noqa: E402
+from ui.navigation import PAGES
+
+from .context import REPO
+from .report import percentile
 
 OUT = REPO / "benchmarks" / "out"  # git-ignored
 APP_TITLES = [title for _, title, _ in PAGES]
@@ -322,6 +320,13 @@ def one_drag(page, report: SessionReport, rng: random.Random, pad_share: float =
 
 
 # --- a session's course -------------------------------------------------------------------------------------------
+
+
+def arrive_on(page, url: str, title: str, report: SessionReport) -> None:
+    """Open the app at `url`, wait for its first run, and go to the page `title` from the sidebar (`visit`)."""
+    page.goto(url)
+    wait_until_idle(page, FIRST_LOAD_MS)
+    visit(page, title, report)
 
 
 def arrive(page, url: str, report: SessionReport, start: threading.Barrier, seconds: float) -> float:

@@ -14,12 +14,11 @@ import argparse
 import random
 import time
 
+from support.browser import CHROMIUM, FIRST_LOAD_MS, MAIN, wait_until_idle
+
 from .context import Context
 from .report import Table
-from .sessions import (  # the browser helpers come through sessions, which finds tests/browser_support.py
-    CHROMIUM,
-    FIRST_LOAD_MS,
-    MAIN,
+from .sessions import (
     OUT,
     SLIDERS,
     SessionReport,
@@ -32,7 +31,6 @@ from .sessions import (  # the browser helpers come through sessions, which find
     server_problems,
     spread,
     visit,
-    wait_until_idle,
     write,
 )
 

@@ -1,17 +1,17 @@
 """Directions: walk from one class's mean toward another's, and latent arithmetic a - b + c.
 
-Session keys this page owns: "directions_walk" {"amounts" (T,), "codes" (T, D) of the strip, "current" (D,) at the
-slider}, and "directions_arithmetic" {"a", "b", "c", "result"} codes (D,).
+Session keys this page owns (ui/session_keys.py): DIRECTIONS_WALK, the walk's strip and the code at its slider,
+and DIRECTIONS_ARITHMETIC, the codes of a - b + c.
 """
 
 import numpy as np
 import streamlit as st
 import torch
 
-from ui.cache import encodings
 from ui.components.latent_path import latent_path, line
 from ui.conditional import class_labels, decoding_class_ui
 from ui.navigation import page_intro
+from ui.session_keys import DIRECTIONS_ARITHMETIC, DIRECTIONS_WALK
 from ui.widgets import image_rows, show_images
 from vae_core.checkpoint import Checkpoint
 from vae_core.directions import DirectionsConfig, arithmetic, class_mean, class_means, nearest_class, walk
@@ -76,7 +76,7 @@ def direction_section(checkpoint: Checkpoint, mu: torch.Tensor, labels: np.ndarr
                captions=[f"{a:.2f}" for a in amounts], size=64)
     amount = amount_ui(checkpoint, start, direction, decoding_class)
     current = walk(start, direction, [amount])
-    st.session_state["directions_walk"] = {"amounts": amounts, "codes": codes.numpy(), "current": current[0].numpy()}
+    st.session_state[DIRECTIONS_WALK] = {"amounts": amounts, "codes": codes.numpy(), "current": current[0].numpy()}
     back = reencode(checkpoint.model, codes, class_labels(decoding_class, len(codes)))
     st.caption("Distance of each image's re-encoding mu(decode(z)) to the two class means: moving along the "
                "direction, the decoded image becomes a " + class_names[target] + " as the encoder sees it.")
@@ -118,7 +118,7 @@ def arithmetic_section(checkpoint: Checkpoint, mu: torch.Tensor, labels: np.ndar
                 for col, name in zip(columns, defaults)}
     codes = {name: z for name, (z, _) in operands.items()}
     result = arithmetic(codes["a"], codes["b"], codes["c"])
-    st.session_state["directions_arithmetic"] = {**{k: v.numpy() for k, v in codes.items()}, "result": result.numpy()}
+    st.session_state[DIRECTIONS_ARITHMETIC] = {**{k: v.numpy() for k, v in codes.items()}, "result": result.numpy()}
     means = class_means(mu, labels, len(class_names))
     nearest = int(nearest_class(reencode(checkpoint.model, result[None], class_labels(decoding_class, 1)), means)[0])
     images = checkpoint.model.decode_image(torch.stack([*codes.values(), result]), class_labels(decoding_class, 4))
@@ -126,12 +126,13 @@ def arithmetic_section(checkpoint: Checkpoint, mu: torch.Tensor, labels: np.ndar
     st.caption(f"The result's re-encoding lies nearest to the mean code of class {class_names[nearest]}.")
 
 
-checkpoint, dataset = page_intro(
+view = page_intro(
     "Directions",
     "The mean code of a class is a point in latent space; the difference of two class means is a direction "
     "('from 3 toward 8'). Walk along it, or add and subtract codes: a − b + c.",
 )
-mu, labels = torch.tensor(encodings(checkpoint)[0]), dataset.split("test").y.numpy()
+checkpoint, dataset = view.checkpoint, view.dataset
+mu, labels = torch.tensor(view.encodings()[0]), view.labels()
 if len(np.unique(labels)) < 2:
     st.error("Directions need at least two classes with test examples; this dataset's test split has "
              f"{len(np.unique(labels))}.")

@@ -4,11 +4,10 @@ move as you draw, with its samples decoded, its ELBO terms and its nearest test 
 
 import streamlit as st
 
-from ui.cache import dimension_activity, encodings
 from ui.components.draw_pad import draw_pad
 from ui.navigation import page_intro
 
-checkpoint, dataset = page_intro(
+view = page_intro(
     "Encode a drawing",
     "Draw with a mouse, pen or finger, drop an image file on the black square, or start from a test example: at "
     "every stroke the encoder gives the drawing's posterior q(z|x) = N(μ, σ²), drawn on the latent pad as its 1- "
@@ -17,9 +16,8 @@ checkpoint, dataset = page_intro(
     "its KL to the prior N(0, I) and the ELBO = log p(x|z) − KL, in nats; below, the test examples whose means lie "
     "nearest. A drawing unlike the training data shows up as a large KL or a poor reconstruction.",
 )
-mu, _ = encodings(checkpoint)
-test = dataset.split("test")
-pad = draw_pad(checkpoint, mu, test.y.numpy(), test.x, dimension_activity(checkpoint).kl)
+mu, _ = view.encodings()
+pad = draw_pad(view.checkpoint, mu, view.labels(), view.dataset.split("test").x, view.activity.kl)
 if not pad.ready:
     st.info(f"In-browser encoding is off: {pad.problem}." if pad.problem else
             "Starting in-browser encoding (it needs JavaScript and WebAssembly).")

@@ -8,11 +8,12 @@ from ui.widgets import describe, image_rows
 
 SHOWN = 8
 
-checkpoint, dataset = page_intro(
+view = page_intro(
     "VAE Latent Explorer",
     "A Variational Autoencoder maps each image x to a Gaussian q(z|x) in a small latent space and decodes "
     "z back to an image. Pick a model in the sidebar, then explore it with the pages on the left.",
 )
+checkpoint, dataset = view.checkpoint, view.dataset
 st.markdown(f"**Current model:** {describe(checkpoint)}")
 if checkpoint.command:
     st.code(checkpoint.command, language="bash", wrap_lines=True)

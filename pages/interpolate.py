@@ -1,7 +1,7 @@
 """Interpolation: decode the straight (lerp) and great-circle (slerp) paths between two latent codes.
 
-Session keys this page owns: "interpolate_paths", {"linear": ..., "spherical": ...}, the codes (steps, D) it decodes
-and draws over the scatter's map; "interpolate_diagnostics", the same keys to each path's `PathDiagnostics`.
+Session keys this page owns (ui/session_keys.py): INTERPOLATE_PATHS, the codes it decodes and draws over the
+scatter's map, and INTERPOLATE_DIAGNOSTICS, each path's `PathDiagnostics`.
 """
 
 import numpy as np
@@ -9,11 +9,12 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from ui.cache import encodings, projection
 from ui.components.latent_path import arc, latent_path, line
 from ui.conditional import class_labels, decoding_class_ui
+from ui.model_view import ModelView
 from ui.navigation import page_intro
-from ui.state import SCATTER_DIMS, SCATTER_PROJECTION, selected_test_examples, sliders_class, sliders_code
+from ui.session_keys import INTERPOLATE_DIAGNOSTICS, INTERPOLATE_PATHS, SCATTER_DIMS, SCATTER_PROJECTION
+from ui.state import selected_test_examples, sliders_class, sliders_code
 from ui.widgets import latent_scatter_figure, show_images, show_picture
 from vae_core.checkpoint import Checkpoint
 from vae_core.data import Dataset
@@ -56,11 +57,12 @@ def example_indices_ui(source: str, dataset: Dataset) -> list[int]:
             for i, (col, end) in enumerate(zip(columns, ENDS))]
 
 
-def endpoints_ui(checkpoint: Checkpoint, dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
+def endpoints_ui(view: ModelView) -> tuple[torch.Tensor, torch.Tensor]:
     """The two codes (D,) to interpolate between: posterior means of test examples, or prior samples."""
+    checkpoint, dataset = view.checkpoint, view.dataset
     source = st.radio("Endpoints", SOURCES, horizontal=True, key="interpolate_source")
     if source == SOURCES[4]:
-        return sliders_code_to_example(checkpoint, dataset)
+        return sliders_code_to_example(view)
     if source == SOURCES[2]:
         seeds = [col.number_input(f"Seed {end}", 0, 10**6, i, key=f"interpolate_seed_{end}")
                  for i, (col, end) in enumerate(zip(st.columns(2), ENDS))]
@@ -71,11 +73,12 @@ def endpoints_ui(checkpoint: Checkpoint, dataset: Dataset) -> tuple[torch.Tensor
     indices = example_indices_ui(source, dataset)
     captions = [f"{end}: #{i} ({dataset.class_names[labels[i]]})" for end, i in zip(ENDS, indices)]
     show_images(x[indices], captions=captions, size=96)
-    mu = torch.tensor(encodings(checkpoint)[0])  # a copy: cached arrays are read-only
+    mu = torch.tensor(view.encodings()[0])  # a copy: cached arrays are read-only
     return mu[indices[0]], mu[indices[1]]
 
 
-def sliders_code_to_example(checkpoint: Checkpoint, dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
+def sliders_code_to_example(view: ModelView) -> tuple[torch.Tensor, torch.Tensor]:
+    checkpoint, dataset = view.checkpoint, view.dataset
     z0 = sliders_code(checkpoint)
     if z0 is None:
         raise ValueError("set a code on the Latent sliders page first (drag a slider or the pad, then let go)")
@@ -85,7 +88,7 @@ def sliders_code_to_example(checkpoint: Checkpoint, dataset: Dataset) -> tuple[t
     shown_as = class_labels(sliders_class(checkpoint), 1)  # the class the sliders page decodes it as
     show_images(torch.cat([checkpoint.model.decode_image(torch.as_tensor(z0)[None], shown_as), x[index:index + 1]]),
                 captions=["A: the sliders' code", f"B: #{index} ({dataset.class_names[labels[index]]})"], size=96)
-    return torch.as_tensor(z0), torch.tensor(encodings(checkpoint)[0][index])
+    return torch.as_tensor(z0), torch.tensor(view.encodings()[0][index])
 
 
 def strip_with_exports(method: str, images: torch.Tensor) -> None:
@@ -137,19 +140,20 @@ def diagnostics_charts(diagnostics: dict[str, PathDiagnostics]) -> None:
                "re-encoding consistency, how far the encoder puts each decoded image from the code it came from.")
 
 
-def path_figure(checkpoint: Checkpoint, dataset: Dataset, paths: dict[str, np.ndarray]) -> go.Figure:
+def path_figure(view: ModelView, paths: dict[str, np.ndarray]) -> go.Figure:
     """The paths over the scatter page's 2-D map; PCA where the scatter shows t-SNE (it cannot place new points)."""
+    checkpoint, dataset = view.checkpoint, view.dataset
     method = st.session_state.get(SCATTER_PROJECTION, "direct" if checkpoint.config.latent_dim <= 2 else "pca")
     dims = st.session_state.get(SCATTER_DIMS, (0, 1))
     if not METHOD_INFO[method].places_points:
         st.info(f"The scatter page shows {METHOD_INFO[method].title}, which cannot place new points; the path is "
                 "drawn over PCA instead.")
         method = "pca"
-    background = projection(checkpoint, ProjectionParams(method, dims))
-    labels = dataset.split("test").y.numpy()[background.indices]
+    background = view.projection(ProjectionParams(method, dims))
+    labels = view.labels()[background.indices]
     figure = latent_scatter_figure(background.coords, background.indices, labels, dataset.class_names,
                                    marker_size=3, opacity=0.3)
-    mu = encodings(checkpoint)[0]
+    mu = view.encodings()[0]
     for name, path in paths.items():
         xy = project_points(mu, path, method, dims)
         figure.add_trace(go.Scatter(x=xy[:, 0], y=xy[:, 1], mode="lines+markers", name=METHODS[name],
@@ -158,14 +162,15 @@ def path_figure(checkpoint: Checkpoint, dataset: Dataset, paths: dict[str, np.nd
     return figure
 
 
-checkpoint, dataset = page_intro(
+view = page_intro(
     "Interpolation",
     "Walk from code A to code B in latent space and decode each step. Linear interpolation cuts straight "
     "through the middle of the prior, where codes have unusually small norm; spherical interpolation keeps "
     "the norm typical of N(0, I) samples.",
 )
+checkpoint, dataset = view.checkpoint, view.dataset
 try:
-    z0, z1 = endpoints_ui(checkpoint, dataset)
+    z0, z1 = endpoints_ui(view)
 except ValueError as exc:
     st.error(f"No endpoints: {exc}.")
     st.stop()
@@ -174,12 +179,12 @@ decoding_class = decoding_class_ui(checkpoint, dataset.class_names, "interpolate
 path_labels = class_labels(decoding_class, steps)
 paths = {method: interpolate(z0, z1, steps, method) for method in METHODS}
 images = {method: checkpoint.model.decode_image(path, path_labels).cpu() for method, path in paths.items()}
-st.session_state["interpolate_paths"] = {method: path.numpy() for method, path in paths.items()}
+st.session_state[INTERPOLATE_PATHS] = {method: path.numpy() for method, path in paths.items()}
 st.caption("The two strips one above the other, step by step; the ends are the same codes.")
 for method in METHODS:
     strip_with_exports(method, images[method])
 live_paths(checkpoint, z0, z1, decoding_class)
 diagnostics = {method: path_diagnostics(checkpoint.model, path, path_labels) for method, path in paths.items()}
-st.session_state["interpolate_diagnostics"] = diagnostics
+st.session_state[INTERPOLATE_DIAGNOSTICS] = diagnostics
 diagnostics_charts(diagnostics)
-st.plotly_chart(path_figure(checkpoint, dataset, st.session_state["interpolate_paths"]), key="interpolate_chart")
+st.plotly_chart(path_figure(view, st.session_state[INTERPOLATE_PATHS]), key="interpolate_chart")

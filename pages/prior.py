@@ -1,17 +1,17 @@
 """Prior and holes: the prior N(0, I) against the aggregate posterior q(z), and the prior samples q(z) never visits.
 
-Session key this page owns: "prior_holes", {"holes", "typical", "densest": prior codes (k, D) it decodes}.
+Session key this page owns (ui/session_keys.py): PRIOR_HOLES, the prior codes it decodes.
 """
 
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from ui.cache import aggregate_density_grid, dimension_activity, encodings, scored_prior_samples
 from ui.conditional import class_labels, decoding_class_ui
+from ui.model_view import ModelView
 from ui.navigation import page_intro
+from ui.session_keys import PRIOR_HOLES
 from ui.widgets import image_rows
-from vae_core.checkpoint import Checkpoint
 from vae_core.density import DensityConfig, DensityGrid, ScoredPriorSamples, plane_basis
 
 CONFIG = DensityConfig()
@@ -20,16 +20,16 @@ SIGMAS = (1, 2, 3)  # prior contours: circles of radius 1, 2, 3 on any plane thr
 ROWS = {"holes": "holes (lowest q)", "typical": "typical (median q)", "densest": "densest (highest q)"}
 
 
-def plane_ui(checkpoint: Checkpoint) -> tuple[np.ndarray, str]:
+def plane_ui(view: ModelView) -> tuple[np.ndarray, str]:
     """The plane to draw on, as orthonormal rows (2, D), and a caption naming its axes."""
-    latent_dim = checkpoint.config.latent_dim
-    mu, _ = encodings(checkpoint)
+    latent_dim = view.checkpoint.config.latent_dim
+    mu, _ = view.encodings()
     if latent_dim == 2:
         return np.eye(2), "z0 and z1"
     plane = st.radio("Plane", list(PLANES), format_func=PLANES.get, horizontal=True, key="prior_plane")
     if plane == "pca":
         return plane_basis(mu, "pca"), "the codes' top two principal directions, through z = 0"
-    activity = dimension_activity(checkpoint)
+    activity = view.activity
     kl, order = activity.kl, activity.most_active_first
     x_col, y_col = st.columns(2)
     dims = (x_col.selectbox("Horizontal axis", range(latent_dim), index=order[0], key="prior_dim_x",
@@ -58,8 +58,8 @@ def density_figure(grid: DensityGrid, basis: np.ndarray, scored: ScoredPriorSamp
     return figure
 
 
-def kl_metrics(checkpoint: Checkpoint, scored: ScoredPriorSamples, kl_q_to_p: float) -> None:
-    mean_kl = float(dimension_activity(checkpoint).kl.sum())  # the mean over x of each dimension's KL, summed
+def kl_metrics(view: ModelView, scored: ScoredPriorSamples, kl_q_to_p: float) -> None:
+    mean_kl = float(view.activity.kl.sum())  # the mean over x of each dimension's KL, summed
     columns = st.columns(3)
     columns[0].metric("KL(p(z) || q(z))", f"{scored.kl_prior_to_posterior():.2f} nats",
                       help=f"E_p[log p(z) - log q(z)] over {len(scored.z):,} prior draws: large when the prior has "
@@ -73,41 +73,42 @@ def kl_metrics(checkpoint: Checkpoint, scored: ScoredPriorSamples, kl_q_to_p: fl
                            "ELBO's KL term pays for information about x and for the mismatch of q(z) and p(z).")
 
 
-def decoded_rows(checkpoint: Checkpoint, scored: ScoredPriorSamples, decoding_class: int | None) -> None:
+def decoded_rows(view: ModelView, scored: ScoredPriorSamples, decoding_class: int | None) -> None:
     codes = {row: scored.z[getattr(scored, row)(CONFIG.shown)].float() for row in ROWS}
-    st.session_state["prior_holes"] = {row: z.numpy() for row, z in codes.items()}
+    st.session_state[PRIOR_HOLES] = {row: z.numpy() for row, z in codes.items()}
     for row, z in codes.items():
         log_q = scored.log_q[getattr(scored, row)(CONFIG.shown)]
-        image_rows({ROWS[row]: checkpoint.model.decode_image(z, class_labels(decoding_class, len(z))).cpu()},
+        image_rows({ROWS[row]: view.model.decode_image(z, class_labels(decoding_class, len(z))).cpu()},
                    captions=[f"log q {v:.1f}" for v in log_q.tolist()], size=72)
 
 
-checkpoint, dataset = page_intro(
+view = page_intro(
     "Prior and holes",
     "Samples come from the prior p(z) = N(0, I), but the decoder only learnt the codes of real images: the "
     "aggregate posterior q(z) = (1/N) sum_n q(z|x_n), the mixture of the encoder's Gaussians over the test set. "
     "Where the prior has mass and q(z) has little (a hole), a sample decodes to an image the decoder never saw.",
 )
-scored, kl_q_to_p = scored_prior_samples(checkpoint, CONFIG)
-n_examples = len(encodings(checkpoint)[0])
+checkpoint = view.checkpoint
+scored, kl_q_to_p = view.scored_prior_samples(CONFIG)
+n_examples = len(view.encodings()[0])
 components = min(n_examples, CONFIG.max_components)
 st.caption(f"q(z) mixes the posteriors of {components:,} of the {n_examples:,} test examples"
            + (f" (a seeded random subsample: {components:,} components estimate the mixture without bias)"
               if components < n_examples else " (all of them: exact)") + ".")
-kl_metrics(checkpoint, scored, kl_q_to_p)
+kl_metrics(view, scored, kl_q_to_p)
 
 st.subheader("q(z) over the prior's contours")
 if checkpoint.config.latent_dim < 2:
     st.info("A 1-D latent space has no plane to draw; the holes below are scored in the whole latent space.")
 else:
-    basis, axes = plane_ui(checkpoint)
+    basis, axes = plane_ui(view)
     st.caption(f"The density of q(z) on the plane of {axes} (its exact marginal there), with the prior's circles of "
                "radius 1, 2 and 3 (its marginal on any plane through 0 is N(0, I2)). Marked: the prior samples of "
                "the rows below, placed on the plane.")
-    st.plotly_chart(density_figure(aggregate_density_grid(checkpoint, basis, CONFIG), basis, scored),
+    st.plotly_chart(density_figure(view.aggregate_density_grid(basis, CONFIG), basis, scored),
                     key="prior_chart")
 
 st.subheader("Prior samples ranked by q(z)")
 st.caption(f"{len(scored.z):,} draws z ~ N(0, I), each scored by log q(z) in all {checkpoint.config.latent_dim} "
            "dimensions, decoded: the lowest-density ones (holes) beside the median and the densest ones.")
-decoded_rows(checkpoint, scored, decoding_class_ui(checkpoint, dataset.class_names, "prior_class"))
+decoded_rows(view, scored, decoding_class_ui(checkpoint, view.dataset.class_names, "prior_class"))

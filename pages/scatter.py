@@ -15,7 +15,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from ui import cache, jobs
+from ui import jobs
 from ui.components.embedding_inspector import (
     Colouring,
     Filter,
@@ -24,14 +24,21 @@ from ui.components.embedding_inspector import (
     image_part,
 )
 from ui.conditional import class_labels, decoding_class_ui
+from ui.model_view import ModelView
 from ui.navigation import page_intro
 from ui.projections import request
-from ui.state import (
+from ui.session_keys import (
     SCATTER_DIMS,
+    SCATTER_MAP_SHOWN,
+    SCATTER_OWNER,
+    SCATTER_PARAMS,
     SCATTER_PROJECTION,
+    SCATTER_SEEN,
     SCATTER_SELECTION,
+    SCATTER_SPLIT_KEPT,
+)
+from ui.state import (
     current_model,
-    dataset_roots,
     sliders_code,
 )
 from ui.widgets import image_rows, show_picture
@@ -43,9 +50,7 @@ from vae_core.latent import latent_grid, nearest_neighbours
 from vae_core.projection import METHOD_INFO, Projection, ProjectionParams, project_points
 
 SPLIT_NAMES = {"test": "Test", "train": "Train", "all": "Train + test"}  # the order shown; keys: vae_core.data.SPLITS
-SPLIT_KEPT = "scatter_split_kept"
 COLOUR_BY = ("label", "reconstruction log-likelihood", "KL", "ELBO", "‖μ‖", "mean σ")
-MAP_SHOWN = "scatter_map_shown"  # (checkpoint sha256, split, params, Projection): the map this page last drew
 MAX_SHOWN = 12  # selected examples drawn in the panel; more would only slow the page down
 NEIGHBOURS = 8  # k nearest neighbours shown per selected example (the first MAX_NEIGHBOUR_ROWS of them)
 MAX_NEIGHBOUR_ROWS = 3
@@ -60,9 +65,10 @@ def default_params(checkpoint: Checkpoint) -> ProjectionParams:
     return ProjectionParams("direct", (0, min(1, latent_dim - 1))) if latent_dim <= 2 else ProjectionParams("pca")
 
 
-def params_ui(checkpoint: Checkpoint, split: str, n_points: int, place) -> ProjectionParams | None:
+def params_ui(view: ModelView, split: str, n_points: int, place) -> ProjectionParams | None:
     """The projection the user asks for (the method chosen in `place`); None while a t-SNE / UMAP has not been
     asked for with Compute."""
+    checkpoint = view.checkpoint
     latent_dim = checkpoint.config.latent_dim
     default = default_params(checkpoint)
     method = place.radio("Projection", ProjectionParams.METHODS, index=ProjectionParams.METHODS.index(default.method),
@@ -72,7 +78,7 @@ def params_ui(checkpoint: Checkpoint, split: str, n_points: int, place) -> Proje
     if method == "direct":
         if latent_dim <= 2:
             return default
-        order = cache.dimension_activity(checkpoint).most_active_first
+        order = view.activity.most_active_first
         x_col, y_col = st.columns(2)
         label = "z{} · most active".format
         dims = (x_col.selectbox("Horizontal axis", range(latent_dim), index=order[0], key="scatter_dim_x",
@@ -90,7 +96,7 @@ def bounds(allowed, kind) -> tuple:
 def slow_params_form(method: str, n_points: int) -> ProjectionParams | None:
     """t-SNE / UMAP parameters, set before anything runs; the map is computed when Compute is pressed."""
     defaults = ProjectionParams(method)
-    asked_key = f"scatter_params_{method}"
+    asked_key = SCATTER_PARAMS.format(method=method)
     with st.form(f"scatter_form_{method}", border=True):
         columns = st.columns(3)
         if method == "tsne":
@@ -118,42 +124,42 @@ def slow_params_form(method: str, n_points: int) -> ProjectionParams | None:
 
 
 @st.fragment(run_every=1.0)
-def wait_for_projection(checkpoint: Checkpoint, split: str, params: ProjectionParams) -> None:
+def wait_for_projection(view: ModelView, split: str, params: ProjectionParams) -> None:
     """Progress of a background projection; the whole page reruns once it is done."""
-    run = request(checkpoint, split, params)
+    run = request(view, split, params)
     if run.done:
         st.rerun()
     elapsed = f" · {run.seconds or 0:.0f} s" if run.seconds else ""
     st.progress(run.fraction, text=f"{params.info.title}: {run.message}{elapsed}")
 
 
-def map_on_screen(checkpoint: Checkpoint, split: str) -> tuple[ProjectionParams, Projection] | None:
+def map_on_screen(view: ModelView, split: str) -> tuple[ProjectionParams, Projection] | None:
     """The map to keep drawing while another computes: the last one this page drew of this model and split, else
     the model's opening map (computed on the spot)."""
-    shown = st.session_state.get(MAP_SHOWN)
-    if shown is not None and shown[:2] == (checkpoint.sha256, split):
+    shown = st.session_state.get(SCATTER_MAP_SHOWN)
+    if shown is not None and shown[:2] == (view.sha256, split):
         return shown[2:]
-    params = default_params(checkpoint)
-    run = request(checkpoint, split, params)
+    params = default_params(view.checkpoint)
+    run = request(view, split, params)
     return (params, run.result) if run.result is not None else None
 
 
-def colouring_ui(checkpoint: Checkpoint, split: str) -> Colouring:
+def colouring_ui(view: ModelView, split: str) -> Colouring:
     by = st.selectbox("Colour by", COLOUR_BY, key="scatter_colour",
                       help="Per example: log p(x|z) at one z ~ q(z|x), KL(q(z|x) || p(z)), their difference "
                            "(ELBO), the norm of the posterior mean and the mean posterior standard deviation.")
     if by == "label":
         return Colouring("label")
-    values = colour_values(checkpoint, split, by)
+    values = colour_values(view, split, by)
     lo, hi = np.percentile(values, [1, 99])
     return Colouring(by, values, (float(lo), float(hi) if hi > lo else float(lo) + 1.0))
 
 
-def colour_values(checkpoint: Checkpoint, split: str, by: str) -> np.ndarray:
+def colour_values(view: ModelView, split: str, by: str) -> np.ndarray:
     if by in ("‖μ‖", "mean σ"):
-        mu, logvar = cache.encodings(checkpoint, split)
+        mu, logvar = view.encodings(split)
         return np.linalg.norm(mu, axis=1) if by == "‖μ‖" else np.exp(0.5 * logvar).mean(axis=1)
-    terms = cache.example_terms(checkpoint, split)
+    terms = view.terms(split)
     return terms[{"reconstruction log-likelihood": "recon", "KL": "kl", "ELBO": "elbo"}[by]]
 
 
@@ -188,17 +194,17 @@ def stored_selection(checkpoint: Checkpoint, split: str) -> list[int]:
     """The selection kept for this model and split; a new split (or model) starts with none. A selection keeps
     its points across projections of the same split (they are the same examples)."""
     owner = (checkpoint.sha256, split)
-    if st.session_state.get("scatter_owner") != owner:
+    if st.session_state.get(SCATTER_OWNER) != owner:
         st.session_state.pop(SCATTER_SELECTION, None)
-        st.session_state["scatter_owner"] = owner
+        st.session_state[SCATTER_OWNER] = owner
     return st.session_state.get(SCATTER_SELECTION, (split, []))[1]
 
 
 def take_selection(state_selection: dict | None, split: str, view_id: str) -> bool:
     """Keep a selection the browser made in this view since the last run; True when there was one."""
-    if not state_selection or state_selection.get("seq") == st.session_state.get("scatter_seen"):
+    if not state_selection or state_selection.get("seq") == st.session_state.get(SCATTER_SEEN):
         return False
-    st.session_state["scatter_seen"] = state_selection.get("seq")
+    st.session_state[SCATTER_SEEN] = state_selection.get("seq")
     if state_selection.get("view") != view_id:
         return False
     set_selection(split, [int(i) for i in state_selection["indices"]])
@@ -212,11 +218,11 @@ def set_selection(split: str, indices: list[int]) -> None:
         st.session_state.pop(SCATTER_SELECTION, None)
 
 
-def sigma_ellipses(checkpoint: Checkpoint, split: str, params: ProjectionParams, selected: list[int]) -> list:
+def sigma_ellipses(view: ModelView, split: str, params: ProjectionParams, selected: list[int]) -> list:
     """1 and 2 sigma ellipses of the selected posteriors in the direct view (the two shown dimensions)."""
     if params.method != "direct" or not selected:
         return []
-    mu, logvar = cache.encodings(checkpoint, split)
+    mu, logvar = view.encodings(split)
     rows = np.asarray(selected[:MAX_ELLIPSES])
     dims = list(params.dims) if mu.shape[1] > 1 else [0, 0]
     sigma = np.exp(0.5 * logvar[np.ix_(rows, dims)])
@@ -226,12 +232,12 @@ def sigma_ellipses(checkpoint: Checkpoint, split: str, params: ProjectionParams,
              "sigma": [float(s) for s in sig]} for i, sig in zip(rows, sigma)]
 
 
-def sliders_star(checkpoint: Checkpoint, split: str, params: ProjectionParams):
+def sliders_star(view: ModelView, split: str, params: ProjectionParams):
     """Where the Latent sliders page's code lies on this map (t-SNE and UMAP cannot place a new point)."""
-    z = sliders_code(checkpoint)
+    z = sliders_code(view.checkpoint)
     if z is None or not params.info.places_points:
         return None
-    mu, _ = cache.encodings(checkpoint, split)
+    mu, _ = view.encodings(split)
     return project_points(mu, np.asarray(z)[None], params.method, params.dims)[0]
 
 
@@ -244,8 +250,8 @@ def example_image(dataset: Dataset, split: str, index: int):
             return dataset.split(part).x[position:position + 1]
 
 
-def selection_panel(checkpoint: Checkpoint, dataset: Dataset, split: str, selected: list[int],
-                    labels: np.ndarray, ids: tuple[str, ...]) -> None:
+def selection_panel(view: ModelView, split: str, selected: list[int], labels: np.ndarray,
+                    ids: tuple[str, ...]) -> None:
     if not selected:
         st.info("Hover a point to see its image and reconstruction; click one, or drag a box or a lasso (the tools "
                 "above the map), to see the examples here with their nearest neighbours.")
@@ -256,21 +262,23 @@ def selection_panel(checkpoint: Checkpoint, dataset: Dataset, split: str, select
     if clear.button("Clear selection", key="scatter_clear"):
         set_selection(split, [])
         st.rerun()
+    dataset = view.dataset
     x = torch.cat([example_image(dataset, split, i) for i in shown])
-    terms = cache.example_terms(checkpoint, split)
+    terms = view.terms(split)
     names = dataset.class_names
     st.caption("Each column: an image above its reconstruction decode(mu(x)); per example log p(x|z) "
                "(reconstruction), KL(q(z|x) || p(z)) and ELBO in nats. The Interpolation page can use "
                "the selected test examples as endpoints.")
-    image_rows({"x": x, "reconstruction": checkpoint.model.reconstruct(x, torch.as_tensor(labels[shown]))},
+    image_rows({"x": x, "reconstruction": view.model.reconstruct(x, torch.as_tensor(labels[shown]))},
                captions=[f"#{i}: {names[labels[i]]}<br>{html.escape(ids[i])}<br>recon {terms['recon'][i]:.1f}<br>"
                          f"KL {terms['kl'][i]:.1f}<br>ELBO {terms['elbo'][i]:.1f}" for i in shown], size=THUMB_PX)
-    neighbours_panel(checkpoint, dataset, split, shown[:MAX_NEIGHBOUR_ROWS], labels, ids)
+    neighbours_panel(view, split, shown[:MAX_NEIGHBOUR_ROWS], labels, ids)
 
 
-def neighbours_panel(checkpoint: Checkpoint, dataset: Dataset, split: str, queries: list[int],
-                     labels: np.ndarray, ids: tuple[str, ...]) -> None:
-    mu, _ = cache.encodings(checkpoint, split)
+def neighbours_panel(view: ModelView, split: str, queries: list[int], labels: np.ndarray,
+                     ids: tuple[str, ...]) -> None:
+    dataset = view.dataset
+    mu, _ = view.encodings(split)
     found, distances = nearest_neighbours(mu, queries, NEIGHBOURS)
     st.markdown(f"**{NEIGHBOURS} nearest neighbours in the full {mu.shape[1]}-D latent space** "
                 "(Euclidean distance between posterior means, not in the 2-D map)")
@@ -282,11 +290,11 @@ def neighbours_panel(checkpoint: Checkpoint, dataset: Dataset, split: str, queri
         image_rows({html.escape(ids[query]): images}, captions=captions, size=56)
 
 
-def exports(checkpoint: Checkpoint, split: str) -> None:
+def exports(view: ModelView, split: str) -> None:
     """The split's embedding as TensorBoard Projector files (zip) and CSV, made in a queued worker when the button
     is pressed (encoding and scoring 70,000 examples and drawing their sprite take tens of seconds)."""
-    name = f"{Path(checkpoint.dataset.name).name}-{split}"
-    what = (current_model().data, checkpoint.dataset, dataset_roots(checkpoint), split)  # read here, in the session
+    name = f"{Path(view.checkpoint.dataset.name).name}-{split}"
+    what = (current_model().data, view.checkpoint.dataset, view.roots, split)  # read here, in the session
     export = lambda kind: lambda: jobs.run_in_worker("Export", export_split, *what, kind)  # noqa: E731
     zip_col, csv_col = st.columns(2)
     zip_col.download_button("Embedding Projector files (.zip)", export("zip"), f"{name}-projector.zip",
@@ -320,69 +328,71 @@ def axes_names(params: ProjectionParams) -> tuple[str, str]:
 
 
 def main() -> None:
-    checkpoint, dataset = page_intro(
+    view = page_intro(
         "Latent scatter",
         "Every example of a split at its posterior mean mu(x), drawn in your browser: drag to pan, wheel to zoom, "
         "hover for the image and its reconstruction; click, box or lasso to select and see the nearest "
         "neighbours in the full latent space.",
     )
+    checkpoint = view.checkpoint
     split_col, method_col = st.columns([2, 3])
     splits = [s for s in SPLIT_NAMES if s in SPLITS]
     # A link can open a split (/scatter?split=all); else the one last shown (widget state ends with the page).
-    asked = st.query_params.get("split", st.session_state.get(SPLIT_KEPT))
+    asked = st.query_params.get("split", st.session_state.get(SCATTER_SPLIT_KEPT))
     split = split_col.radio("Examples", splits, index=splits.index(asked) if asked in splits else 0,
                             format_func=SPLIT_NAMES.get, horizontal=True, key="scatter_split")
-    st.session_state[SPLIT_KEPT] = split
-    examples = dataset.split(split)
+    st.session_state[SCATTER_SPLIT_KEPT] = split
+    examples = view.dataset.split(split)
     labels_tensor, ids = examples.y, examples.ids
     labels = labels_tensor.numpy()
-    params = params_ui(checkpoint, split, len(labels), method_col)
+    params = params_ui(view, split, len(labels), method_col)
     asked = METHOD_INFO[st.session_state["scatter_method"]].title
-    run = request(checkpoint, split, params) if params is not None else None
+    run = request(view, split, params) if params is not None else None
     if run is not None and run.error:
         st.error(f"The map could not be computed: {run.error}.")
         return
     if run is not None and run.done:
         projected = run.result
-        st.session_state[MAP_SHOWN] = (checkpoint.sha256, split, params, projected)
+        st.session_state[SCATTER_MAP_SHOWN] = (checkpoint.sha256, split, params, projected)
     else:  # the map on screen stays, until Compute is pressed and while the asked one computes
         if run is None:
             st.info(f"Set the {asked} parameters and press Compute: it runs in the background on the server, and "
                     "its map is kept on disk, so reopening it is instant.")
         else:
-            wait_for_projection(checkpoint, split, params)
-        shown = map_on_screen(checkpoint, split)
+            wait_for_projection(view, split, params)
+        shown = map_on_screen(view, split)
         if shown is None:
             return
         params, projected = shown
         st.caption(f"The {params.info.title} map stays here until the {asked} map is ready.")
-    draw_map(checkpoint, dataset, split, params, projected, labels, ids)
+    draw_map(view, split, params, projected, labels, ids)
 
 
-def draw_map(checkpoint: Checkpoint, dataset: Dataset, split: str, params: ProjectionParams, projected: Projection,
-             labels: np.ndarray, ids: tuple[str, ...]) -> None:
+def draw_map(view: ModelView, split: str, params: ProjectionParams, projected: Projection, labels: np.ndarray,
+             ids: tuple[str, ...]) -> None:
     """The inspector on `projected` (the map of `params`), its controls, the selection panel and the exports."""
+    checkpoint, dataset = view.checkpoint, view.dataset
     st.session_state[SCATTER_PROJECTION] = params.method
     st.session_state[SCATTER_DIMS] = params.dims
     colour_col, label_col, search_col, hide_col = st.columns([3, 3, 3, 2], vertical_alignment="bottom")
     with colour_col:
-        colouring = colouring_ui(checkpoint, split)
+        colouring = colouring_ui(view, split)
     point_filter = filter_ui(dataset, ids, label_col, search_col, hide_col)
     note = f" **{projected.note}.**" if projected.note else ""
     st.caption(f"{len(projected.indices):,} of {len(labels):,} {SPLIT_NAMES[split].lower()} examples; "
                f"axes: {projected.explained}.{note}")
-    mu, _ = cache.encodings(checkpoint, split)
+    mu, _ = view.encodings(split)
     x_parts = [("train", dataset.x_train), ("test", dataset.x_test)] if split == "all" else [
         (split, dataset.split(split).x)]
     view_id = f"{checkpoint.sha256}|{split}|{params.key()}"
-    view = InspectorView(view_id, projected.coords, projected.indices, axes_names(params), labels,
-                         [image_part(dataset_key(checkpoint), name, x) for name, x in x_parts], mu,
-                         dataset.class_names, colouring, point_filter,
-                         params.dims if params.method == "direct" else None)
+    inspector = InspectorView(view_id, projected.coords, projected.indices, axes_names(params), labels,
+                              [image_part(dataset_key(checkpoint), name, x) for name, x in x_parts], mu,
+                              dataset.class_names, colouring, point_filter,
+                              params.dims if params.method == "direct" else None)
     selected = stored_selection(checkpoint, split)
-    state = embedding_inspector(checkpoint, view, selected=selected,
-                                ellipses=sigma_ellipses(checkpoint, split, params, selected),
-                                star=sliders_star(checkpoint, split, params))
+    state = embedding_inspector(checkpoint, inspector, selected=selected,
+                                ellipses=sigma_ellipses(view, split, params, selected),
+                                star=sliders_star(view, split, params))
     if state.problem:
         st.error(f"The scatter cannot be drawn in this browser: {state.problem}.")
     if take_selection(state.selection, split, view_id):
@@ -390,9 +400,9 @@ def draw_map(checkpoint: Checkpoint, dataset: Dataset, split: str, params: Proje
     if params.method == "direct" and selected:
         st.caption("Red ellipses: 1 sigma (solid) and 2 sigma (dashed) of each selected posterior q(z|x) in the two "
                    "dimensions shown.")
-    selection_panel(checkpoint, dataset, split, selected, labels, ids)
+    selection_panel(view, split, selected, labels, ids)
     with st.expander("Export this split's embedding"):
-        exports(checkpoint, split)
+        exports(view, split)
     if checkpoint.config.latent_dim == 2 and params.method == "direct":
         latent_plane(checkpoint)
 

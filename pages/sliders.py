@@ -10,12 +10,9 @@ below them the same z decodes as every class, drawn by the canvas as the pointer
 codes through the same session, the chosen class's image among them). Where the canvas is not running, that row
 is decoded on the server instead (`class_row`), at each slider change.
 
-Session keys this page owns: "sliders_z" (np.ndarray (D,), the current code: the canvas's on release, else the
-server sliders'), "sliders_start_z" / "sliders_start_id" (where the code starts; the id changes on every
-restart), and for the server sliders "sliders_image" (np.ndarray (C, H, W) in [0, 1], the last decoded image)
-and "sliders_ms" (server time from the start of the slider rerun to the image being handed to Streamlit, in
-ms), and for a conditional model "sliders_class_row" (np.ndarray (K, C, H, W), the code decoded as every class).
-Tests read the last three.
+Session keys this page owns (ui/session_keys.py says what each holds): SLIDERS_Z, the current code; SLIDERS_START,
+SLIDERS_START_Z and SLIDERS_START_ID, where it starts; SLIDERS_IMAGE and SLIDERS_MS, the server sliders' image and
+its time; SLIDERS_CLASS_ROW, a conditional model's code decoded as every class.
 """
 
 import time
@@ -24,14 +21,22 @@ import numpy as np
 import streamlit as st
 import torch
 
-from ui.cache import dimension_activity, encodings
 from ui.components.latent_canvas import latent_canvas
 from ui.conditional import class_labels, decoding_class_ui
+from ui.model_view import ModelView
 from ui.navigation import page_intro
+from ui.session_keys import (
+    SLIDERS_CLASS_ROW,
+    SLIDERS_IMAGE,
+    SLIDERS_MS,
+    SLIDERS_START,
+    SLIDERS_START_ID,
+    SLIDERS_START_Z,
+    SLIDERS_Z,
+)
 from ui.state import remember_sliders_code
 from ui.widgets import image_rows, show_images
 from vae_core.checkpoint import Checkpoint
-from vae_core.data import Dataset
 from vae_core.images import png_bytes, to_uint8, upscale
 from vae_core.latent import prior_samples, traversal_grid
 from vae_core.metrics import DimensionActivity
@@ -40,8 +45,9 @@ RANGE = 3.0  # the prior is N(0, I): +-3 sigma holds 99.7% of each coordinate
 TRAVERSAL_STEPS = 9
 
 
-def start_code_ui(checkpoint: Checkpoint, dataset: Dataset) -> tuple[str, np.ndarray]:
+def start_code_ui(view: ModelView) -> tuple[str, np.ndarray]:
     """Widgets choosing where the sliders start; returns (a name for the choice, z (D,))."""
+    checkpoint, dataset = view.checkpoint, view.dataset
     latent_dim = checkpoint.config.latent_dim
     source = st.radio("Start from", ["Prior mean (z = 0)", "Random prior sample", "Dataset example"],
                       horizontal=True, key="sliders_source")
@@ -55,17 +61,16 @@ def start_code_ui(checkpoint: Checkpoint, dataset: Dataset) -> tuple[str, np.nda
         pair = torch.cat([x[index:index + 1], checkpoint.model.reconstruct(x[index:index + 1], y[index:index + 1])])
         show_images(pair, captions=[f"example {index}: {dataset.class_names[y[index]]}", "its reconstruction"],
                     size=112)
-        mu, _ = encodings(checkpoint)
-        return f"example-{index}", mu[index]
+        return f"example-{index}", view.encodings()[0][index]
     return "mean", np.zeros(latent_dim, dtype=np.float32)
 
 
 def move_sliders_to(z: np.ndarray) -> None:
     """Set the code and every slider to z; sliders are created later in this run, so this is allowed."""
     z = np.clip(z, -RANGE, RANGE).astype(np.float32)
-    st.session_state["sliders_z"] = z
-    st.session_state["sliders_start_z"] = z.copy()
-    st.session_state["sliders_start_id"] = st.session_state.get("sliders_start_id", 0) + 1
+    st.session_state[SLIDERS_Z] = z
+    st.session_state[SLIDERS_START_Z] = z.copy()
+    st.session_state[SLIDERS_START_ID] = st.session_state.get(SLIDERS_START_ID, 0) + 1
     for dim, value in enumerate(z):
         st.session_state[f"sliders_z{dim}"] = float(value)
 
@@ -74,12 +79,12 @@ def move_sliders_to(z: np.ndarray) -> None:
 def live_code(checkpoint: Checkpoint, labels: np.ndarray, mu: np.ndarray, kl: np.ndarray, dims: list[int],
               pad_class: int | None) -> None:
     """The live part, a fragment: a release on the canvas or a server slider move reruns only this."""
-    canvas = latent_canvas(checkpoint, mu, labels, start=st.session_state["sliders_start_z"],
-                           start_id=str(st.session_state["sliders_start_id"]), dims=dims, kl=kl, limit=RANGE,
+    canvas = latent_canvas(checkpoint, mu, labels, start=st.session_state[SLIDERS_START_Z],
+                           start_id=str(st.session_state[SLIDERS_START_ID]), dims=dims, kl=kl, limit=RANGE,
                            decoded_class=pad_class or 0)
     y = class_labels(pad_class, 1)
     if canvas.ready:
-        st.session_state["sliders_z"] = canvas.z
+        st.session_state[SLIDERS_Z] = canvas.z
         remember_sliders_code(checkpoint, canvas.z, pad_class)
         save_image(checkpoint, canvas.z, y)
     else:
@@ -87,7 +92,7 @@ def live_code(checkpoint: Checkpoint, labels: np.ndarray, mu: np.ndarray, kl: np
                  "Starting in-browser decoding (it needs JavaScript and WebAssembly).") +
                 " Meanwhile these sliders decode on the server: the image changes when you let go of a slider.")
         server_sliders(checkpoint, kl, dims, y)
-        class_row(checkpoint, st.session_state["sliders_z"])  # the canvas draws its own, live
+        class_row(checkpoint, st.session_state[SLIDERS_Z])  # the canvas draws its own, live
 
 
 def class_row(checkpoint: Checkpoint, z: np.ndarray) -> None:
@@ -97,7 +102,7 @@ def class_row(checkpoint: Checkpoint, z: np.ndarray) -> None:
         return
     names = checkpoint.dataset.class_names
     row = checkpoint.model.decode_every_class(torch.from_numpy(z))  # (K, C, H, W)
-    st.session_state["sliders_class_row"] = row.numpy()
+    st.session_state[SLIDERS_CLASS_ROW] = row.numpy()
     st.markdown("**The same z, every class** (a conditional model: the class is the decoder's other input)")
     st.caption("Here z stays and only the class changes: what persists across "
                "the row (slant, stroke width, size) is what z encodes, the style; the class supplies the content. "
@@ -116,7 +121,7 @@ def save_image(checkpoint: Checkpoint, z: np.ndarray, y: torch.Tensor | None) ->
 def server_sliders(checkpoint: Checkpoint, kl: np.ndarray, dims: list[int], y: torch.Tensor | None) -> None:
     """The fallback: one st.slider per dimension, decoded on the server at each change."""
     started = time.perf_counter()
-    z = st.session_state["sliders_z"].copy()
+    z = st.session_state[SLIDERS_Z].copy()
     left, right = st.columns([3, 2])
     with left:
         for dim in dims:
@@ -125,15 +130,15 @@ def server_sliders(checkpoint: Checkpoint, kl: np.ndarray, dims: list[int], y: t
                 # the pad spans the test codes, which can lie beyond the sliders' range
                 st.session_state[key] = float(np.clip(z[dim], -RANGE, RANGE))
             z[dim] = st.slider(f"z{dim} · KL {kl[dim]:.2f} nats", -RANGE, RANGE, step=0.05, key=key)
-    st.session_state["sliders_z"] = z
+    st.session_state[SLIDERS_Z] = z
     remember_sliders_code(checkpoint, z, None if y is None else int(y[0]))
     image = checkpoint.model.decode_image(torch.from_numpy(z)[None], y)  # (1, C, H, W)
     with right:
         show_images(image, size=320)
-        st.session_state["sliders_image"] = image[0].numpy()
-        st.session_state["sliders_ms"] = (time.perf_counter() - started) * 1000
-        moved = not np.array_equal(z, st.session_state["sliders_start_z"])
-        st.caption(f"decode(z), ready {st.session_state['sliders_ms']:.1f} ms after the slider moved (server side)"
+        st.session_state[SLIDERS_IMAGE] = image[0].numpy()
+        st.session_state[SLIDERS_MS] = (time.perf_counter() - started) * 1000
+        moved = not np.array_equal(z, st.session_state[SLIDERS_START_Z])
+        st.caption(f"decode(z), ready {st.session_state[SLIDERS_MS]:.1f} ms after the slider moved (server side)"
                    if moved else "decode(z) at the starting code; move a slider")
 
 
@@ -155,7 +160,7 @@ def traversal(checkpoint: Checkpoint, z: np.ndarray, dims: list[int], y: torch.T
         image_rows({f"z{d}": row for d, row in zip(dims, images)}, captions=[f"{v:+.2f}" for v in values], size=48)
 
 
-checkpoint, dataset = page_intro(
+view = page_intro(
     "Latent sliders",
     "Drag a slider, or press on the pad and drag (or tab to it and use the arrow keys): the image, the decoder's "
     "mean image for the code z, follows. Each slider sets one coordinate of z; the pad moves z within a plane "
@@ -163,14 +168,15 @@ checkpoint, dataset = page_intro(
     "kept), over the test set's codes coloured by label. KL is the average KL(q(z_d|x) || N(0,1)) over the test "
     "set: dimensions near 0 nats are ignored by the model, so moving them changes little.",
 )
-mu, _ = encodings(checkpoint)
-activity = dimension_activity(checkpoint)
-choice, start = start_code_ui(checkpoint, dataset)
+checkpoint, dataset = view.checkpoint, view.dataset
+mu, _ = view.encodings()
+activity = view.activity
+choice, start = start_code_ui(view)
 start_key = (checkpoint.sha256, choice)
 reset = st.button("Reset sliders to the start", key="sliders_reset")
-if reset or st.session_state.get("sliders_start") != start_key:
+if reset or st.session_state.get(SLIDERS_START) != start_key:
     move_sliders_to(start)
-    st.session_state["sliders_start"] = start_key
+    st.session_state[SLIDERS_START] = start_key
 dims = shown_dimensions(activity)
 pad_class = decoding_class_ui(checkpoint, dataset.class_names, "sliders_class")
 if not dims:

@@ -10,9 +10,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ui import jobs
-from ui.cache import dataset_for, encodings
+from ui.model_view import ModelView, current_or_stop
 from ui.navigation import page_header
-from ui.state import current_checkpoint
 from ui.widgets import show_images
 from vae_core import divergence
 from vae_core.checkpoint import Checkpoint
@@ -87,9 +86,9 @@ def ratio_section(d1: np.ndarray, d2: np.ndarray) -> None:
                "in size: KL is not symmetric, so it is not a distance.")
 
 
-def gaussian_section(checkpoint: Checkpoint, index: int) -> None:
+def gaussian_section(view: ModelView, index: int) -> None:
     st.header("3. The Gaussian KL inside the VAE")
-    mu, logvar = (a[index] for a in encodings(checkpoint))
+    mu, logvar = (a[index] for a in view.encodings())
     samples = st.select_slider("Monte-Carlo samples", SAMPLE_COUNTS, value=10_000, key="theory_samples")
     check = divergence.monte_carlo_gaussian_kl(mu, logvar, samples, seed=index)
     total, error = check.total.mean[-1], check.total.stderr[-1]
@@ -155,14 +154,14 @@ def main() -> None:
         ratio_section(*kl_section())
     except ValueError as exc:
         st.error(f"{exc}. Give each distribution non-negative weights with at least one above zero.")
-    checkpoint = current_checkpoint()
-    test = dataset_for(checkpoint).split("test")  # the labels too: a conditional model needs them
+    view = current_or_stop()
+    test = view.dataset.split("test")  # the labels too: a conditional model needs them
     x_test, y_test = test.x, test.y
     index = st.number_input("Test example", 0, len(x_test) - 1, 0, key="theory_example")
     show_images(x_test[index:index + 1], captions=[f"test example #{index}"], size=96)
     try:
-        gaussian_section(checkpoint, index)
-        elbo_section(checkpoint, x_test, y_test, index)
+        gaussian_section(view, index)
+        elbo_section(view.checkpoint, x_test, y_test, index)
     except (VAEError, ValueError) as exc:
         st.error(f"The model could not be evaluated: {exc}. Pick another checkpoint in the sidebar.")
 

@@ -8,10 +8,11 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from ui import cache, jobs, state, workspace
+from ui import cache, jobs, model_view, state, workspace
 from ui.dataset_report import show_dataset_report
 from ui.navigation import page_header
 from ui.replay_view import live_scatter, replay_view
+from ui.session_keys import TRAIN_JOB, TRAIN_OFFERED
 from ui.settings import settings
 from ui.widgets import CLASS_COLORS, describe, image_rows
 from vae_core.background import Progress
@@ -30,7 +31,6 @@ MAX_CHART_POINTS = 600  # per train series; long runs are thinned, so each poll 
 SERIES = [("recon", 1, CLASS_COLORS[0]), ("elbo", 1, CLASS_COLORS[2]), ("kl", 2, CLASS_COLORS[1])]
 TRAIN_DEFAULTS, MODEL_DEFAULTS = TrainConfig(), VAEConfig()
 ARCHIVE_KEY = "train_archive"
-OFFERED_KEY = "train_offered"  # the folder name of an archive just extracted, to choose it on the next run
 
 
 def folder_options_ui(path: str, roots: DataRoots | None) -> dict:
@@ -70,7 +70,7 @@ def _on_archive() -> None:
     except VAEError as exc:
         state.flash("error", f"Archive not used: {exc}.")
         return
-    st.session_state[OFFERED_KEY] = extracted.folder.name
+    st.session_state[TRAIN_OFFERED] = extracted.folder.name
     state.flash("success", f"{extracted.images:,} images extracted into your dataset '{extracted.folder.name}'"
                            + (f" ({extracted.skipped} other files left out)" if extracted.skipped else "") + ".")
 
@@ -88,8 +88,8 @@ def offered_dataset_ui() -> tuple[str, dict]:
     offered = {_offered_label(name, options, own and own.data): (name, options)
                for name, options in datasets_in_roots(roots)}
     uploads = [label for label in offered if label.startswith("your upload: ")]
-    if st.session_state.get(OFFERED_KEY):  # an archive just extracted: choose it
-        st.session_state["train_dataset"] = f"your upload: {st.session_state.pop(OFFERED_KEY)}"
+    if st.session_state.get(TRAIN_OFFERED):  # an archive just extracted: choose it
+        st.session_state["train_dataset"] = f"your upload: {st.session_state.pop(TRAIN_OFFERED)}"
     label = st.selectbox("Dataset", list(offered), key="train_dataset",
                          index=list(offered).index("mnist") if "mnist" in offered else 0)
     st.file_uploader(f"...or upload your images as a zip or tar archive (subfolders become classes; max "
@@ -148,11 +148,12 @@ def start_job(checkpoint: Checkpoint, resume: bool, choice: tuple[str, dict], mo
     user."""
     train_config = TrainConfig(**train_settings)
     if resume:  # the checkpoint's own dataset, reloaded the one safe way (its stored options are not trusted)
-        roots = state.dataset_roots(checkpoint)
-        dataset = cache.checkpoint_dataset(checkpoint, roots)
+        view = model_view.current()
+        if view.problem is not None:
+            raise view.problem
         autosave = workspace.new_autosave_path(f"{Path(checkpoint.dataset.name).name}-continued")
-        return WorkerTrainingJob(DatasetInfo.of(dataset), train_config, resume=state.current_model().data,
-                                 autosave=autosave, roots=roots)
+        return WorkerTrainingJob(DatasetInfo.of(view.dataset), train_config, resume=state.current_model().data,
+                                 autosave=autosave, roots=view.roots)
     name, options = choice
     if name == "folder" and not options["path"]:
         raise ValueError("enter the path of a folder of png/jpg images")
@@ -225,22 +226,35 @@ def draw_job(job: WorkerTrainingJob, progress: Progress) -> None:
     image_rows({"test images": x, "reconstructions": x_recon, "prior samples": samples}, size=72)
 
 
-@st.fragment(run_every=POLL_SECONDS)
-def live_view() -> None:
-    """Redraws only this part every poll, so the worker trains on and the rest of the app stays usable."""
-    job: WorkerTrainingJob = st.session_state[state.TRAIN_JOB]
-    if not job.running:
-        st.rerun()  # the whole page switches to the results view
-    job.keep_alive()
-    waiting = jobs.queue_status(job)
+def stop_button(job: WorkerTrainingJob, waiting: bool) -> None:
     label = "Remove from the queue" if waiting else "Stop (keeps the model trained so far)"
     if st.button(label, key="train_stop"):
         jobs.stop(job)
         st.rerun()
-    if waiting or job.preparing:
-        st.info(f"Training {waiting or 'starting: its worker is loading the data'}. Heavy jobs take turns on this "
-                "server; this page follows the run once it starts.")
-        return
+
+
+@st.fragment(run_every=jobs.QUEUED_POLL_SECONDS)
+def waiting_view() -> None:
+    """A queued run's place in the queue; polled slowly, since a class's waiting pages would share the CPU with the
+    run that trains."""
+    job: WorkerTrainingJob = st.session_state[TRAIN_JOB]
+    if not jobs.waits(job):
+        st.rerun()  # the whole page switches to the live view (or the results)
+    job.keep_alive()
+    waiting = jobs.queue_status(job)
+    stop_button(job, waiting=waiting is not None)
+    st.info(f"Training {waiting or 'starting: its worker is loading the data'}. Heavy jobs take turns on this "
+            "server; this page follows the run once it starts.")
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def live_view() -> None:
+    """Redraws only this part every poll, so the worker trains on and the rest of the app stays usable."""
+    job: WorkerTrainingJob = st.session_state[TRAIN_JOB]
+    if not job.running:
+        st.rerun()  # the whole page switches to the results view
+    job.keep_alive()
+    stop_button(job, waiting=False)
     if job.autosave is not None:
         st.caption(f"Autosaved to {workspace.checkpoint_name(job.autosave)} after an epoch, at most every "
                    f"{job.config.autosave_every_s:g} s: if the server stops, pick it under Autosaved runs in the "
@@ -300,7 +314,7 @@ def main() -> None:
                 "terms of the ELBO as they change: reconstruction (higher is better) and KL to the prior.")
     job = jobs.session_job()
     if job is not None and job.running:
-        live_view()
+        waiting_view() if jobs.waits(job) else live_view()
         return
     if job is not None:
         results_view(job)

@@ -7,17 +7,18 @@ from pathlib import Path
 
 import pytest
 import torch
+from support.browser import CHROMIUM, FOREIGN_REQUESTS, chromium, streamlit_server
+from support.models import train_digits_model
+from support.paths import SHARED_DATA
 
 from ui.cache import CACHE_ENV
 from ui.workspace import AUTOSAVE_ENV
 from vae_core.checkpoint import DatasetInfo, save_checkpoint
 from vae_core.data import DATA_ROOT, Dataset, load_dataset, load_digits_dataset
 from vae_core.models import VAE, VAEConfig
-from vae_core.train import TrainConfig, Trainer
+from vae_core.train import Trainer
 
-ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = ROOT.parent / "shared" / "data"
-DEFAULT_CHECKPOINT = ROOT / "checkpoints" / "mnist-2d.safetensors"  # the model the app opens on (ui.state)
+pytest_plugins = ["support.train_page", "support.canvas"]  # their fixtures: checkpoint_dir, train_page, canvas_url
 
 torch.set_num_threads(1)  # tiny models: one thread is as fast and keeps parallel jobs from thrashing
 
@@ -32,11 +33,10 @@ def disk_caches(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def nothing_leaves_the_machine(request):
-    """A browser test fails on any request its pages made to another host (browser_support.local_only)."""
+    """A browser test fails on any request its pages made to another host (support.browser.local_only)."""
     if request.node.get_closest_marker("browser") is None:
         yield
         return
-    from browser_support import FOREIGN_REQUESTS
 
     FOREIGN_REQUESTS.clear()
     yield
@@ -51,6 +51,22 @@ def no_jobs_left_running():
     from ui import jobs
 
     jobs.queue().stop_all()
+
+
+@pytest.fixture(scope="module")
+def app_url():
+    """The app itself (`streamlit run app.py`), one server for the module."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium), as .ci/run does")
+    with streamlit_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One Chromium for the module (Playwright's sync API allows one running instance per thread)."""
+    with chromium() as browser:
+        yield browser
 
 
 @pytest.fixture(scope="session")
@@ -77,16 +93,6 @@ def reference_mnist_root() -> Path:
         pytest.skip(f"reference MNIST raw files not found under {SHARED_DATA}/MNIST/raw (only on the reference "
                     "machine); the bundled copy's own checksums are in data/README.md")
     return SHARED_DATA
-
-
-def train_digits_model(digits: Dataset, epochs: int = 20, latent_dim: int = 2, **config) -> Trainer:
-    """A real model trained on digits for a few seconds; returns the finished trainer."""
-    torch.manual_seed(0)
-    model = VAE(VAEConfig(image_shape=digits.image_shape, latent_dim=latent_dim, **config))
-    trainer = Trainer(model, digits, TrainConfig(epochs=epochs, batch_size=64, learning_rate=2e-3, device="cpu"))
-    for _ in trainer.run():
-        pass
-    return trainer
 
 
 @pytest.fixture(scope="session")

@@ -5,27 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT
-from streamlit.testing.v1 import AppTest
+from support.apptest import page
+from support.paths import DEFAULT_CHECKPOINT
 
 from vae_core.checkpoint import load_checkpoint
 
-SHIPPED_MNIST = ROOT / "checkpoints" / "mnist-2d.safetensors"
 
-
-def encode_page(checkpoint: str | None = None) -> AppTest:
-    """The Encode page; None keeps the app's default model (MNIST 2-D)."""
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.run()
-    if checkpoint:
-        at.sidebar.selectbox(key="app_checkpoint").select(checkpoint).run()
-    at.switch_page("pages/encode.py").run()
-    return at
-
-
-@pytest.mark.parametrize("checkpoint", [None, "digits-8d.safetensors"])
+@pytest.mark.parametrize("checkpoint", [None, "digits-8d.safetensors"])  # None: the app's default, MNIST 2-D
 def test_the_encode_page_renders_on_a_shipped_model_without_error(checkpoint):
-    at = encode_page(checkpoint)
+    at = page("pages/encode.py", checkpoint)
 
     assert not at.exception
     assert not at.error
@@ -43,7 +31,7 @@ def vertical_stroke(size: int = 28, width: int = 3) -> torch.Tensor:
 def test_a_vertical_stroke_has_mostly_ones_among_its_ten_nearest_test_examples(mnist):
     """The sanity check behind the page's neighbours: the shipped MNIST model encodes a drawn "1" near the test
     set's ones (the browser test checks the same for a stroke drawn with the mouse)."""
-    model = load_checkpoint(SHIPPED_MNIST).model
+    model = load_checkpoint(DEFAULT_CHECKPOINT).model  # the shipped MNIST 2-D
     test = mnist.split("test")
 
     codes = model.encode(test.x).mu.detach()

@@ -9,29 +9,18 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT
 from PIL import Image
 from streamlit.runtime.media_file_manager import MediaFileManager
-from test_app_scatter import page, sent
+from support.apptest import chart_traces, page, plotly_array, sent
+from support.paths import ROOT
 
-from ui.state import SCATTER_PROJECTION, SCATTER_SELECTION
+from ui.session_keys import INTERPOLATE_PATHS, SCATTER_PROJECTION, SCATTER_SELECTION
 from vae_core.checkpoint import load_checkpoint
 from vae_core.data import load_digits_dataset
 from vae_core.images import tile
 from vae_core.latent import prior_samples, slerp_at
 from vae_core.metrics import encode_posterior
 from vae_core.projection import ProjectionParams, compute, project_points
-
-
-def plotly_array(value) -> np.ndarray:
-    """A trace's data as plotly sends it: a list, or a base64 typed array {"dtype", "bdata"}."""
-    if isinstance(value, dict):
-        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"]).copy()
-    return np.asarray(value)
-
-
-def chart_traces(at, index: int = 0) -> list[dict]:
-    return json.loads(at.get("plotly_chart")[index].proto.spec)["data"]
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +51,7 @@ def strip_pixels(url: str) -> np.ndarray:
 
 def test_endpoints_are_the_encodings_of_the_chosen_examples(mu):
     at = choose_examples(page("pages/interpolate.py"), 40, 123)
-    for path in at.session_state["interpolate_paths"].values():
+    for path in at.session_state[INTERPOLATE_PATHS].values():
         assert len(path) == 10
         np.testing.assert_allclose(path[0], mu[40], atol=1e-5)
         np.testing.assert_allclose(path[-1], mu[123], atol=1e-5)
@@ -70,7 +59,7 @@ def test_endpoints_are_the_encodings_of_the_chosen_examples(mu):
 
 def test_linear_and_spherical_strips_share_ends_and_differ_in_the_middle(mu):
     at = choose_examples(page("pages/interpolate.py"), *far_apart(mu))
-    paths = at.session_state["interpolate_paths"]
+    paths = at.session_state[INTERPOLATE_PATHS]
     strips = [strip_pixels(url) for url in image_urls(at)[-2:]]  # what the page shows, uint8
     model = load_checkpoint(ROOT / "checkpoints" / "digits-2d.safetensors").model
     linear, spherical = (model.decode_image(torch.from_numpy(paths[m])).numpy() for m in ("linear", "spherical"))
@@ -85,7 +74,7 @@ def test_linear_and_spherical_strips_share_ends_and_differ_in_the_middle(mu):
 def test_the_default_mnist_model_interpolates_between_28x28_test_images(mnist):
     at = choose_examples(page("pages/interpolate.py", None), 0, 1)
     model = load_checkpoint(ROOT / "checkpoints" / "mnist-2d.safetensors").model
-    path = at.session_state["interpolate_paths"]["linear"]
+    path = at.session_state[INTERPOLATE_PATHS]["linear"]
     np.testing.assert_allclose(path[[0, -1]], encode_posterior(model, mnist.x_test[:2]).mu.numpy(), atol=1e-5)
     images = model.decode_image(torch.from_numpy(path)).numpy()
     assert images.shape == (10, 1, 28, 28)
@@ -98,7 +87,7 @@ def test_class_endpoints_are_examples_of_those_classes(mu):
     at.selectbox(key="interpolate_class_B").select(8).run()
     at.number_input(key="interpolate_nth_B").set_value(2).run()
     labels = load_digits_dataset().y_test.numpy()
-    path = at.session_state["interpolate_paths"]["linear"]
+    path = at.session_state[INTERPOLATE_PATHS]["linear"]
     np.testing.assert_allclose(path[0], mu[np.flatnonzero(labels == 3)[0]], atol=1e-5)
     np.testing.assert_allclose(path[-1], mu[np.flatnonzero(labels == 8)[2]], atol=1e-5)
 
@@ -107,7 +96,7 @@ def test_random_prior_endpoints_are_the_seeded_samples():
     at = page("pages/interpolate.py")
     at.radio(key="interpolate_source").set_value("Random prior samples").run()
     at.number_input(key="interpolate_seed_B").set_value(7).run()
-    path = at.session_state["interpolate_paths"]["spherical"]
+    path = at.session_state[INTERPOLATE_PATHS]["spherical"]
     np.testing.assert_allclose(path[0], prior_samples(1, 2, 0)[0], atol=1e-6)
     np.testing.assert_allclose(path[-1], prior_samples(1, 2, 7)[0], atol=1e-6)
 
@@ -120,7 +109,7 @@ def test_scatter_selection_gives_the_endpoints_or_an_error_saying_what_to_do(mu)
 
     at.session_state[SCATTER_SELECTION] = ("test", [9, 30, 77])
     at.run()
-    path = at.session_state["interpolate_paths"]["linear"]
+    path = at.session_state[INTERPOLATE_PATHS]["linear"]
     np.testing.assert_allclose(path[[0, -1]], mu[[9, 77]], atol=1e-5)
 
 
@@ -132,7 +121,7 @@ def test_path_is_drawn_on_the_scatter_projection_and_falls_back_to_pca_for_tsne(
     path_traces = chart_traces(at, -1)[-2:]
     mu_8d = encode_posterior(load_checkpoint(ROOT / "checkpoints" / "digits-8d.safetensors").model,
                              load_digits_dataset().x_test).mu.numpy()
-    for trace, path in zip(path_traces, at.session_state["interpolate_paths"].values()):
+    for trace, path in zip(path_traces, at.session_state[INTERPOLATE_PATHS].values()):
         expected = project_points(mu_8d, path, "pca")
         np.testing.assert_allclose(plotly_array(trace["x"]), expected[:, 0], atol=1e-4)
 
@@ -183,7 +172,7 @@ def test_the_latent_sliders_code_is_an_endpoint_and_a_star_on_the_scatter(mu):
     at.switch_page("pages/interpolate.py").run()
     at.radio(key="interpolate_source").set_value("From the Latent sliders' code to a test example").run()
     at.number_input(key="interpolate_index_to").set_value(7).run()
-    path = at.session_state["interpolate_paths"]["linear"]
+    path = at.session_state[INTERPOLATE_PATHS]["linear"]
     np.testing.assert_allclose(path[0], [1.5, -0.5], atol=1e-6)
     np.testing.assert_allclose(path[-1], mu[7], atol=1e-5)
     at.switch_page("pages/scatter.py").run()
@@ -192,7 +181,7 @@ def test_the_latent_sliders_code_is_an_endpoint_and_a_star_on_the_scatter(mu):
 
 def test_each_path_is_sent_to_the_browser_as_a_slider_on_the_same_line_and_arc():
     at = page("pages/interpolate.py")
-    paths = at.session_state["interpolate_paths"]
+    paths = at.session_state[INTERPOLATE_PATHS]
     z0, z1 = paths["linear"][0], paths["linear"][-1]
     sent_paths = [json.loads(element.proto.json)["path"] for element in at.get("bidi_component")]
     assert [p["kind"] for p in sent_paths] == ["line", "arc"]

@@ -4,19 +4,18 @@ architecture defaults, an ETA, class-balanced previews, defaults shared with the
 from __future__ import annotations
 
 import pytest
-import test_app_train
 import torch
-from test_app_train import finish, start
-from test_background import wait_until
-from test_own_data import make_user_folder
+from support.data import make_user_folder
+from support.jobs import wait_until
+from support.train_page import finish, start
 
+from ui.picker import PICKER_KEY
+from ui.session_keys import TRAIN_JOB
 from vae_core import cli
 from vae_core.checkpoint import load_checkpoint_bytes
 from vae_core.data import DEFAULT_IMAGE_SIZE
 from vae_core.models import VAEConfig
 from vae_core.train import TrainConfig
-
-checkpoint_dir, train_page = test_app_train.checkpoint_dir, test_app_train.train_page  # the Train page's fixtures
 
 
 def test_a_user_folder_shows_what_was_skipped_and_converted_and_trains(train_page, tmp_path):
@@ -45,7 +44,7 @@ def test_the_conv_architecture_gets_its_own_default_channels_on_the_page(train_p
     assert at.text_input(key="train_hidden_conv").value == "32 64"
     at.number_input(key="train_epochs").set_value(1000)
     at.button(key="train_start").click().run()
-    job = at.session_state["train_job"]
+    job = at.session_state[TRAIN_JOB]
     wait_until(lambda: job.progress().steps_done >= 1)
     job.stop()
     assert job.join(timeout=30)
@@ -86,7 +85,7 @@ def test_save_after_use_names_the_saved_file_in_the_sidebar_not_unsaved(train_pa
     at.button(key="train_save").click().run()
     captions = " ".join(caption.value for caption in at.sidebar.caption)
     assert "(unsaved)" not in captions and "user/fresh.safetensors" in captions
-    assert at.sidebar.selectbox(key="app_checkpoint").value == "user/fresh.safetensors"
+    assert at.sidebar.selectbox(key=PICKER_KEY).value == "user/fresh.safetensors"
 
 
 def _cli_defaults(command: str) -> dict:

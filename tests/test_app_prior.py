@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from latent_views_support import SHIPPED, shipped
-from test_app_interpolate import chart_traces, plotly_array
-from test_app_scatter import page
+from support.apptest import chart_traces, page, plotly_array
+from support.latent_views import SHIPPED, shipped
 
+from ui.session_keys import PRIOR_HOLES
 from vae_core.density import AggregatePosterior, DensityConfig, plane_basis
 
 CONFIG = DensityConfig()
@@ -24,8 +24,8 @@ def test_the_decoded_holes_have_lower_aggregate_density_than_the_typical_and_den
     assert not at.error
     model = shipped(name)
     posterior = AggregatePosterior.from_encodings(model.mu, model.logvar)  # all components, not the page's subsample
-    rows = {row: posterior.log_density(codes) for row, codes in at.session_state["prior_holes"].items()}
-    assert all(len(codes) == CONFIG.shown for codes in at.session_state["prior_holes"].values())
+    rows = {row: posterior.log_density(codes) for row, codes in at.session_state[PRIOR_HOLES].items()}
+    assert all(len(codes) == CONFIG.shown for codes in at.session_state[PRIOR_HOLES].values())
     assert rows["holes"].max() < rows["typical"].min() < rows["typical"].max() < rows["densest"].min()
 
 
@@ -43,7 +43,7 @@ def test_the_drawn_density_integrates_to_about_one_with_the_prior_circles_and_ho
     model = shipped(name)
     basis = np.eye(2) if model.checkpoint.config.latent_dim == 2 else plane_basis(model.mu.numpy(), "pca")
     holes = next(t for t in rest if "holes" in t["name"])
-    np.testing.assert_allclose(plotly_array(holes["x"]), at.session_state["prior_holes"]["holes"] @ basis[0],
+    np.testing.assert_allclose(plotly_array(holes["x"]), at.session_state[PRIOR_HOLES]["holes"] @ basis[0],
                                atol=1e-4)
 
 
@@ -53,6 +53,6 @@ def test_two_chosen_dimensions_of_an_8d_model_show_those_dimensions():
     at.selectbox(key="prior_dim_x").select(5).run()
     at.selectbox(key="prior_dim_y").select(2).run()
     holes = next(t for t in chart_traces(at) if "holes" in t.get("name", ""))
-    codes = at.session_state["prior_holes"]["holes"]
+    codes = at.session_state[PRIOR_HOLES]["holes"]
     np.testing.assert_allclose(plotly_array(holes["x"]), codes[:, 5], atol=1e-5)
     np.testing.assert_allclose(plotly_array(holes["y"]), codes[:, 2], atol=1e-5)

@@ -15,18 +15,14 @@ import time
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT
 from streamlit.testing.v1 import AppTest
+from support.apptest import page, sent
+from support.paths import ROOT
 
 from ui.cache import CACHE_ENV
 from ui.components.static_files import CACHE_DIR
-from ui.state import (
-    SCATTER_DIMS,
-    SCATTER_PROJECTION,
-    SCATTER_SELECTION,
-    SLIDERS_CODE,
-    CurrentModel,
-)
+from ui.session_keys import MODEL, SCATTER_DIMS, SCATTER_PROJECTION, SCATTER_SELECTION, SLIDERS_CODE
+from ui.state import CurrentModel
 from ui.widgets import CLASS_COLORS
 from vae_core.checkpoint import DatasetInfo, checkpoint_bytes, load_checkpoint
 from vae_core.data import load_digits_dataset
@@ -51,23 +47,6 @@ def digits():
 def encoded(name: str, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     posterior = encode_posterior(load_checkpoint(ROOT / "checkpoints" / name).model, x)
     return posterior.mu.numpy(), posterior.logvar.numpy()
-
-
-def page(name: str, checkpoint: str | None = "digits-2d.safetensors") -> AppTest:
-    """The app on page `name` with `checkpoint` picked: the small digits model unless told otherwise (fast, 359
-    test images); None keeps the app's default model (MNIST 2-D)."""
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-    at.run()
-    if checkpoint:
-        at.sidebar.selectbox(key="app_checkpoint").select(checkpoint).run()
-    at.switch_page(name).run()
-    assert not at.exception
-    return at
-
-
-def sent(at: AppTest) -> dict:
-    """The data the page sent the inspector on its last run."""
-    return json.loads(at.get("bidi_component")[0].proto.json)
 
 
 def served(url: str, dtype=None) -> np.ndarray | bytes:
@@ -333,7 +312,7 @@ def test_a_fresh_mnist_model_draws_all_70000_examples(mnist_root):
     model = VAE(VAEConfig(image_shape=(1, 28, 28), latent_dim=2, hidden_dims=(64,)))
     info = DatasetInfo("mnist", (1, 28, 28), tuple(str(d) for d in range(10)), {"root": str(mnist_root)})
     at = page("pages/scatter.py")
-    at.session_state["model"] = CurrentModel("mnist.safetensors", checkpoint_bytes(model, info, {"train": [],
+    at.session_state[MODEL] = CurrentModel("mnist.safetensors", checkpoint_bytes(model, info, {"train": [],
                                                                                                  "test": []}, epoch=0))
     at.radio(key="scatter_split").set_value("all").run()
     assert not at.exception
@@ -350,3 +329,19 @@ def test_switching_split_never_applies_the_old_splits_indices(digits):
     at.radio(key="scatter_split").set_value("test").run()
     assert not at.exception
     assert sent(at)["selected"] == [] and sent(at)["ellipses"] == []
+
+
+def test_the_servers_first_map_runs_in_the_warmed_up_worker_of_the_maps_pool():
+    from ui import model_view, projections
+    from vae_core.projection import ProjectionParams
+
+    projections.warm_up_maps.clear()
+    warm = projections.warm_up_maps()
+    assert warm.join(timeout=600) and warm.exception is None
+    view = model_view.of(load_checkpoint(ROOT / "checkpoints" / "digits-2d.safetensors"), None)
+    run = projections.request(view, "test", ProjectionParams("umap", seed=3))
+    assert run.job is not None and run.job.pid == warm.pid  # umap-learn already imported, its kernels compiled
+    deadline = time.monotonic() + 600
+    while not run.done and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert run.error is None and run.result.coords.shape == (len(load_digits_dataset().split("test")), 2)

@@ -11,12 +11,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import DEFAULT_CHECKPOINT, ROOT
 from streamlit.testing.v1 import AppTest
+from support.apptest import app_session
+from support.paths import DEFAULT_CHECKPOINT, ROOT
 
+import ui.navigation
 import ui.settings
 import ui.state
 import ui.workspace
+from ui.picker import PICKER_KEY, UPLOAD_KEY
+from ui.session_keys import MODEL
 from ui.state import CurrentModel
 from vae_core.checkpoint import DatasetInfo, checkpoint_bytes, load_checkpoint_bytes
 from vae_core.models import VAE, VAEConfig
@@ -25,7 +29,7 @@ PAGE_FILES = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "pages").glo
 
 
 def open_app() -> AppTest:
-    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    return app_session().run()
 
 
 def folder_state(folder: Path) -> dict[str, str]:
@@ -56,8 +60,8 @@ def checkpoint_dir(tmp_path, monkeypatch) -> Path:
 def test_app_opens_on_the_shipped_mnist_2d_model():
     at = open_app()
     assert not at.exception and not at.error
-    assert at.session_state["model"].name == "mnist-2d.safetensors" == ui.workspace.DEFAULT_CHECKPOINT
-    assert at.session_state["model"].data == DEFAULT_CHECKPOINT.read_bytes()
+    assert at.session_state[MODEL].name == "mnist-2d.safetensors" == ui.workspace.DEFAULT_CHECKPOINT
+    assert at.session_state[MODEL].data == DEFAULT_CHECKPOINT.read_bytes()
     assert any("mnist · 2-D mlp" in caption.value for caption in at.sidebar.caption)
 
 
@@ -93,24 +97,24 @@ def test_bad_upload_is_refused_and_changes_nothing(kind, tmp_path):
     uploads = refusable_uploads(tmp_path)
     checkpoints_before = folder_state(ROOT / "checkpoints")
     at = open_app()
-    model_before = at.session_state["model"]
+    model_before = at.session_state[MODEL]
     upload = ("../../evil.safetensors", uploads[kind], "application/octet-stream")
-    at.file_uploader(key="app_upload").set_value(upload).run()
+    at.file_uploader(key=UPLOAD_KEY).set_value(upload).run()
     assert not at.exception
     assert any("Upload refused" in message for message in sidebar_errors(at)), sidebar_errors(at)
-    assert at.session_state["model"] == model_before
+    assert at.session_state[MODEL] == model_before
     assert folder_state(ROOT / "checkpoints") == checkpoints_before
     assert not RunsCodeWhenUnpickled.marker.exists(), "unpickling ran code"
     at.switch_page("pages/home.py").run()  # the app keeps working on the old model
-    assert not at.exception and at.session_state["model"] == model_before
+    assert not at.exception and at.session_state[MODEL] == model_before
 
 
 def test_good_upload_becomes_the_current_model_under_its_base_name():
     data = (ROOT / "checkpoints" / "digits-8d.safetensors").read_bytes()
     at = open_app()
-    at.file_uploader(key="app_upload").set_value(("../../mine.safetensors", data, "application/octet-stream")).run()
+    at.file_uploader(key=UPLOAD_KEY).set_value(("../../mine.safetensors", data, "application/octet-stream")).run()
     assert not at.exception and not sidebar_errors(at)
-    assert at.session_state["model"] == CurrentModel("mine.safetensors", data)
+    assert at.session_state[MODEL] == CurrentModel("mine.safetensors", data)
 
 
 def test_uploaded_checkpoint_cannot_make_the_server_download_or_create_folders(tmp_path):
@@ -119,7 +123,7 @@ def test_uploaded_checkpoint_cannot_make_the_server_download_or_create_folders(t
     info = DatasetInfo("mnist", (1, 28, 28), tuple("0123456789"), {"root": str(target), "download": True})
     data = checkpoint_bytes(model, info, {"train": [], "test": []}, 0)
     at = open_app()
-    at.file_uploader(key="app_upload").set_value(("stranger.safetensors", data, "application/octet-stream")).run()
+    at.file_uploader(key=UPLOAD_KEY).set_value(("stranger.safetensors", data, "application/octet-stream")).run()
     assert not at.exception and not at.main.error  # MNIST found by name in the data roots (the bundled copy)...
     assert not (tmp_path / "planted").exists()  # ...never at the stored root, and nothing downloaded there
 
@@ -130,9 +134,9 @@ def test_valid_checkpoint_whose_header_length_starts_with_0x80_is_not_mistaken_f
     history = {"train": [], "test": []}
     data = next(d for pad in range(256) if (d := checkpoint_bytes(model, info, history, 0, "x" * pad))[0] == 0x80)
     at = open_app()
-    at.file_uploader(key="app_upload").set_value(("odd.safetensors", data, "application/octet-stream")).run()
+    at.file_uploader(key=UPLOAD_KEY).set_value(("odd.safetensors", data, "application/octet-stream")).run()
     assert not at.exception and not sidebar_errors(at)
-    assert load_checkpoint_bytes(at.session_state["model"].data).config.hidden_dims == (8,)
+    assert load_checkpoint_bytes(at.session_state[MODEL].data).config.hidden_dims == (8,)
 
 
 def test_unreadable_checkpoint_in_the_folder_is_listed_but_never_loaded(checkpoint_dir):
@@ -140,13 +144,13 @@ def test_unreadable_checkpoint_in_the_folder_is_listed_but_never_loaded(checkpoi
     (checkpoint_dir / "broken.safetensors").write_bytes(b"\x00" * 100)
     before = folder_state(checkpoint_dir)
     at = open_app()
-    assert not at.exception and at.session_state["model"].name == DEFAULT_CHECKPOINT.name
-    picker = at.sidebar.selectbox(key="app_checkpoint")
+    assert not at.exception and at.session_state[MODEL].name == DEFAULT_CHECKPOINT.name
+    picker = at.sidebar.selectbox(key=PICKER_KEY)
     assert "unreadable" in picker.format_func("broken.safetensors")
     picker.set_value("broken.safetensors").run()
     assert not at.exception
     assert any("broken.safetensors was not loaded" in message for message in sidebar_errors(at))
-    assert at.session_state["model"].name == DEFAULT_CHECKPOINT.name
+    assert at.session_state[MODEL].name == DEFAULT_CHECKPOINT.name
     assert folder_state(checkpoint_dir) == before
 
 
@@ -155,26 +159,42 @@ def test_an_unreadable_default_opens_the_next_readable_checkpoint(checkpoint_dir
     shutil.copy(ROOT / "checkpoints" / "digits-8d.safetensors", checkpoint_dir / "digits-8d.safetensors")
     at = open_app()
     assert not at.exception and not at.error
-    assert at.session_state["model"].name == "digits-8d.safetensors"
+    assert at.session_state[MODEL].name == "digits-8d.safetensors"
 
 
 def test_picking_another_checkpoint_switches_the_model_and_the_picker_follows_uploads():
     at = open_app()
-    at.sidebar.selectbox(key="app_checkpoint").set_value("digits-8d.safetensors").run()
-    assert load_checkpoint_bytes(at.session_state["model"].data).config.latent_dim == 8
+    at.sidebar.selectbox(key=PICKER_KEY).set_value("digits-8d.safetensors").run()
+    assert load_checkpoint_bytes(at.session_state[MODEL].data).config.latent_dim == 8
     data = DEFAULT_CHECKPOINT.read_bytes()
-    at.file_uploader(key="app_upload").set_value(("uploaded.safetensors", data, "application/octet-stream")).run()
-    assert at.session_state["model"].name == "uploaded.safetensors"
-    assert at.sidebar.selectbox(key="app_checkpoint").value is None  # not left showing digits-8d
+    at.file_uploader(key=UPLOAD_KEY).set_value(("uploaded.safetensors", data, "application/octet-stream")).run()
+    assert at.session_state[MODEL].name == "uploaded.safetensors"
+    assert at.sidebar.selectbox(key=PICKER_KEY).value is None  # not left showing digits-8d
 
 
 def test_a_deep_link_as_the_first_request_gets_the_apps_navigation_and_sidebar():
     """Streamlit's legacy pages/ mode runs a deep-linked page alone on a fresh server; it must still be routed."""
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at = app_session()
     at.switch_page("pages/sliders.py").run()  # the very first run of this session is the deep link
     assert not at.exception
     assert [title.value for title in at.title] == ["Latent sliders"]  # drawn once, not once bare and once routed
-    assert at.sidebar.selectbox(key="app_checkpoint").value == DEFAULT_CHECKPOINT.name
+    assert at.sidebar.selectbox(key=PICKER_KEY).value == DEFAULT_CHECKPOINT.name
+
+
+def test_without_routing_itself_a_page_runs_alone_in_streamlits_legacy_pages_mode(monkeypatch):
+    """Why ui.navigation.page_header routes: with it believing every run routed, a page run of AppTest (which starts
+    every run in legacy pages/ mode, as a fresh server's first session) has no app sidebar. When this test fails,
+    Streamlit no longer runs pages/ files alone and the re-entry in page_header can go."""
+
+    class AlwaysRouted:
+        active = property(lambda self: True, lambda self, value: None)
+
+    monkeypatch.setattr(ui.navigation, "_routing", AlwaysRouted())
+    at = app_session()
+    at.switch_page("pages/theory.py").run()
+    assert not at.exception
+    assert [title.value for title in at.title] == ["Theory: KL divergence and the ELBO"]  # the page file ran...
+    assert not at.sidebar.selectbox  # ...alone: app.py's sidebar (the model picker) never ran
 
 
 def test_images_are_sent_inline_so_a_rerun_never_breaks_one():

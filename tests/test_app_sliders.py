@@ -8,9 +8,11 @@ import re
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT
 from streamlit.testing.v1 import AppTest
+from support.apptest import page
+from support.paths import ROOT
 
+from ui.session_keys import SLIDERS_IMAGE, SLIDERS_Z
 from vae_core.checkpoint import load_checkpoint
 from vae_core.data import load_digits_dataset
 from vae_core.metrics import encode_posterior, kl_per_dimension
@@ -20,13 +22,7 @@ EIGHT_D = "digits-8d.safetensors"
 
 def sliders_page(checkpoint: str | None = "digits-2d.safetensors") -> AppTest:
     """The sliders page on the small digits model unless told otherwise; None keeps the app's default (MNIST 2-D)."""
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.run()
-    if checkpoint:
-        at.sidebar.selectbox(key="app_checkpoint").select(checkpoint).run()
-    at.switch_page("pages/sliders.py").run()
-    assert not at.exception
-    return at
+    return page("pages/sliders.py", checkpoint)
 
 
 def slider_values(at: AppTest) -> dict[int, float]:
@@ -54,15 +50,15 @@ def test_the_default_mnist_model_decodes_28x28_images():
     at.slider(key="sliders_z0").set_value(1.0).run()
     model = load_checkpoint(ROOT / "checkpoints" / "mnist-2d.safetensors").model
     expected = model.decode_image(torch.tensor([[1.0, 0.0]]))[0].numpy()
-    assert at.session_state["sliders_image"].shape == (1, 28, 28)
-    np.testing.assert_allclose(at.session_state["sliders_image"], expected, atol=1e-6)
+    assert at.session_state[SLIDERS_IMAGE].shape == (1, 28, 28)
+    np.testing.assert_allclose(at.session_state[SLIDERS_IMAGE], expected, atol=1e-6)
 
 
 def test_moving_a_slider_changes_the_decoded_image():
     at = sliders_page()
-    before = at.session_state["sliders_image"].copy()
+    before = at.session_state[SLIDERS_IMAGE].copy()
     at.slider(key="sliders_z0").set_value(2.5).run()
-    after = at.session_state["sliders_image"]
+    after = at.session_state[SLIDERS_IMAGE]
     assert after.shape == before.shape == (1, 8, 8)
     assert np.abs(after - before).max() > 0.1
 
@@ -73,7 +69,7 @@ def test_decoded_image_is_the_decoder_mean_at_the_slider_code():
     at.slider(key="sliders_z1").set_value(2.0).run()
     model = load_checkpoint(ROOT / "checkpoints" / "digits-2d.safetensors").model
     expected = model.decode_image(torch.tensor([[-1.5, 2.0]]))[0].numpy()
-    np.testing.assert_allclose(at.session_state["sliders_image"], expected, atol=1e-6)
+    np.testing.assert_allclose(at.session_state[SLIDERS_IMAGE], expected, atol=1e-6)
 
 
 def test_dataset_example_start_puts_the_sliders_at_its_encoding_and_reset_returns_there():
@@ -165,7 +161,7 @@ def test_server_sliders_take_over_a_code_beyond_their_range_without_an_error():
     """The pad spans the test codes, which can lie beyond +-3: the fallback sliders must clip, not raise."""
     at = sliders_page("digits-2d.safetensors")
     at.switch_page("pages/home.py").run()  # the sliders' widget state is dropped while they are not drawn...
-    at.session_state["sliders_z"] = np.array([4.09, -4.04], dtype=np.float32)  # ...as a pad drag left the code
+    at.session_state[SLIDERS_Z] = np.array([4.09, -4.04], dtype=np.float32)  # ...as a pad drag left the code
     at.switch_page("pages/sliders.py").run()
     assert not at.exception
     assert slider_values(at) == {0: 3.0, 1: -3.0}

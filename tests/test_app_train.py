@@ -5,53 +5,21 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from pathlib import Path
 
 import pytest
-from conftest import DEFAULT_CHECKPOINT, ROOT
 from streamlit.testing.v1 import AppTest
-from test_background import wait_until
+from support.apptest import app_session
+from support.jobs import wait_until
+from support.paths import DEFAULT_CHECKPOINT
+from support.train_page import finish, start
 
 import ui.settings
 import ui.state
 import ui.workspace
+from ui.picker import AUTOSAVE_KEY, PICKER_KEY
+from ui.session_keys import MODEL, TRAIN_JOB
 from vae_core.checkpoint import load_checkpoint, load_checkpoint_bytes
 from vae_core.train import TrainConfig
-from vae_core.train_worker import WorkerTrainingJob
-
-
-@pytest.fixture
-def checkpoint_dir(tmp_path, monkeypatch) -> Path:
-    folder = tmp_path / "checkpoints"
-    folder.mkdir()
-    shutil.copy(DEFAULT_CHECKPOINT, folder / DEFAULT_CHECKPOINT.name)
-    monkeypatch.setattr(ui.workspace, "CHECKPOINT_DIR", folder)
-    monkeypatch.setattr(ui.workspace, "USER_CHECKPOINT_DIR", folder / "user")
-    return folder
-
-
-@pytest.fixture
-def train_page(checkpoint_dir) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
-    at.switch_page("pages/train.py").run()
-    at.selectbox(key="train_dataset").set_value("digits").run()  # the page opens on MNIST; digits trains in seconds
-    assert not at.exception
-    yield at
-    job = at.session_state.get("train_job")
-    if job is not None:
-        job.stop()
-        job.join(timeout=10)
-
-
-def start(at: AppTest, epochs: int) -> WorkerTrainingJob:
-    at.number_input(key="train_epochs").set_value(epochs)
-    at.text_input(key="train_hidden_mlp").set_value("32 16")
-    at.button(key="train_start").click().run()
-    assert not at.exception and not at.error
-    job = at.session_state["train_job"]
-    wait_until(lambda: job.has_model or not job.running)  # its worker has loaded the data and trains
-    at.run()
-    return job
 
 
 def chart_lengths(at: AppTest) -> dict[str, int]:
@@ -62,12 +30,6 @@ def chart_lengths(at: AppTest) -> dict[str, int]:
 def last_train_step(at: AppTest) -> int:
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
     return next(trace["x"][-1] for trace in spec["data"] if trace["name"] == "train kl")
-
-
-def finish(at: AppTest, job: WorkerTrainingJob) -> None:
-    assert job.join(timeout=60)
-    at.run()
-    assert not at.exception
 
 
 def test_live_chart_series_grow_with_steps_and_stop_keeps_the_model(train_page):
@@ -85,22 +47,22 @@ def test_live_chart_series_grow_with_steps_and_stop_keeps_the_model(train_page):
     assert not job.running and job.progress().finished.reason == "stopped"
     assert any("stopped" in info.value for info in at.info)
     at.button(key="train_use").click().run()
-    current = load_checkpoint_bytes(at.session_state["model"].data)
+    current = load_checkpoint_bytes(at.session_state[MODEL].data)
     assert current.epoch == job.progress().epoch
     assert len(current.history["train"]) == job.progress().step >= seen[-1]
-    assert "(unsaved)" in at.session_state["model"].name
+    assert "(unsaved)" in at.session_state[MODEL].name
 
 
 def test_browser_reload_finds_the_running_job_again_and_other_sessions_do_not(train_page):
     job = start(train_page, epochs=1000)
     token = train_page.query_params["ws"]
     token = token[0] if isinstance(token, list) else token
-    reloaded = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)  # a reload is a new session...
+    reloaded = app_session()  # a reload is a new session...
     reloaded.query_params["ws"] = token  # ...with the same URL
     reloaded.switch_page("pages/train.py").run()
     assert not reloaded.exception
-    assert reloaded.session_state["train_job"] is job
-    stranger = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    assert reloaded.session_state[TRAIN_JOB] is job
+    stranger = app_session()
     stranger.switch_page("pages/train.py").run()
     assert "train_job" not in stranger.session_state
     job.stop()
@@ -192,10 +154,10 @@ def test_a_run_stays_findable_and_stoppable_from_any_page_after_a_page_switch_an
     train_page.query_params.clear()  # what the browser does to the URL on a page switch
     train_page.switch_page("pages/sliders.py").run()
     token = train_page.query_params["ws"]  # ...and the page puts the run's token back
-    reloaded = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    reloaded = app_session()
     reloaded.query_params["ws"] = token[0] if isinstance(token, list) else token
     reloaded.switch_page("pages/sliders.py").run()  # a reload on the sliders page
-    assert reloaded.session_state["train_job"] is job
+    assert reloaded.session_state[TRAIN_JOB] is job
     reloaded.sidebar.button(key="app_stop_training").click().run()
     assert not job.running and job.progress().finished.reason == "stopped"
 
@@ -213,7 +175,7 @@ def test_a_saved_model_is_in_the_sidebar_list_at_once(train_page):
     finish(at, start(at, epochs=1))
     at.text_input(key="train_save_name").set_value("fresh").run()
     at.button(key="train_save").click().run()
-    assert "user/fresh" in at.sidebar.selectbox(key="app_checkpoint").options
+    assert "user/fresh" in at.sidebar.selectbox(key=PICKER_KEY).options
     assert any("Saved fresh.safetensors" in message.value for message in at.success)
 
 
@@ -227,7 +189,7 @@ def test_the_chart_legend_sits_above_the_plots_clear_of_the_step_axis_title(trai
 def test_a_run_is_autosaved_and_opens_from_the_sidebar_as_a_server_restart_would_find_it(checkpoint_dir,
                                                                                          tmp_path, monkeypatch):
     monkeypatch.setenv(ui.workspace.AUTOSAVE_ENV, str(tmp_path / "autosave"))
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    at = app_session().run()
     at.switch_page("pages/train.py").run()
     at.selectbox(key="train_dataset").set_value("digits").run()
     job = start(at, epochs=3)
@@ -236,11 +198,11 @@ def test_a_run_is_autosaved_and_opens_from_the_sidebar_as_a_server_restart_would
     saved = load_checkpoint(job.autosave)
     assert saved.epoch == 3 and saved.history["test"] == job.progress().test
 
-    restarted = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()  # a new session: no job
+    restarted = app_session().run()  # a new session: no job
     [autosaves] = [e for e in restarted.sidebar.expander if e.label.startswith("Your autosaved training runs")]
     assert autosaves.label == "Your autosaved training runs (1)"
-    restarted.sidebar.selectbox(key="app_autosave").select(ui.workspace.checkpoint_name(job.autosave)).run()
-    current = load_checkpoint_bytes(restarted.session_state["model"].data)
+    restarted.sidebar.selectbox(key=AUTOSAVE_KEY).select(ui.workspace.checkpoint_name(job.autosave)).run()
+    current = load_checkpoint_bytes(restarted.session_state[MODEL].data)
     assert current.sha256 == saved.sha256 and not restarted.exception
 
 
@@ -264,7 +226,7 @@ def test_a_burst_of_start_presses_queues_runs_past_the_cap_shows_their_place_and
     jobs.queue.clear()  # a server started with the cap above
     sessions = []
     for _ in range(3):
-        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+        at = app_session().run()
         at.switch_page("pages/train.py").run()
         at.number_input(key="train_epochs").set_value(1000)
         at.text_input(key="train_hidden_mlp").set_value("32 16")
@@ -272,7 +234,7 @@ def test_a_burst_of_start_presses_queues_runs_past_the_cap_shows_their_place_and
     for at in sessions:  # three visitors press Start at once
         at.button(key="train_start").click().run()
         assert not at.exception and not at.error
-    first, second, third = (at.session_state["train_job"] for at in sessions)
+    first, second, third = (at.session_state[TRAIN_JOB] for at in sessions)
     try:
         assert jobs.queue().counts() == (1, 2) and first.started and second.queued and third.queued
         for at, position in ((sessions[1], 1), (sessions[2], 2)):

@@ -16,13 +16,15 @@ from pathlib import Path
 
 import pytest
 import torch
+from support.apptest import app_session
+from support.paths import ROOT
 
+from ui.picker import UPLOAD_KEY
+from ui.session_keys import TRAIN_JOB
 from vae_core import cli
 from vae_core.checkpoint import METADATA_KEY, checkpoint_path, load_checkpoint, load_checkpoint_bytes
 from vae_core.data import DATA_ROOT
 from vae_core.errors import CheckpointError
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 class WritesMarker:
@@ -312,9 +314,6 @@ def test_checkpoint_metadata_cannot_make_the_cli_download_into_a_path_it_names(t
 
 def test_checkpoint_metadata_cannot_make_continue_training_download_into_a_path_it_names(tmp_path):
     """The page path: a stranger's upload, then Train > Continue training the current model > Start."""
-    from conftest import ROOT
-    from streamlit.testing.v1 import AppTest
-
     from vae_core.checkpoint import DatasetInfo, checkpoint_bytes
     from vae_core.models import VAE, VAEConfig
 
@@ -322,13 +321,13 @@ def test_checkpoint_metadata_cannot_make_continue_training_download_into_a_path_
     info = DatasetInfo("mnist", (1, 28, 28), tuple("0123456789"), {"root": str(target), "download": True})
     model = VAE(VAEConfig(image_shape=(1, 28, 28), hidden_dims=(8,)))
     data = checkpoint_bytes(model, info, {"train": [], "test": []}, 0)
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
-    at.file_uploader(key="app_upload").set_value(("stranger.safetensors", data, "application/octet-stream")).run()
+    at = app_session().run()
+    at.file_uploader(key=UPLOAD_KEY).set_value(("stranger.safetensors", data, "application/octet-stream")).run()
     at.switch_page("pages/train.py").run()
     at.checkbox(key="train_resume").check().run()
     at.button(key="train_start").click().run()
     assert not at.exception
-    job = at.session_state["train_job"]
+    job = at.session_state[TRAIN_JOB]
     job.stop()
     job.join(timeout=30)
     assert "root" not in job.dataset.options  # MNIST was looked up by name in the data roots: the bundled copy

@@ -1,46 +1,23 @@
-"""The background TrainingJob: progress from its events, consistent snapshots, stop, abandonment, failures."""
+"""The background TrainingJob: progress from its events, consistent snapshots, stop (with a reason), failures."""
 
 from __future__ import annotations
 
 import dataclasses
 import gc
-import logging
 import threading
 import time
 import weakref
 
 import pytest
 import torch
+from support.jobs import TINY, finish, tiny_job, tiny_train_config, wait_until
 
 from vae_core.background import JobConfig, TrainingJob, start_training
-from vae_core.checkpoint import DatasetInfo, load_checkpoint_bytes
+from vae_core.checkpoint import load_checkpoint_bytes
 from vae_core.data import class_balanced_indices
 from vae_core.errors import ConfigError, TrainingError
 from vae_core.models import VAEConfig
-from vae_core.train import TrainConfig, Trainer, build_trainer
-
-TINY = {"latent_dim": 2, "hidden_dims": (32, 16)}
-
-
-def wait_until(condition, timeout: float = 30.0, interval: float = 0.02) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting for the training thread"
-        time.sleep(interval)
-
-
-def tiny_train_config(epochs: int, **train) -> TrainConfig:
-    return TrainConfig(epochs=epochs, batch_size=64, learning_rate=2e-3, device="cpu", **train)
-
-
-def tiny_job(dataset, epochs: int, job_config: JobConfig | None = None, **train) -> TrainingJob:
-    return start_training(dataset, tiny_train_config(epochs, **train), VAEConfig(image_shape=dataset.image_shape,
-                                                                                  **TINY), job_config=job_config)
-
-
-def finish(job: TrainingJob) -> None:
-    job.stop()
-    assert job.join(timeout=30)
+from vae_core.train import Trainer, build_trainer
 
 
 def test_stop_ends_the_run_between_steps_and_keeps_the_weights(digits):
@@ -99,7 +76,7 @@ def test_progress_never_waits_for_the_step_in_progress(digits):
         time.sleep(0.5)
 
     trainer.model.register_forward_pre_hook(slow_forward)
-    job = TrainingJob(trainer, DatasetInfo.of(digits)).start()
+    job = TrainingJob(trainer).start()
     try:
         assert step_started.wait(10)
         started = time.perf_counter()
@@ -149,30 +126,28 @@ def test_a_resumed_background_run_repeats_the_uninterrupted_run_exactly(digits):
     assert checkpoint.epoch == 1 and len(checkpoint.history["train"]) == first.progress().step  # not mutated
 
 
-def test_a_job_nobody_keeps_alive_stops_itself_and_says_so(digits, caplog):
-    job = tiny_job(digits, epochs=1000, job_config=JobConfig(abandon_after_s=0.3))
-    with caplog.at_level(logging.WARNING, logger="vae_core.background"):
-        assert job.join(timeout=20)
+def test_a_job_stopped_with_a_reason_ends_with_it_and_keeps_what_it_trained(digits):
+    job = tiny_job(digits, epochs=1000)
+    wait_until(lambda: job.progress().steps_done >= 3)
+    job.stop("abandoned", "nobody watched")
+    job.stop("stopped")  # a second request does not change the first one's reason
+    assert job.join(timeout=30)
     progress = job.progress()
-    assert progress.finished.reason == "abandoned" and "no page showed this run" in progress.finished.message
-    assert progress.error is None and progress.steps_done > 0
-    records = [r for r in caplog.records if r.name == "vae_core.background"]
-    assert len(records) == 1 and "abandoned" in records[0].getMessage()
+    assert progress.finished.reason == "abandoned" and progress.error is None
+    assert progress.finished.message == f"abandoned at epoch {progress.epoch}, step {progress.step}: nobody watched"
     kept = load_checkpoint_bytes(job.checkpoint_bytes())  # what it trained can still be saved and resumed
     assert len(kept.history["train"]) == progress.step and kept.optimizer_state is not None
 
 
-def test_a_job_kept_alive_trains_on_past_the_abandon_time(digits):
-    job = tiny_job(digits, epochs=1000, job_config=JobConfig(abandon_after_s=0.3))
+def test_a_job_says_how_long_ago_a_ui_last_showed_it(digits):
+    job = tiny_job(digits, epochs=1000)
     try:
-        deadline = time.monotonic() + 1.2
-        while time.monotonic() < deadline:
-            job.keep_alive()
-            time.sleep(0.05)
-        assert job.running and job.progress().running
+        time.sleep(0.2)
+        assert job.unseen_seconds() >= 0.2
+        job.keep_alive()
+        assert job.unseen_seconds() < 0.2 and job.running  # the library never stops a run by itself
     finally:
         finish(job)
-    assert job.progress().finished.reason == "stopped"
 
 
 def test_a_finished_job_lets_go_of_the_training_data(digits):
@@ -203,8 +178,8 @@ def test_an_unexpected_failure_is_reported_and_nothing_half_trained_is_saved(dig
 
 
 def test_job_config_limits_are_clear_errors():
-    with pytest.raises(ConfigError, match="abandon_after_s"):
-        JobConfig(abandon_after_s=0)
+    with pytest.raises(ConfigError, match="autosave_every_s"):
+        JobConfig(autosave_every_s=-1)
 
 
 def test_a_run_autosaves_after_epochs_and_once_more_when_it_ends(digits, tmp_path):
@@ -264,7 +239,7 @@ def test_a_server_killed_mid_run_leaves_its_last_autosave_loadable_and_its_worke
     import subprocess
     import sys
 
-    from conftest import ROOT
+    from support.paths import ROOT
 
     path = tmp_path / "run.safetensors"
     process = subprocess.Popen([sys.executable, "-c", CRASHING_RUN, str(path)], cwd=ROOT, stdout=subprocess.PIPE,

@@ -13,11 +13,11 @@ import re
 
 import numpy as np
 import pytest
-from browser_support import (
+from PIL import Image
+from support.browser import (
     ARTIFACTS,
     CANVAS_PAD,
     CANVAS_VIEWS,
-    CHROMIUM,
     EXCEPTION,
     INSPECTOR,
     MAIN,
@@ -44,8 +44,7 @@ from browser_support import (
     wait_for_inspector,
     wait_until_idle,
 )
-from conftest import DEFAULT_CHECKPOINT
-from PIL import Image
+from support.paths import DEFAULT_CHECKPOINT
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (python) is not installed")
 
@@ -58,14 +57,6 @@ MAX_GIF_BYTES = 1_000_000
 # "Usable while someone else trains" on a busy 2-core CI box; the measured figures are printed, not asserted.
 BUSY_P50_LIMIT_MS = 5000
 LATENCIES: dict[str, LatencySummary] = {}  # idle figure from one test, shown beside the busy one in another
-
-
-@pytest.fixture(scope="module")
-def app_url():
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium), as .ci/run does")
-    with streamlit_server() as url:
-        yield url
 
 
 @pytest.fixture(scope="module")

@@ -9,16 +9,14 @@ and move -> frame latency. The figures are printed (-s) and written to tests/art
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 import torch
-from browser_support import (
+from support.browser import (
     CANVAS_IMAGE,
     CANVAS_PAD,
     CANVAS_PAINTED_SINCE,
@@ -31,21 +29,17 @@ from browser_support import (
     Drag,
     Finger,
     along_slider,
-    app_server,
     arc_across_pad,
     canvas_marks,
-    chromium,
     drag_on_canvas,
-    free_port,
     local_only,
     open_page,
     results_artifact,
     save_small_png,
     screenshot_path,
-    server_log_path,
-    streamlit_server,
     wait_until_idle,
 )
+from support.canvas import READY, open_canvas
 
 from vae_core.checkpoint import load_checkpoint
 from vae_core.export import decoder_onnx_bytes
@@ -68,38 +62,9 @@ LAST_FRAME_SHOWS = """(text) => {
   const z = performance.getEntriesByName('latent-canvas:frame').at(-1)?.detail.z;
   return !!z && text.includes(z.map((v, d) => `z${d} = ${v < 0 ? '' : '+'}${v.toFixed(2)}`).join(', '));
 }"""
-READY = "() => document.querySelector('[data-testid=stMain]')?.innerText.includes('ready: True')"
-
-
-@pytest.fixture(scope="module")
-def canvas_url(tmp_path_factory):
-    """`streamlit run tests/apps/canvas_app.py` with static/ beside it (Streamlit serves ./static next to the
-    script), the repository's .streamlit/config.toml and imports."""
-    folder = tmp_path_factory.mktemp("canvas_app")
-    shutil.copy(ROOT / "tests" / "apps" / "canvas_app.py", folder / "canvas_app.py")
-    (folder / "static").symlink_to(ROOT / "static")
-    port = free_port()
-    with app_server([sys.executable, "-m", "streamlit", "run", str(folder / "canvas_app.py")], port,
-                    server_log_path(port), env={**os.environ, "PYTHONPATH": str(ROOT)}) as (url, _):
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as browser:
-        yield browser
 
 
 write_results = results_artifact(ARTIFACT, RESULTS)
-
-
-def open_canvas(browser, canvas_url: str, checkpoint, device: dict | None = None):
-    """The test app on `checkpoint`, in a new context: `device` is new_context's arguments (a desktop window)."""
-    page = browser.new_context(**(device or {"viewport": VIEWPORT})).new_page()
-    page.goto(f"{canvas_url}/?checkpoint={checkpoint}")
-    page.wait_for_function(READY, timeout=FIRST_LOAD_MS)
-    page.locator(".latent-canvas .image").wait_for()
-    return page
 
 
 def assert_browser_decodes_like_torch(checkpoint, result: Drag) -> None:
@@ -264,13 +229,6 @@ def test_dragging_stays_smooth_while_another_process_trains(browser, canvas_url,
     assert_browser_decodes_like_torch(checkpoint, result)
     page.context.close()
 
-
-
-@pytest.fixture(scope="module")
-def app_url():
-    """The app itself, `streamlit run app.py`."""
-    with streamlit_server() as url:
-        yield url
 
 
 def open_sliders_page(browser, app_url: str, block_runtime: bool = False):

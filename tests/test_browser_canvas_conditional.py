@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from browser_support import (
+from support.browser import (
     CANVAS_PAD,
     ROOT,
     arc_across_pad,
@@ -21,8 +21,8 @@ from browser_support import (
     save_small_png,
     screenshot_path,
 )
-from conftest import train_digits_model
-from test_browser_canvas import browser, canvas_url, open_canvas  # noqa: F401 (fixtures)
+from support.canvas import open_canvas, row_pixels
+from support.models import train_digits_model
 
 from vae_core.checkpoint import DatasetInfo, load_checkpoint, save_checkpoint
 from vae_core.images import to_uint8
@@ -33,7 +33,6 @@ pytestmark = pytest.mark.browser
 ARTIFACT = ROOT / "tests" / "artifacts" / "browser_canvas_conditional.json"
 PIXEL_TOLERANCE = 1e-3  # browser (WebAssembly) vs torch, per pixel in [0, 1]
 ROW_TOLERANCE = 1  # uint8 levels: the row's canvases hold rounded pixels
-CLASS_IMAGES = ".latent-canvas .class-image"
 RESULTS: dict[str, dict] = {}
 
 
@@ -59,15 +58,8 @@ def conditional_mnist_shaped(tmp_path_factory):
 write_results = results_artifact(ARTIFACT, RESULTS)
 
 
-def row_pixels(page) -> np.ndarray:
-    """The every-class row's canvases as (K, H, W) uint8 (the red channel: grey images)."""
-    rows = page.locator(CLASS_IMAGES).evaluate_all(
-        "cs => cs.map(c => Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data))")
-    return np.asarray(rows, dtype=np.uint8).reshape(len(rows), -1, 4)[..., 0]
-
-
 def test_the_canvas_decodes_every_class_with_one_graph_and_its_row_follows_the_pointer(
-        browser, canvas_url, conditional_digits):  # noqa: F811
+        browser, canvas_url, conditional_digits):
     model = load_checkpoint(conditional_digits).model
     page = open_canvas(browser, canvas_url, conditional_digits)
     since = page.evaluate("performance.now()")
@@ -93,7 +85,7 @@ def test_the_canvas_decodes_every_class_with_one_graph_and_its_row_follows_the_p
 
 @pytest.mark.parametrize("name", ["mnist-2d", "conditional mnist-2d"])
 def test_frames_per_move_and_decode_time_with_and_without_the_every_class_row(
-        browser, canvas_url, conditional_mnist_shaped, name):  # noqa: F811
+        browser, canvas_url, conditional_mnist_shaped, name):
     checkpoint = conditional_mnist_shaped if name.startswith("conditional") else \
         ROOT / "checkpoints" / "mnist-2d.safetensors"
     page = open_canvas(browser, canvas_url, checkpoint)

@@ -17,14 +17,12 @@ import time
 import numpy as np
 import pytest
 import torch
-from browser_support import (
+from support.browser import (
     FIRST_LOAD_MS,
     PHONE,
-    ROOT,
     VIEWPORT,
     Finger,
     app_server,
-    chromium,
     free_port,
     open_app,
     open_page,
@@ -33,9 +31,9 @@ from browser_support import (
     save_small_png,
     screenshot_path,
     server_log_path,
-    streamlit_server,
 )
-from conftest import train_digits_model
+from support.models import train_digits_model
+from support.paths import ROOT
 
 from vae_core.checkpoint import DatasetInfo, load_checkpoint, save_checkpoint
 from vae_core.loss import reconstruction_log_likelihood
@@ -67,18 +65,6 @@ MARKS = """(since) => {
     .map(m => ({at: m.startTime, ...m.detail}));
   return {moves: after('draw-pad:move').length, posterior: shown('draw-pad:posterior'), recon: shown('draw-pad:recon')};
 }"""
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as browser:
-        yield browser
-
-
-@pytest.fixture(scope="module")
-def app_url():
-    with streamlit_server() as url:
-        yield url
 
 
 write_results = results_artifact(ARTIFACT, RESULTS)

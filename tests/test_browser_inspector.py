@@ -18,13 +18,13 @@ import zipfile
 import numpy as np
 import pytest
 import torch
-from browser_support import (
+from PIL import Image
+from support.browser import (
     FIRST_LOAD_MS,
     INSPECTOR,
     MAIN,
     ROOT,
     SIDEBAR,
-    chromium,
     new_page,
     open_app,
     open_page,
@@ -34,8 +34,7 @@ from browser_support import (
     wait_for_inspector,
     wait_until_idle,
 )
-from conftest import train_digits_model
-from PIL import Image
+from support.models import train_digits_model
 
 from vae_core.checkpoint import DatasetInfo, load_checkpoint, save_checkpoint
 from vae_core.data import load_dataset
@@ -59,13 +58,6 @@ def model_and_data():
     x = load_dataset("mnist").split("test").x
     posterior = encode_posterior(checkpoint.model, x)
     return checkpoint, x, posterior.mu.numpy(), posterior.logvar.numpy()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """One Chromium for the module (Playwright's sync API allows one running instance per thread)."""
-    with chromium() as browser:
-        yield browser
 
 
 @pytest.fixture(scope="module")
@@ -214,6 +206,16 @@ def test_the_selected_posterior_is_drawn_as_its_1_and_2_sigma_ellipses(page, mod
     page.locator(f"{INSPECTOR} .reset").click()
 
 
+def assert_the_panel_shows_the_selection(page, inside: np.ndarray) -> None:
+    """The selection panel heads with how many `inside` holds and lists its first 12; then back to the pan tool."""
+    main = page.locator(MAIN)
+    main.get_by_role("heading", name=re.compile(rf"^{len(inside):,} selected")).wait_for(timeout=30_000)
+    main.get_by_text(f"#{inside[0]}: ").first.wait_for(timeout=30_000)
+    shown = [int(re.match(r"#(\d+): ", c).group(1)) for c in panel_captions(page) if "ELBO" in c]
+    assert shown == list(inside[:12])
+    page.locator(f"{INSPECTOR} .tool[data-tool=pan]").click()
+
+
 def test_a_box_selects_exactly_the_points_inside_it(page, model_and_data):
     _, _, mu, _ = model_and_data
     page.locator(f"{INSPECTOR} .tool[data-tool=box]").click()
@@ -231,12 +233,7 @@ def test_a_box_selects_exactly_the_points_inside_it(page, model_and_data):
         page.mouse.move(corner0[0] + t * (corner1[0] - corner0[0]), corner0[1] + t * (corner1[1] - corner0[1]))
     page.mouse.up()
 
-    main = page.locator(MAIN)
-    main.get_by_role("heading", name=re.compile(rf"^{len(inside):,} selected")).wait_for(timeout=30_000)
-    main.get_by_text(f"#{inside[0]}: ").first.wait_for(timeout=30_000)
-    shown = [int(re.match(r"#(\d+): ", c).group(1)) for c in panel_captions(page) if "ELBO" in c]
-    assert shown == list(inside[:12])
-    page.locator(f"{INSPECTOR} .tool[data-tool=pan]").click()
+    assert_the_panel_shows_the_selection(page, inside)
 
 
 def inside_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
@@ -268,12 +265,7 @@ def test_a_lasso_selects_exactly_the_points_inside_it(page, model_and_data):
         page.mouse.move(float(x), float(y))
     page.mouse.up()
 
-    main = page.locator(MAIN)
-    main.get_by_role("heading", name=re.compile(rf"^{len(inside):,} selected")).wait_for(timeout=30_000)
-    main.get_by_text(f"#{inside[0]}: ").first.wait_for(timeout=30_000)
-    shown = [int(re.match(r"#(\d+): ", c).group(1)) for c in panel_captions(page) if "ELBO" in c]
-    assert shown == list(inside[:12])
-    page.locator(f"{INSPECTOR} .tool[data-tool=pan]").click()
+    assert_the_panel_shows_the_selection(page, inside)
 
 
 def test_filtered_out_points_cannot_be_hovered_and_the_others_keep_their_own_images(page, model_and_data):

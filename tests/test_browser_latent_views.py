@@ -17,9 +17,8 @@ import time
 import numpy as np
 import pytest
 import torch
-from browser_support import (
+from support.browser import (
     ARTIFACTS,
-    CHROMIUM,
     EXCEPTION,
     MAIN,
     chromium,
@@ -29,10 +28,9 @@ from browser_support import (
     save_small_png,
     screenshot_path,
     settle_for_screenshot,
-    streamlit_server,
     wait_until_idle,
 )
-from conftest import DEFAULT_CHECKPOINT, ROOT
+from support.paths import DEFAULT_CHECKPOINT, ROOT
 
 from vae_core.checkpoint import load_checkpoint
 from vae_core.data import load_dataset
@@ -48,14 +46,6 @@ TALL_VIEWPORT = {"width": 1280, "height": 1900}  # the main area scrolls inside 
 MAX_SCREENSHOT_BYTES = 400_000
 TIMINGS: dict[str, float] = {}
 SEED_B = 10  # with seed 0, two 16-D prior codes 120 degrees apart (cosine -0.51): lerp's midpoint has half the norm
-
-
-@pytest.fixture(scope="module")
-def app_url():
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium)")
-    with streamlit_server() as url:
-        yield url
 
 
 @pytest.fixture(scope="module")

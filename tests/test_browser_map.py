@@ -14,19 +14,18 @@ import time
 import numpy as np
 import pytest
 import torch
-from browser_support import (
+from support.browser import (
     CANVAS_PAD,
     FIRST_LOAD_MS,
-    ROOT,
     new_page,
     results_artifact,
     save_small_png,
     screenshot_path,
-    streamlit_server,
     wait_for_inspector,
     wait_until_idle,
 )
-from test_browser_canvas import browser, canvas_url, open_canvas  # noqa: F401 (fixtures)
+from support.canvas import open_canvas
+from support.paths import ROOT
 
 from vae_core.checkpoint import load_checkpoint
 
@@ -83,7 +82,7 @@ def latency(frames: list[dict]) -> dict:
 
 
 @pytest.mark.parametrize("name", ["mnist-2d", "mnist-conv"])
-def test_zooming_the_map_redecodes_its_tiles_at_the_new_scale_like_torch(browser, canvas_url, name):  # noqa: F811
+def test_zooming_the_map_redecodes_its_tiles_at_the_new_scale_like_torch(browser, canvas_url, name):
     model = load_checkpoint(SHIPPED / f"{name}.safetensors").model
     page = open_canvas(browser, canvas_url, SHIPPED / f"{name}.safetensors")
     since = page.evaluate("performance.now()")
@@ -142,13 +141,7 @@ def test_zooming_the_map_redecodes_its_tiles_at_the_new_scale_like_torch(browser
 
 # --- the same map under the scatter's direct view (the embedding inspector, the app's Latent scatter page) ---
 
-@pytest.fixture(scope="module")
-def app_url():
-    with streamlit_server() as url:
-        yield url
-
-
-def test_the_scatters_direct_view_zooms_into_the_decoded_map_like_torch(browser, app_url):  # noqa: F811
+def test_the_scatters_direct_view_zooms_into_the_decoded_map_like_torch(browser, app_url):
     model = load_checkpoint(SHIPPED / "mnist-2d.safetensors").model  # the app's default model: a direct view
     page = new_page(browser, app_url)
     page.goto(f"{app_url}/scatter")

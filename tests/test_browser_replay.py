@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 import pytest
-from browser_support import (
+from support.browser import (
     CANVAS_PAD,
     EXCEPTION,
     MAIN,
@@ -27,7 +27,7 @@ from browser_support import (
     wait_for_charts,
     wait_until_idle,
 )
-from test_browser_canvas_conditional import CLASS_IMAGES, row_pixels
+from support.canvas import CLASS_IMAGES, row_pixels
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (python) is not installed")
 

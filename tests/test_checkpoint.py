@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 import pytest
 import torch
+from support.paths import ROOT
 
 from vae_core.checkpoint import (
     FORMAT_VERSION,
@@ -20,7 +20,6 @@ from vae_core.checkpoint import (
 from vae_core.errors import CheckpointError
 from vae_core.models import VAE, VAEConfig
 
-ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = sorted((ROOT / "checkpoints").glob("*.safetensors"))
 
 

@@ -39,3 +39,17 @@ def test_a_run_that_did_not_complete_is_an_error_of_its_session():
     assert read_train_page(run, reading(5.0, ["epoch 0 · step 10 of 469 · 5 steps/s"],
                                         ["Training failed: out of memory"]))
     assert run.session.errors and run.examples_done == pytest.approx(10 * 60_000 / 469)
+
+
+def test_the_umaps_turn_in_the_slot_runs_from_the_run_before_it_ending_to_its_points_drawn():
+    from types import SimpleNamespace
+
+    from benchmarks.classroom import UmapRun, umap_turn_s
+
+    runs = [SimpleNamespace(ended_at=end) for end in (150.0, 200.0, 260.0)]
+    umap = UmapRun(SessionReport("umap", "project"), "all", pressed=100.0, seconds=125.0)  # drawn at 225
+    result = SimpleNamespace(umap=umap, runs=runs)
+    assert umap_turn_s(result, start=110.0, end=260.0) == pytest.approx(25.0)  # the slot freed at 200
+    assert umap_turn_s(result, start=230.0, end=260.0) == 0.0  # drawn before the window
+    umap.seconds = 10.0  # drawn at 110, before any run ended: it went first
+    assert umap_turn_s(result, start=105.0, end=260.0) == pytest.approx(10.0)

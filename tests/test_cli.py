@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+import json
 import shlex
 
 import numpy as np
 import pytest
+import torch
 
 from vae_core import cli
 from vae_core.checkpoint import load_checkpoint
@@ -180,3 +182,32 @@ def test_mnist_trains_resumes_and_evaluates_offline_from_the_bundled_copy_with_n
         capsys.readouterr().out
     assert cli.main(["train", "--resume", str(out), "--epochs", "1", "--out", str(resumed)]) == 0  # its dataset
     assert load_checkpoint(resumed).epoch == 2 and load_checkpoint(resumed).dataset.name == "mnist"
+
+
+def test_the_cli_and_a_background_job_save_the_same_checkpoint_of_one_run(digits, tiny_config, tmp_path):
+    """Both save a `TrainingSnapshot` the one way: same tensors, same metadata but the command recorded."""
+    from safetensors import safe_open
+
+    from vae_core.background import TrainingJob
+    from vae_core.checkpoint import METADATA_KEY
+    from vae_core.train import build_trainer
+
+    trainer = build_trainer(digits, TrainConfig(epochs=1, batch_size=128, device="cpu"), tiny_config)
+    for _ in trainer.run():
+        pass
+    saver = cli._RunSaver(trainer, tmp_path / "cli.safetensors", "python -m vae_core train ...", keep_adam=True)
+    saver.epoch_done()
+    saved_by_cli = saver.save_now()
+    saved_by_job = TrainingJob(trainer, command="the app").save(tmp_path / "job.safetensors")
+
+    def read(path):
+        with safe_open(path, "pt") as f:
+            meta = json.loads(f.metadata()[METADATA_KEY])
+            return {k: f.get_tensor(k) for k in f.keys()}, meta
+
+    (cli_tensors, cli_meta), (job_tensors, job_meta) = read(saved_by_cli), read(saved_by_job)
+    assert cli_tensors.keys() == job_tensors.keys() and any(k.startswith("optimizer.") for k in cli_tensors)
+    assert all(torch.equal(cli_tensors[k], job_tensors[k]) for k in cli_tensors)
+    assert (cli_meta.pop("command"), job_meta.pop("command")) == ("python -m vae_core train ...", "the app")
+    cli_meta.pop("created"), job_meta.pop("created")  # to the second: the two writes may straddle one
+    assert cli_meta == job_meta and cli_meta["epoch"] == 1

@@ -10,9 +10,10 @@ import sys
 import threading
 import time
 
-from conftest import ROOT
+from support.paths import ROOT
 
 from vae_core.checkpoint import load_checkpoint
+from vae_core.train import TrainingSnapshot
 
 
 def _read_stream(stream, chunks: list[str]) -> None:
@@ -59,13 +60,13 @@ def test_save_every_n_epochs_saves_along_the_way_and_the_run_prints_its_projecte
     from vae_core import cli
 
     saved_epochs = []
-    real_save = cli.save_checkpoint
+    real_save = TrainingSnapshot.save
 
-    def recording_save(path, model, dataset, history, epoch, *args, **kwargs):
-        saved_epochs.append((epoch, len(history["test"])))
-        return real_save(path, model, dataset, history, epoch, *args, **kwargs)
+    def recording_save(snapshot, *args, **kwargs):
+        saved_epochs.append((snapshot.epoch, len(snapshot.history["test"])))
+        return real_save(snapshot, *args, **kwargs)
 
-    monkeypatch.setattr(cli, "save_checkpoint", recording_save)
+    monkeypatch.setattr(TrainingSnapshot, "save", recording_save)
     out = tmp_path / "run.safetensors"
     assert cli.main(["train", "--dataset", "digits", "--hidden", "16", "--epochs", "5", "--save-every", "2",
                      "--out", str(out)]) == 0

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from support.data import write_idx, write_idx_dataset
 
 from vae_core.checkpoint import DatasetInfo
 from vae_core.data import DATA_ROOT, load_dataset, load_image_folder, read_idx
@@ -43,27 +44,6 @@ def test_split_names_are_checked(digits):
 
 
 MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
-
-
-def _write_idx(path: Path, array: np.ndarray, compress: bool = False) -> Path:
-    """An idx file of unsigned bytes (MNIST's format), gzip-compressed when asked."""
-    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with (gzip.open if compress else open)(path, "wb") as f:
-        f.write(header + array.astype(np.uint8).tobytes())
-    return path
-
-
-def _write_idx_dataset(raw: Path, n_train: int = 6, n_test: int = 4, compress: bool = False) -> np.ndarray:
-    """A tiny MNIST-shaped dataset in torchvision's raw layout; returns its training images."""
-    rng = np.random.default_rng(0)
-    arrays = {}
-    for prefix, n in (("train", n_train), ("t10k", n_test)):
-        arrays[f"{prefix}-images-idx3-ubyte"] = rng.integers(0, 256, (n, 28, 28))
-        arrays[f"{prefix}-labels-idx1-ubyte"] = np.arange(n) % 10
-    for name, array in arrays.items():
-        _write_idx(raw / (name + ".gz" if compress else name), array, compress)
-    return arrays["train-images-idx3-ubyte"]
 
 
 def test_mnist_loads_offline_from_the_bundled_copy_with_no_options(mnist):
@@ -98,7 +78,7 @@ def test_bundled_mnist_equals_the_reference_raw_files_byte_for_byte(reference_mn
 def test_a_model_trained_on_the_bundled_copy_reloads_it_without_a_stored_path(monkeypatch, tmp_path):
     monkeypatch.chdir(DATA_ROOT.parent)
     for root in (None, "data", str(DATA_ROOT)):  # every way of naming data/ is stored as "no path"
-        info = DatasetInfo("mnist", (1, 28, 28), tuple("0123456789"), load_dataset("mnist", root=root).options)
+        info = DatasetInfo.of(load_dataset("mnist", root=root))
         assert "root" not in info.options
         monkeypatch.chdir(tmp_path)  # another working directory, as on another machine
         assert info.load().x_test.shape == (10000, 1, 28, 28)
@@ -107,7 +87,7 @@ def test_a_model_trained_on_the_bundled_copy_reloads_it_without_a_stored_path(mo
 
 @pytest.mark.parametrize("compress", [False, True])
 def test_idx_datasets_load_from_plain_or_gzip_files_in_torchvision_layout(tmp_path, compress):
-    train_images = _write_idx_dataset(tmp_path / "FashionMNIST" / "raw", compress=compress)
+    train_images = write_idx_dataset(tmp_path / "FashionMNIST" / "raw", compress=compress)
     ds = load_dataset("fashion_mnist", root=tmp_path)
     assert ds.image_shape == (1, 28, 28) and len(ds.x_train) == 6 and len(ds.x_test) == 4
     assert torch.equal(ds.x_train[:, 0], torch.from_numpy(train_images).float() / 255)
@@ -124,7 +104,7 @@ def test_idx_datasets_load_from_plain_or_gzip_files_in_torchvision_layout(tmp_pa
 ])
 @pytest.mark.parametrize("compress", [False, True])
 def test_damaged_idx_files_are_dataset_errors(tmp_path, damage, message, compress):
-    plain = _write_idx(tmp_path / "x", np.zeros((3, 28, 28))).read_bytes()
+    plain = write_idx(tmp_path / "x", np.zeros((3, 28, 28))).read_bytes()
     path = tmp_path / ("bad.gz" if compress else "bad")
     path.write_bytes(gzip.compress(damage(plain)) if compress else damage(plain))
     with pytest.raises(DatasetError, match=message):
@@ -132,7 +112,7 @@ def test_damaged_idx_files_are_dataset_errors(tmp_path, damage, message, compres
 
 
 def test_a_corrupt_gzip_stream_is_a_dataset_error(tmp_path):
-    data = gzip.compress(_write_idx(tmp_path / "x", np.zeros((3, 28, 28))).read_bytes())
+    data = gzip.compress(write_idx(tmp_path / "x", np.zeros((3, 28, 28))).read_bytes())
     (tmp_path / "bad.gz").write_bytes(data[: len(data) // 2])
     with pytest.raises(DatasetError, match="cannot read"):
         read_idx(tmp_path / "bad.gz")
@@ -140,8 +120,8 @@ def test_a_corrupt_gzip_stream_is_a_dataset_error(tmp_path):
 
 def test_images_and_labels_of_different_lengths_are_refused(tmp_path):
     raw = tmp_path / "MNIST" / "raw"
-    _write_idx_dataset(raw)
-    _write_idx(raw / "t10k-labels-idx1-ubyte", np.arange(3))  # 4 test images, 3 labels
+    write_idx_dataset(raw)
+    write_idx(raw / "t10k-labels-idx1-ubyte", np.arange(3))  # 4 test images, 3 labels
     with pytest.raises(DatasetError, match="do not match"):
         load_dataset("mnist", root=tmp_path)
 
@@ -150,7 +130,7 @@ def test_files_already_there_are_never_downloaded_again(tmp_path, monkeypatch):
     import torchvision.datasets as tvd
 
     monkeypatch.setattr(tvd.MNIST, "mirrors", ["http://127.0.0.1:9/"])  # any download attempt would fail
-    _write_idx_dataset(tmp_path / "MNIST" / "raw", compress=True)
+    write_idx_dataset(tmp_path / "MNIST" / "raw", compress=True)
     assert len(load_dataset("mnist", root=tmp_path, download=True).x_train) == 6
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import ROOT
-from test_data import _write_idx_dataset
+from support.data import write_idx_dataset
+from support.paths import ROOT
 
 from vae_core import cli, data
 from vae_core.data import load_dataset
@@ -13,14 +13,14 @@ from vae_core.errors import DatasetError
 
 @pytest.mark.parametrize("inside", ["FashionMNIST/raw", "FashionMNIST", ""])
 def test_data_dir_may_name_the_root_the_dataset_folder_or_its_raw_folder(tmp_path, inside):
-    _write_idx_dataset(tmp_path / "FashionMNIST" / "raw", compress=True)  # gzip files, as downloaded
+    write_idx_dataset(tmp_path / "FashionMNIST" / "raw", compress=True)  # gzip files, as downloaded
     ds = load_dataset("fashion_mnist", root=tmp_path / inside if inside else tmp_path)
     assert len(ds.x_train) == 6 and len(ds.x_test) == 4
 
 
 def test_missing_files_say_what_was_found_what_is_missing_and_name_the_download_flag(tmp_path):
     raw = tmp_path / "FashionMNIST" / "raw"
-    _write_idx_dataset(raw, compress=True)
+    write_idx_dataset(raw, compress=True)
     (raw / "t10k-images-idx3-ubyte.gz").unlink()
     with pytest.raises(DatasetError) as info:
         load_dataset("fashion_mnist", root=tmp_path / "FashionMNIST" / "raw")
@@ -51,7 +51,7 @@ def test_a_relative_data_dir_is_shown_resolved(tmp_path, monkeypatch):
 def test_a_truncated_file_says_expected_and_actual_size_and_the_cli_prints_the_command_that_fixes_it(
         tmp_path, capsys):
     raw = tmp_path / "FashionMNIST" / "raw"
-    _write_idx_dataset(raw)
+    write_idx_dataset(raw)
     damaged = raw / "t10k-images-idx3-ubyte"
     damaged.write_bytes(damaged.read_bytes()[:-10])
     out = tmp_path / "m.safetensors"

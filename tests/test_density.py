@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT
+from support.paths import ROOT
 
 from vae_core.checkpoint import load_checkpoint
 from vae_core.density import (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT
+from support.paths import ROOT
 
 from vae_core.checkpoint import load_checkpoint
 from vae_core.directions import DirectionsConfig, arithmetic, class_mean, class_means, nearest_class, walk

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import streamlit as st
-from conftest import ROOT
+from support.paths import ROOT
 
-from ui import cache
+from ui import cache, model_view
+from ui.model_view import ModelView
 from vae_core.checkpoint import load_checkpoint_bytes
 from vae_core.metrics import encode_posterior, per_example_terms
 from vae_core.store import ArrayStore
@@ -19,14 +19,12 @@ CHECKPOINT = ROOT / "checkpoints" / "digits-2d.safetensors"
 @pytest.fixture
 def store_root(tmp_path, monkeypatch):
     monkeypatch.setenv(cache.CACHE_ENV, str(tmp_path))
-    st.cache_data.clear()
-    yield tmp_path
-    st.cache_data.clear()
+    return tmp_path
 
 
-def restart() -> None:
-    """What a new server process starts with: empty in-memory caches (the disk stays)."""
-    st.cache_data.clear()
+def restarted(checkpoint) -> ModelView:
+    """The model's view as a new server process starts with it: nothing derived in memory (the disk stays)."""
+    return ModelView(checkpoint, None, cache.checkpoint_dataset(checkpoint, None))
 
 
 def test_the_store_gives_back_what_was_put_and_refuses_paths_outside_it(tmp_path):
@@ -47,10 +45,10 @@ def test_the_store_gives_back_what_was_put_and_refuses_paths_outside_it(tmp_path
 
 def test_encodings_and_terms_are_read_back_from_disk_after_a_restart(store_root, monkeypatch):
     checkpoint = cache.checkpoint(CHECKPOINT.read_bytes())
-    dataset = cache.dataset_for(checkpoint)
-    x = dataset.split("all").x
-    mu, logvar = cache.encodings(checkpoint, "all")
-    terms = cache.example_terms(checkpoint, "all")
+    view = restarted(checkpoint)
+    x = view.dataset.split("all").x
+    mu, logvar = view.encodings("all")
+    terms = view.terms("all")
     posterior = encode_posterior(checkpoint.model, x)
     np.testing.assert_allclose(mu, posterior.mu.numpy(), atol=1e-6)
     np.testing.assert_allclose(logvar, posterior.logvar.numpy(), atol=1e-6)
@@ -59,13 +57,13 @@ def test_encodings_and_terms_are_read_back_from_disk_after_a_restart(store_root,
     folder = store_root / "examples" / checkpoint.sha256 / "all"
     assert sorted(p.name for p in folder.iterdir()) == ["encodings.npz", "terms.npz"]
 
-    restart()
+    view = restarted(checkpoint)
     def refuse(*args, **kwargs):
         raise AssertionError("computed again although the disk cache has it")
-    monkeypatch.setattr(cache, "encode_posterior", refuse)
-    monkeypatch.setattr(cache, "per_example_terms", refuse)
-    np.testing.assert_array_equal(cache.encodings(checkpoint, "all")[0], mu)
-    np.testing.assert_array_equal(cache.example_terms(checkpoint, "all")["kl"], terms["kl"])
+    monkeypatch.setattr(model_view, "encode_posterior", refuse)
+    monkeypatch.setattr(model_view, "per_example_terms", refuse)
+    np.testing.assert_array_equal(view.encodings("all")[0], mu)
+    np.testing.assert_array_equal(view.terms("all")["kl"], terms["kl"])
 
 
 def test_a_stored_file_for_another_number_of_examples_is_computed_again(store_root):
@@ -73,6 +71,7 @@ def test_a_stored_file_for_another_number_of_examples_is_computed_again(store_ro
     checkpoint = load_checkpoint_bytes(CHECKPOINT.read_bytes())
     stale = np.zeros((5, checkpoint.config.latent_dim), np.float32)
     cache.disk_store("examples").put(checkpoint.sha256, "test", "encodings", {"mu": stale, "logvar": stale})
-    mu, _ = cache.encodings(checkpoint, "test")
-    assert len(mu) == len(cache.dataset_for(checkpoint).y_test) and np.abs(mu).max() > 0.1
+    view = restarted(checkpoint)
+    mu, _ = view.encodings("test")
+    assert len(mu) == len(view.dataset.y_test) and np.abs(mu).max() > 0.1
     assert len(cache.disk_store("examples").get(checkpoint.sha256, "test", "encodings")["mu"]) == len(mu)

@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from support.paths import ROOT
 
 from vae_core.checkpoint import load_checkpoint
 
-ROOT = Path(__file__).resolve().parent.parent
 ARGS = ["train", "--dataset", "digits", "--epochs", "4", "--batch-size", "64", "--seed", "0", "--lr", "2e-3"]
 
 

@@ -11,8 +11,8 @@ import zipfile
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT
 from PIL import Image
+from support.paths import ROOT
 
 from vae_core.checkpoint import load_checkpoint
 from vae_core.cli import main

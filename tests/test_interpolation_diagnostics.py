@@ -7,9 +7,11 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT
-from latent_views_support import SHIPPED, shipped
+from support.apptest import page
+from support.latent_views import SHIPPED, shipped
+from support.paths import ROOT
 
+from ui.session_keys import INTERPOLATE_DIAGNOSTICS, INTERPOLATE_PATHS
 from vae_core.checkpoint import load_checkpoint
 from vae_core.distributions import DiagonalGaussian
 from vae_core.latent import lerp, path_diagnostics, prior_samples, reencode, slerp
@@ -86,13 +88,11 @@ def test_an_exact_autoencoder_has_zero_reencoding_error():
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_the_interpolation_page_charts_the_diagnostics_of_the_paths_it_decodes(name):
-    from test_app_scatter import page
-
     at = page("pages/interpolate.py", name)
     at.radio(key="interpolate_source").set_value("Random prior samples").run()
     assert not at.exception and not at.error
     model = shipped(name).checkpoint.model
-    paths, shown = at.session_state["interpolate_paths"], at.session_state["interpolate_diagnostics"]
+    paths, shown = at.session_state[INTERPOLATE_PATHS], at.session_state[INTERPOLATE_DIAGNOSTICS]
     for method, path in paths.items():
         expected = path_diagnostics(model, torch.from_numpy(path))
         np.testing.assert_allclose(shown[method].norm, expected.norm, rtol=1e-6)

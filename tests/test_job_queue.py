@@ -7,8 +7,8 @@ import time
 
 import numpy as np
 import pytest
-from test_background import wait_until
-from worker_jobs import intervals, most_at_once, timed_sleep
+from support.jobs import wait_until
+from support.worker_jobs import intervals, most_at_once, timed_sleep
 
 from ui.job_queue import TRAINING, JobQueue, QueueConfig, QueueError, default_max_running
 from vae_core.workers import WorkerCall
@@ -64,6 +64,19 @@ def test_stopping_a_queued_job_removes_it_and_the_next_one_starts_when_the_runni
     assert sorted(spans) == ["last", "running"] and spans["last"][0] >= spans["running"][1] - 0.05
 
 
+def test_a_map_asked_for_behind_waiting_training_runs_starts_before_them_and_runs_after_one_another(tmp_path):
+    log = tmp_path / "log.txt"
+    queue = JobQueue(QueueConfig(max_running=1, cores=2))
+    first_run, second_run = (queue.submit(sleeper(log, name, 0.5), owner=name, kind=TRAINING)
+                             for name in ("run1", "run2"))
+    first_map, second_map = (queue.submit(sleeper(log, name, 0.2), owner="projections", kind="umap")
+                             for name in ("map1", "map2"))
+    assert [queue.position(job) for job in (first_run, first_map, second_map, second_run)] == [None, 1, 2, 3]
+    assert all(job.join(timeout=60) for job in (first_run, second_run, first_map, second_map))
+    spans = intervals(log)
+    assert sorted(spans, key=lambda name: spans[name][0]) == ["run1", "map1", "map2", "run2"]
+
+
 def test_a_queued_job_is_told_about_when_it_starts_from_the_running_jobs_progress(tmp_path):
     queue = JobQueue(QueueConfig(max_running=1, cores=2))
     running = queue.submit(sleeper(tmp_path / "log", "running", 6.0), owner="a", kind="tsne")
@@ -87,6 +100,22 @@ def test_the_default_cap_leaves_a_core_to_the_server(monkeypatch):
     assert [default_max_running(cores) for cores in (1, 2, 4, 16)] == [1, 1, 3, 15]
     assert QueueConfig(max_running=1, cores=2).threads_per_job == 2
     assert QueueConfig(max_running=3, cores=16).threads_per_job == 5
+
+
+def test_a_worker_started_while_a_page_script_is_main_does_not_run_that_script(tmp_path, monkeypatch):
+    """Streamlit makes the running page script `__main__`; multiprocessing would run it first in every worker."""
+    import sys
+    import types
+
+    ran = tmp_path / "the page ran"
+    script = tmp_path / "page.py"
+    script.write_text(f"open({str(ran)!r}, 'w').close()\n")
+    page = types.ModuleType("__main__")
+    page.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", page)
+    call = WorkerCall("test main", timed_sleep, (tmp_path / "log", "call", 0.1)).start()
+    assert call.join(timeout=60) and call.exception is None
+    assert not ran.exists()
 
 
 def test_a_stopped_running_call_ends_without_a_result(tmp_path):

@@ -6,7 +6,7 @@ full 8 + 1 sessions). Then the trainer closes its browser, and its job, kept ali
 from __future__ import annotations
 
 import pytest
-from browser_support import ARTIFACTS, CHROMIUM
+from support.browser import ARTIFACTS, CHROMIUM
 
 pytest.importorskip("playwright.sync_api", reason="playwright (python) is not installed")
 

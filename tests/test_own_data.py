@@ -10,36 +10,11 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from support.data import make_user_folder
 
 from vae_core import cli
 from vae_core.checkpoint import load_checkpoint
 from vae_core.data import class_balanced_indices, load_dataset, load_image_folder, read_idx
-
-
-def _png(path: Path, size=(28, 28), mode="L", color=0, ink=None) -> Path:
-    """An image of `color` with an optional filled box `ink` = (box, color) drawn on it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    img = Image.new(mode, size, color)
-    if ink is not None:
-        box, ink_color = ink
-        img.paste(ink_color, box)
-    img.save(path)
-    return path
-
-
-def make_user_folder(root: Path) -> Path:
-    """What a user brings: class subfolders of odd sizes and modes, a .txt, a broken .png, the folder's own
-    factors.csv and an RGBA 40x31 image (a white box on a transparent grey background)."""
-    for i in range(6):
-        _png(root / "bars" / f"bar{i}.png", ink=((10 + i, 0, 14 + i, 28), 255))
-        _png(root / "boxes" / f"box{i}.png", size=(30 + i, 28), ink=((5, 5, 20, 20), 200 + i))
-    _png(root / "boxes" / "rgb.jpg", size=(28, 28), mode="RGB", color=(20, 40, 60))
-    _png(root / "bars" / "rgba.png", size=(40, 31), mode="RGBA", color=(128, 128, 128, 0),
-         ink=((10, 5, 30, 25), (255, 255, 255, 255)))
-    (root / "bars" / "notes.txt").write_text("drawn by hand")
-    (root / "boxes" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
-    (root / "factors.csv").write_text("file,thickness\nbars/bar0.png,1\n")
-    return root
 
 
 @pytest.fixture

@@ -12,9 +12,10 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
-from browser_support import free_port
+from support.browser import free_port
+from support.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
+from ui.session_keys import MODEL
 
 
 def _run(command: list[str]) -> subprocess.CompletedProcess:
@@ -65,7 +66,7 @@ def test_the_installed_wheel_serves_the_app_from_any_folder(tmp_path):
              "assert len(d.load_dataset('mnist').x_train) == 60000\n"
              "at = AppTest.from_file(str(p.install_home() / 'app.py'), default_timeout=120).run()\n"
              "assert not at.exception and not at.error, at.exception\n"
-             "print(at.session_state['model'].name)\n")
+             f"print(at.session_state[{MODEL!r}].name)\n")
     result = subprocess.run([str(venv / "bin" / "python"), "-c", check], cwd=elsewhere, capture_output=True,
                             text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from support.paths import ROOT
 
 from vae_core.errors import ConfigError
 from vae_core.latent import nearest_neighbours
@@ -256,6 +256,7 @@ def _wait(run, seconds: float = 120.0):
 
 def test_a_background_projection_runs_once_and_reopens_from_disk_without_recomputing(fresh_server, monkeypatch,
                                                                                       tmp_path):
+    from ui import model_view
     from ui.cache import checkpoint
 
     calls_file = tmp_path / "calls.txt"
@@ -265,7 +266,7 @@ def test_a_background_projection_runs_once_and_reopens_from_disk_without_recompu
         return calls_file.read_text().split()
 
     monkeypatch.setattr(fresh_server, "compute", functools.partial(counting_compute, calls_file))
-    model = checkpoint((ROOT / "checkpoints" / "digits-8d.safetensors").read_bytes())
+    model = model_view.of(checkpoint((ROOT / "checkpoints" / "digits-8d.safetensors").read_bytes()), None)
     params = ProjectionParams("tsne", perplexity=10, max_points=120)
     run = fresh_server.request(model, "test", params)
     assert fresh_server.request(model, "test", params) is run  # a second session joins the same run
@@ -283,9 +284,10 @@ def test_a_background_projection_runs_once_and_reopens_from_disk_without_recompu
 
 
 def test_direct_and_pca_are_done_at_once_and_a_failure_is_a_message(fresh_server, monkeypatch):
+    from ui import model_view
     from ui.cache import checkpoint
 
-    model = checkpoint((ROOT / "checkpoints" / "digits-8d.safetensors").read_bytes())
+    model = model_view.of(checkpoint((ROOT / "checkpoints" / "digits-8d.safetensors").read_bytes()), None)
     run = fresh_server.request(model, "all", ProjectionParams("pca"))
     assert run.done and run.error is None and run.result.coords.shape == (1797, 2)
 

@@ -12,14 +12,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from support.paths import ROOT
 
 from vae_core import checkpoint, files
 from vae_core.checkpoint import load_checkpoint, save_checkpoint
 from vae_core.errors import CheckpointError, VAEError
 from vae_core.models import VAE, VAEConfig
 from vae_core.train import FinishedEvent, StepEvent, TrainConfig, Trainer, build_trainer
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _other_model(config: VAEConfig) -> VAE:

@@ -167,8 +167,8 @@ def test_the_gif_has_one_frame_per_epoch(replayed):
     assert coloured.sum() > 100  # points drawn in class colours, not grey
 
 
-def test_a_background_job_reports_the_replay_and_saves_it(digits, digits_info, tmp_path):
-    job = TrainingJob(_trainer(digits, latent_dim=2, epochs=2), digits_info).start()
+def test_a_background_job_reports_the_replay_and_saves_it(digits, tmp_path):
+    job = TrainingJob(_trainer(digits, latent_dim=2, epochs=2)).start()
     assert job.join(timeout=120)
     progress = job.progress()
     assert progress.replay.epochs == (1, 2)

@@ -13,11 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT
 from PIL import Image
 from streamlit.testing.v1 import AppTest
+from support.apptest import app_session
+from support.paths import ROOT
 
 from ui import serve
+from ui.picker import PICKER_KEY, UPLOAD_KEY
+from ui.session_keys import OWNER, TRAIN_JOB
 from ui.settings import MODE_ENV, WORKSPACES_ENV
 from vae_core.checkpoint import DatasetInfo, checkpoint_bytes
 from vae_core.data import DATA_ROOT, load_dataset, load_image_folder, locate
@@ -77,7 +80,7 @@ def roots(tmp_path, monkeypatch) -> Path:
 
 
 def upload(at: AppTest, data: bytes, name: str = "stranger.safetensors") -> AppTest:
-    return at.file_uploader(key="app_upload").set_value((name, data, "application/octet-stream")).run()
+    return at.file_uploader(key=UPLOAD_KEY).set_value((name, data, "application/octet-stream")).run()
 
 
 # --- the roots' one check ---------------------------------------------------------------------------------------
@@ -131,7 +134,7 @@ def test_folder_scans_are_bounded_in_files_and_depth(tmp_path):
 def test_a_crafted_upload_naming_a_folder_outside_the_roots_opens_nothing_there(tmp_path, roots, watch):
     private = image_folder(tmp_path / "private")
     seen = watch(private)
-    at = upload(AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run(), folder_checkpoint(private))
+    at = upload(app_session().run(), folder_checkpoint(private))
     assert not at.exception
     [error] = [e.value for e in at.main.error]
     assert "dataset 'folder' is not in this server's data folders" in error and "'private'" in error
@@ -142,7 +145,7 @@ def test_an_uploaded_models_folder_is_found_by_name_inside_the_roots(tmp_path, r
     private = image_folder(tmp_path / "private")
     image_folder(roots / "private")  # a folder of the same name inside a root: that one is read
     seen = watch(private)
-    at = upload(AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run(), folder_checkpoint(private))
+    at = upload(app_session().run(), folder_checkpoint(private))
     assert not at.exception and not at.main.error
     assert seen == []
 
@@ -205,7 +208,7 @@ def shared(tmp_path, monkeypatch, roots) -> Path:
 
 
 def visitor(token: str | None = None, page: str = "pages/train.py") -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at = app_session()
     if token is not None:
         at.query_params["ws"] = token
     at.run()
@@ -217,7 +220,7 @@ def train_and_save(at: AppTest, name: str) -> None:
     at.number_input(key="train_epochs").set_value(1)
     at.text_input(key="train_hidden_mlp").set_value("8")
     at.button(key="train_start").click().run()
-    job = at.session_state["train_job"]
+    job = at.session_state[TRAIN_JOB]
     assert job.join(timeout=120)
     at.run()
     at.text_input(key="train_save_name").set_value(name).run()
@@ -237,13 +240,13 @@ def test_shared_train_page_has_no_free_text_paths_and_no_download(shared):
 def test_a_second_visitor_cannot_see_or_open_the_first_ones_models_or_autosaves(shared):
     first = visitor()
     train_and_save(first, "first-model")
-    token = first.session_state["app_owner"]
-    assert "yours/first-model" in first.sidebar.selectbox(key="app_checkpoint").options
+    token = first.session_state[OWNER]
+    assert "yours/first-model" in first.sidebar.selectbox(key=PICKER_KEY).options
     second = visitor()
-    assert not [o for o in second.sidebar.selectbox(key="app_checkpoint").options if o.startswith("yours/")]
+    assert not [o for o in second.sidebar.selectbox(key=PICKER_KEY).options if o.startswith("yours/")]
     assert not [e for e in second.sidebar.expander if "autosaved" in e.label]
     again = visitor(token)  # the first visitor's link, after a reload: its files are found again
-    assert "yours/first-model" in again.sidebar.selectbox(key="app_checkpoint").options
+    assert "yours/first-model" in again.sidebar.selectbox(key=PICKER_KEY).options
     assert [e.label for e in again.sidebar.expander if "autosaved" in e.label] == ["Your autosaved training runs (1)"]
 
 

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import itertools
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from streamlit.testing.v1 import AppTest
+from support.apptest import app_session
+from support.paths import ROOT
 
 from vae_core import divergence
 from vae_core.checkpoint import load_checkpoint
 
-ROOT = Path(__file__).resolve().parent.parent
 DIGITS_2D = ROOT / "checkpoints" / "digits-2d.safetensors"
 
 D1, D2 = (0.8, 0.1, 0.1), (0.3, 0.3, 0.4)
@@ -28,7 +28,7 @@ def shipped():
 
 
 def open_theory_page() -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at = app_session()
     at.switch_page("pages/theory.py")
     return at.run()
 

@@ -16,6 +16,7 @@ from vae_core.train import (
     StepEvent,
     TrainConfig,
     Trainer,
+    TrainingSnapshot,
     build_trainer,
     resolve_device,
 )
@@ -132,3 +133,25 @@ def test_a_run_starts_from_a_model_config_or_a_checkpoint_not_both_nor_neither(d
     resume = Trainer(VAE(tiny_config), digits, TrainConfig(device="cpu")) if both else None  # any object will do
     with pytest.raises(ConfigError, match="either a model config or a checkpoint"):
         build_trainer(digits, TrainConfig(device="cpu"), tiny_config if both else None, resume=resume)
+
+
+def test_a_snapshot_is_the_run_as_it_stood_and_shares_nothing_with_the_trainer(digits, tiny_config):
+    trainer = _tiny_trainer(digits, tiny_config, epochs=1)
+    for _ in trainer.run():
+        pass
+    snapshot = trainer.snapshot()
+    weights = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    adam = {i: {k: v.clone() for k, v in s.items()} for i, s in trainer.optimizer.state_dict()["state"].items()}
+    rows = len(trainer.history["train"])
+    for _ in trainer.run():  # another epoch changes the trainer, not the snapshot
+        pass
+    assert isinstance(snapshot, TrainingSnapshot) and snapshot.epoch == 1 and trainer.epoch == 2
+    assert len(snapshot.history["train"]) == rows < len(trainer.history["train"])
+    assert len(snapshot.history["test"]) == 1 and snapshot.replay.epochs == (1,)
+    assert all(torch.equal(snapshot.weights[k], v) for k, v in weights.items())
+    assert all(torch.equal(snapshot.adam[i][k], v) for i, s in adam.items() for k, v in s.items())
+    assert all(v.device.type == "cpu" for v in snapshot.weights.values())
+    assert snapshot.train_config == trainer.config and snapshot.dataset.name == "digits"
+    assert trainer.snapshot(with_adam=False).adam is None
+    model = snapshot.model()
+    assert not model.training and all(torch.equal(model.state_dict()[k], v) for k, v in weights.items())

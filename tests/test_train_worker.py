@@ -1,27 +1,20 @@
 """A training run in a worker process (vae_core.train_worker): what the page reads of it is what the trainer
-reported, stop and abandonment as in a thread, and every way it can fail is a sentence, never a traceback."""
+reported, stop (with a reason) as in a thread, and every way it can fail is a sentence, never a traceback."""
 
 from __future__ import annotations
 
 import os
 import signal
-import time
 
 import pytest
 import torch
-from test_background import TINY, tiny_train_config, wait_until
+from support.jobs import TINY, tiny_train_config, wait_until, worker_job
 
-from vae_core.background import JobConfig
 from vae_core.checkpoint import DatasetInfo, load_checkpoint_bytes
 from vae_core.errors import TrainingError
 from vae_core.models import VAEConfig
 from vae_core.train import build_trainer
 from vae_core.train_worker import WorkerTrainingJob
-
-
-def worker_job(digits, epochs: int, job_config: JobConfig | None = None, **kwargs) -> WorkerTrainingJob:
-    return WorkerTrainingJob(DatasetInfo.of(digits), tiny_train_config(epochs),
-                             VAEConfig(image_shape=digits.image_shape, **TINY), job_config=job_config, **kwargs)
 
 
 def test_a_worker_run_reports_the_trainers_rows_and_its_checkpoint_continues_exactly(digits, tmp_path):
@@ -63,6 +56,7 @@ def test_stop_keeps_the_weights_and_previews_come_from_the_running_worker(digits
         assert x.shape == x_recon.shape == samples.shape == (8, 1, 8, 8)
         snapshot = load_checkpoint_bytes(job.checkpoint_bytes())  # a valid file mid-run
         assert snapshot.epoch >= 1 and len(snapshot.history["train"]) >= snapshot.history["test"][0]["step"]
+        assert len(snapshot.history["test"]) == snapshot.epoch  # the rows it holds reached the server before it
         assert job.progress().steps_per_second > 0 and job.remaining_seconds() > 0
     finally:
         job.stop()
@@ -74,20 +68,22 @@ def test_stop_keeps_the_weights_and_previews_come_from_the_running_worker(digits
     assert kept.history["train"] == progress.train and kept.optimizer_state is not None
 
 
-def test_a_worker_run_nobody_keeps_alive_stops_itself(digits):
-    job = worker_job(digits, epochs=1000, job_config=JobConfig(abandon_after_s=1.0)).start()
+def test_a_worker_run_stopped_with_a_reason_ends_with_it_and_keeps_its_weights(digits):
+    job = worker_job(digits, epochs=1000).start()
+    wait_until(lambda: job.progress().steps_done > 0, timeout=60)
+    job.stop("abandoned", "nobody watched")
     assert job.join(timeout=60)
     progress = job.progress()
-    assert progress.finished.reason == "abandoned" and "no page showed this run" in progress.finished.message
+    assert progress.finished.reason == "abandoned" and progress.finished.message.endswith(": nobody watched")
     assert load_checkpoint_bytes(job.checkpoint_bytes()).optimizer_state is not None
 
 
-def test_a_queued_run_nobody_kept_alive_never_starts(digits):
-    job = worker_job(digits, epochs=1, job_config=JobConfig(abandon_after_s=0.05))
-    time.sleep(0.1)  # no page showed it while it waited
+def test_a_queued_run_stopped_with_a_reason_never_starts(digits):
+    job = worker_job(digits, epochs=1)
+    job.stop("abandoned", "nobody watched")
     job.start()
     assert not job.running and job.pid is None and job.progress().finished.reason == "abandoned"
-    assert "while it waited in the queue" in job.progress().finished.message and not job.has_model
+    assert job.progress().finished.message == "abandoned before it started: nobody watched" and not job.has_model
 
 
 def test_data_that_cannot_be_loaded_is_a_clear_message(tmp_path):

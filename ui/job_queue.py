@@ -1,5 +1,6 @@
 """The job queue's policy, without Streamlit: at most `max_running` heavy jobs at once, the rest wait first come
-first served; one training run per owner; where a waiting job stands and about when it starts.
+first served, except that short jobs somebody watches (a map, an evaluation) go before the training runs that
+wait; one training run per owner; where a waiting job stands and about when it starts.
 
 Jobs are `vae_core.workers.WorkerJob`s: the queue starts one (`start(threads)`) when a slot frees and hears of
 its end through `on_end`. Stopping a waiting job ends it at once, and it leaves the queue. The owner is an opaque
@@ -76,7 +77,11 @@ class JobQueue:
         with self._lock:
             if kind == TRAINING:
                 self._refuse_a_second_training(owner)
-            self._waiting.append(entry)
+                self._waiting.append(entry)
+            else:  # ahead of the waiting training runs: a run takes minutes, a map or an evaluation seconds
+                first_run = next((i for i, other in enumerate(self._waiting) if other.kind == TRAINING),
+                                 len(self._waiting))
+                self._waiting.insert(first_run, entry)
         job.on_end(self._ended)
         self._dispatch()
         return job

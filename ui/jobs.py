@@ -4,7 +4,8 @@ Training runs and t-SNE/UMAP maps run in worker processes, at most a few at once
 a session has at most one training run, queued or training. A run belongs to the visitor that started it: the
 visitor's secret owner token (ui.workspace, also the key to its files) rides in the URL (`?ws=`) of every page, so a
 browser reload on any page finds the run again, and a stranger without the token never sees it. Every page keeps a
-run alive (`keep_alive`) by polling its status in the sidebar; a run no session polls any more stops by itself.
+run alive (`keep_alive`) by polling its status in the sidebar; a run no session polls any more is stopped by the
+server's watchdog (ui.abandon).
 """
 
 from __future__ import annotations
@@ -19,14 +20,18 @@ import torch
 from vae_core.errors import VAEError
 from vae_core.eta import format_duration
 from vae_core.train_worker import WorkerTrainingJob
-from vae_core.workers import WorkerCall, without_progress
+from vae_core.workers import WorkerCall, warm_up, without_progress
 
 from . import workspace
+from .abandon import Watchdog
 from .job_queue import TRAINING, JobQueue
-from .state import TRAIN_JOB, flash
+from .session_keys import TRAIN_JOB
+from .settings import settings
+from .state import flash
 
 MAX_KEPT_JOBS = 16  # finished jobs kept findable by their token, oldest dropped first
 STATUS_POLL_SECONDS = 2.0
+QUEUED_POLL_SECONDS = 3.0  # a waiting run's pages poll slower: in a class most pages wait, one trains
 SHARED_WORK = "server"  # the owner of jobs every session may share (evaluations), as opposed to a visitor's run
 EVALUATION = "evaluation"
 
@@ -35,6 +40,18 @@ EVALUATION = "evaluation"
 def queue() -> JobQueue:
     """Server-wide: every session's heavy jobs take turns here."""
     return JobQueue()
+
+
+@st.cache_resource
+def prepare_workers() -> None:
+    """Once per server, at the first page view: the workers' forkserver imports torch before the first job waits."""
+    warm_up()
+
+
+@st.cache_resource
+def _watchdog() -> Watchdog:
+    """Server-wide: ends the runs no page has shown for the settings' limit, queued or training."""
+    return Watchdog(settings().abandon)
 
 
 @st.cache_resource
@@ -73,6 +90,7 @@ def submit_training(job: WorkerTrainingJob) -> None:
     session already has a run queued or training."""
     token = owner()
     queue().submit(job, token, TRAINING)
+    _watchdog().watch(job)
     jobs = _registry()
     finished = [key for key, other in jobs.items() if not other.running and key != token]
     for key in finished[: max(0, len(jobs) - MAX_KEPT_JOBS + 1)]:
@@ -119,28 +137,42 @@ def stop(job: WorkerTrainingJob) -> None:
         flash("info", "Removed from the queue before it started.")
 
 
+def waits(job: WorkerTrainingJob) -> bool:
+    """Queued, or its worker still loading the data: nothing trained to show yet."""
+    return job.running and (job.queued or job.preparing)
+
+
 def sidebar_status() -> None:
-    """On every page while this session's job runs: its progress and a Stop button (keeping it alive). Also puts
-    the owner token back in the URL, which a page switch drops, so a reload on this page finds the run and files."""
-    job = session_job()
+    """On every page but Train while this session's job runs: its progress and a Stop button (keeping it alive)."""
+    job = session_job()  # also puts the owner token back in the URL, so a reload on this page finds the run
     if job is not None and job.running:
         with st.sidebar:
-            _status()
+            _waiting_status() if waits(job) else _training_status()
+
+
+@st.fragment(run_every=QUEUED_POLL_SECONDS)
+def _waiting_status() -> None:
+    job = st.session_state.get(TRAIN_JOB)
+    if job is None or not waits(job):
+        st.rerun()  # the whole page redraws without this poll
+    job.keep_alive()
+    st.progress(0.0, text=f"Training {queue_status(job) or 'starting: loading the data'}")
+    _stop_button(job)
 
 
 @st.fragment(run_every=STATUS_POLL_SECONDS)
-def _status() -> None:
+def _training_status() -> None:
     job = st.session_state.get(TRAIN_JOB)
     if job is None or not job.running:
-        st.rerun()  # the whole page redraws without this poll
+        st.rerun()
     job.keep_alive()
-    waiting = queue_status(job)
-    if waiting is not None or job.preparing:
-        st.progress(0.0, text=f"Training {waiting or 'starting: loading the data'}")
-    else:
-        progress = job.progress()
-        st.progress(progress.fraction, text=f"Training · epoch {progress.epoch} · step {progress.steps_done:,} of "
-                                            f"{progress.total_steps:,}")
+    progress = job.progress()
+    st.progress(progress.fraction, text=f"Training · epoch {progress.epoch} · step {progress.steps_done:,} of "
+                                        f"{progress.total_steps:,}")
+    _stop_button(job)
+
+
+def _stop_button(job: WorkerTrainingJob) -> None:
     if st.button("Stop training (keeps the model so far)", key="app_stop_training"):
         stop(job)
         st.rerun()

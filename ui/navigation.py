@@ -1,23 +1,32 @@
 """Routing: the page list, `st.navigation` with the sidebar, and the header every page opens with.
 
-Streamlit still has its legacy multipage mode: until some session has called `st.navigation`, a server whose
-entry script sits beside a `pages/` folder serves that folder's files as an automatic page list, and runs a
-deep-linked page (`/sliders`) by itself, without the entry script. Our pages live in `pages/` (the project's
-layout), so every page opens with `page_header`, which routes through `route()` when the page was not reached
-through it: the session then gets the app's own navigation and sidebar, on the page it asked for.
+Why every page routes itself (Streamlit 1.67, streamlit/runtime/pages_manager.py and scriptrunner/script_runner.py):
+the first session of a server process sets the process-wide flag `PagesManager.uses_pages_directory` to whether a
+`pages/` folder sits beside the entry script, and while it is set the script runner does not run app.py: its
+`_mpa_v1` builds an automatic page list from pages/*.py and runs the page the URL names (`/sliders`) by itself.
+Only a call to `st.navigation` clears the flag, for every later session. AppTest sets the flag again at every
+run, so there every run of a page starts in that mode. Our pages live in `pages/` (the project's layout), so
+`page_header` routes through `route()` when the page was not reached through it (the session then gets the app's
+own navigation and sidebar, on the page it asked for) and ends the bare run; tests/test_app_shell.py shows what
+a page gets without it.
 """
 
 from __future__ import annotations
 
 import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import streamlit as st
+
+if TYPE_CHECKING:
+    from .model_view import ModelView
 
 ICON_URL = "/app/static/icon.png"  # static/icon.png, a static file of ours: no font CDN, no media file per view
 
 PAGES = [
     ("pages/home.py", "Overview", ":material/home:"),
-    ("pages/train.py", "Train", ":material/model_training:"),
+    (TRAIN_PAGE := "pages/train.py", "Train", ":material/model_training:"),
     ("pages/sliders.py", "Latent sliders", ":material/tune:"),
     ("pages/scatter.py", "Latent scatter", ":material/scatter_plot:"),
     ("pages/interpolate.py", "Interpolation", ":material/linear_scale:"),
@@ -36,10 +45,13 @@ def route() -> None:
     # st.navigation first, before the heavy imports below: it is what ends legacy mode for every later session.
     navigation = st.navigation([st.Page(path, title=title, icon=icon, default=i == 0)
                                 for i, (path, title, icon) in enumerate(PAGES)])
-    from . import jobs, picker  # torch and vae_core load here
+    from . import jobs, picker, projections  # torch and vae_core load here
 
+    jobs.prepare_workers()
+    projections.warm_up_maps()
     picker.model_picker()
-    jobs.sidebar_status()
+    if navigation.url_path != Path(TRAIN_PAGE).stem:  # the Train page shows the run itself
+        jobs.sidebar_status()
     _routing.active = True
     try:
         navigation.run()
@@ -49,8 +61,8 @@ def route() -> None:
 
 def page_header(title: str, caption: str) -> None:
     """Title and caption of a page; first makes sure the page runs inside the app's navigation."""
-    if not getattr(_routing, "active", False):
-        route()  # legacy mode ran this page file alone: run it again, routed, and end this bare run
+    if not getattr(_routing, "active", False):  # legacy pages/ mode ran this page file alone (see the top)
+        route()
         st.stop()
     from .state import show_flash
 
@@ -59,10 +71,10 @@ def page_header(title: str, caption: str) -> None:
     show_flash()
 
 
-def page_intro(title: str, caption: str):
-    """The header of a page that explores the current model; returns (checkpoint, its dataset)."""
-    from . import cache, state
+def page_intro(title: str, caption: str) -> ModelView:
+    """The header of a page that explores the current model; returns its view (stopping the page with a message
+    when its dataset cannot be loaded)."""
+    from . import model_view
 
     page_header(title, caption)
-    checkpoint = state.current_checkpoint()
-    return checkpoint, cache.dataset_for(checkpoint)
+    return model_view.current_or_stop()

@@ -10,13 +10,13 @@ from vae_core.background import JobConfig
 from vae_core.errors import VAEError
 
 from . import cache, state, workspace
+from .session_keys import PICKER_REFUSED
 from .settings import settings
 from .widgets import describe
 
 PICKER_KEY = "app_checkpoint"
 AUTOSAVE_KEY = "app_autosave"
 UPLOAD_KEY = "app_upload"
-REFUSED_KEY = "app_refused"  # a message from a picker callback, shown in the sidebar on the next draw
 
 
 def _describe_files(files: list[Path]) -> dict[str, str]:
@@ -36,7 +36,7 @@ def _on_pick(files: dict[str, Path], key: str = PICKER_KEY) -> None:
     try:
         state.set_current_model(name, files[name].read_bytes(), trusted=True)
     except (VAEError, OSError) as exc:
-        st.session_state[REFUSED_KEY] = f"{name} was not loaded, the current model stays. {exc}"
+        st.session_state[PICKER_REFUSED] = f"{name} was not loaded, the current model stays. {exc}"
 
 
 def _on_upload() -> None:
@@ -48,7 +48,7 @@ def _on_upload() -> None:
         # dataset is looked up by name in the data roots (state.dataset_roots).
         state.set_current_model(Path(upload.name).name, upload.getvalue())
     except (VAEError, ValueError) as exc:
-        st.session_state[REFUSED_KEY] = (f"Upload refused, the current model stays: {exc}. Upload a checkpoint "
+        st.session_state[PICKER_REFUSED] = (f"Upload refused, the current model stays: {exc}. Upload a checkpoint "
                                          "saved by this app or by `python -m vae_core train`.")
 
 
@@ -82,8 +82,8 @@ def model_picker() -> None:
                          placeholder=current.name if current else "choose a checkpoint")
     st.sidebar.file_uploader(f"...or upload a .safetensors checkpoint (max {state.MAX_UPLOAD_MB} MB)",
                              type=["safetensors"], key=UPLOAD_KEY, on_change=_on_upload)
-    if REFUSED_KEY in st.session_state:
-        st.sidebar.error(st.session_state.pop(REFUSED_KEY))
+    if PICKER_REFUSED in st.session_state:
+        st.sidebar.error(st.session_state.pop(PICKER_REFUSED))
     with st.sidebar.expander(f"All checkpoints ({len(files)})"):
         st.markdown("\n".join(f"- **{name.removesuffix('.safetensors')}**: {label}" for name, label in labels.items()))
     _autosaved_runs()

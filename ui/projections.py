@@ -1,7 +1,7 @@
 """Projections of a whole split, computed once server-wide in the background and kept on disk.
 
 Interface (the scatter page polls it from an `st.fragment(run_every=...)`):
-- `request(checkpoint, split, params, retry=False) -> ProjectionRun` returns at once. Direct and PCA are computed
+- `request(view, split, params, retry=False) -> ProjectionRun` returns at once. Direct and PCA are computed
   on the spot (milliseconds); t-SNE and UMAP come from the disk store (`vae_core.projection.ProjectionStore`,
   reopening is instant) or from one worker-process job per (checkpoint sha256, split, params.key()) shared by
   every session that asks; the finished map is written to the store. `retry=True` starts a failed run again.
@@ -22,15 +22,16 @@ from dataclasses import dataclass, field
 
 import streamlit as st
 
-from vae_core.checkpoint import Checkpoint
-from vae_core.projection import Projection, ProjectionParams, ProjectionStore, compute
-from vae_core.workers import WorkerCall
+from vae_core.projection import Projection, ProjectionParams, ProjectionStore, compute, warm_up_umap
+from vae_core.workers import WorkerCall, without_progress
 
 from . import jobs
-from .cache import dataset_for, disk_store, encodings, projection
+from .cache import disk_store
+from .model_view import ModelView
 
 logger = logging.getLogger(__name__)
 
+MAPS_POOL = "projections"  # the t-SNE/UMAP workers: one kept warm, its imports and compiled kernels with it
 MAX_KEPT_RUNS = 32  # finished runs kept in memory (their maps are also on disk); oldest dropped first
 
 
@@ -68,13 +69,14 @@ def _registry() -> tuple[dict[tuple[str, str, str], ProjectionRun], threading.Lo
     return {}, threading.Lock()
 
 
-def request(checkpoint: Checkpoint, split: str, params: ProjectionParams, retry: bool = False) -> ProjectionRun:
-    """The run of this projection: finished (computed now, or read from disk) or in progress in the background."""
-    key = (checkpoint.sha256, split, params.key())
+def request(view: ModelView, split: str, params: ProjectionParams, retry: bool = False) -> ProjectionRun:
+    """The run of this projection of a model's split: finished (computed now, or read from disk) or in progress in
+    the background."""
+    key = (view.sha256, split, params.key())
     if params.info.places_points:  # linear maps: fast enough to compute while the page draws
         run = ProjectionRun(key, params, fraction=1.0, message="done")
         try:
-            run.result = projection(checkpoint, params, split)
+            run.result = view.projection(params, split)
         except ValueError as exc:
             run.error = str(exc)
         return run
@@ -83,12 +85,11 @@ def request(checkpoint: Checkpoint, split: str, params: ProjectionParams, retry:
         run = runs.get(key)
         if run is not None and not (retry and run.error is not None):
             return _with_queue_place(run)
-    cached = store().get(checkpoint.sha256, split, params)
+    cached = store().get(view.sha256, split, params)
     if cached is not None:
         return _remember(ProjectionRun(key, params, 1.0, "done (from the disk cache)", cached, from_disk=True,
                                        seconds=0.0))
-    mu, _ = encodings(checkpoint, split)
-    labels = dataset_for(checkpoint).split(split).y
+    mu, labels = view.encodings(split)[0], view.labels(split)
     run = ProjectionRun(key, params)
     with runs_lock:
         if key in runs and not (retry and runs[key].error is not None):
@@ -96,8 +97,8 @@ def request(checkpoint: Checkpoint, split: str, params: ProjectionParams, retry:
         _remember(run, locked=True)
     # In its own process the map may use the cores the queue gives it (the worker caps BLAS/OpenMP to those).
     run.job = WorkerCall(f"vae-projection {key[2]}", compute, (mu, params),
-                         {"labels": labels.numpy(), "threads": os.cpu_count() or 1},
-                         on_progress=run.report, warm_pool="projections")
+                         {"labels": labels, "threads": os.cpu_count() or 1},
+                         on_progress=run.report, warm_pool=MAPS_POOL)
     run.job.on_end(functools.partial(_finish, run))
     jobs.queue().submit(run.job, PROJECTIONS_OWNER, params.method)
     return _with_queue_place(run)
@@ -148,3 +149,12 @@ def _save(sha256: str, split: str, params: ProjectionParams, result: Projection)
     except OSError as exc:
         logger.warning("projection %s not saved to disk: %s", params.key(), exc)
         return f"done (not saved to disk: {exc})"
+
+
+@st.cache_resource
+def warm_up_maps() -> WorkerCall:
+    """Once per server, at the first page view: a worker of the maps' pool imports umap-learn and compiles (or
+    reads from numba's disk cache) its kernels, then waits in the pool, so the first map asked for pays for
+    neither. Outside the queue: a training run started meanwhile should not wait for it."""
+    job = WorkerCall("vae-projection warm-up", without_progress, (warm_up_umap,), warm_pool=MAPS_POOL)
+    return job.start(jobs.queue().config.threads_per_job)

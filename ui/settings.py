@@ -19,6 +19,8 @@ from vae_core.data import default_data_roots
 from vae_core.paths import user_state_dir
 from vae_core.roots import DataRoots
 
+from .abandon import AbandonPolicy
+
 MODE_ENV = "VAE_EXPLORER_MODE"  # "local" or "shared"
 WORKSPACES_ENV = "VAE_WORKSPACES_DIR"  # where shared mode keeps each visitor's files
 
@@ -35,6 +37,7 @@ class ServerSettings:
     saved_models_per_owner: int = 10  # shared mode: a visitor's saved models (saving more is refused)
     autosaves_per_owner: int = 5  # the newest runs' autosaves, per visitor (local mode: for the one folder)
     uploaded_datasets_per_owner: int = 3  # shared mode: archives kept, the oldest deleted first
+    abandon: AbandonPolicy = field(default_factory=AbandonPolicy)  # when a run nobody watches ends (ui.abandon)
 
     @classmethod
     def from_env(cls) -> ServerSettings:

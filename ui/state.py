@@ -1,4 +1,4 @@
-"""Session state: the keys pages share and THE current model (its only home).
+"""Session state: THE current model (its only home), and what pages share through the session.
 
 The current model lives in the session as checkpoint bytes and a display name, so a shipped file, an upload and a
 model fresh from training are the same thing to every page; caches are keyed by the bytes' sha256. Whether its
@@ -21,20 +21,11 @@ from vae_core.errors import VAEError
 from vae_core.roots import DataRoots
 
 from . import cache, workspace
+from .session_keys import FLASH, MODEL, SCATTER_SELECTION, SLIDERS_CODE
 from .settings import settings
 
 UNSAVED = " (unsaved)"  # the suffix of a model fresh from training, until it is saved
 MAX_UPLOAD_MB = 20  # also server.maxUploadSize in .streamlit/config.toml
-
-# Keys shared between pages (not widgets, so they survive leaving the page that sets them).
-MODEL = "model"  # CurrentModel
-SCATTER_SELECTION = "scatter_selection"  # (split, list[int]): the scatter's selection as indices of its split
-SCATTER_PROJECTION = "scatter_projection"  # str: the projection the scatter page last drew
-SCATTER_DIMS = "scatter_dims"  # (int, int): the latent dimensions its direct view shows
-SLIDERS_CODE = "sliders_code"  # (checkpoint sha256, z (D,), class or None): the Latent sliders page's code, as released
-TRAIN_JOB = "train_job"  # WorkerTrainingJob: this session's run; outlives page switches and reruns
-FLASH = "app_flash"  # (kind, text): a message for the next run, e.g. after a callback or a rerun
-
 
 @dataclass(frozen=True)
 class CurrentModel:

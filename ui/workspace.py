@@ -24,6 +24,7 @@ from vae_core.checkpoint import checkpoint_path, list_checkpoints
 from vae_core.errors import VAEError
 from vae_core.paths import install_home, user_data_dir
 
+from .session_keys import OWNER
 from .settings import settings
 
 ROOT = install_home()  # app.py, pages/, static/, the shipped checkpoints
@@ -32,8 +33,7 @@ USER_CHECKPOINT_DIR = CHECKPOINT_DIR / "user"  # local mode: models the user sav
 DEFAULT_CHECKPOINT = "mnist-2d.safetensors"
 OPEN_ENV = "VAE_EXPLORER_OPEN"  # a checkpoint file new sessions open on (`vae-explorer CHECKPOINT`)
 AUTOSAVE_ENV = "VAE_AUTOSAVE_DIR"  # local mode: another folder for the runs' autosaves (tests)
-OWNER = "app_owner"  # session key: this visitor's owner token
-OWNER_PARAM = "ws"  # ...and its URL parameter
+OWNER_PARAM = "ws"  # the URL parameter that carries a visitor's owner token (session key OWNER)
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 

@@ -9,9 +9,11 @@ the weights (previews, saving) needs the trainer itself: each step runs while ho
 weights copied at any moment are those between two optimisation steps, never half-way through an update. A
 reader waits for at most the step in progress: the training thread lets waiting readers in before its next step.
 
-A job nobody looks at ends itself: a UI showing it calls `keep_alive()`; after `JobConfig.abandon_after_s`
-without one, the job stops between steps ("abandoned") and lets go of its data and optimizer, keeping only
-what saving it needs.
+Saving, previews and autosaves all read the run through `snapshot()` (a `train.TrainingSnapshot`), which is
+also what turns it into a checkpoint. A run stops between two steps when asked (`stop`, with the reason its end
+reports) and then lets go of its data and optimizer, keeping only what saving it needs. A UI showing a run calls
+`keep_alive()`; `unseen_seconds()` says how long ago that was, for an app that ends runs nobody watches (its own
+policy: the library never stops a run by itself).
 
 A job given an `autosave` path writes the run so far there (atomically, weights, Adam's state and history) after
 an epoch ends, at most every `JobConfig.autosave_every_s`, and once more when it ends: a server that dies or is
@@ -25,38 +27,40 @@ import os
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
 import torch
 
-from .checkpoint import Checkpoint, DatasetInfo, checkpoint_bytes, save_checkpoint
+from .checkpoint import Checkpoint, DatasetInfo
 from .data import Dataset, class_balanced_indices
 from .errors import TrainingError, VAEError
 from .limits import Range, check
 from .models import VAE, VAEConfig
 from .replay import FormationReplay
-from .train import EpochEvent, FinishedEvent, SnapshotEvent, StepEvent, TrainConfig, Trainer, build_trainer
+from .train import (
+    EpochEvent,
+    FinishedEvent,
+    SnapshotEvent,
+    StepEvent,
+    TrainConfig,
+    Trainer,
+    TrainingSnapshot,
+    build_trainer,
+)
 
 logger = logging.getLogger(__name__)
 
-ABANDON_ENV = "VAE_ABANDON_AFTER_S"  # overrides JobConfig's default abandon time (load tests wait less)
 PREVIEW_IMAGES = 32  # test images kept for previews (a copy: the job does not hold the dataset)
 
 
 @dataclass(frozen=True)
 class JobConfig:
-    """How a background run shares a server (how it trains is TrainConfig)."""
+    """How a background run shares its machine (how it trains is TrainConfig)."""
 
-    ABANDON_AFTER_S: ClassVar[Range] = Range(0.05, 24 * 3600.0)
     AUTOSAVE_EVERY_S: ClassVar[Range] = Range(0.0, 24 * 3600.0)
 
-    # A UI showing the job calls keep_alive() every few seconds; a closed browser tab stops calling, and the run
-    # stops instead of holding a core and memory forever. Generous, because browsers throttle the timers of a
-    # hidden tab (Chrome: to once a minute after 5 minutes hidden), and a run in a tab left in the background
-    # is not abandoned.
-    abandon_after_s: float = field(default_factory=lambda: float(os.environ.get(ABANDON_ENV, 180.0)))
     # Digits-sized models run fastest on one thread, and the UI (and other sessions) share the CPU cores.
     # torch.set_num_threads is per OS thread here, so this only affects the training thread.
     num_threads: int = 1
@@ -67,8 +71,6 @@ class JobConfig:
         check([
             (self.AUTOSAVE_EVERY_S.contains(self.autosave_every_s),
              f"autosave_every_s must be in {self.AUTOSAVE_EVERY_S} seconds, got {self.autosave_every_s}"),
-            (self.ABANDON_AFTER_S.contains(self.abandon_after_s),
-             f"abandon_after_s must be in {self.ABANDON_AFTER_S} seconds, got {self.abandon_after_s}"),
             (self.num_threads >= 1, f"num_threads must be >= 1, got {self.num_threads}"),
         ])
 
@@ -103,26 +105,15 @@ class Progress:
         return self.train[::-1][::stride][::-1]
 
 
-@dataclass(frozen=True)
-class Weights:
-    """Weights and Adam's state copied to the CPU between two steps, with the epoch count they belong to."""
-
-    state: dict[str, torch.Tensor]
-    adam: dict | None  # None where the caller does not need it (previews)
-    epoch: int
-    train_rows: int  # how many history rows they belong to
-    test_rows: int
-
-
 class TrainingRun:
     """What a UI reads of a training run: the rows its events reported, and the models and checkpoints made from
-    the weights `weights()` returns (a subclass says where they come from: a thread here, or a worker process)."""
+    the snapshots `snapshot()` returns (a subclass says where they come from: a thread here, or a worker process)."""
 
     dataset: DatasetInfo
     command: str | None
     config: JobConfig
     autosave: Path | None
-    _model_config: VAEConfig
+    _model_config: VAEConfig | None  # None: not known yet (a queued run that resumes a checkpoint)
     _train_config: TrainConfig
     _preview_x: torch.Tensor
     _preview_y: torch.Tensor
@@ -137,15 +128,32 @@ class TrainingRun:
     _error: str | None
     _started: float
     _ended: float
+    _seen: float  # time.monotonic() of the last keep_alive()
 
-    def weights(self, with_adam: bool) -> Weights:
-        """The weights so far (and Adam's state if asked), or the final ones; raises TrainingError if none."""
+    def snapshot(self, with_adam: bool = True) -> TrainingSnapshot:
+        """The run so far between two steps (Adam's state left out if not `with_adam`), or as it ended; raises
+        TrainingError if there is nothing to save."""
         raise NotImplementedError
+
+    def stop(self, reason: str = "stopped", why: str | None = None) -> None:
+        """End the run before its next step, keeping the weights trained so far; its FinishedEvent has `reason`
+        and a message that says where it stopped, then `why` when given."""
+        raise NotImplementedError
+
+    def keep_alive(self) -> None:
+        """Say that a UI shows this run now."""
+        self._seen = time.monotonic()
+
+    def unseen_seconds(self) -> float:
+        """Seconds since the last keep_alive() (or since the run was made)."""
+        return time.monotonic() - self._seen
 
     def default_name(self) -> str:
         """A checkpoint name that says what this is, e.g. 'digits-2d-mlp-20ep' ('digits-2d-mlp-cvae-20ep' when
         conditional)."""
         config = self._model_config
+        if config is None:  # a resumed run whose worker has not read its checkpoint yet
+            return f"{self.dataset.name}-{self._epoch}ep"
         kind = f"{config.architecture}-cvae" if config.conditional else config.architecture
         return f"{self.dataset.name}-{config.latent_dim}d-{kind}-{self._epoch}ep"
 
@@ -164,14 +172,9 @@ class TrainingRun:
     def _last_step(self, train_rows: list[dict]) -> int:
         return train_rows[-1]["step"] if train_rows else self._first_step
 
-    def _model(self, weights: Weights) -> VAE:
-        model = VAE(self._model_config)
-        model.load_state_dict(weights.state)
-        return model.eval()
-
     def model_copy(self) -> VAE:
         """A CPU copy of the model trained so far, in eval mode; training goes on undisturbed."""
-        return self._model(self.weights(with_adam=False))
+        return self.snapshot(with_adam=False).model()
 
     def previews(self, n: int = 8, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """n (at most PREVIEW_IMAGES) test images x, the classes in turn, their reconstructions and n prior
@@ -182,32 +185,21 @@ class TrainingRun:
         samples = model.sample(len(x), generator=torch.Generator().manual_seed(seed))
         return x, model.reconstruct(x, self._preview_y[:n]), samples
 
-    def _checkpoint_parts(self) -> tuple[VAE, dict, int, dict | None, FormationReplay | None]:
-        weights = self.weights(with_adam=True)
-        with self._rows:  # the rows only grow: these are the ones the weights belong to
-            history = {"train": self._train[:weights.train_rows], "test": self._test[:weights.test_rows]}
-            replay = self._replay  # checkpoint_bytes keeps its frames up to the weights' epoch
-        return self._model(weights), history, weights.epoch, weights.adam, replay
-
     def checkpoint_bytes(self) -> bytes:
         """The model trained so far as the bytes of a checkpoint file (loadable while training runs)."""
-        model, history, epoch, adam, replay = self._checkpoint_parts()
-        return checkpoint_bytes(model, self.dataset, history, epoch, self.command, vars(self._train_config), adam,
-                                replay)
+        return self.snapshot().checkpoint_bytes(self.command)
 
     def save(self, path: str | Path, overwrite: bool = False) -> Path:
         """Save the model trained so far atomically; refuses to replace a file unless `overwrite`."""
-        model, history, epoch, adam, replay = self._checkpoint_parts()
-        return save_checkpoint(path, model, self.dataset, history, epoch, self.command, vars(self._train_config),
-                               overwrite=overwrite, optimizer_state=adam, replay=replay)
+        return self.snapshot().save(path, self.command, overwrite=overwrite)
 
 
 class TrainingJob(TrainingRun):
     """Runs a Trainer in a daemon thread; `stop()` ends it between steps, keeping the weights so far."""
 
-    def __init__(self, trainer: Trainer, dataset: DatasetInfo, command: str | None = None,
-                 config: JobConfig | None = None, autosave: str | Path | None = None):
-        self.dataset, self.command, self.config = dataset, command, config or JobConfig()
+    def __init__(self, trainer: Trainer, *, command: str | None = None, config: JobConfig | None = None,
+                 autosave: str | Path | None = None):
+        self.dataset, self.command, self.config = DatasetInfo.of(trainer.dataset), command, config or JobConfig()
         self.autosave = Path(autosave) if autosave else None
         self._trainer: Trainer | None = trainer  # let go of once the run ends
         self._model_config, self._train_config = trainer.model.config, trainer.config
@@ -224,8 +216,9 @@ class TrainingJob(TrainingRun):
         self._total_steps = trainer.run_steps
         self._finished: FinishedEvent | None = None
         self._error: str | None = None
-        self._final: Weights | None = None  # the weights and Adam's state once the run has ended
+        self._final: TrainingSnapshot | None = None  # the run as it ended
         self._stop = threading.Event()
+        self._stop_reason: tuple[str, str | None] = ("stopped", None)
         self._seen = time.monotonic()
         self._autosaved = (trainer.epoch, time.monotonic())  # (epoch, when) of the last autosave
         self._started = self._ended = 0.0
@@ -237,13 +230,10 @@ class TrainingJob(TrainingRun):
         self._thread.start()
         return self
 
-    def keep_alive(self) -> None:
-        """Say that a UI still shows this job; without a call for config.abandon_after_s it stops itself."""
-        self._seen = time.monotonic()
-
-    def stop(self) -> None:
-        """Ask the trainer to stop before its next step; the weights trained so far stay."""
-        self._stop.set()
+    def stop(self, reason: str = "stopped", why: str | None = None) -> None:
+        if not self._stop.is_set():
+            self._stop_reason = (reason, why)
+            self._stop.set()
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait for the thread to end; True if it has."""
@@ -259,13 +249,13 @@ class TrainingJob(TrainingRun):
     def _run(self) -> None:
         torch.set_num_threads(self.config.num_threads)
         _lower_this_threads_priority()
-        events = self._trainer.run(should_stop=self._stop.is_set)
+        events = self._trainer.run()
         finished = error = None
         try:
             while finished is None:
                 self._let_readers_in()
                 with self._lock:  # the step mutates the weights: copies of them wait for it to finish
-                    finished = self._abandoned() or self._record(next(events, None))
+                    finished = self._stopped() or self._record(next(events, None))
                 self._autosave_if_due()
         except Exception as exc:  # noqa: BLE001 - the UI shows it; a thread's exception would be lost
             error = f"training failed: {type(exc).__name__}: {exc}"
@@ -290,14 +280,12 @@ class TrainingJob(TrainingRun):
             logger.warning("training run %s: autosave to %s failed: %s", self.default_name(), self.autosave, exc)
         self._autosaved = (self._epoch, time.monotonic())
 
-    def _abandoned(self) -> FinishedEvent | None:
-        unseen = time.monotonic() - self._seen
-        if unseen < self.config.abandon_after_s:
+    def _stopped(self) -> FinishedEvent | None:
+        if not self._stop.is_set():
             return None
-        message = (f"abandoned at epoch {self._epoch}, step {self._last_step(self._train)}: no page showed this run "
-                   f"for {unseen:.0f} s (limit {self.config.abandon_after_s:g} s)")
-        logger.warning("training run %s %s", self.default_name(), message)
-        return FinishedEvent("abandoned", message)
+        reason, why = self._stop_reason
+        where = f"{reason} at epoch {self._epoch}, step {self._last_step(self._train)}"
+        return FinishedEvent(reason, f"{where}: {why}" if why else where)
 
     def _record(self, event: StepEvent | EpochEvent | FinishedEvent | None) -> FinishedEvent | None:
         """Keep the rows a UI draws; returns the event that ends the run, if this is it."""
@@ -319,7 +307,7 @@ class TrainingJob(TrainingRun):
             final = None
             if error is None:  # after a failure the weights may be half-updated: nothing is kept to save
                 try:
-                    final = self._copy_weights(with_adam=True)
+                    final = self._trainer.snapshot(with_adam=True)
                 except Exception as exc:  # noqa: BLE001 - e.g. a CUDA error; the job must still end visibly
                     error = f"training ended but its weights could not be copied: {type(exc).__name__}: {exc}"
                     finished = FinishedEvent("failed", error)
@@ -348,21 +336,10 @@ class TrainingJob(TrainingRun):
                 self._readers -= 1
                 self._readers_changed.notify_all()
 
-    def _copy_weights(self, with_adam: bool) -> Weights:
-        """Call holding the training lock: the trainer's weights (and Adam's state) copied to the CPU."""
-        trainer = self._trainer
-        state = {k: v.detach().to("cpu", copy=True) for k, v in trainer.model.state_dict().items()}
-        adam = None
-        if with_adam:
-            adam = {i: {k: v.detach().to("cpu", copy=True) for k, v in s.items()}
-                    for i, s in trainer.optimizer.state_dict()["state"].items()}
-        with self._rows:
-            return Weights(state, adam, self._epoch, len(self._train), len(self._test))
-
-    def weights(self, with_adam: bool) -> Weights:
+    def snapshot(self, with_adam: bool = True) -> TrainingSnapshot:
         with self._reading():
             if self._trainer is not None:
-                return self._copy_weights(with_adam)
+                return self._trainer.snapshot(with_adam)
             if self._final is None:
                 raise TrainingError(f"{self._error}; the weights may be half-updated, so there is nothing to save")
             return self._final
@@ -391,4 +368,4 @@ def start_training(dataset: Dataset, train_config: TrainConfig, model_config: VA
     """Start a fresh model from `model_config` or continue `resume` (see train.build_trainer) in the background,
     autosaved to `autosave` if given."""
     trainer = build_trainer(dataset, train_config, model_config, resume)
-    return TrainingJob(trainer, DatasetInfo.of(dataset), command, job_config, autosave).start()
+    return TrainingJob(trainer, command=command, config=job_config, autosave=autosave).start()

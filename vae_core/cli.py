@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import copy
 import csv
 import functools
 import shlex
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import DatasetInfo, load_checkpoint, save_checkpoint
+from .checkpoint import DatasetInfo, load_checkpoint
 from .data import DATA_ROOT, DATASETS, DEFAULT_DATASET, DEFAULT_IMAGE_SIZE, SPLITS, Dataset, load_dataset
 from .embedding_export import FILES, embedding_table, write_projector
 from .errors import TrainingError, VAEError
@@ -31,7 +30,7 @@ from .export import (
     export_onnx,
 )
 from .metrics import FULL_EVAL, EvalConfig, encode_posterior, evaluate
-from .models import VAE, VAEConfig
+from .models import VAEConfig
 from .train import (
     EpochEvent,
     FinishedEvent,
@@ -39,6 +38,7 @@ from .train import (
     StepEvent,
     TrainConfig,
     Trainer,
+    TrainingSnapshot,
     build_trainer,
     resolve_device,
 )
@@ -242,41 +242,36 @@ ETA_AFTER_SECONDS = 10.0  # ...or fewer steps (at least 2) when they are slow
 class _RunSaver:
     """Saves a CLI run to --out: at its end, every `every` epochs, and on Ctrl-C the last completed epoch.
 
-    Weights, Adam's state and history are copied at each epoch's end, so an interrupt mid-epoch saves a
-    checkpoint that resumes exactly (runs are seeded per epoch), never the half-trained epoch in progress.
+    The run is snapshotted at each epoch's end, so an interrupt mid-epoch saves a checkpoint that resumes exactly
+    (runs are seeded per epoch), never the half-trained epoch in progress.
     """
 
-    def __init__(self, trainer: Trainer, out: Path, info: DatasetInfo, command: str, train_config: dict,
-                 keep_adam: bool, every: int | None = None):
-        self.trainer, self.out, self.info, self.command = trainer, out, info, command
-        self.train_config, self.keep_adam, self.every = train_config, keep_adam, every
-        self.first_epoch, self.last = trainer.epoch, None
+    def __init__(self, trainer: Trainer, out: Path, command: str, keep_adam: bool, every: int | None = None):
+        self.trainer, self.out, self.command = trainer, out, command
+        self.keep_adam, self.every = keep_adam, every
+        self.first_epoch = trainer.epoch
+        self.last: TrainingSnapshot | None = None  # at the last completed epoch
 
     def epoch_done(self) -> None:
-        t = self.trainer
-        state = {k: v.detach().to("cpu", copy=True) for k, v in t.model.state_dict().items()}
-        adam = copy.deepcopy(t.optimizer.state_dict()["state"]) if self.keep_adam else None
-        self.last = (state, adam, {k: rows[:] for k, rows in t.history.items()}, t.epoch, t.replay)
-        if self.every and (t.epoch - self.first_epoch) % self.every == 0:
-            print(f"\nsaved {self.save_last()} (epoch {t.epoch}, --save-every {self.every})", file=sys.stderr)
+        self.last = self.trainer.snapshot(with_adam=self.keep_adam)
+        if self.every and (self.last.epoch - self.first_epoch) % self.every == 0:
+            print(f"\nsaved {self.save(self.last)} (epoch {self.last.epoch}, --save-every {self.every})",
+                  file=sys.stderr)
 
-    def save_last(self) -> Path | None:
-        """Save the last completed epoch; None if this run completed none."""
-        if self.last is None:
-            return None
-        state, adam, history, epoch, replay = self.last  # the replay is immutable: no copy needed
-        model = VAE(self.trainer.model.config)
-        model.load_state_dict(state)
-        return save_checkpoint(self.out, model, self.info, history, epoch, self.command,
-                               train_config=self.train_config, overwrite=True, optimizer_state=adam, replay=replay)
+    def save(self, snapshot: TrainingSnapshot) -> Path:
+        return snapshot.save(self.out, self.command, overwrite=True)
+
+    def save_now(self) -> Path:
+        """Save the run as it stands (at its end)."""
+        return self.save(self.trainer.snapshot(with_adam=self.keep_adam))
 
     def interrupted(self) -> int:
         print("", file=sys.stderr)
-        saved = self.save_last()
-        if saved is None:
+        if self.last is None:
             print(f"interrupted before the first epoch ended: nothing saved, {self.out} untouched", file=sys.stderr)
         else:
-            print(f"interrupted: saved {saved} at the last completed epoch, {self.last[3]}; continue with "
+            saved = self.save(self.last)
+            print(f"interrupted: saved {saved} at the last completed epoch, {self.last.epoch}; continue with "
                   f"--resume {saved}", file=sys.stderr)
         return 130
 
@@ -332,9 +327,8 @@ def cmd_train(args, argv: list[str]) -> int:
     first_step = trainer.step
     launcher = (f"torchrun --nproc_per_node={world.world_size} -m vae_core" if world.is_distributed
                 else "python -m vae_core")
-    info = DatasetInfo.of(dataset)
-    saver = _RunSaver(trainer, out, info, f"{launcher} {shlex.join(argv)}", vars(train_config),
-                      keep_adam=not args.no_optimizer_state, every=args.save_every)
+    saver = _RunSaver(trainer, out, f"{launcher} {shlex.join(argv)}", keep_adam=not args.no_optimizer_state,
+                      every=args.save_every)
     try:
         finished = _train_with_progress_bar(trainer, world.is_main, saver.epoch_done if world.is_main else lambda: None)
     except KeyboardInterrupt:
@@ -343,10 +337,7 @@ def cmd_train(args, argv: list[str]) -> int:
         distributed.teardown(world)
         raise TrainingError(f"{finished.message} Not one step was trained, so {out} was not written")
     if world.is_main:
-        save_checkpoint(out, trainer.model, info, trainer.history, trainer.epoch, saver.command,
-                        train_config=vars(train_config), overwrite=True,
-                        optimizer_state=None if args.no_optimizer_state else trainer.optimizer.state_dict()["state"],
-                        replay=trainer.replay)
+        saver.save_now()
         test = trainer.history["test"][-1] if trainer.history["test"] else None
         summary = f"test recon {test['recon']:.2f} KL {test['kl']:.2f} ELBO {test['elbo']:.2f} nats" if test else ""
         print(f"saved {out} (epoch {trainer.epoch}) {summary}")

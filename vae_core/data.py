@@ -364,7 +364,7 @@ def load_torchvision_dataset(name: str, root: str | Path | None = None, download
     )
 
 
-DEFAULT_IMAGE_SIZE = 28  # side of a folder's images once converted (MNIST's); the CLI and the Train page read it
+DEFAULT_IMAGE_SIZE = 28  # side of a folder's images once converted (MNIST's); the CLI and the app read it
 BACKGROUND = "black"  # transparent pixels are composited on black: MNIST-like data is light ink on a 0 background
 MAX_REPORTED_FILES = 10  # skipped files listed by name in a FolderReport (all are counted)
 
@@ -392,7 +392,7 @@ class FolderReport:
         return sum(self.skipped.values())
 
     def lines(self) -> list[str]:
-        """The report as short lines of text (the CLI prints them; the Train page shows them)."""
+        """The report as short lines of text (the CLI prints them; the app shows them)."""
         kinds = ", ".join(f"{n} {kind}" for kind, n in self.skipped.items())
         lines = [f"loaded {self.loaded} images; skipped {self.n_skipped} file(s)" + (f": {kinds}" if kinds else "")]
         lines += [f"  skipped {path}: {why}" for path, why in self.skipped_examples]

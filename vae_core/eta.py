@@ -1,4 +1,4 @@
-"""Projected run times from the progress so far: what the CLI prints and the Train page shows."""
+"""Projected run times from the progress so far: what the CLI prints and the app shows."""
 
 from __future__ import annotations
 

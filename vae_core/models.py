@@ -31,7 +31,7 @@ LIKELIHOODS = ("bernoulli", "gaussian")
 class VAEConfig:
     """Everything needed to rebuild a model; stored in every checkpoint.
 
-    The class constants are the allowed values; the CLI help and the Train page read them from here.
+    The class constants are the allowed values; the CLI help and the app read them from here.
     """
 
     ARCHITECTURES: ClassVar[tuple[str, ...]] = ARCHITECTURES

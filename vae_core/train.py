@@ -10,26 +10,26 @@ import copy
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar
+from pathlib import Path
+from typing import ClassVar
 
 import torch
 
+from .checkpoint import Checkpoint, DatasetInfo, checkpoint_bytes
 from .data import Dataset
 from .distributed import World
 from .errors import ConfigError
+from .files import write_atomically
 from .limits import Range, check
 from .loss import elbo_terms
 from .metrics import encode_posterior, evaluate_elbo
 from .models import VAE, VAEConfig, VAEOutput
 from .replay import MAX_POINTS, FormationReplay
 
-if TYPE_CHECKING:
-    from .checkpoint import Checkpoint
-
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """How a run trains. The class constants are the allowed values; the CLI help and the Train page read them."""
+    """How a run trains. The class constants are the allowed values; the CLI help and the app read them."""
 
     EPOCHS: ClassVar[Range] = Range(1, 10_000)
     BATCH_SIZE: ClassVar[Range] = Range(1, 65_536)
@@ -115,7 +115,7 @@ class EpochEvent:
 @dataclass
 class SnapshotEvent:
     """After an EpochEvent: the formation replay with this epoch's frame added (frames are never changed, so
-    the replay may be kept as is)."""
+    the replay may be kept as is). Not to be confused with `TrainingSnapshot`, the whole run's state."""
 
     epoch: int
     replay: FormationReplay
@@ -124,7 +124,8 @@ class SnapshotEvent:
 @dataclass
 class FinishedEvent:
     """The last event of a run. The trainer ends with "completed", "stopped" or "diverged"; a background job
-    (vae_core.background) adds "abandoned" (no UI kept it alive) and "failed" (an unexpected exception)."""
+    (vae_core.background) adds "failed" (an unexpected exception) and the reason it was stopped with (the app says
+    "abandoned" for a run no page showed)."""
 
     reason: str
     message: str
@@ -139,6 +140,43 @@ def _as_float32(output: VAEOutput) -> VAEOutput:
 
 def new_history() -> dict:
     return {"train": [], "test": []}
+
+
+def _cpu_copy(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {key: value.detach().to("cpu", copy=True) for key, value in tensors.items()}
+
+
+@dataclass(frozen=True)
+class TrainingSnapshot:
+    """A run between two steps, copied to the CPU: everything its checkpoint holds, and the one way a run becomes
+    a checkpoint (`checkpoint_bytes`, `save`: the CLI's saves, a background job's saves, autosaves and previews).
+
+    It shares no tensor with the trainer, so it may be kept, saved or sent elsewhere while training goes on; the
+    history's rows and the replay are never changed once made, so the lists are copied, not the rows."""
+
+    model_config: VAEConfig
+    train_config: TrainConfig
+    dataset: DatasetInfo
+    weights: dict[str, torch.Tensor]  # the model's state_dict
+    adam: dict[int, dict[str, torch.Tensor]] | None  # Adam's per-parameter state; None where it was left out
+    epoch: int  # completed epochs, including those of a resumed checkpoint
+    history: dict[str, list[dict]]  # {"train": rows, "test": rows}: the rows these weights come after
+    replay: FormationReplay | None
+
+    def model(self) -> VAE:
+        """A new model (CPU, eval mode) with these weights."""
+        model = VAE(self.model_config)
+        model.load_state_dict(self.weights)
+        return model.eval()
+
+    def checkpoint_bytes(self, command: str | None = None) -> bytes:
+        """The bytes of its checkpoint file; `command` is the command line recorded as what trained it."""
+        return checkpoint_bytes(self.model(), self.dataset, self.history, self.epoch, command, vars(self.train_config),
+                                self.adam, self.replay)
+
+    def save(self, path: str | Path, command: str | None = None, overwrite: bool = False) -> Path:
+        """Write its checkpoint to `path` atomically; refuses to replace a file unless `overwrite`."""
+        return write_atomically(path, self.checkpoint_bytes(command), overwrite=overwrite)
 
 
 @dataclass
@@ -232,6 +270,16 @@ class Trainer:
         ramp = 1.0 if warmup == 0 else min(1.0, epoch / warmup)
         return self.model.config.beta * ramp
 
+    def snapshot(self, with_adam: bool = True) -> TrainingSnapshot:
+        """The run as it stands, copied to the CPU (Adam's state too unless `with_adam` is False); call it between
+        two steps, i.e. not while `run()` is inside one."""
+        adam = None
+        if with_adam:
+            adam = {index: _cpu_copy(state) for index, state in self.optimizer.state_dict()["state"].items()}
+        return TrainingSnapshot(self.model.config, self.config, DatasetInfo.of(self.dataset),
+                                _cpu_copy(self.model.state_dict()), adam, self.epoch,
+                                {split: rows[:] for split, rows in self.history.items()}, self.replay)
+
     def run(self, should_stop: Callable[[], bool] = lambda: False) -> Iterator[TrainEvent]:
         """Train for config.epochs more epochs, yielding a StepEvent per step and an EpochEvent per epoch."""
         n, steps_per_epoch = len(self.x_train), self.steps_per_epoch
@@ -258,7 +306,7 @@ class Trainer:
             self.epoch += 1
             yield self._end_epoch(time.perf_counter() - started, n * self.world.world_size)
             if self.records_replay:
-                yield self._snapshot()
+                yield self._replay_frame()
         yield FinishedEvent("completed", f"trained to epoch {self.epoch}")
 
     def _train_step(self, batch: torch.Tensor, labels: torch.Tensor, epoch: float) -> StepEvent | None:
@@ -292,7 +340,7 @@ class Trainer:
         self.history["test"].append(event.history_row())
         return event
 
-    def _snapshot(self) -> SnapshotEvent:
+    def _replay_frame(self) -> SnapshotEvent:
         mu = encode_posterior(self.model, self.x_replay, self.y_replay).mu
         self.replay = self.replay.with_frame(self.epoch, mu.numpy())
         return SnapshotEvent(self.epoch, self.replay)

@@ -9,9 +9,11 @@ requests for the weights (previews, saving) between two steps.
 Messages, worker -> server: ("ready", _Ready) once the data is loaded; ("rows", train, test, epoch, replay or
 None) as the run goes; ("weights", id, payload or None, error) on request; ("end", train, test, epoch, replay,
 finished, error, final payload or None); ("failed", message) when the run could not start.
-Server -> worker: ("alive",), ("stop",), ("weights", id, with_adam).
-A weights payload is torch.save's bytes of {state, adam, epoch, train_rows, test_rows} (read back with
-weights_only=True): plain bytes through the pipe, no shared memory to leak.
+Server -> worker: ("stop", reason, why), ("weights", id, with_adam).
+A weights payload is a `TrainingSnapshot` less what the server has already (its configs, dataset, rows and
+replay): torch.save's bytes of {weights, adam, epoch, train_rows, test_rows} (read back with weights_only=True),
+plain bytes through the pipe, no shared memory to leak. The worker sends the rows a snapshot holds before the
+snapshot, so the server has them when it rebuilds the snapshot.
 """
 
 from __future__ import annotations
@@ -30,13 +32,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .background import JobConfig, Progress, TrainingJob, TrainingRun, Weights
+from .background import JobConfig, Progress, TrainingJob, TrainingRun
 from .checkpoint import DatasetInfo, load_checkpoint_bytes
 from .errors import TrainingError, VAEError
 from .models import VAEConfig
 from .replay import FormationReplay
 from .roots import DataRoots
-from .train import FinishedEvent, TrainConfig, build_trainer
+from .train import FinishedEvent, TrainConfig, TrainingSnapshot, build_trainer
 from .workers import WorkerJob, send
 
 logger = logging.getLogger(__name__)
@@ -95,7 +97,7 @@ class WorkerTrainingJob(WorkerJob, TrainingRun):
         self._total_steps = 0  # until the worker has loaded the data and knows the steps per epoch
         self._finished: FinishedEvent | None = None
         self._error: str | None = None
-        self._final: Weights | None = None
+        self._final: TrainingSnapshot | None = None
         self._started = self._ended = 0.0
         self._seen = time.monotonic()
         self._send_lock = threading.Lock()
@@ -105,26 +107,13 @@ class WorkerTrainingJob(WorkerJob, TrainingRun):
 
     # --- the WorkerJob side: what the queue and the page call ---------------------------------------------------
 
-    def start(self, threads: int = 1) -> WorkerTrainingJob:
-        unseen = time.monotonic() - self._seen
-        if self.queued and unseen >= self.config.abandon_after_s:
-            self._end(FinishedEvent("abandoned", f"abandoned before it started: no page showed this run for "
-                                                 f"{unseen:.0f} s while it waited in the queue"), None, None)
-            return self
-        super().start(threads)
-        return self
-
-    def keep_alive(self) -> None:
-        """Say that a UI still shows this run; without a call for config.abandon_after_s it stops itself."""
-        self._seen = time.monotonic()
-        if self.started:
-            self._send(("alive",))
-
-    def stop(self) -> None:
+    def stop(self, reason: str = "stopped", why: str | None = None) -> None:
         """A queued run leaves the queue; a training one stops before its next step, keeping its weights."""
-        super().stop()
-        if self.started:
-            self._send(("stop",))
+        if self.queued:
+            message = f"{reason} before it started: {why}" if why else "removed from the queue before it started"
+            self._end(FinishedEvent(reason, message), None, None)
+        elif self.started:
+            self._send(("stop", reason, why))
 
     @property
     def preparing(self) -> bool:
@@ -148,19 +137,19 @@ class WorkerTrainingJob(WorkerJob, TrainingRun):
             return dataclasses.replace(progress, steps_per_second=0.0)
         return progress
 
-    def weights(self, with_adam: bool) -> Weights:
+    def snapshot(self, with_adam: bool = True) -> TrainingSnapshot:
         if self.queued or self.preparing:
             raise TrainingError("this run has not started training yet: nothing is trained so far")
         if self.running:
-            payload = self._ask_for_weights(with_adam)
-            if payload is not None:
-                return payload
+            snapshot = self._ask_for_snapshot(with_adam)
+            if snapshot is not None:
+                return snapshot
         if self._final is None:
             raise TrainingError(f"{self._error}; the weights may be half-updated, so there is nothing to save")
         return self._final
 
-    def _ask_for_weights(self, with_adam: bool) -> Weights | None:
-        """The worker's weights between two steps; None if the run ended first (its final weights are kept)."""
+    def _ask_for_snapshot(self, with_adam: bool) -> TrainingSnapshot | None:
+        """The worker's run between two steps; None if the run ended first (its final snapshot is kept)."""
         request_id = next(self._request_ids)
         if not self._send(("weights", request_id, with_adam)):
             return None
@@ -173,7 +162,16 @@ class WorkerTrainingJob(WorkerJob, TrainingRun):
                                 "try again")
         if error is not None:
             raise TrainingError(error)
-        return _decode(payload) if payload is not None else None
+        return self._snapshot_from(payload) if payload is not None else None
+
+    def _snapshot_from(self, payload: bytes) -> TrainingSnapshot:
+        """The snapshot the worker sent (`_encode`), with the configs, dataset, rows and replay known here."""
+        parts = torch.load(io.BytesIO(payload), weights_only=True)
+        with self._rows:  # the worker sent these rows before the payload
+            history = {"train": self._train[:parts["train_rows"]], "test": self._test[:parts["test_rows"]]}
+            replay = self._replay
+        return TrainingSnapshot(self._model_config, self._train_config, self.dataset, parts["weights"],
+                                parts["adam"], parts["epoch"], history, replay)
 
     def _send(self, message: tuple) -> bool:
         with self._send_lock:
@@ -198,7 +196,7 @@ class WorkerTrainingJob(WorkerJob, TrainingRun):
         elif kind == "end":
             *rows, finished, error, final = payload
             self._add_rows(*rows)
-            self._end(finished, error, _decode(final) if final is not None else None)
+            self._end(finished, error, self._snapshot_from(final) if final is not None else None)
         elif kind == "failed":
             self._end(FinishedEvent("failed", payload[0]), payload[0], None)
 
@@ -221,10 +219,7 @@ class WorkerTrainingJob(WorkerJob, TrainingRun):
         error = f"training failed: {reason}; the last autosave (if any) holds what it had trained"
         self._end(FinishedEvent("failed", error), error, None)
 
-    def _end_unstarted(self) -> None:
-        self._end(FinishedEvent("stopped", "removed from the queue before it started"), None, None)
-
-    def _end(self, finished: FinishedEvent, error: str | None, final: Weights | None) -> None:
+    def _end(self, finished: FinishedEvent, error: str | None, final: TrainingSnapshot | None) -> None:
         with self._rows:
             self._finished, self._error, self._final = finished, error, final
             self._ended = time.perf_counter()
@@ -233,14 +228,12 @@ class WorkerTrainingJob(WorkerJob, TrainingRun):
             self._replied.notify_all()
 
 
-def _encode(weights: Weights) -> bytes:
+def _encode(snapshot: TrainingSnapshot) -> bytes:
+    """What the server lacks of a snapshot (read back by `WorkerTrainingJob._snapshot_from`)."""
     buffer = io.BytesIO()
-    torch.save({f.name: getattr(weights, f.name) for f in dataclasses.fields(weights)}, buffer)
+    torch.save({"weights": snapshot.weights, "adam": snapshot.adam, "epoch": snapshot.epoch,
+                "train_rows": len(snapshot.history["train"]), "test_rows": len(snapshot.history["test"])}, buffer)
     return buffer.getvalue()
-
-
-def _decode(payload: bytes) -> Weights:
-    return Weights(**torch.load(io.BytesIO(payload), weights_only=True))
 
 
 # --- in the worker process --------------------------------------------------------------------------------------
@@ -258,7 +251,7 @@ def _train_in_worker(connection: Connection, request: _Request) -> None:
     send(connection, ("ready", _Ready(job.dataset, job._model_config, preview_x, preview_y, job._first_step,
                                       job._total_steps, epoch, train, test, replay)))
     job.start()
-    _serve(connection, job, len(train), len(test), replay)
+    _serve(_Stream(connection, job, len(train), len(test), replay))
 
 
 def _job(request: _Request) -> TrainingJob:
@@ -266,54 +259,72 @@ def _job(request: _Request) -> TrainingJob:
     resume = load_checkpoint_bytes(request.resume) if request.resume is not None else None
     trainer = build_trainer(dataset, request.train_config, request.model_config, resume)
     config = dataclasses.replace(request.job_config, num_threads=torch.get_num_threads())
-    return TrainingJob(trainer, DatasetInfo.of(dataset), request.command, config, request.autosave)
+    return TrainingJob(trainer, command=request.command, config=config, autosave=request.autosave)
 
 
-def _serve(connection: Connection, job: TrainingJob, sent_train: int, sent_test: int,
-           sent_replay: FormationReplay | None) -> None:
+class _Stream:
+    """The worker's side of the pipe: what it has sent the server of the run's rows, and sending the rest."""
+
+    def __init__(self, connection: Connection, job: TrainingJob, sent_train: int, sent_test: int,
+                 sent_replay: FormationReplay | None):
+        self.connection, self.job = connection, job
+        self.sent_train, self.sent_test, self.sent_replay = sent_train, sent_test, sent_replay
+
+    def new_rows(self) -> tuple[list[dict], list[dict], int, FormationReplay | None]:
+        """The rows (and the replay, None if unchanged) not sent yet, counted as sent from now on."""
+        train, test, epoch, replay = self.job.rows_since(self.sent_train, self.sent_test)
+        changed = None if replay is self.sent_replay else replay
+        self.sent_train, self.sent_test, self.sent_replay = self.sent_train + len(train), self.sent_test + len(test), \
+            replay
+        return train, test, epoch, changed
+
+    def send_rows(self) -> bool:
+        """Send the new rows, if any; False once the server has gone."""
+        train, test, epoch, replay = self.new_rows()
+        if not (train or test or replay is not None):
+            return True
+        return send(self.connection, ("rows", train, test, epoch, replay))
+
+    def send_snapshot(self, request_id: int, with_adam: bool) -> bool:
+        """The run between two steps, after the rows it holds (so the server has them when the snapshot comes)."""
+        try:
+            snapshot, error = _encode(self.job.snapshot(with_adam)), None
+        except TrainingError as exc:
+            snapshot, error = None, str(exc)
+        return self.send_rows() and send(self.connection, ("weights", request_id, snapshot, error))
+
+    def send_end(self) -> None:
+        progress = self.job.progress()
+        try:
+            final = _encode(self.job.snapshot(with_adam=True))
+        except TrainingError:
+            final = None
+        send(self.connection, ("end", *self.new_rows(), progress.finished, progress.error, final))
+
+
+def _serve(stream: _Stream) -> None:
     """Until the run ends: answer the server, and send it the new rows every ROWS_EVERY_S."""
-    server_here = True
+    job, server_here = stream.job, True
     while job.running and server_here:
-        server_here = _answer(connection, job)
-        train, test, epoch, replay = job.rows_since(sent_train, sent_test)
-        if train or test or replay is not sent_replay:
-            server_here = server_here and send(connection, ("rows", train, test, epoch,
-                                                            None if replay is sent_replay else replay))
-            sent_train, sent_test, sent_replay = sent_train + len(train), sent_test + len(test), replay
+        server_here = _answer(stream) and stream.send_rows()
     if not server_here:  # nobody to report to: end the run; its final autosave keeps what it trained
         job.stop()
     job.join()
-    train, test, epoch, replay = job.rows_since(sent_train, sent_test)
-    progress = job.progress()
-    try:
-        final = _encode(job.weights(with_adam=True))
-    except TrainingError:
-        final = None
-    send(connection, ("end", train, test, epoch, None if replay is sent_replay else replay, progress.finished,
-                      progress.error, final))
+    stream.send_end()
 
 
-def _answer(connection: Connection, job: TrainingJob) -> bool:
+def _answer(stream: _Stream) -> bool:
     """Handle what the server sent within ROWS_EVERY_S; False once the server has gone."""
     deadline = time.monotonic() + ROWS_EVERY_S
     while (left := deadline - time.monotonic()) > 0:
         try:
-            if not connection.poll(left):
+            if not stream.connection.poll(left):
                 return True
-            message = connection.recv()
+            kind, *payload = stream.connection.recv()
         except (EOFError, OSError):
             return False
-        kind, *payload = message
-        if kind == "alive":
-            job.keep_alive()
-        elif kind == "stop":
-            job.stop()
-        elif kind == "weights":
-            request_id, with_adam = payload
-            try:
-                reply = ("weights", request_id, _encode(job.weights(with_adam)), None)
-            except TrainingError as exc:
-                reply = ("weights", request_id, None, str(exc))
-            if not send(connection, reply):
-                return False
+        if kind == "stop":
+            stream.job.stop(*payload)
+        elif kind == "weights" and not stream.send_snapshot(*payload):
+            return False
     return True

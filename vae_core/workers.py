@@ -17,18 +17,23 @@ import logging
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 import time
-from collections.abc import Callable
+import types
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from multiprocessing.connection import Connection
 from typing import Any
 
 logger = logging.getLogger(__name__)
 
-PRELOAD = ["torch", "numpy", "vae_core.train", "vae_core.checkpoint", "vae_core.projection"]
+# torch._dynamo: torch.optim's constructors import it, and in every fresh worker that import took seconds.
+PRELOAD = ["torch", "torch._dynamo", "numpy", "vae_core.train", "vae_core.checkpoint", "vae_core.projection"]
 WORKER_NICENESS = 10  # the server's own threads (every visitor's sliders) win the CPU over heavy work
 _PR_SET_PDEATHSIG = 1
 _context_lock = threading.Lock()
+_main_lock = threading.Lock()
 _context: multiprocessing.context.BaseContext | None = None
 
 
@@ -46,6 +51,37 @@ def worker_context() -> multiprocessing.context.BaseContext:
         return _context
 
 
+def warm_up() -> None:
+    """Start the forkserver (and its imports) now, in the background, so that the first job does not wait for it."""
+    context = worker_context()
+    if context.get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        def start() -> None:
+            with _no_main_module():
+                forkserver.ensure_running()
+
+        threading.Thread(target=start, name="forkserver warm-up", daemon=True).start()
+
+
+@contextmanager
+def _no_main_module() -> Iterator[None]:
+    """multiprocessing has each new process import the parent's `__main__` by its path first; in a Streamlit
+    server that is whichever page script runs at that moment (Streamlit swaps `sys.modules["__main__"]`), which
+    the worker would then run, widgets and all. An empty `__main__` while a process starts: workers import what
+    their target needs by module name."""
+    with _main_lock:
+        main = sys.modules.get("__main__")
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            yield
+        finally:
+            if main is None:
+                del sys.modules["__main__"]
+            else:
+                sys.modules["__main__"] = main
+
+
 def start_worker(target: Callable[..., None], args: tuple, threads: int, name: str
                  ) -> tuple[multiprocessing.process.BaseProcess, Connection]:
     """Run target(connection, *args) in a new worker process on `threads` threads; returns the process and the
@@ -53,7 +89,8 @@ def start_worker(target: Callable[..., None], args: tuple, threads: int, name: s
     context = worker_context()
     server_end, worker_end = context.Pipe(duplex=True)
     process = context.Process(target=_bootstrap, args=(target, worker_end, threads, args), name=name, daemon=True)
-    process.start()
+    with _no_main_module():
+        process.start()
     worker_end.close()  # the worker's copy is the only one left: its death reads as EOF here
     return process, server_end
 

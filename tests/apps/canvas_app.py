@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from ui import cache
+from ui import cache, model_view
 from ui.components.latent_canvas import latent_canvas
 
 LIMIT = 3.0
@@ -20,10 +20,10 @@ LIMIT = 3.0
 def main() -> None:
     st.title("Latent canvas (test app)")
     checkpoint = cache.checkpoint(Path(st.query_params["checkpoint"]).read_bytes())
-    mu, _ = cache.encodings(checkpoint)
-    labels = cache.dataset_for(checkpoint).split("test").y
-    activity = cache.dimension_activity(checkpoint)
-    state = latent_canvas(checkpoint, mu, labels.numpy(), start=np.zeros(checkpoint.config.latent_dim),
+    view = model_view.of(checkpoint, None)  # a test's own file: its dataset as the file records it
+    mu, _ = view.encodings()
+    activity = view.activity
+    state = latent_canvas(checkpoint, mu, view.labels(), start=np.zeros(checkpoint.config.latent_dim),
                           start_id="zero", dims=activity.most_active_first, kl=activity.kl, limit=LIMIT)
     st.markdown(f"ready: `{state.ready}` · problem: `{state.problem}`")
     st.markdown("code received on release: `" + ",".join(f"{v:.6f}" for v in state.z) + "`")

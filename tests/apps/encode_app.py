@@ -10,16 +10,16 @@ from pathlib import Path
 
 import streamlit as st
 
-from ui import cache
+from ui import cache, model_view
 from ui.components.draw_pad import draw_pad
 
 
 def main() -> None:
     st.title("Draw pad (test app)")
     checkpoint = cache.checkpoint(Path(st.query_params["checkpoint"]).read_bytes())
-    mu, _ = cache.encodings(checkpoint)
-    test = cache.dataset_for(checkpoint).split("test")
-    state = draw_pad(checkpoint, mu, test.y.numpy(), test.x, cache.dimension_activity(checkpoint).kl)
+    view = model_view.of(checkpoint, None)  # a test's own file: its dataset as the file records it
+    mu, _ = view.encodings()
+    state = draw_pad(checkpoint, mu, view.labels(), view.dataset.split("test").x, view.activity.kl)
     st.markdown(f"ready: `{state.ready}` · problem: `{state.problem}`")
 
 

@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parent.parent
+from .paths import ROOT
+
 ARTIFACTS = ROOT / "tests" / "artifacts"  # git-ignored: logs, measurements, screenshots of a test run
 SCREENSHOTS = ROOT / "docs" / "screenshots"  # tracked: rewritten only by `make screenshots`
 # Debian's chromium (apt-get install chromium); `playwright install` cannot download browsers here.

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from conftest import ROOT
 
 from vae_core.checkpoint import Checkpoint, load_checkpoint
 from vae_core.data import Dataset
 from vae_core.metrics import encode_posterior
+
+from .paths import ROOT
 
 SHIPPED = sorted(path.name for path in (ROOT / "checkpoints").glob("*.safetensors"))
 
