@@ -106,7 +106,8 @@ class DrawPad {
   // The test examples: their codes are the pad's points and the neighbours' candidates, their images the thumbnails.
   loadPoints(model) {
     const { points, latent_dim: dim } = model;
-    Promise.all([float32s(points.codes), int32s(points.labels), uint8s(points.images)]).then(([codes, labels, images]) => {
+    const arrays = [float32s(points.codes), int32s(points.labels), uint8s(points.images)];
+    Promise.all(arrays).then(([codes, labels, images]) => {
       if (this.model !== model) return;
       const rows = Array.from({ length: points.count }, (_, i) => codes.subarray(i * dim, (i + 1) * dim));
       this.points = { codes: rows, labels, images, colors: model.colors };
@@ -150,7 +151,8 @@ class DrawPad {
     const at = (event) => {
       const rect = canvas.getBoundingClientRect();
       const scale = canvas.width / canvas.clientWidth;
-      return [(event.clientX - rect.left - canvas.clientLeft) * scale, (event.clientY - rect.top - canvas.clientTop) * scale];
+      return [(event.clientX - rect.left - canvas.clientLeft) * scale,
+        (event.clientY - rect.top - canvas.clientTop) * scale];
     };
     canvas.addEventListener("pointerdown", (event) => {
       canvas.setPointerCapture(event.pointerId);
@@ -381,7 +383,8 @@ class DrawPad {
     const now = performance.now();
     if (!(now - this.timingShownAt < TIMING_EVERY_MS)) {
       this.timingShownAt = now;
-      this.el.timing.textContent = `encode ${encodeMs.toFixed(2)} ms + decode ${decodeMs.toFixed(2)} ms in your browser`;
+      this.el.timing.textContent =
+        `encode ${encodeMs.toFixed(2)} ms + decode ${decodeMs.toFixed(2)} ms in your browser`;
     }
   }
 }

@@ -208,9 +208,10 @@ class PadView {
 
 // Its view is the pad (PadView) or the scatter's direct view (the inspector): {mapBounds() -> [x0, x1, y0, y1] in
 // view, map: the DecodedMap it shows (or null), invalidateSoon(): draw again}. Tiles are squares of a side 2^k in
-// plane coordinates, k chosen so that MAP_TILES_ACROSS to twice as many span the view's longer side at any zoom; each shows the decoder's image at its centre. Tiles are cached by level and position (for
-// one source: the plane, the rest of the code, the class) and decoded in batches sized to take about MAP_RUN_MS in
-// the decoder client's "map" lane, so the pad's own code is decoded first and input is never held up long.
+// plane coordinates, k chosen so that MAP_TILES_ACROSS to twice as many span the view's longer side at any zoom;
+// each shows the decoder's image at its centre. Tiles are cached by level and position (for one source: the plane,
+// the rest of the code, the class) and decoded in batches sized to take about MAP_RUN_MS in the decoder client's
+// "map" lane, so the pad's own code is decoded first and input is never held up long.
 class DecodedMap {
   constructor(view, client, imageShape) {
     Object.assign(this, { view, client, imageShape, tiles: new Map(), batch: 8, decodedTiles: 0, decodingMs: 0 });
