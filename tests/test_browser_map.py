@@ -48,6 +48,16 @@ MAP_MARKS = """([since, quietMs]) => {
 VIEW_MARKS = """(since) => performance.getEntriesByName('latent-pad:view').filter(m => m.startTime >= since)
   .map(m => ({at: m.startTime, ...m.detail}))"""
 
+# How many of a canvas's pixels are the density contours' red.
+CONTOUR_PIXELS = """(canvas) => {
+  const rgba = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+  let count = 0;
+  for (let i = 0; i < rgba.length; i += 4) {
+    if (rgba[i + 3] > 100 && rgba[i] > 200 && rgba[i + 1] < 140 && rgba[i + 2] < 140) count++;
+  }
+  return count;
+}"""
+
 write_results = results_artifact(ARTIFACT, RESULTS)
 
 
@@ -135,13 +145,14 @@ def test_zooming_the_map_redecodes_its_tiles_at_the_new_scale_like_torch(browser
         page.locator(".latent-canvas .contours-toggle").check()
         page.mouse.move(0, 0)
         page.wait_for_timeout(500)
+        assert page.locator(CANVAS_PAD).evaluate(CONTOUR_PIXELS) > 100
         save_small_png(page.locator(".latent-canvas .views").screenshot(), screenshot_path("latent-map.png"))
     page.context.close()
 
 
 # --- the same map under the scatter's direct view (the embedding inspector, the app's Latent scatter page) ---
 
-def test_the_scatters_direct_view_zooms_into_the_decoded_map_like_torch(browser, app_url):
+def test_the_scatters_direct_view_zooms_into_the_decoded_map_like_torch_and_draws_contours(browser, app_url):
     model = load_checkpoint(SHIPPED / "mnist-2d.safetensors").model  # the app's default model: a direct view
     page = new_page(browser, app_url)
     page.goto(f"{app_url}/scatter")
@@ -166,6 +177,9 @@ def test_the_scatters_direct_view_zooms_into_the_decoded_map_like_torch(browser,
                                          "tile_side_before": first[0]["size"], "tile_side_after": zoomed[-1]["size"],
                                          "load_1min": round(os.getloadavg()[0], 2)}
     print(f"\nscatter map zoom: {RESULTS['scatter zoom, mnist-2d']}")
+    page.locator(".embedding-inspector .contours-toggle").check()
     page.mouse.move(0, 0)
+    page.wait_for_timeout(500)
+    assert page.locator(".embedding-inspector canvas.overlay").evaluate(CONTOUR_PIXELS) > 100
     save_small_png(page.locator(".embedding-inspector .stage").screenshot(), screenshot_path("scatter-map.png"))
     page.context.close()

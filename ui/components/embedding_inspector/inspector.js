@@ -17,6 +17,7 @@ const HOVER_MARK = "inspector:hover"; // the frame that shows a hovered point's 
 const RECON_MARK = "inspector:recon"; // ... and its reconstruction
 const VIEW_MARK = "inspector:view"; // a frame drawn for a pan or zoom: its input time and the draw's own ms
 const MAX_RINGS = 5000; // selected points drawn ringed (also MAX_RINGS in __init__.py)
+const CONTOUR_POINTS = 2000; // points the density contours are estimated from
 const HOVER_RADIUS_PX = 12; // a point this close to the pointer is hovered / clicked
 const CLICK_SLOP_PX = 4; // a press that moves less is a click
 const FIT_MARGIN = 0.05;
@@ -130,7 +131,8 @@ class Inspector {
       overlay: find("canvas.overlay"), tooltip: find(".tooltip"), thumbImage: find(".thumb-image"),
       thumbRecon: find(".thumb-recon"), tipText: find(".tip-text"), legend: find(".legend"),
       status: find(".status"), reset: find(".reset"), tools: root.querySelectorAll(".tool"),
-      mapCanvas: find("canvas.map"), mapChoice: find(".map-choice"), mapToggle: find(".map-toggle"),
+      mapCanvas: find("canvas.map"), mapChoices: root.querySelectorAll(".map-choice"), mapToggle: find(".map-toggle"),
+      contoursToggle: find(".contours-toggle"),
     };
     this.map = null; // the DecodedMap drawn under the points (../shared/latent_pad.js), in a direct view when ticked
     this.tool = "pan";
@@ -147,6 +149,7 @@ class Inspector {
     for (const button of this.el.tools) button.addEventListener("click", () => this.setTool(button.dataset.tool));
     this.el.reset.addEventListener("click", () => { this.fit(); this.requestDraw(); });
     this.el.mapToggle.addEventListener("change", () => this.showMap());
+    this.el.contoursToggle.addEventListener("change", () => this.requestDraw());
     this.setTool("pan");
     this.listen();
     this.resizer = new ResizeObserver(() => this.resize());
@@ -393,10 +396,10 @@ class Inspector {
 
   setMapSource(data) {
     const direct = data.view.direct;
-    this.el.mapChoice.classList.toggle("hidden", !direct);
+    for (const choice of this.el.mapChoices) choice.classList.toggle("hidden", !direct);
     if (!direct) {
       this.map = null;
-      this.el.mapToggle.checked = false;
+      this.el.mapToggle.checked = this.el.contoursToggle.checked = false;
       return;
     }
     const { latent_dim: dim, image_shape: imageShape } = data.points;
@@ -424,6 +427,22 @@ class Inspector {
     this.requestDraw();
   }
 
+  // The prior's circles and the codes' density (of at most CONTOUR_POINTS of them, evenly spaced) as contours.
+  drawDensityContours(ctx) {
+    if (this.contourCoords !== this.coords) {
+      const n = this.coords.length / 2, step = Math.ceil(n / CONTOUR_POINTS);
+      this.contourPoints = Array.from({ length: Math.ceil(n / step) },
+        (_, k) => [this.coords[2 * k * step], this.coords[2 * k * step + 1]]);
+      this.contourCoords = this.coords;
+    }
+    const { width, height } = this.size;
+    drawContours(ctx, {
+      points: this.contourPoints, priorCentre: [0, 0], light: Boolean(this.map), width, height, scale: 1,
+      toPixel: ([x, y]) => this.toScreen(x, y), fromPixel: (x, y) => this.toData(x, y), holder: this,
+      viewKey: JSON.stringify([this.transform, width, height, this.viewId]),
+    });
+  }
+
   drawMap() {
     const ctx = this.el.mapCanvas.getContext("2d");
     ctx.setTransform(this.size.ratio, 0, 0, this.size.ratio, 0, 0);
@@ -443,6 +462,7 @@ class Inspector {
     ctx.font = "12px sans-serif";
     ctx.fillText(`→ ${axes[0]}`, this.size.width - 90, this.size.height - 8);
     ctx.fillText(`↑ ${axes[1]}`, 8, 16);
+    if (this.el.contoursToggle.checked && this.data.view.direct) this.drawDensityContours(ctx);
     this.drawEllipses(ctx);
     this.drawSelected(ctx);
     if (this.data.star) this.drawStar(ctx, ...this.toScreen(...this.data.star));

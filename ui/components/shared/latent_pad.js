@@ -135,7 +135,7 @@ class PadView {
     this.background = Object.assign(document.createElement("canvas"), { width: pixels, height: pixels });
     const ctx = this.background.getContext("2d");
     this.map?.draw(ctx, toPixel);
-    if (this.contours) drawContours(ctx, this, toPixel, toPlane, scale);
+    if (this.contours) this.drawContours(ctx, { pixels, scale, toPixel, toPlane });
     ctx.strokeStyle = "rgba(128, 128, 128, 0.35)";
     ctx.beginPath();
     const [cx, cy] = toPixel([0, 0]);
@@ -161,6 +161,15 @@ class PadView {
       this.viewInput = null;
       requestAnimationFrame(() => mark(PAD_VIEW_MARK, { inputTime, extent: this.extent }));
     }
+  }
+
+  drawContours(ctx, { pixels, scale, toPixel, toPlane }) {
+    const viewKey = JSON.stringify([this.centre, this.extent, pixels, this.plane.names, this.plane.origin]);
+    drawContours(ctx, {
+      points: this.coords, priorCentre: this.plane.project(new Array(this.plane.origin.length).fill(0)),
+      light: Boolean(this.map), width: pixels, height: pixels, toPixel, scale, holder: this, viewKey,
+      fromPixel: (x, y) => toPlane(x / scale, y / scale),
+    });
   }
 
   planeAt(event) {
@@ -299,45 +308,48 @@ class DecodedMap {
 
 // --- density contours: the dataset's codes (a Gaussian kernel estimate) and the prior N(0, I) ---
 
-// The prior's 1-, 2- and 3-sigma circles (its marginal on an orthonormal plane is N(project(0), I)), and contours of
-// the test codes' density on the plane at DENSITY_LEVELS of its peak (marching squares on a CONTOUR_GRID grid).
-function drawContours(ctx, pad, toPixel, toPlane, scale) {
-  const { pixels } = pad.geometry();
-  const [p0, p1] = pad.plane.project(new Array(pad.plane.origin.length).fill(0));
+// On `ctx`, over width x height of its units: the prior's 1-, 2- and 3-sigma circles around `priorCentre` (its
+// marginal on an orthonormal plane is N(project(0), I)) and contours of the density of `points` (plane coordinates
+// [u0, u1]) at DENSITY_LEVELS of its peak in view (marching squares on a CONTOUR_GRID grid). toPixel: plane -> ctx
+// units; fromPixel: ctx units -> plane; `light` for lines over the decoded map; `holder.density` keeps the grid while
+// `viewKey` stays the same.
+function drawContours(ctx, { points, priorCentre, light, width, height, toPixel, fromPixel, scale, holder, viewKey }) {
   ctx.lineWidth = 1.5 * scale;
   ctx.setLineDash([4 * scale, 3 * scale]);
-  ctx.strokeStyle = pad.map ? "rgba(255, 255, 255, 0.8)" : "rgba(60, 60, 60, 0.8)"; // the map is light on black
-  const [cx, cy] = toPixel([p0, p1]);
+  ctx.strokeStyle = light ? "rgba(255, 255, 255, 0.8)" : "rgba(60, 60, 60, 0.8)";
+  const [cx, cy] = toPixel(priorCentre);
   for (const r of [1, 2, 3]) {
+    const [right, top] = toPixel([priorCentre[0] + r, priorCentre[1] + r]);
     ctx.beginPath();
-    ctx.arc(cx, cy, toPixel([p0 + r, p1])[0] - cx, 0, 2 * Math.PI);
+    ctx.ellipse(cx, cy, Math.abs(right - cx), Math.abs(cy - top), 0, 0, 2 * Math.PI);
     ctx.stroke();
   }
   ctx.setLineDash([]);
-  const view = JSON.stringify([pad.centre, pad.extent, pixels, pad.plane.names, pad.plane.origin]);
-  if (pad.density?.view !== view) pad.density = { view, grid: densityGrid(pad, toPlane) };
-  const density = pad.density.grid;
+  if (holder.density?.viewKey !== viewKey) {
+    holder.density = { viewKey, grid: densityGrid(points, fromPixel, width, height) };
+  }
+  const density = holder.density.grid;
   const peak = Math.max(...density.values);
   ctx.strokeStyle = "rgba(255, 75, 75, 0.9)";
-  for (const level of DENSITY_LEVELS) marchingSquares(ctx, density, level * peak, pixels / (CONTOUR_GRID - 1));
+  const cells = [width / (CONTOUR_GRID - 1), height / (CONTOUR_GRID - 1)];
+  for (const level of DENSITY_LEVELS) marchingSquares(ctx, density, level * peak, cells);
 }
 
-// The test codes' density (unnormalised) at CONTOUR_GRID x CONTOUR_GRID points over the pad: a Gaussian kernel of
-// Scott's bandwidth in plane units, so the contours stay the same shape as the view zooms.
-function densityGrid(pad, toPlane) {
-  const { css } = pad.geometry();
-  const n = pad.coords.length;
+// The points' density (unnormalised) at CONTOUR_GRID x CONTOUR_GRID points over width x height: a Gaussian kernel of
+// Scott's bandwidth in plane units, so the contours keep their shape as the view zooms.
+function densityGrid(points, fromPixel, width, height) {
+  const n = points.length;
   const spread = [0, 1].map((axis) => {
-    const values = pad.coords.map((u) => u[axis]), mean = values.reduce((a, b) => a + b, 0) / n;
+    const values = points.map((u) => u[axis]), mean = values.reduce((a, b) => a + b, 0) / n;
     return Math.sqrt(values.reduce((sum, v) => sum + (v - mean) ** 2, 0) / n);
   });
   const bandwidth = spread.map((s) => Math.max(1e-6, s * n ** (-1 / 6)));
   const values = new Float32Array(CONTOUR_GRID * CONTOUR_GRID);
   for (let j = 0; j < CONTOUR_GRID; j++) {
     for (let i = 0; i < CONTOUR_GRID; i++) {
-      const [u0, u1] = toPlane(i * css / (CONTOUR_GRID - 1), j * css / (CONTOUR_GRID - 1));
+      const [u0, u1] = fromPixel(i * width / (CONTOUR_GRID - 1), j * height / (CONTOUR_GRID - 1));
       let sum = 0;
-      for (const [v0, v1] of pad.coords) {
+      for (const [v0, v1] of points) {
         const d0 = (u0 - v0) / bandwidth[0], d1 = (u1 - v1) / bandwidth[1];
         if (d0 * d0 + d1 * d1 < 16) sum += Math.exp(-0.5 * (d0 * d0 + d1 * d1));
       }
@@ -348,7 +360,7 @@ function densityGrid(pad, toPlane) {
 }
 
 // The contour of `grid` at `level` as line segments, each cell's by linear interpolation along its edges.
-function marchingSquares(ctx, { values, size }, level, cell) {
+function marchingSquares(ctx, { values, size }, level, [cellX, cellY]) {
   const at = (i, j) => values[j * size + i];
   const cross = (a, b) => (level - a) / (b - a);
   ctx.beginPath();
@@ -361,8 +373,8 @@ function marchingSquares(ctx, { values, size }, level, cell) {
       if ((corners[3] > level) !== (corners[2] > level)) edges.push([i + cross(corners[3], corners[2]), j + 1]);
       if ((corners[0] > level) !== (corners[3] > level)) edges.push([i, j + cross(corners[0], corners[3])]);
       for (let k = 0; k + 1 < edges.length; k += 2) {
-        ctx.moveTo(edges[k][0] * cell, edges[k][1] * cell);
-        ctx.lineTo(edges[k + 1][0] * cell, edges[k + 1][1] * cell);
+        ctx.moveTo(edges[k][0] * cellX, edges[k][1] * cellY);
+        ctx.lineTo(edges[k + 1][0] * cellX, edges[k + 1][1] * cellY);
       }
     }
   }
