@@ -1,4 +1,4 @@
-"""`python -m benchmarks [--quick] [--device cuda] [--only NAME ...]`: print the tables, write RESULTS.md."""
+"""`python -m benchmarks [--quick] [--device cuda] [--repeats N] [--only NAME ...]`: print tables, write RESULTS.md."""
 
 from __future__ import annotations
 
@@ -41,6 +41,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT,
                         help="folder holding MNIST/raw (default: the bundled copy, decompressed there)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--repeats", type=int, help="throughput: interleaved pairs of epochs, tutorial then ours "
+                        "(default 3, --quick 2)")
     parser.add_argument("--only", nargs="+", choices=list(BENCHMARKS), help="run only these benchmarks")
     parser.add_argument("--out", type=Path, help="markdown file to write (default: RESULTS.md, quick: out/)")
     return parser.parse_args(argv)
@@ -67,7 +69,8 @@ def main(argv: list[str] | None = None) -> None:
     make = Settings.quick_run if args.quick else Settings.full
     if args.data_root == DEFAULT_DATA_ROOT:
         raw_mnist_root()
-    ctx = Context(make(device=args.device, data_root=args.data_root))
+    overrides = {"throughput_repeats": args.repeats} if args.repeats else {}
+    ctx = Context(make(device=args.device, data_root=args.data_root, **overrides))
     started = time.perf_counter()
     tables = [machine_table(args.device)]
     print(tables[0].text(), flush=True)

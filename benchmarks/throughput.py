@@ -3,13 +3,16 @@
 The baseline is written the way pytorch/examples `vae/main.py` does it: torchvision's MNIST dataset with
 `transforms.ToTensor()` behind a `DataLoader`, so every image is decoded to PIL and converted on every
 epoch. Model class, loss, optimiser, batch size, seed and epochs are the same for both; epochs of the two
-are interleaved so a change in background load hits both alike.
+are interleaved (`--repeats` pairs) with the 1-minute load average read beside each, and the speed-up goal is
+judged only on a repeat the rest of the machine left alone.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import torch
 from torch.utils.data import DataLoader, Subset
@@ -20,13 +23,14 @@ from vae_core.models import VAE, VAEConfig
 from vae_core.train import EpochEvent, TrainConfig, Trainer
 
 from .context import MNIST_MLP, Context
-from .report import Table, median
+from .report import Table, fmt, median
 
 BATCH_SIZE = 128
 LEARNING_RATE = 1e-3
 DIGITS_CONFIG = VAEConfig(image_shape=(1, 8, 8), latent_dim=2)  # the app's default model
 PLATEAU_EPOCHS = 25  # converged: the best test ELBO has not improved by PLATEAU_NATS in this many epochs
 PLATEAU_NATS = 0.1
+SPEED_UP_GOAL = 3.0  # ours over the tutorial's pipeline, examples/s
 
 
 def tutorial_loader(root, limit: int | None, device: str) -> DataLoader:
@@ -100,49 +104,128 @@ def fresh_model(device: str) -> VAE:
     return VAE(MNIST_MLP).to(device)
 
 
-def mnist_throughput(ctx: Context) -> Table:
+@dataclass(frozen=True)
+class Repeat:
+    """One interleaved repeat: an epoch of the tutorial's pipeline, then one of ours, with the 1-minute load
+    average before it, after the tutorial's epoch and after ours."""
+
+    tutorial_rate: float  # examples/s
+    ours_rate: float
+    loads: tuple[float, float, float]
+
+    @property
+    def speed_up(self) -> float:
+        return self.ours_rate / self.tutorial_rate
+
+    @property
+    def load(self) -> float:
+        return max(self.loads)  # the busiest reading: the 1-minute average lags behind the load it reports
+
+
+def spread(values: list[float]) -> tuple[float, float, float]:
+    """(median, min, max)."""
+    return median(values), min(values), max(values)
+
+
+def spread_text(values: list[float]) -> str:
+    middle, low, high = spread(values)
+    return f"{fmt(middle)} ({fmt(low)}-{fmt(high)})"
+
+
+def goal_verdict(repeats: list[Repeat], tutorial_elbo: float, ours_elbo: float, cores: int) -> str:
+    """The goal judged on the lowest-load pair, or why it cannot be: a load above the core count means other
+    processes took CPU time from the runs, which need not slow the two pipelines alike."""
+    goal = f"Goal: speed-up >= {SPEED_UP_GOAL:g}x with an equal-or-better test ELBO"
+    index, quietest = min(enumerate(repeats, 1), key=lambda item: item[1].load)
+    reading = f"repeat {index}: load {quietest.load:.2f}, speed-up {quietest.speed_up:.2f}"
+    if quietest.load > cores:
+        return (f"{goal}: cannot be judged under load. Every repeat ran with a 1-minute load above the {cores} "
+                f"cores (lowest, {reading}): the speed-ups above are readings under load, not a verdict.")
+    met = quietest.speed_up >= SPEED_UP_GOAL and ours_elbo >= tutorial_elbo
+    return (f"{goal}: {'met' if met else 'NOT met'} on the lowest-load repeat ({reading}; test ELBO ours "
+            f"{ours_elbo:.1f}, tutorial {tutorial_elbo:.1f}).")
+
+
+def one_minute_load() -> float:
+    return os.getloadavg()[0]
+
+
+def with_load(epochs: Iterator[float]) -> Iterator[tuple[float, float]]:
+    """Each epoch's seconds with the 1-minute load average read as it ends."""
+    for seconds in epochs:
+        yield seconds, one_minute_load()
+
+
+def interleaved_repeats(tutorial: Iterator[float], ours: Iterator[float], n: int) -> list[Repeat]:
+    """Epochs alternate, tutorial then ours, in one process: a change in background load hits both alike."""
+    repeats, before = [], one_minute_load()
+    for (tutorial_s, tutorial_load), (ours_s, ours_load) in zip(with_load(tutorial), with_load(ours)):
+        repeats.append(Repeat(n / tutorial_s, n / ours_s, (before, tutorial_load, ours_load)))
+        before = ours_load
+    return repeats
+
+
+def mnist_throughput(ctx: Context) -> list[Table]:
     settings = ctx.settings
     table = Table(
         f"Training throughput: MNIST MLP 784-400-20, batch {BATCH_SIZE}, Adam {LEARNING_RATE:g}, "
         f"device {settings.device}",
-        ["pipeline", "epochs", "examples/s (median)", "s/epoch (median)", "speed-up", "test ELBO (nats)"],
+        ["pipeline", "repeats", "examples/s: median (min-max)", "s/epoch (median)",
+         "speed-up: median (min-max of repeats)", "test ELBO (nats)"],
     )
     mnist = ctx.mnist
     if mnist is None:
         table.notes.append(ctx.mnist_missing)
-        return table
-    epochs = settings.throughput_epochs
-    train_config = TrainConfig(epochs=epochs, batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE,
+        return [table]
+    n_repeats = settings.throughput_repeats
+    train_config = TrainConfig(epochs=n_repeats, batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE,
                                device=settings.device)
     ours = Trainer(fresh_model(settings.device), mnist, train_config)
     baseline_model = fresh_model(settings.device)
     loader = tutorial_loader(settings.data_root, settings.mnist_train_limit, settings.device)
-    runs = {"baseline": baseline_epochs(baseline_model, loader, epochs), "ours": trainer_epochs(ours)}
-    seconds = {name: [] for name in runs}
-    for epoch_seconds in zip(*runs.values()):  # interleaved epochs: background load hits all alike
-        for name, s in zip(runs, epoch_seconds):
-            seconds[name].append(s)
-    pipeline_s = pipeline_only_seconds(loader)
     n = len(mnist.x_train)
-    rate = {name: n / median(s) for name, s in seconds.items()}
-    x_test = mnist.x_test.to(settings.device)
-    rows = [("baseline", baseline_model, "tutorial: torchvision + ToTensor + DataLoader"),
-            ("ours", ours.model, "ours: vae_core Trainer (in-memory tensors, fused Adam)")]
-    for name, model, label in rows:
-        elbo = evaluate_elbo(model, x_test)["elbo"]
-        table.add(label, epochs, rate[name], median(seconds[name]), rate[name] / rate["baseline"], elbo)
-    table.add("tutorial data pipeline alone (no model)", 1, n / pipeline_s, pipeline_s, "-", "-")
-    share = pipeline_s / median(seconds["baseline"])
+    pipeline_load = one_minute_load()
+    pipeline_s = pipeline_only_seconds(loader)  # first, so the repeats find both code paths warm
     profiled = step_profile(mnist, settings.device)
+    repeats = interleaved_repeats(baseline_epochs(baseline_model, loader, n_repeats), trainer_epochs(ours), n)
+    x_test = mnist.x_test.to(settings.device)
+    elbo = {name: evaluate_elbo(model, x_test)["elbo"] for name, model in
+            (("tutorial", baseline_model), ("ours", ours.model))}
+    rates = {"tutorial": [r.tutorial_rate for r in repeats], "ours": [r.ours_rate for r in repeats]}
+    labels = {"tutorial": "tutorial: torchvision + ToTensor + DataLoader",
+              "ours": "ours: vae_core Trainer (in-memory tensors, fused Adam)"}
+    speed_ups = {"tutorial": "1", "ours": spread_text([r.speed_up for r in repeats])}
+    for name, label in labels.items():
+        seconds = median([n / rate for rate in rates[name]])
+        table.add(label, n_repeats, spread_text(rates[name]), seconds, speed_ups[name], elbo[name])
+    table.add("tutorial data pipeline alone (no model)", 1, n / pipeline_s, pipeline_s, "-", "-")
+    share = pipeline_s / (n / median(rates["tutorial"]))
+    cores = os.cpu_count() or 1
     table.notes += [
-        f"{n:,} training images per epoch; test ELBO on all {len(x_test):,} test images after {epochs} epoch(s).",
-        "Goal: speed-up >= 3x with an equal-or-better test ELBO. Epochs of the runs alternate.",
-        f"Where the baseline's time goes: its data pipeline alone takes {share:.0%} of its training epoch "
-        "(per-image PIL decode, ToTensor, collate; one Python call per image). Ours indexes a tensor instead.",
+        goal_verdict(repeats, elbo["tutorial"], elbo["ours"], cores),
+        f"{n:,} training images per epoch; a repeat is one epoch of each pipeline, the tutorial's first, in one "
+        f"process; test ELBO on all {len(x_test):,} test images after {n_repeats} epoch(s). The speed-up's spread is "
+        "over the repeats' own ratios (each repeat's two epochs ran back to back under about the same load).",
+        f"Where the baseline's time goes: its data pipeline alone (load {pipeline_load:.2f}) takes {share:.0%} of "
+        "its median training epoch (per-image PIL decode, ToTensor, collate; one Python call per image). Ours "
+        "indexes a tensor instead.",
         f"Where ours goes (torch.profiler, 30 steps, CPU time): matrix products {profiled['matmul']:.0%}, "
         f"Adam's step {profiled['adam']:.0%}. The model's arithmetic is the same for both pipelines, so the "
         "speed-up is bounded by (pipeline + compute) / compute; Adam's fused kernel shrinks our compute.",
     ]
+    return [table, repeats_table(repeats, cores)]
+
+
+def repeats_table(repeats: list[Repeat], cores: int) -> Table:
+    table = Table("Training throughput, each repeat with the 1-minute load average beside it", [
+        "repeat", "load before", "tutorial examples/s", "load after tutorial", "ours examples/s",
+        "load after ours", "speed-up"])
+    for index, repeat in enumerate(repeats, 1):
+        table.add(index, f"{repeat.loads[0]:.2f}", repeat.tutorial_rate, f"{repeat.loads[1]:.2f}", repeat.ours_rate,
+                  f"{repeat.loads[2]:.2f}", repeat.speed_up)
+    table.notes.append(
+        f"Load: os.getloadavg()'s 1-minute average on {cores} cores; it lags, so a repeat's load is the highest "
+        "of its three readings. This benchmark alone keeps up to torch's thread count busy.")
     return table
 
 
@@ -174,4 +257,4 @@ def digits_to_convergence(ctx: Context) -> Table:
 
 
 def run(ctx: Context) -> list[Table]:
-    return [mnist_throughput(ctx), digits_to_convergence(ctx)]
+    return [*mnist_throughput(ctx), digits_to_convergence(ctx)]
