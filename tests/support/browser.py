@@ -339,7 +339,7 @@ def drag_on_canvas(page, target: str, path, pointer=None, moves: int = CANVAS_MO
     one move per 1/60 s (or as fast as Playwright delivers them), release. `pointer` is page.mouse unless given
     (a Finger)."""
     pointer = pointer or page.mouse
-    box = page.locator(target).first.bounding_box()
+    box = on_screen_box(page, target)
     x0, y0 = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     since = page.evaluate("performance.now()")
     pointer.move(x0, y0)
@@ -352,6 +352,14 @@ def drag_on_canvas(page, target: str, path, pointer=None, moves: int = CANVAS_MO
     pointer.up()
     page.wait_for_timeout(200)  # the last frame
     return canvas_marks(page, since)
+
+
+def on_screen_box(page, target: str) -> dict:
+    """The first `target`'s box once scrolled into view, as a user scrolls to what they drag (a pointer outside
+    the viewport reaches nothing)."""
+    element = page.locator(target).first
+    element.scroll_into_view_if_needed()
+    return element.bounding_box()
 
 
 def canvas_marks(page, since: float) -> Drag:
@@ -370,7 +378,7 @@ CANVAS_PAINTED_SINCE = """(since) => (performance.getEntriesByName('latent-canva
 def record_drag(page, target: str, region: str, path, frames: int = 36) -> list[Image.Image]:
     """Press on the centre of `target`, move along `path(t, box)` in `frames` steps, t in (0, 1], and after each
     step, once the canvas has painted its image, screenshot `region`; release. The drag as pictures (RGB)."""
-    box = page.locator(target).first.bounding_box()
+    box = on_screen_box(page, target)
     x0, y0 = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     page.mouse.move(x0, y0)
     page.mouse.down()
