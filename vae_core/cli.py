@@ -21,6 +21,7 @@ from .eta import format_duration, remaining_seconds
 from .export import DECODER_CLASS_INPUT, DECODER_INPUT, DECODER_OUTPUT, export_decoder_onnx
 from .metrics import FULL_EVAL, EvalConfig, encode_posterior, evaluate
 from .models import VAEConfig
+from .standalone import standalone_page, write_standalone_page
 from .train import (
     EpochEvent,
     FinishedEvent,
@@ -151,11 +152,13 @@ def build_parser() -> argparse.ArgumentParser:
     exp = sub.add_parser("export", help="write the decoder (z -> mean image; a conditional model's takes the class "
                          "too) as an ONNX file, or the embedding in the Embedding Projector's format")
     exp.add_argument("checkpoint")
-    exp.add_argument("--format", default="onnx", choices=["onnx", "projector"],
+    exp.add_argument("--format", default="onnx", choices=["onnx", "projector", "html"],
                      help=f"onnx: the decoder, input '{DECODER_INPUT}' float32 (batch, latent_dim) and, for a "
                           f"conditional model, '{DECODER_CLASS_INPUT}' int64 (batch,) class labels; projector: "
                           "tensors.tsv, metadata.tsv, sprite.png, projector_config.pbtxt and embedding.csv of a "
-                          "split's latent means (default: onnx)")
+                          "split's latent means; html: one page that opens from disk with no server or network, "
+                          "the latent pad decoding in the page, the test codes with hover thumbnails and the "
+                          "model's card (default: onnx)")
     exp.add_argument("--out", required=True, help="output file (onnx, e.g. decoder.onnx) or folder (projector)")
     exp.add_argument("--split", default="test", choices=SPLITS,
                      help="projector: the examples exported; all is train then test (default: test)")
@@ -421,6 +424,8 @@ def cmd_export(args) -> int:
     ckpt = load_checkpoint(args.checkpoint)
     if args.format == "projector":
         return _export_projector(ckpt, args)
+    if args.format == "html":
+        return _export_html(ckpt, args)
     out = export_decoder_onnx(ckpt.model, args.out, overwrite=args.overwrite)
     config = ckpt.config
     inputs = f"input '{DECODER_INPUT}' (batch, {config.latent_dim})" + (
@@ -469,6 +474,15 @@ def _export_projector(ckpt, args) -> int:
         print(f"note: {files.sprite_note}")
     print(f"view: tensorboard --logdir {out} (Projector tab); or serve the folder and open "
           "projector.tensorflow.org/?config=<its URL>/projector_config.json")
+    return 0
+
+
+def _export_html(ckpt, args) -> int:
+    split = "test" if args.split == "all" else args.split
+    page = standalone_page(ckpt, ckpt.dataset.load(), title=Path(args.checkpoint).stem, split=split)
+    out = write_standalone_page(page, args.out, overwrite=args.overwrite)
+    print(f"wrote {out} ({len(page.html) / 1e6:.1f} MB, {page.points:,} {split} examples): open it in a browser, "
+          "from disk; it needs no server and no network")
     return 0
 
 

@@ -19,9 +19,9 @@ from ui.components.static_files import STATIC_DIR, publish_as, static_url
 from vae_core import export
 from vae_core.checkpoint import Checkpoint
 from vae_core.export import DECODER_CLASS_INPUT, DECODER_INPUT, DECODER_OUTPUT, decoder_onnx_bytes
+from vae_core.standalone import ORT_WEB_DIR, ORT_WEB_FILES
 
-RUNTIME_DIR = "onnxruntime-web-1.30.0"  # see its VENDORED.md
-RUNTIME_FILES = ("ort.wasm.bundle.min.mjs", "ort-wasm-simd-threaded.wasm")
+RUNTIME_DIR, RUNTIME_FILES = ORT_WEB_DIR, ORT_WEB_FILES  # one home, shared with the standalone page
 
 
 def problem() -> str | None:
