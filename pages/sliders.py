@@ -34,6 +34,7 @@ from ui.session_keys import (
     SLIDERS_START_Z,
     SLIDERS_Z,
 )
+from ui.share import web_page_download
 from ui.state import remember_sliders_code
 from ui.widgets import image_rows, show_images
 from vae_core.checkpoint import Checkpoint
@@ -184,3 +185,4 @@ if not dims:
 else:
     live_code(checkpoint, dataset.split("test").y.numpy(), mu, activity.kl, dims, pad_class)
     traversal(checkpoint, np.clip(start, -RANGE, RANGE), dims, class_labels(pad_class, 1))
+web_page_download(view, key="sliders_web_page")

@@ -40,7 +40,8 @@ results = results_artifact(ARTIFACTS / "standalone.json", RESULTS)
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     checkpoint = load_checkpoint(ROOT / "checkpoints" / "mnist-2d.safetensors")
-    page = standalone_page(checkpoint, checkpoint.dataset.load(), title="mnist-2d")
+    test = checkpoint.dataset.load().split("test")
+    page = standalone_page(checkpoint, test.x, test.y, title="mnist-2d")
     path = write_standalone_page(page, tmp_path_factory.mktemp("standalone") / "view.html")
     RESULTS.update(bytes=len(page.html), points=page.points, asset_bytes=page.asset_bytes)
     return path, page

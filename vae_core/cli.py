@@ -479,7 +479,8 @@ def _export_projector(ckpt, args) -> int:
 
 def _export_html(ckpt, args) -> int:
     split = "test" if args.split == "all" else args.split
-    page = standalone_page(ckpt, ckpt.dataset.load(), title=Path(args.checkpoint).stem, split=split)
+    examples = ckpt.dataset.load().split(split)
+    page = standalone_page(ckpt, examples.x, examples.y, title=Path(args.checkpoint).stem)
     out = write_standalone_page(page, args.out, overwrite=args.overwrite)
     print(f"wrote {out} ({len(page.html) / 1e6:.1f} MB, {page.points:,} {split} examples): open it in a browser, "
           "from disk; it needs no server and no network")
