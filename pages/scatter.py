@@ -37,6 +37,7 @@ from ui.session_keys import (
     SCATTER_SELECTION,
     SCATTER_SPLIT_KEPT,
 )
+from ui.share import selection_downloads
 from ui.state import (
     current_model,
     sliders_code,
@@ -174,7 +175,10 @@ def filter_ui(dataset: Dataset, ids: tuple[str, ...], label_col, search_col, hid
     hide = hide_col.toggle("Hide others", key="scatter_hide")
     matches = search(query, ids) if query.strip() else None
     if matches is not None:
-        st.caption(f"{len(matches):,} examples match {query.strip()!r}.")
+        caption, select = st.columns([4, 1], vertical_alignment="center")
+        caption.caption(f"{len(matches):,} examples match {query.strip()!r}.")
+        if matches and select.button("Select them", key="scatter_select_matches"):
+            set_selection(st.session_state["scatter_split"], matches)
     return Filter([int(c) for c in chosen] or None, matches, hide)
 
 
@@ -272,6 +276,7 @@ def selection_panel(view: ModelView, split: str, selected: list[int], labels: np
     image_rows({"x": x, "reconstruction": view.model.reconstruct(x, torch.as_tensor(labels[shown]))},
                captions=[f"#{i}: {names[labels[i]]}<br>{html.escape(ids[i])}<br>recon {terms['recon'][i]:.1f}<br>"
                          f"KL {terms['kl'][i]:.1f}<br>ELBO {terms['elbo'][i]:.1f}" for i in shown], size=THUMB_PX)
+    selection_downloads(view, split, selected)
     neighbours_panel(view, split, shown[:MAX_NEIGHBOUR_ROWS], labels, ids)
 
 
