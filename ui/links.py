@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from pathlib import Path
 from urllib.parse import urlencode
 
 import numpy as np
@@ -25,6 +26,7 @@ from vae_core.errors import VAEError
 from vae_core.projection import ProjectionParams
 
 from . import state, workspace
+from .navigation import PAGES
 from .session_keys import LINK_APPLIED, LINK_VIEW
 
 MODEL_PARAM, HASH_PARAM = "model", "sha"
@@ -128,8 +130,14 @@ def show(page: str, **view: str | None) -> str:
         if key not in params and key in st.query_params:
             del st.query_params[key]
     _write(params)
+    return f"{_app_url()}/{page}?{urlencode(dict(st.query_params))}"
+
+
+def _app_url() -> str:
+    """The app's address in the browser, without the page (st.context.url may end with the page's path)."""
     base = (st.context.url or "").rstrip("/")
-    return f"{base}/{page}?{urlencode(dict(st.query_params))}"
+    head, _, last = base.rpartition("/")
+    return head if last in {Path(path).stem for path, _, _ in PAGES} else base
 
 
 def _write(params: dict[str, str]) -> None:
