@@ -116,3 +116,18 @@ def test_the_scatter_draws_every_point_and_shows_a_hovered_points_thumbnail(offl
     save_small_png(offline_page.screenshot(full_page=True), screenshot_path("standalone-page.png"))
     RESULTS["hovered_index"] = int(index)
     print("\n" + json.dumps(RESULTS))
+
+
+def test_a_recorded_drag_is_a_webm_with_one_frame_per_decoded_frame(offline_page):
+    first_decoded_ms(offline_page)
+    record = offline_page.locator(".latent-canvas .record")
+    record.click()
+    drag = drag_on_canvas(offline_page, CANVAS_PAD, arc_across_pad, moves=30)
+    with offline_page.expect_download() as download:
+        record.click()
+    recorded = offline_page.evaluate("performance.getEntriesByName('latent-canvas:recorded').at(-1).detail.frames")
+    data = open(download.value.path(), "rb").read()
+    assert download.value.suggested_filename == "latent-drag.webm" and data[:4] == b"\x1a\x45\xdf\xa3"  # EBML
+    # the frame at the start, then one per decode: a shown frame each (frames), at most one per move
+    assert drag.frames + 1 <= recorded <= drag.moves + 1, (recorded, drag.summary())
+    RESULTS["recording"] = {"frames": recorded, "moves": drag.moves, "shown_frames": drag.frames, "bytes": len(data)}
