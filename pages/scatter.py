@@ -15,7 +15,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from ui import jobs
+from ui import jobs, links
 from ui.components.embedding_inspector import (
     Colouring,
     Filter,
@@ -37,6 +37,7 @@ from ui.session_keys import (
     SCATTER_SELECTION,
     SCATTER_SPLIT_KEPT,
 )
+from ui.share import selection_downloads
 from ui.state import (
     current_model,
     sliders_code,
@@ -174,7 +175,10 @@ def filter_ui(dataset: Dataset, ids: tuple[str, ...], label_col, search_col, hid
     hide = hide_col.toggle("Hide others", key="scatter_hide")
     matches = search(query, ids) if query.strip() else None
     if matches is not None:
-        st.caption(f"{len(matches):,} examples match {query.strip()!r}.")
+        caption, select = st.columns([4, 1], vertical_alignment="center")
+        caption.caption(f"{len(matches):,} examples match {query.strip()!r}.")
+        if matches and select.button("Select them", key="scatter_select_matches"):
+            set_selection(st.session_state["scatter_split"], matches)
     return Filter([int(c) for c in chosen] or None, matches, hide)
 
 
@@ -272,6 +276,7 @@ def selection_panel(view: ModelView, split: str, selected: list[int], labels: np
     image_rows({"x": x, "reconstruction": view.model.reconstruct(x, torch.as_tensor(labels[shown]))},
                captions=[f"#{i}: {names[labels[i]]}<br>{html.escape(ids[i])}<br>recon {terms['recon'][i]:.1f}<br>"
                          f"KL {terms['kl'][i]:.1f}<br>ELBO {terms['elbo'][i]:.1f}" for i in shown], size=THUMB_PX)
+    selection_downloads(view, split, selected)
     neighbours_panel(view, split, shown[:MAX_NEIGHBOUR_ROWS], labels, ids)
 
 
@@ -335,6 +340,7 @@ def main() -> None:
         "neighbours in the full latent space.",
     )
     checkpoint = view.checkpoint
+    apply_link(view)
     split_col, method_col = st.columns([2, 3])
     splits = [s for s in SPLIT_NAMES if s in SPLITS]
     # A link can open a split (/scatter?split=all); else the one last shown (widget state ends with the page).
@@ -368,6 +374,31 @@ def main() -> None:
     draw_map(view, split, params, projected, labels, ids)
 
 
+def apply_link(view: ModelView) -> None:
+    """A link's projection and colouring, set as the widgets' values before they are drawn (once per link)."""
+    params = links.linked_projection(view.sha256)
+    if params is not None:
+        st.session_state["scatter_method"] = params.method
+        if params.method == "direct" and max(params.dims) < view.checkpoint.config.latent_dim:
+            st.session_state["scatter_dim_x"], st.session_state["scatter_dim_y"] = params.dims
+        elif not params.info.places_points:  # t-SNE / UMAP: as if Compute had been pressed
+            st.session_state[SCATTER_PARAMS.format(method=params.method)] = params
+    colour = links.linked(view.sha256, "colour")
+    if colour in COLOUR_BY:
+        st.session_state["scatter_colour"] = colour
+
+
+def link_ui(split: str, params: ProjectionParams, colouring: Colouring, selected: list[int],
+            ids: tuple[str, ...]) -> None:
+    """The view into the URL, and its "Copy link"."""
+    sel = links.ids_param([ids[i] for i in selected])
+    link = links.show("scatter", split=split, projection=links.projection_param(params), colour=colouring.name,
+                      sel=sel or None)
+    too_many = f" The selection ({len(selected):,} examples) is too large for a link: download it instead." \
+        if selected and sel is None else ""
+    links.copy_link(link, key="scatter_link", note=too_many)
+
+
 def draw_map(view: ModelView, split: str, params: ProjectionParams, projected: Projection, labels: np.ndarray,
              ids: tuple[str, ...]) -> None:
     """The inspector on `projected` (the map of `params`), its controls, the selection panel and the exports."""
@@ -390,6 +421,9 @@ def draw_map(view: ModelView, split: str, params: ProjectionParams, projected: P
                               dataset.class_names, colouring, point_filter,
                               params.dims if params.method == "direct" else None)
     selected = stored_selection(checkpoint, split)
+    if (linked := links.linked_ids(checkpoint.sha256, ids)) is not None:
+        set_selection(split, linked)
+        selected = linked
     state = embedding_inspector(checkpoint, inspector, selected=selected,
                                 ellipses=sigma_ellipses(view, split, params, selected),
                                 star=sliders_star(view, split, params))
@@ -400,6 +434,7 @@ def draw_map(view: ModelView, split: str, params: ProjectionParams, projected: P
     if params.method == "direct" and selected:
         st.caption("Red ellipses: 1 sigma (solid) and 2 sigma (dashed) of each selected posterior q(z|x) in the two "
                    "dimensions shown.")
+    link_ui(split, params, colouring, selected, ids)
     selection_panel(view, split, selected, labels, ids)
     with st.expander("Export this split's embedding"):
         exports(view, split)

@@ -21,6 +21,7 @@ import numpy as np
 import streamlit as st
 import torch
 
+from ui import links
 from ui.components.latent_canvas import latent_canvas
 from ui.conditional import class_labels, decoding_class_ui
 from ui.model_view import ModelView
@@ -34,6 +35,7 @@ from ui.session_keys import (
     SLIDERS_START_Z,
     SLIDERS_Z,
 )
+from ui.share import web_page_download
 from ui.state import remember_sliders_code
 from ui.widgets import image_rows, show_images
 from vae_core.checkpoint import Checkpoint
@@ -93,6 +95,8 @@ def live_code(checkpoint: Checkpoint, labels: np.ndarray, mu: np.ndarray, kl: np
                 " Meanwhile these sliders decode on the server: the image changes when you let go of a slider.")
         server_sliders(checkpoint, kl, dims, y)
         class_row(checkpoint, st.session_state[SLIDERS_Z])  # the canvas draws its own, live
+    link = links.show("sliders", z=links.code_param(st.session_state[SLIDERS_Z]))
+    links.copy_link(link, key="sliders_link", note=" The code is the one of your last release.")
 
 
 def class_row(checkpoint: Checkpoint, z: np.ndarray) -> None:
@@ -177,6 +181,8 @@ reset = st.button("Reset sliders to the start", key="sliders_reset")
 if reset or st.session_state.get(SLIDERS_START) != start_key:
     move_sliders_to(start)
     st.session_state[SLIDERS_START] = start_key
+if (linked_z := links.linked_code(checkpoint.sha256, checkpoint.config.latent_dim)) is not None:
+    move_sliders_to(linked_z)  # a link's code: the code it was copied at
 dims = shown_dimensions(activity)
 pad_class = decoding_class_ui(checkpoint, dataset.class_names, "sliders_class")
 if not dims:
@@ -184,3 +190,4 @@ if not dims:
 else:
     live_code(checkpoint, dataset.split("test").y.numpy(), mu, activity.kl, dims, pad_class)
     traversal(checkpoint, np.clip(start, -RANGE, RANGE), dims, class_labels(pad_class, 1))
+web_page_download(view, key="sliders_web_page")

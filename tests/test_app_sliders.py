@@ -165,3 +165,10 @@ def test_server_sliders_take_over_a_code_beyond_their_range_without_an_error():
     at.switch_page("pages/sliders.py").run()
     assert not at.exception
     assert slider_values(at) == {0: 3.0, 1: -3.0}
+
+
+def test_the_view_is_offered_as_a_standalone_web_page():
+    at = sliders_page()
+    buttons = {button.key: button.proto.label for button in at.main.get("download_button")}
+    assert buttons.get("sliders_web_page") == "Download this view as a web page"
+    assert not at.exception

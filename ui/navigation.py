@@ -45,11 +45,13 @@ def route() -> None:
     # st.navigation first, before the heavy imports below: it is what ends legacy mode for every later session.
     navigation = st.navigation([st.Page(path, title=title, icon=icon, default=i == 0)
                                 for i, (path, title, icon) in enumerate(PAGES)])
-    from . import jobs, picker, projections  # torch and vae_core load here
+    from . import jobs, links, picker, projections  # torch and vae_core load here
 
     jobs.prepare_workers()
     projections.warm_up_maps()
+    links.open_linked_model()
     picker.model_picker()
+    links.show_model()
     if navigation.url_path != Path(TRAIN_PAGE).stem:  # the Train page shows the run itself
         jobs.sidebar_status()
     _routing.active = True

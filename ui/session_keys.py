@@ -48,3 +48,7 @@ PRIOR_HOLES = "prior_holes"  # {"holes", "typical", "densest"}: the prior codes 
 # Directions page (read by tests).
 DIRECTIONS_WALK = "directions_walk"  # {"amounts" (T,), "codes" (T, D) of the strip, "current" (D,) at the slider}
 DIRECTIONS_ARITHMETIC = "directions_arithmetic"  # {"a", "b", "c", "result"}: codes (D,)
+
+# Links (ui/links.py).
+LINK_APPLIED = "link_applied"  # (model name, sha prefix): the link this session has applied (once per link)
+LINK_VIEW = "link_view"  # {"sha", and view params not yet taken}: a found link model's view, taken once per param

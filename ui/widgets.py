@@ -10,15 +10,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from vae_core.checkpoint import Checkpoint
-from vae_core.images import png_bytes, to_uint8, upscale
-
-# D3's category10: ten hues far enough apart that neighbouring classes never read as one.
-CLASS_COLORS = ["#1F77B4", "#FF7F0E", "#2CA02C", "#D62728", "#9467BD",
-                "#8C564B", "#E377C2", "#7F7F7F", "#BCBD22", "#17BECF"]
-
-
-def class_color(label: int) -> str:
-    return CLASS_COLORS[label % len(CLASS_COLORS)]
+from vae_core.images import CLASS_COLORS, class_color, png_bytes, to_uint8, upscale  # noqa: F401 (the palette)
 
 
 def describe(checkpoint: Checkpoint) -> str:

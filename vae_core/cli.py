@@ -31,6 +31,7 @@ from .export import (
 )
 from .metrics import FULL_EVAL, EvalConfig, encode_posterior, evaluate
 from .models import VAEConfig
+from .standalone import standalone_page, write_standalone_page
 from .train import (
     EpochEvent,
     FinishedEvent,
@@ -162,12 +163,14 @@ def build_parser() -> argparse.ArgumentParser:
                          "an ONNX file (a conditional model's takes the class too), or the embedding in the "
                          "Embedding Projector's format")
     exp.add_argument("checkpoint")
-    exp.add_argument("--format", default="onnx", choices=["onnx", "projector"],
+    exp.add_argument("--format", default="onnx", choices=["onnx", "projector", "html"],
                      help=f"onnx: the --part, whose inputs are float32 with a batch axis (the decoder's "
                           f"'{DECODER_INPUT}', the encoder's '{ENCODER_INPUT}') and, for a conditional model, "
                           f"'{DECODER_CLASS_INPUT}' int64 (batch,) class labels; projector: "
                           "tensors.tsv, metadata.tsv, sprite.png, projector_config.pbtxt and embedding.csv of a "
-                          "split's latent means (default: onnx)")
+                          "split's latent means; html: one page that opens from disk with no server or network, the "
+                          "latent pad decoding in the page, the test codes with hover thumbnails and the model's "
+                          "card (default: onnx)")
     exp.add_argument("--part", default="decoder", choices=PARTS,
                      help="onnx: the decoder (z -> mean image and logits) or the encoder (image in [0, 1] -> "
                           "mu, logvar of q(z|x)) (default: decoder)")
@@ -436,6 +439,8 @@ def cmd_export(args) -> int:
     ckpt = load_checkpoint(args.checkpoint)
     if args.format == "projector":
         return _export_projector(ckpt, args)
+    if args.format == "html":
+        return _export_html(ckpt, args)
     out = export_onnx(ckpt.model, args.out, args.part, overwrite=args.overwrite)
     print(f"wrote {out} ({out.stat().st_size / 1e3:.0f} kB): {_graph_signature(ckpt.config, args.part)}")
     return 0
@@ -493,6 +498,16 @@ def _export_projector(ckpt, args) -> int:
         print(f"note: {files.sprite_note}")
     print(f"view: tensorboard --logdir {out} (Projector tab); or serve the folder and open "
           "projector.tensorflow.org/?config=<its URL>/projector_config.json")
+    return 0
+
+
+def _export_html(ckpt, args) -> int:
+    split = "test" if args.split == "all" else args.split
+    examples = ckpt.dataset.load().split(split)
+    page = standalone_page(ckpt, examples.x, examples.y, title=Path(args.checkpoint).stem)
+    out = write_standalone_page(page, args.out, overwrite=args.overwrite)
+    print(f"wrote {out} ({len(page.html) / 1e6:.1f} MB, {page.points:,} {split} examples): open it in a browser, "
+          "from disk; it needs no server and no network")
     return 0
 
 

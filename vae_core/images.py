@@ -7,6 +7,15 @@ import io
 import numpy as np
 import torch
 
+# D3's category10: ten hues far enough apart that neighbouring classes never read as one (the app's and the
+# standalone page's palette).
+CLASS_COLORS = ["#1F77B4", "#FF7F0E", "#2CA02C", "#D62728", "#9467BD",
+                "#8C564B", "#E377C2", "#7F7F7F", "#BCBD22", "#17BECF"]
+
+
+def class_color(label: int) -> str:
+    return CLASS_COLORS[label % len(CLASS_COLORS)]
+
 
 def to_uint8(images: torch.Tensor | np.ndarray) -> np.ndarray:
     """(N, C, H, W) or (C, H, W) floats in [0, 1] -> (N, H, W) or (N, H, W, 3) uint8 (a single image drops N)."""

@@ -29,9 +29,9 @@ from vae_core.export import (
     ENCODER_OUTPUTS,
     onnx_bytes,
 )
+from vae_core.standalone import ORT_WEB_DIR, ORT_WEB_FILES
 
-RUNTIME_DIR = "onnxruntime-web-1.30.0"  # see its VENDORED.md
-RUNTIME_FILES = ("ort.wasm.bundle.min.mjs", "ort-wasm-simd-threaded.wasm")
+RUNTIME_DIR, RUNTIME_FILES = ORT_WEB_DIR, ORT_WEB_FILES  # one home, shared with the standalone page
 
 
 def problem() -> str | None:

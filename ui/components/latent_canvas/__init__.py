@@ -29,12 +29,10 @@ import numpy as np
 import streamlit as st
 
 from ui.components import runtime, script
-from ui.widgets import class_color
 from vae_core.checkpoint import Checkpoint
-from vae_core.projection import pca_plane
+from vae_core.standalone import pad_model, rounded
 
 HERE = Path(__file__).resolve().parent
-MAX_POINTS = 2000  # test codes drawn on the pad; more would only slow the first load
 
 
 @dataclass(frozen=True)
@@ -53,20 +51,7 @@ def _component():
 
 @st.cache_data(max_entries=4, show_spinner=False)
 def _model_payload(sha256: str, _checkpoint: Checkpoint, _codes: np.ndarray, _labels: np.ndarray) -> dict:
-    shown = np.random.default_rng(0).permutation(len(_codes))[:MAX_POINTS]
-    config = _checkpoint.config
-    names = _checkpoint.dataset.class_names
-    return {
-        "sha256": sha256, "latent_dim": config.latent_dim, "image_shape": list(config.image_shape),
-        "points": {"codes": _rounded(_codes[shown]), "labels": _labels[shown].astype(int).tolist(),
-                   "colors": [class_color(label) for label in range(len(names))], "names": list(names)},
-        "pca": dict(zip(("origin", "basis"), map(_rounded, pca_plane(_codes)))),
-    }
-
-
-def _rounded(values) -> list:
-    """Floats for JSON at 4 decimals (float32 values would print ~17 digits each)."""
-    return np.asarray(values, dtype=np.float64).round(4).tolist()
+    return pad_model(_checkpoint, _codes, _labels)
 
 
 def _forget_sent_model(sent_key: str) -> None:
@@ -93,7 +78,7 @@ def latent_canvas(checkpoint: Checkpoint, codes: np.ndarray, labels: np.ndarray,
     result = _component()(
         key=key,
         data={"model": model, "start": {"id": start_id, "z": start.tolist()},
-              "sliders": {"dims": [int(d) for d in dims], "kl": _rounded(kl), "limit": limit},
+              "sliders": {"dims": [int(d) for d in dims], "kl": rounded(kl), "limit": limit},
               "decoded_class": int(decoded_class) if checkpoint.config.conditional else None},
         on_status_change=lambda: None, on_code_change=lambda: None,
         on_model_missing_change=functools.partial(_forget_sent_model, sent_key),

@@ -12,6 +12,8 @@
 const MODELS = (globalThis.__latentCanvasModels ??= new Map()); // sha256 -> model payload
 const FRAME_MARK = "latent-canvas:frame"; // performance marks the browser test reads
 const MOVE_MARK = "latent-canvas:move";
+const RECORDED_MARK = "latent-canvas:recorded"; // a frame added to the recording, detail {frames so far}
+const RECORDING_PX = 256; // the recording's pad and image, each a square this many pixels wide
 const POINTER_FRESH_MS = 100; // an input event this soon after a pointer move was caused by it (a drag)
 const KEY_DIRECTIONS = { ArrowRight: [1, 0], ArrowLeft: [-1, 0], ArrowUp: [0, 1], ArrowDown: [0, -1] };
 const KEY_STEP = 0.02; // of the pad's width per arrow key; with Shift, KEY_STEP_LARGE
@@ -40,8 +42,9 @@ class LatentCanvas {
       axisY: find(".axis-y"), legend: find(".legend"), planeChoice: find(".plane-choice"),
       axisChoices: root.querySelectorAll(".axis-choice"), classRow: find(".class-row"),
       classImages: find(".class-images"), mapToggle: find(".map-toggle"), contoursToggle: find(".contours-toggle"),
-      home: find(".home"),
+      home: find(".home"), record: find(".record"),
     };
+    this.el.record.addEventListener("click", () => (this.recorder ? this.stopRecording() : this.startRecording()));
     this.decoder = new ModelClient({
       name: "decoder", frameMark: FRAME_MARK, onStatus: (status) => this.onStatus(status),
     });
@@ -64,6 +67,7 @@ class LatentCanvas {
     window.removeEventListener("pointermove", this.onAnyPointerMove, { capture: true });
     this.padResized.disconnect();
     clearTimeout(this.keyCommit);
+    this.recorder?.stop();
     this.decoder.destroy();
     this.model = null;
   }
@@ -158,12 +162,61 @@ class LatentCanvas {
   paint(pixels, decodeMs, batch) {
     paintPixels(pixels, this.model.image_shape[0], this.imageData);
     this.el.image.getContext("2d").putImageData(this.imageData, 0, 0);
+    if (this.recorder) this.recordFrame();
     const now = performance.now();
     if (!(now - this.timingShownAt < 250)) {
       this.timingShownAt = now;
       const images = batch > 1 ? ` (${batch} images, one batch)` : "";
       this.el.timing.textContent = `decode ${decodeMs.toFixed(2)} ms in the browser${images}`;
     }
+  }
+
+  // --- recording: each decoded frame as shown, the pad (with the trace so far) beside it, as a WebM video ---
+
+  startRecording() {
+    const frame = Object.assign(document.createElement("canvas"), { width: 2 * RECORDING_PX, height: RECORDING_PX });
+    const stream = frame.captureStream(0); // a video frame only when requestFrame() is called: one per decode
+    this.recorder = new MediaRecorder(stream, { mimeType: "video/webm" });
+    Object.assign(this, { recording: { frame, track: stream.getVideoTracks()[0], chunks: [], frames: 0, trace: [] } });
+    this.recorder.ondataavailable = (event) => this.recording.chunks.push(event.data);
+    this.recorder.start();
+    this.el.record.textContent = "Stop and save";
+    this.el.record.classList.add("on");
+    this.recordFrame();
+  }
+
+  recordFrame() {
+    const { frame, track, trace } = this.recording;
+    const ctx = frame.getContext("2d");
+    ctx.imageSmoothingEnabled = false;
+    trace.push(this.pad.geometry().toPixel(this.plane.project(this.z)));
+    ctx.drawImage(this.el.pad, 0, 0, RECORDING_PX, RECORDING_PX);
+    const scale = RECORDING_PX / this.el.pad.width;
+    ctx.strokeStyle = "#d62728";
+    ctx.lineWidth = 2;
+    ctx.beginPath();
+    trace.forEach(([x, y], k) => (k ? ctx.lineTo(x * scale, y * scale) : ctx.moveTo(x * scale, y * scale)));
+    ctx.stroke();
+    ctx.drawImage(this.el.image, RECORDING_PX, 0, RECORDING_PX, RECORDING_PX);
+    track.requestFrame();
+    this.recording.frames += 1;
+    mark(RECORDED_MARK, { frames: this.recording.frames });
+  }
+
+  stopRecording() {
+    const { recorder, recording } = this;
+    this.recorder = null;
+    this.el.record.textContent = "Record";
+    this.el.record.classList.remove("on");
+    recorder.onstop = () => {
+      const link = document.createElement("a");
+      link.href = URL.createObjectURL(new Blob(recording.chunks, { type: "video/webm" }));
+      link.download = "latent-drag.webm";
+      link.dataset.frames = recording.frames;
+      link.click();
+      setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
+    };
+    recorder.stop();
   }
 
   // --- a conditional model's row: the code as every class ---

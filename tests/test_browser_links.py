@@ -1,0 +1,122 @@
+"""A link copied after real work (a drag on the pad; a projection change and a lasso on the scatter), opened in a
+new browser context, restores the same code, projection and selection. The time from opening the link to the
+restored view goes to tests/artifacts/links.json (benchmarks/RESULTS.md, "Links (issue 21)")."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+
+import numpy as np
+import pytest
+from support.browser import (
+    ARTIFACTS,
+    CANVAS_PAD,
+    FIRST_LOAD_MS,
+    INSPECTOR,
+    MAIN,
+    arc_across_pad,
+    choose_radio,
+    drag_on_canvas,
+    new_page,
+    open_app,
+    results_artifact,
+    save_small_png,
+    screenshot_path,
+    wait_for_inspector,
+    wait_until_idle,
+)
+from test_browser import code_on_release
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (python) is not installed")
+
+pytestmark = pytest.mark.browser
+
+STAGE = f"{INSPECTOR} .stage"
+RESULTS: dict = {}
+results = results_artifact(ARTIFACTS / "links.json", RESULTS)
+FIRST_FRAME = "() => performance.getEntriesByName('latent-canvas:frame')[0]?.detail.z ?? null"
+
+
+def copy_link(page) -> str:
+    """The link the page's "Copy link" shows (its code block's copy button copies exactly this text)."""
+    page.locator(MAIN).get_by_role("button", name=re.compile("Copy link")).click()
+    code = page.locator("[data-testid=stPopoverBody] [data-testid=stCode]")
+    code.wait_for(timeout=10_000)
+    link = code.inner_text().strip()
+    page.keyboard.press("Escape")
+    return link
+
+
+def open_link(browser, url: str, link: str):
+    """The link in a new context (its own session); returns the page and the seconds it took to load."""
+    page = new_page(browser, url)
+    started = time.perf_counter()
+    page.goto(link)
+    wait_until_idle(page, FIRST_LOAD_MS)
+    return page, started
+
+
+def test_a_link_copied_after_a_drag_restores_the_code_in_a_new_context(browser, app_url):
+    page = open_app(browser, app_url, "/sliders")
+    code_on_release(page)  # the canvas decodes
+    drag = drag_on_canvas(page, CANVAS_PAD, arc_across_pad)
+    page.locator(MAIN).get_by_text(re.compile(r"Code as of your last release: z0 = (?!\+0\.00, z1 = \+0\.00)")) \
+        .wait_for(timeout=30_000)
+    wait_until_idle(page)
+    link = copy_link(page)
+    assert "/sliders?" in link and "z=" in link
+
+    fresh, started = open_link(browser, app_url, link)
+    z = fresh.wait_for_function(FIRST_FRAME, timeout=60_000).json_value()
+    RESULTS["sliders_restored_s"] = round(time.perf_counter() - started, 2)
+    np.testing.assert_allclose(z, np.clip(drag.z, -3, 3), atol=1e-3)  # 4 decimals in the URL; sliders span +-3
+    save_small_png(fresh.screenshot(), screenshot_path("link-sliders.png"))
+    fresh.context.close()
+    page.context.close()
+
+
+def selected_count(page) -> int:
+    heading = page.locator(MAIN).get_by_role("heading", name=re.compile(r"^[\d,]+ selected"))
+    heading.wait_for(timeout=60_000)
+    return int(heading.inner_text().split(" ")[0].replace(",", ""))
+
+
+def lasso(page, size: float = 0.015) -> None:
+    page.locator(f"{INSPECTOR} .tool[data-tool=lasso]").click()
+    box = page.locator(STAGE).bounding_box()
+    centre = np.array([box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5])
+    angles = np.linspace(0, 2 * np.pi, 30)
+    ring = np.round(centre + np.column_stack([np.cos(angles), np.sin(angles)]) * [box["width"] * size,
+                                                                                  box["height"] * size])
+    page.mouse.move(*map(float, ring[0]))
+    page.mouse.down()
+    for x, y in ring[1:]:
+        page.mouse.move(float(x), float(y))
+    page.mouse.up()
+
+
+def test_a_link_copied_after_a_projection_change_and_a_lasso_restores_both_in_a_new_context(browser, app_url):
+    page = open_app(browser, app_url, "/scatter")
+    wait_for_inspector(page, FIRST_LOAD_MS)
+    choose_radio(page, "Projection", "PCA")
+    wait_for_inspector(page, FIRST_LOAD_MS)
+    lasso(page)
+    count = selected_count(page)
+    assert 5 < count <= 500, count
+    wait_until_idle(page)
+    link = copy_link(page)
+    assert "sel=" in link and "pca" in link
+
+    fresh, started = open_link(browser, app_url, link)
+    wait_for_inspector(fresh, FIRST_LOAD_MS)
+    fresh.locator(f"{INSPECTOR}[data-selected='{count}']").wait_for(state="attached", timeout=30_000)
+    RESULTS["scatter_restored_s"] = round(time.perf_counter() - started, 2)
+    assert selected_count(fresh) == count
+    projection = fresh.locator(MAIN).locator("[data-testid=stRadio]").filter(has_text="Projection")
+    assert projection.get_by_role("radio", name="PCA").is_checked()
+    save_small_png(fresh.screenshot(), screenshot_path("link-scatter.png"))
+    RESULTS["load_1min"] = round(os.getloadavg()[0], 2)
+    fresh.context.close()
+    page.context.close()

@@ -1,0 +1,133 @@
+"""The standalone page (`python -m vae_core export --format html`) opened from file:// in real Chromium with every
+network request refused: it draws the test codes, shows a hovered point's thumbnail, and decodes while the pad is
+dragged with real pointer events. Its size, time to the first decoded image and frames per move go to
+tests/artifacts/standalone.json (benchmarks/RESULTS.md, "Standalone page (issue 21)")."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from support.browser import (
+    ARTIFACTS,
+    CANVAS_IMAGE,
+    CANVAS_PAD,
+    INSPECTOR,
+    ROOT,
+    arc_across_pad,
+    drag_on_canvas,
+    results_artifact,
+    save_small_png,
+    screenshot_path,
+    wait_for_inspector,
+)
+
+from vae_core.checkpoint import load_checkpoint
+from vae_core.standalone import standalone_page, write_standalone_page
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (python) is not installed")
+
+pytestmark = pytest.mark.browser
+
+MAX_BYTES = 10_000_000  # the issue's budget, with every test image's thumbnail
+FIRST_IMAGE_MS = 2000  # from navigation to the first decoded image
+STAGE = f"{INSPECTOR} .stage"
+RESULTS: dict = {}
+results = results_artifact(ARTIFACTS / "standalone.json", RESULTS)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    checkpoint = load_checkpoint(ROOT / "checkpoints" / "mnist-2d.safetensors")
+    test = checkpoint.dataset.load().split("test")
+    page = standalone_page(checkpoint, test.x, test.y, title="mnist-2d")
+    path = write_standalone_page(page, tmp_path_factory.mktemp("standalone") / "view.html")
+    RESULTS.update(bytes=len(page.html), points=page.points, asset_bytes=page.asset_bytes)
+    return path, page
+
+
+@pytest.fixture(scope="module")
+def offline_page(browser, exported):
+    """The exported file in a fresh context where every request but file:// is refused (and recorded)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 1400})
+    refused = []
+
+    def file_only(route) -> None:
+        if route.request.url.startswith("file://"):
+            route.continue_()
+        else:
+            refused.append(route.request.url)
+            route.abort()
+
+    context.route("**", file_only)
+    page = context.new_page()
+    page.goto(exported[0].as_uri())
+    page.wait_for_function("() => document.body.dataset.state !== 'loading'", timeout=60_000)
+    page.refused = refused
+    yield page
+    context.close()
+
+
+def first_decoded_ms(page) -> float:
+    return page.wait_for_function(
+        "() => performance.getEntriesByName('latent-canvas:frame')[0]?.startTime", timeout=30_000).json_value()
+
+
+def test_the_exported_page_fits_the_budget(exported):
+    path, page = exported
+    assert path.stat().st_size == len(page.html) <= MAX_BYTES, page.asset_bytes
+    assert page.points == 10_000
+
+
+def test_the_page_decodes_its_first_image_from_disk_with_the_network_refused(offline_page):
+    assert offline_page.evaluate("document.body.dataset.state") == "ready", offline_page.inner_text("body")[:500]
+    RESULTS["first_image_ms"] = round(first_decoded_ms(offline_page), 1)
+    assert RESULTS["first_image_ms"] <= FIRST_IMAGE_MS
+    pixels = np.asarray(offline_page.evaluate(
+        "() => Array.from(performance.getEntriesByName('latent-canvas:frame')[0].detail.pixels)"))
+    assert pixels.size == 28 * 28 and pixels.std() > 0.05  # a digit, not a blank
+    assert offline_page.refused == []
+
+
+def test_dragging_the_pad_decodes_a_frame_per_move(offline_page):
+    first_decoded_ms(offline_page)
+    drag = drag_on_canvas(offline_page, CANVAS_PAD, arc_across_pad)
+    RESULTS["drag"] = drag.summary()
+    assert drag.frames_per_move >= 0.9, drag.summary()
+    save_small_png(offline_page.locator(CANVAS_IMAGE).screenshot(), ARTIFACTS / "standalone-decoded.png")
+
+
+def test_the_scatter_draws_every_point_and_shows_a_hovered_points_thumbnail(offline_page, exported):
+    wait_for_inspector(offline_page, 30_000)
+    assert offline_page.locator(INSPECTOR).get_attribute("data-points") == "10000"
+    stage = offline_page.locator(STAGE)
+    stage.scroll_into_view_if_needed()
+    box = stage.bounding_box()
+    for dx in np.linspace(0.3, 0.7, 9):  # across the middle of the cloud until a point is under the pointer
+        offline_page.mouse.move(box["x"] + dx * box["width"], box["y"] + box["height"] / 2)
+        if offline_page.locator(INSPECTOR).get_attribute("data-hover-index"):
+            break
+    index = offline_page.locator(INSPECTOR).get_attribute("data-hover-index")
+    assert index is not None
+    offline_page.locator(f"{INSPECTOR} .thumb-image[data-index='{index}']").wait_for(state="attached",
+                                                                                    timeout=10_000)
+    assert offline_page.refused == []
+    save_small_png(offline_page.screenshot(full_page=True), screenshot_path("standalone-page.png"))
+    RESULTS["hovered_index"] = int(index)
+    print("\n" + json.dumps(RESULTS))
+
+
+def test_a_recorded_drag_is_a_webm_with_one_frame_per_decoded_frame(offline_page):
+    first_decoded_ms(offline_page)
+    record = offline_page.locator(".latent-canvas .record")
+    record.click()
+    drag = drag_on_canvas(offline_page, CANVAS_PAD, arc_across_pad, moves=30)
+    with offline_page.expect_download() as download:
+        record.click()
+    recorded = offline_page.evaluate("performance.getEntriesByName('latent-canvas:recorded').at(-1).detail.frames")
+    data = open(download.value.path(), "rb").read()
+    assert download.value.suggested_filename == "latent-drag.webm" and data[:4] == b"\x1a\x45\xdf\xa3"  # EBML
+    # the frame at the start, then one per decode: a shown frame each (frames), at most one per move
+    assert drag.frames + 1 <= recorded <= drag.moves + 1, (recorded, drag.summary())
+    RESULTS["recording"] = {"frames": recorded, "moves": drag.moves, "shown_frames": drag.frames, "bytes": len(data)}
