@@ -100,7 +100,10 @@ def request(view: ModelView, split: str, params: ProjectionParams, retry: bool =
                          {"labels": labels, "threads": os.cpu_count() or 1},
                          on_progress=run.report, warm_pool=MAPS_POOL)
     run.job.on_end(functools.partial(_finish, run))
-    jobs.queue().submit(run.job, PROJECTIONS_OWNER, params.method)
+    run.message = "waiting for the server's map worker to start (once per server)"
+    # After the warm-up, whose worker (umap-learn imported, kernels compiled) the map then reuses: a map asked
+    # for meanwhile would otherwise compile the same kernels in a second worker on the same cores.
+    warm_up_maps().on_end(lambda _: jobs.queue().submit(run.job, PROJECTIONS_OWNER, params.method))
     return _with_queue_place(run)
 
 
