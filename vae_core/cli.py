@@ -19,7 +19,7 @@ from .embedding_export import FILES, embedding_table, write_projector
 from .errors import TrainingError, VAEError
 from .eta import format_duration, remaining_seconds
 from .export import DECODER_CLASS_INPUT, DECODER_INPUT, DECODER_OUTPUT, export_decoder_onnx
-from .metrics import FULL_EVAL, EvalConfig, encode_posterior, evaluate
+from .metrics import FULL_EVAL, EvalConfig, encode_posterior, evaluate_seeded
 from .models import VAEConfig
 from .train import (
     EpochEvent,
@@ -339,10 +339,10 @@ def _eval_examples(args, config: EvalConfig, dataset: Dataset) -> tuple[torch.Te
             raise VAEError(f"--limit must be >= 1, got {args.limit}")
         which = f"the first {min(args.limit, len(x_test)):,} of the {len(x_test):,}"
         return x_test[:args.limit], y_test[:args.limit], which
-    sample = config.sample(len(x_test))
-    if sample is None:
-        return x_test, y_test, "all"
-    return x_test[sample], y_test[sample], f"a fixed random sample of {len(sample):,} of the {len(x_test):,}"
+    x, y = config.chosen(x_test, y_test)
+    if len(x) == len(x_test):
+        return x, y, "all"
+    return x, y, f"a fixed random sample of {len(x):,} of the {len(x_test):,}"
 
 
 def cmd_eval(args) -> int:
@@ -352,9 +352,9 @@ def cmd_eval(args) -> int:
     dataset = _load_data_for(args, ckpt.dataset)
     x, y, which = _eval_examples(args, config, dataset)
     ckpt.model.to(resolve_device(args.device))
-    torch.manual_seed(0)
     bar = ProgressBar(len(x))
-    r = evaluate(ckpt.model, x, k=config.k, y=y, on_batch=lambda done, total: bar.update(done, "examples"))
+    r = evaluate_seeded(ckpt.model, x, k=config.k, y=y, seed=config.seed,
+                        on_batch=lambda done, total: bar.update(done, "examples"))
     bar.close()
     seconds = bar.elapsed
     n_test = len(dataset.x_test)
