@@ -32,6 +32,7 @@ PAGES = [
     ("pages/interpolate.py", "Interpolation", ":material/linear_scale:"),
     ("pages/directions.py", "Directions", ":material/arrow_outward:"),
     ("pages/prior.py", "Prior and holes", ":material/blur_circular:"),
+    ("pages/compare.py", "Compare models", ":material/compare:"),
     ("pages/theory.py", "Theory: KL & ELBO", ":material/functions:"),
 ]
 

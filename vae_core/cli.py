@@ -1,4 +1,4 @@
-"""Command line: `python -m vae_core train|eval|encode|export ...` (also under torchrun for several processes)."""
+"""Command line: `python -m vae_core train|eval|encode|export|half ...` (also under torchrun for several processes)."""
 
 from __future__ import annotations
 
@@ -13,12 +13,13 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import DatasetInfo, load_checkpoint
+from .checkpoint import DatasetInfo, load_checkpoint, with_float16_weights
 from .data import DATA_ROOT, DATASETS, DEFAULT_DATASET, DEFAULT_IMAGE_SIZE, SPLITS, Dataset, load_dataset
 from .embedding_export import FILES, embedding_table, write_projector
 from .errors import TrainingError, VAEError
 from .eta import format_duration, remaining_seconds
 from .export import DECODER_CLASS_INPUT, DECODER_INPUT, DECODER_OUTPUT, export_decoder_onnx
+from .files import write_atomically
 from .metrics import FULL_EVAL, EvalConfig, encode_posterior, evaluate_seeded
 from .models import VAEConfig
 from .train import (
@@ -147,6 +148,11 @@ def build_parser() -> argparse.ArgumentParser:
     for sub_parser in (ev, enc):
         sub_parser.add_argument("--device", default="auto", choices=TrainConfig.DEVICES,
                                 help="where the model runs (auto picks cuda when available)")
+
+    half = sub.add_parser("half", help="store a checkpoint's weights as float16 (half its weights' bytes; they load "
+                          "as float32), in place unless --out")
+    half.add_argument("checkpoint")
+    half.add_argument("--out", help="write here instead (default: replace CHECKPOINT)")
 
     exp = sub.add_parser("export", help="write the decoder (z -> mean image; a conditional model's takes the class "
                          "too) as an ONNX file, or the embedding in the Embedding Projector's format")
@@ -345,6 +351,14 @@ def _eval_examples(args, config: EvalConfig, dataset: Dataset) -> tuple[torch.Te
     return x, y, f"a fixed random sample of {len(x):,} of the {len(x_test):,}"
 
 
+def cmd_half(args) -> int:
+    source = Path(args.checkpoint)
+    data = with_float16_weights(source.read_bytes())
+    out = write_atomically(args.out or source, data)
+    print(f"{out}: {source.stat().st_size / 2**20:.2f} MiB -> {len(data) / 2**20:.2f} MiB (float16 weights)")
+    return 0
+
+
 def cmd_eval(args) -> int:
     base = FULL_EVAL if args.full else EvalConfig()  # -k overrides either
     config = EvalConfig(k=base.k if args.k is None else args.k, examples=base.examples, seed=base.seed)
@@ -480,6 +494,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_train(args, argv)
         if args.command == "export":
             return cmd_export(args)
+        if args.command == "half":
+            return cmd_half(args)
         return cmd_eval(args) if args.command == "eval" else cmd_encode(args)
     except (VAEError, ValueError, OSError) as exc:  # OSError: an output folder that is missing or read-only
         print(f"error: {exc}", file=sys.stderr)
