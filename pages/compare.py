@@ -10,12 +10,14 @@ import streamlit as st
 from ui import comparison
 from ui.comparison import Compared
 from ui.comparison_figures import MODEL_COLORS, kl_per_dimension, latent_maps, rate_distortion
+from ui.components.latent_canvas import latent_canvas
 from ui.navigation import page_header
 from ui.widgets import image_rows, image_urls
 from vae_core.errors import VAEError
 from vae_core.projection import pca_plane
 
 MOVED_K, MOVED_TOP = 10, 8
+PAD_LIMIT = 3.0  # the sliders' range, in prior standard deviations
 
 
 def choose_models() -> list[Compared]:
@@ -99,9 +101,27 @@ def what_moved_section(models: list[Compared]) -> None:
 
 page_header("Compare models", "Several models of one dataset side by side: the ELBO's trade-off between rate (KL) and "
             "distortion (reconstruction), made visible.")
+def same_z_section(models: list[Compared]) -> None:
+    st.subheader("Same z, every model")
+    first, *rest = models
+    shapes = {(m.view.checkpoint.config.latent_dim, m.view.checkpoint.config.conditional) for m in models}
+    if len(shapes) > 1 or first.view.checkpoint.config.conditional:
+        st.info("One pad drives every decoder only for unconditional models of one latent size.")
+        return
+    st.caption("Drag on the pad (the first model's test codes): every model decodes the same code, in your browser.")
+    activity = first.view.activity
+    state = latent_canvas(first.view.checkpoint, first.view.encodings()[0], first.view.labels(),
+                          start=np.zeros(len(activity.kl)), start_id="zero", dims=activity.most_active_first,
+                          kl=activity.kl, limit=PAD_LIMIT, key="compare_canvas",
+                          others=[(m.label, m.view.checkpoint) for m in rest])
+    if state.problem:
+        st.warning(f"In-browser decoding is off: {state.problem}.")
+
+
 models = choose_models()
 st.markdown(" ".join(f"<span style='color:{c}'>●</span> {m.label}" for c, m in zip(MODEL_COLORS, models, strict=False)),
             unsafe_allow_html=True)
 rate_distortion_section(models)
 same_x_section(models)
 what_moved_section(models)
+same_z_section(models)

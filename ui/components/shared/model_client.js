@@ -6,7 +6,8 @@
 //
 // A component makes one ModelClient per model it runs: the client reports the model's status, runs only the
 // newest request (one that arrives while a run is busy replaces the one waiting) and, at the animation frame that
-// shows a result, leaves the component's performance mark (tests and benchmarks read them).
+// shows a result, leaves the component's performance mark (tests and benchmarks read them). A client given a list
+// of specs runs them as one: each request runs every model, and their outputs are shown together (the same frame).
 
 const RUNTIMES = (globalThis.__modelRuntimes ??= new Map()); // runtime URL -> Promise<ort>
 const SESSIONS = (globalThis.__modelSessions ??= new Map()); // model URL -> Promise<{ort, session}>
@@ -83,15 +84,17 @@ class ModelClient {
     this.model = null;
   }
 
-  // Runs the model of `spec` from now on (loading it unless the page has it); a no-op for the model in use.
+  // Runs the model of `spec` (or the models of a list of specs) from now on, loading each unless the page has it;
+  // a no-op for the models in use.
   use(spec) {
-    if (spec.url === this.spec?.url) return;
-    this.spec = spec;
-    this.model = null;
+    const specs = [spec].flat();
+    const key = specs.map(({ url }) => url).join(" ");
+    if (key === this.key) return;
+    Object.assign(this, { key, spec, specs, model: null });
     if (typeof WebAssembly !== "object") return this.fail("this browser has no WebAssembly");
-    loadModel(spec).then((model) => {
+    Promise.all(specs.map(loadModel)).then((models) => {
       if (this.spec !== spec || this.destroyed) return;
-      this.model = model;
+      this.model = models;
       this.setStatus({ state: "ready" });
       this.drain();
     }, (error) => {
@@ -102,7 +105,8 @@ class ModelClient {
 
   // Runs the newest request once the model is ready: {inputs(spec) -> the graph's inputs (runModel), show(output,
   // runMs) -> the frame mark's detail, or null when the result is no longer wanted}; `output` is the data of the
-  // spec's output. A request made while a run is busy replaces the one waiting.
+  // spec's output (for a list of specs: the list of each one's, in order). A request made while a run is busy
+  // replaces the one waiting.
   request(request) {
     this.waiting = request;
     this.drain();
@@ -115,11 +119,12 @@ class ModelClient {
       while (this.waiting && this.model && !this.destroyed) {
         const { inputs, show } = this.waiting;
         this.waiting = null;
-        const { model, spec } = this;
+        const { model, spec, specs } = this;
         const started = performance.now();
-        const outputs = await runModel(model, inputs(spec));
+        const outputs = [];
+        for (const [i, each] of specs.entries()) outputs.push((await runModel(model[i], inputs(each)))[each.output].data);
         if (model !== this.model) continue; // the model changed during the run: its result is not wanted
-        const detail = show(outputs[spec.output].data, performance.now() - started);
+        const detail = show(Array.isArray(spec) ? outputs : outputs[0], performance.now() - started);
         if (detail) this.markAtFrame(detail);
       }
     } catch (error) {
