@@ -108,7 +108,8 @@ def same_z_section(models: list[Compared]) -> None:
     if len(shapes) > 1 or first.view.checkpoint.config.conditional:
         st.info("One pad drives every decoder only for unconditional models of one latent size.")
         return
-    st.caption("Drag on the pad (the first model's test codes): every model decodes the same code, in your browser.")
+    st.caption(f"Drag on the pad ({first.label}'s test codes; its image is the large one): every model decodes the "
+               "same code, in your browser.")
     activity = first.view.activity
     state = latent_canvas(first.view.checkpoint, first.view.encodings()[0], first.view.labels(),
                           start=np.zeros(len(activity.kl)), start_id="zero", dims=activity.most_active_first,
