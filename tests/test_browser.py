@@ -203,7 +203,7 @@ def test_two_sessions_train_and_explore_without_seeing_each_other(browser, app_u
 
 
 APP_TITLES = ["Overview", "Train", "Latent sliders", "Latent scatter", "Interpolation", "Directions", "Prior and holes",
-              "Theory: KL & ELBO"]
+              "Compare models", "Theory: KL & ELBO"]
 
 
 def test_a_deep_link_as_a_fresh_servers_first_request_gets_the_apps_navigation(browser):
