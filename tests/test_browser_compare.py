@@ -7,6 +7,9 @@ under `make screenshots`)."""
 
 from __future__ import annotations
 
+import os
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -85,8 +88,13 @@ def test_dragging_one_pad_repaints_every_models_image_in_the_same_frame_as_torch
 def test_the_compare_page_opens_on_the_beta_sweep_and_its_pad_drives_every_models_decoder(browser, app_url):
     names = default_choice([path.name for path in SWEEP])
     models = sorted((ROOT / "checkpoints" / name for name in names), key=lambda p: load_checkpoint(p).config.beta)
+    started = time.perf_counter()
     page = open_app(browser, app_url, "/compare")
     page.locator(".latent-canvas .status").filter(has_text="Decoded in your browser").wait_for(timeout=FIRST_LOAD_MS)
+    ready_s = time.perf_counter() - started  # a fresh server: evaluations, encodings and decoder exports included
+    RESULTS[f"Compare page, {len(models)} models: open to pad ready, fresh server"] = {
+        "seconds": round(ready_s, 1), "load_1min": round(os.getloadavg()[0], 2)}
+    print(f"\nCompare page with {len(models)} models, open -> pad ready: {ready_s:.1f} s")
     page.locator(CANVAS_PAD).scroll_into_view_if_needed()
     since = page.evaluate("performance.now()")
 
