@@ -56,7 +56,7 @@ def map_codes(model: Compared) -> np.ndarray:
 
 
 def _on_map_click() -> None:
-    points = st.session_state["compare_maps"].selection.points
+    points = st.session_state["compare_maps"]["selection"]["points"]
     if points:
         st.session_state["compare_example"] = int(np.ravel(points[0]["customdata"])[0])
 
@@ -66,7 +66,8 @@ def same_x_section(models: list[Compared]) -> None:
     st.caption("Each model's test codes (a 2-D model's own axes, else the PCA plane). Click a point, or type its "
                "index: it is ringed in every map, with each model's reconstruction below.")
     test = models[0].view.dataset.split("test")
-    st.session_state.setdefault("compare_example", 0)
+    if st.session_state.get("compare_example", len(test)) >= len(test):  # none yet, or another dataset's
+        st.session_state["compare_example"] = 0
     selected = st.number_input("Test example", 0, len(test) - 1, key="compare_example")
     st.plotly_chart(latent_maps(models, [map_codes(m) for m in models], test.y.numpy(),
                                 models[0].view.checkpoint.dataset.class_names, selected),
