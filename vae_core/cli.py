@@ -352,10 +352,10 @@ def _eval_examples(args, config: EvalConfig, dataset: Dataset) -> tuple[torch.Te
 
 
 def cmd_half(args) -> int:
-    source = Path(args.checkpoint)
-    data = with_float16_weights(source.read_bytes())
-    out = write_atomically(args.out or source, data)
-    print(f"{out}: {source.stat().st_size / 2**20:.2f} MiB -> {len(data) / 2**20:.2f} MiB (float16 weights)")
+    before = Path(args.checkpoint).read_bytes()
+    data = with_float16_weights(before)
+    out = write_atomically(args.out or args.checkpoint, data)
+    print(f"{out}: {len(before) / 2**20:.2f} MiB -> {len(data) / 2**20:.2f} MiB (float16 weights)")
     return 0
 
 
