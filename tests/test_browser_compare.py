@@ -41,7 +41,7 @@ PIXEL_TOLERANCE = 1e-3  # browser (WebAssembly) vs torch, per pixel in [0, 1]
 GOAL_FRAMES_PER_MOVE = 0.9
 CI_P95_LIMIT_MS = 2 * 33  # twice the goal of two frames at 60 Hz: CI boxes are shared
 RESULTS: dict[str, dict] = {}
-TALL = {"width": 1280, "height": 3000}  # the whole Compare page in one screenshot
+TALL = {"width": 1280, "height": 3300}  # the whole Compare page in one screenshot
 
 # Every frame painted for a pointer move since `since`: how many images it showed; and the last frame's images.
 FRAMES = """(since) => {
@@ -104,6 +104,7 @@ def test_the_compare_page_opens_on_the_beta_sweep_and_its_pad_drives_every_model
     assert set(frames["images"]) == {len(models)} and result.frames_per_move >= GOAL_FRAMES_PER_MOVE
     assert_each_image_is_torchs(models, [result.pixels, *frames["others"]], result.z)
     page.set_viewport_size(TALL)  # the app scrolls inside its main element: a full-page shot would not show more
+    page.evaluate("document.querySelectorAll('*').forEach((el) => { el.scrollTop = 0; })")  # the drag scrolled
     settle_for_screenshot(page)
     assert page.locator(EXCEPTION).count() == 0
     save_small_png(page.screenshot(), screenshot_path("compare-beta-sweep.png"))
