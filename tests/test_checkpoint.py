@@ -110,9 +110,11 @@ def test_shipped_checkpoints_load_are_small_and_record_their_command(path):
     assert ckpt.command.startswith("python -m vae_core train") and f"--out checkpoints/{path.name}" in ckpt.command
     assert f"--latent-dim {ckpt.config.latent_dim}" in ckpt.command
     assert "root" not in ckpt.dataset.options  # bundled data: reloads on any machine, no path to go stale
-    # nats per image; an untrained model scores about -44 on digits and -543 on MNIST
+    # nats per image; an untrained model scores about -44 on digits and -543 on MNIST; a beta-VAE (the beta sweep's
+    # mnist-2d-beta*) trades ELBO for a smaller or larger rate by design
     image_shape, good_elbo = {"digits": ((1, 8, 8), -30), "mnist": ((1, 28, 28), -145)}[ckpt.dataset.name]
-    assert ckpt.config.image_shape == image_shape and ckpt.test_elbo > good_elbo
+    slack = 1.0 if ckpt.config.beta == 1 else 1.3
+    assert ckpt.config.image_shape == image_shape and ckpt.test_elbo > good_elbo * slack
 
 
 def test_the_default_and_the_digits_checkpoints_are_shipped():

@@ -33,6 +33,7 @@ PAGES = [
     ("pages/encode.py", "Encode a drawing", ":material/draw:"),
     ("pages/directions.py", "Directions", ":material/arrow_outward:"),
     ("pages/prior.py", "Prior and holes", ":material/blur_circular:"),
+    ("pages/compare.py", "Compare models", ":material/compare:"),
     ("pages/theory.py", "Theory: KL & ELBO", ":material/functions:"),
 ]
 

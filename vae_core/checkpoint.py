@@ -4,7 +4,8 @@ One `.safetensors` file: the weights as safetensors tensors, and in its header m
 with the model config, dataset, training history (recon, KL, ELBO kept apart), epoch, the command that
 trained it, library versions and creation time. The history's per-step rows are stored as one tensor per
 column (`history.<split>.<key>`, int64 or float64: exact, at 8 bytes a value where JSON took about 17); the
-metadata names the columns. Files with the rows in the JSON (before this) load as they did. Files are
+metadata names the columns. Files with the rows in the JSON (before this) load as they did. Weights are float32, or
+float16 in a file made smaller by `with_float16_weights` (they load as float32). Files are
 written atomically (temp file + rename) and validated fully on load; no pickle is ever read.
 """
 
@@ -36,6 +37,7 @@ HISTORY_SPLITS = ("train", "test")
 _HISTORY_DTYPES = {"I64": torch.int64, "F64": torch.float64}
 _COLUMN_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 ADAM_STATE = ("exp_avg", "exp_avg_sq", "step")
+WEIGHT_DTYPES = ("F32", "F16")  # a model's weights load as float32 either way (`with_float16_weights`)
 METADATA_KEY = "vae_explorer"
 SUFFIX = ".safetensors"
 MAX_CHECKPOINT_BYTES = 256 * 1024 * 1024
@@ -150,6 +152,17 @@ def checkpoint_bytes(
         metadata["history"][split] = rows if columns is None else {"columns": list(columns)}
         tensors.update({f"{HISTORY_PREFIX}{split}.{key}": values for key, values in (columns or {}).items()})
     return save(tensors, metadata={METADATA_KEY: json.dumps(metadata)})
+
+
+def with_float16_weights(data: bytes) -> bytes:
+    """The checkpoint `data` with its model weights stored as float16 (half the bytes; they load as float32, rounded
+    to float16's 11 significant bits), everything else (metadata, history, replay, Adam's state) as it was; raises
+    CheckpointError on a bad file."""
+    from safetensors.torch import load, save
+
+    weights = load_checkpoint_bytes(data).model.state_dict().keys()
+    tensors = {key: t.half() if key in weights else t for key, t in load(data).items()}
+    return save(tensors, metadata=_read_header(data)["__metadata__"])
 
 
 def _history_columns(rows: list[dict]) -> dict[str, torch.Tensor] | None:
@@ -294,8 +307,8 @@ def _check_tensors(header: dict, config: VAEConfig, history) -> None:
     """Compare declared tensors with what the config builds, before any real allocation."""
     with torch.device("meta"):
         model = VAE(config)
-    expected = {k: (tuple(v.shape), "F32") for k, v in model.state_dict().items()}
-    adam = {f"{OPTIMIZER_PREFIX}{i}.{name}": (tuple(p.shape) if name != "step" else (), "F32")
+    expected = {k: (tuple(v.shape), WEIGHT_DTYPES) for k, v in model.state_dict().items()}
+    adam = {f"{OPTIMIZER_PREFIX}{i}.{name}": (tuple(p.shape) if name != "step" else (), ("F32",))
             for i, p in enumerate(model.parameters()) for name in ADAM_STATE}
     if any(k.startswith(OPTIMIZER_PREFIX) for k in header):  # optional, but then complete
         expected.update(adam)
@@ -314,11 +327,10 @@ def _check_tensors(header: dict, config: VAEConfig, history) -> None:
     if set(declared) != set(expected):
         missing, extra = sorted(set(expected) - set(declared)), sorted(set(declared) - set(expected))
         raise CheckpointError(f"weights do not match the config: missing {missing[:5]}, unexpected {extra[:5]}")
-    for key, (shape, dtype) in expected.items():
-        if declared[key] != (shape, dtype):
-            raise CheckpointError(
-                f"tensor {key!r} is {declared[key][1]} {list(declared[key][0])}, the config needs {dtype} {list(shape)}"
-            )
+    for key, (shape, dtypes) in expected.items():
+        if declared[key][0] != shape or declared[key][1] not in dtypes:
+            raise CheckpointError(f"tensor {key!r} is {declared[key][1]} {list(declared[key][0])}, the config needs "
+                                  f"{' or '.join(dtypes)} {list(shape)}")
 
 
 def load_checkpoint_bytes(data: bytes) -> Checkpoint:

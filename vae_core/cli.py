@@ -1,4 +1,4 @@
-"""Command line: `python -m vae_core train|eval|encode|export ...` (also under torchrun for several processes)."""
+"""Command line: `python -m vae_core train|eval|encode|export|half ...` (also under torchrun for several processes)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import DatasetInfo, load_checkpoint
+from .checkpoint import DatasetInfo, load_checkpoint, with_float16_weights
 from .data import DATA_ROOT, DATASETS, DEFAULT_DATASET, DEFAULT_IMAGE_SIZE, SPLITS, Dataset, load_dataset
 from .embedding_export import FILES, embedding_table, write_projector
 from .errors import TrainingError, VAEError
@@ -29,7 +29,8 @@ from .export import (
     PARTS,
     export_onnx,
 )
-from .metrics import FULL_EVAL, EvalConfig, encode_posterior, evaluate
+from .files import write_atomically
+from .metrics import FULL_EVAL, EvalConfig, encode_posterior, evaluate_seeded
 from .models import VAEConfig
 from .standalone import standalone_page, write_standalone_page
 from .train import (
@@ -158,6 +159,11 @@ def build_parser() -> argparse.ArgumentParser:
     for sub_parser in (ev, enc):
         sub_parser.add_argument("--device", default="auto", choices=TrainConfig.DEVICES,
                                 help="where the model runs (auto picks cuda when available)")
+
+    half = sub.add_parser("half", help="store a checkpoint's weights as float16 (half its weights' bytes; they load "
+                          "as float32), in place unless --out")
+    half.add_argument("checkpoint")
+    half.add_argument("--out", help="write here instead (default: replace CHECKPOINT)")
 
     exp = sub.add_parser("export", help="write the decoder (z -> mean image) or the encoder (image -> mu, logvar) as "
                          "an ONNX file (a conditional model's takes the class too), or the embedding in the "
@@ -357,10 +363,18 @@ def _eval_examples(args, config: EvalConfig, dataset: Dataset) -> tuple[torch.Te
             raise VAEError(f"--limit must be >= 1, got {args.limit}")
         which = f"the first {min(args.limit, len(x_test)):,} of the {len(x_test):,}"
         return x_test[:args.limit], y_test[:args.limit], which
-    sample = config.sample(len(x_test))
-    if sample is None:
-        return x_test, y_test, "all"
-    return x_test[sample], y_test[sample], f"a fixed random sample of {len(sample):,} of the {len(x_test):,}"
+    x, y = config.chosen(x_test, y_test)
+    if len(x) == len(x_test):
+        return x, y, "all"
+    return x, y, f"a fixed random sample of {len(x):,} of the {len(x_test):,}"
+
+
+def cmd_half(args) -> int:
+    before = Path(args.checkpoint).read_bytes()
+    data = with_float16_weights(before)
+    out = write_atomically(args.out or args.checkpoint, data)
+    print(f"{out}: {len(before) / 2**20:.2f} MiB -> {len(data) / 2**20:.2f} MiB (float16 weights)")
+    return 0
 
 
 def cmd_eval(args) -> int:
@@ -370,9 +384,9 @@ def cmd_eval(args) -> int:
     dataset = _load_data_for(args, ckpt.dataset)
     x, y, which = _eval_examples(args, config, dataset)
     ckpt.model.to(resolve_device(args.device))
-    torch.manual_seed(0)
     bar = ProgressBar(len(x))
-    r = evaluate(ckpt.model, x, k=config.k, y=y, on_batch=lambda done, total: bar.update(done, "examples"))
+    r = evaluate_seeded(ckpt.model, x, k=config.k, y=y, seed=config.seed,
+                        on_batch=lambda done, total: bar.update(done, "examples"))
     bar.close()
     seconds = bar.elapsed
     n_test = len(dataset.x_test)
@@ -519,6 +533,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_train(args, argv)
         if args.command == "export":
             return cmd_export(args)
+        if args.command == "half":
+            return cmd_half(args)
         return cmd_eval(args) if args.command == "eval" else cmd_encode(args)
     except (VAEError, ValueError, OSError) as exc:  # OSError: an output folder that is missing or read-only
         print(f"error: {exc}", file=sys.stderr)

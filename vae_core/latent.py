@@ -95,6 +95,27 @@ def nearest_neighbours(mu: np.ndarray, query_indices, k: int, chunk: int = 256) 
     return torch.cat(found).numpy(), torch.cat(distances).numpy()
 
 
+def neighbourhood_change(codes_a: np.ndarray, codes_b: np.ndarray, k: int = 10) -> np.ndarray:
+    """How much each example's k nearest neighbours differ between two models' codes of the same examples (N, Da)
+    and (N, Db): 1 - Jaccard(knn_a, knn_b) per example (N,), 0 when both models give it the same neighbours, 1 when
+    they share none. Only the neighbour sets count, so scaling or rotating one model's codes changes nothing."""
+    if len(codes_a) != len(codes_b):
+        raise ValueError(f"the codes must be of the same examples, got {len(codes_a)} and {len(codes_b)} rows")
+    everyone = np.arange(len(codes_a))
+    a, b = (nearest_neighbours(codes, everyone, k)[0] for codes in (codes_a, codes_b))
+    both = np.sort(np.concatenate([a, b], axis=1), axis=1)  # each set has no repeats: a repeat here is shared
+    shared = (both[:, 1:] == both[:, :-1]).sum(axis=1)
+    return 1.0 - shared / (a.shape[1] + b.shape[1] - shared)
+
+
+def most_moved(codes_a: np.ndarray, codes_b: np.ndarray, k: int = 10, top: int = 12) -> tuple[np.ndarray, np.ndarray]:
+    """The `top` examples whose neighbourhoods differ most between the two models (`neighbourhood_change`), most
+    first (ties in index order): (indices (top,), change (top,))."""
+    change = neighbourhood_change(codes_a, codes_b, k)
+    order = np.argsort(-change, kind="stable")[:top]
+    return order, change[order]
+
+
 @torch.no_grad()
 def reencode(model: VAE, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
     """mu(decode(z)): the posterior mean of each code's decoded image, (M, D) on the CPU (decoded and encoded as

@@ -45,6 +45,11 @@ class EvalConfig:
         chosen = np.random.default_rng(self.seed).choice(n, self.examples, replace=False)
         return torch.from_numpy(np.sort(chosen))
 
+    def chosen(self, x: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The rows of (x, y) this config evaluates (`sample`)."""
+        rows = self.sample(len(x))
+        return (x, y) if rows is None else (x[rows], None if y is None else y[rows])
+
 
 FULL_EVAL = EvalConfig(k=100, examples=None)
 
@@ -176,6 +181,23 @@ def evaluate(model: VAE, x: torch.Tensor, k: int = 100, y: torch.Tensor | None =
     result["active_units"] = active_units(encode_posterior(model, x, y).mu)
     result["k"] = k
     return result
+
+
+def evaluate_seeded(model: VAE, x: torch.Tensor, k: int = 100, y: torch.Tensor | None = None, seed: int = 0,
+                    on_batch: OnBatch | None = None) -> dict[str, float]:
+    """`evaluate` with its z draws seeded (the global RNG is left as it was), so the same model and examples give
+    the same numbers wherever they are evaluated: the CLI's `eval` and the Compare page."""
+    with torch.random.fork_rng(devices=[model.device] if model.device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        return evaluate(model, x, k=k, y=y, on_batch=on_batch)
+
+
+def evaluate_test_sample(model: VAE, x_test: torch.Tensor, y_test: torch.Tensor | None,
+                         config: EvalConfig = EvalConfig(), on_batch: OnBatch | None = None) -> dict[str, float]:
+    """What `python -m vae_core eval` prints for `config` (the quick estimate by default): `evaluate_seeded` on the
+    config's examples of the test split."""
+    x, y = config.chosen(x_test, y_test)
+    return evaluate_seeded(model, x, k=config.k, y=y, seed=config.seed, on_batch=on_batch)
 
 
 @torch.no_grad()

@@ -30,10 +30,11 @@ def canvas_url(tmp_path_factory):
         yield url
 
 
-def open_canvas(browser, canvas_url: str, checkpoint, device: dict | None = None):
-    """The test app on `checkpoint`, in a new context: `device` is new_context's arguments (a desktop window)."""
+def open_canvas(browser, canvas_url: str, checkpoint, device: dict | None = None, others=()):
+    """The test app on `checkpoint` (and `others` decoding the same code), in a new context: `device` is
+    new_context's arguments (a desktop window)."""
     page = browser.new_context(**(device or {"viewport": VIEWPORT})).new_page()
-    page.goto(f"{canvas_url}/?checkpoint={checkpoint}")
+    page.goto(f"{canvas_url}/?checkpoint={checkpoint}" + (f"&others={','.join(map(str, others))}" if others else ""))
     page.wait_for_function(READY, timeout=FIRST_LOAD_MS)
     page.locator(".latent-canvas .image").wait_for()
     return page

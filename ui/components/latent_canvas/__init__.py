@@ -12,6 +12,8 @@ trip; the code comes back to Python on release. This wrapper is the only place t
   data.start    {"id", "z"}: the browser moves its code to z whenever id changes
   data.sliders  {"dims": the dimensions shown, in order; "kl": per dimension; "limit": slider range}
   data.decoded_class  the class a conditional model's code is decoded as (None for an unconditional model)
+  data.others   [{"name", "decoder"}]: other models of the same latent size and image shape, each decoding the
+                same code beside the model's image, run by the same client and painted in the same frame
   state status  {"state": "ready"} or {"state": "error", "reason": why in-browser decoding is off}; sent once
                 per mount and on change (each report is a rerun)
   state code    {"start": the start id it was edited from, "z": [...]}, on every release
@@ -60,12 +62,14 @@ def _forget_sent_model(sent_key: str) -> None:
 
 def latent_canvas(checkpoint: Checkpoint, codes: np.ndarray, labels: np.ndarray, *, start: np.ndarray,
                   start_id: str, dims: Sequence[int], kl: np.ndarray, limit: float,
-                  key: str = "sliders_canvas", decoded_class: int = 0) -> CanvasState:
+                  key: str = "sliders_canvas", decoded_class: int = 0,
+                  others: Sequence[tuple[str, Checkpoint]] = ()) -> CanvasState:
     """Mount the canvas for `checkpoint`; the pad shows `codes` (N, D) coloured by `labels` (N,).
 
     The browser's code starts at `start` (D,) and returns there whenever `start_id` changes; `dims` are the
     sliders shown, in order, each labelled with its `kl`; sliders span [-limit, limit]. A conditional model's
-    image is decoded as class `decoded_class`.
+    image is decoded as class `decoded_class`. `others` (name, checkpoint): unconditional models of the same
+    latent size and image shape, each drawing the same code beside it.
     """
     start = np.asarray(start, dtype=np.float32)
     problem = runtime.problem()
@@ -79,12 +83,21 @@ def latent_canvas(checkpoint: Checkpoint, codes: np.ndarray, labels: np.ndarray,
         key=key,
         data={"model": model, "start": {"id": start_id, "z": start.tolist()},
               "sliders": {"dims": [int(d) for d in dims], "kl": rounded(kl), "limit": limit},
-              "decoded_class": int(decoded_class) if checkpoint.config.conditional else None},
+              "decoded_class": int(decoded_class) if checkpoint.config.conditional else None,
+              "others": [_other(checkpoint, name, other) for name, other in others]},
         on_status_change=lambda: None, on_code_change=lambda: None,
         on_model_missing_change=functools.partial(_forget_sent_model, sent_key),
     )
     st.session_state[sent_key] = sha256
     return _state(result, start, start_id)
+
+
+def _other(checkpoint: Checkpoint, name: str, other: Checkpoint) -> dict:
+    fits = (other.config.latent_dim, other.config.image_shape) == (checkpoint.config.latent_dim,
+                                                                   checkpoint.config.image_shape)
+    if not fits or other.config.conditional:
+        raise ValueError(f"{name} cannot decode the same code: another latent size or image shape, or conditional")
+    return {"name": name, "decoder": runtime.decoder(other)}
 
 
 def _state(result, start: np.ndarray, start_id: str) -> CanvasState:

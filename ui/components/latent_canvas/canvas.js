@@ -7,7 +7,8 @@
 // LatentCanvas lives per parentElement. A model's payload (its points and plane, the decoder's URL) lives per page,
 // keyed by checkpoint sha256, because Python sends it once per session and a remount (page switch and back) must
 // not need it again. A conditional model's one graph decodes every class: the class chosen on the page comes in
-// data.decoded_class.
+// data.decoded_class. data.others (models of the same latent size and image shape) are decoded with the same code, by
+// the same client, and painted in the same frame.
 
 const MODELS = (globalThis.__latentCanvasModels ??= new Map()); // sha256 -> model payload
 const FRAME_MARK = "latent-canvas:frame"; // performance marks the browser test reads
@@ -42,7 +43,7 @@ class LatentCanvas {
       axisY: find(".axis-y"), legend: find(".legend"), planeChoice: find(".plane-choice"),
       axisChoices: root.querySelectorAll(".axis-choice"), classRow: find(".class-row"),
       classImages: find(".class-images"), mapToggle: find(".map-toggle"), contoursToggle: find(".contours-toggle"),
-      home: find(".home"), record: find(".record"),
+      home: find(".home"), record: find(".record"), others: find(".others"), otherImages: find(".other-images"),
     };
     this.el.record.addEventListener("click", () => (this.recorder ? this.stopRecording() : this.startRecording()));
     this.decoder = new ModelClient({
@@ -87,8 +88,9 @@ class LatentCanvas {
     this.decodedClass = data.decoded_class; // a conditional model's: the same session decodes every class
     this.setSliders(data.sliders);
     if (newModel) this.setModel(model);
+    const newOthers = this.setOthers(model, data.others ?? []);
     this.showCode();
-    if (restart || newClass) this.requestDecode(null); // decoded once the decoder is ready
+    if (restart || newClass || newOthers) this.requestDecode(null); // decoded once the decoder is ready
   }
 
   setModel(model) {
@@ -99,7 +101,27 @@ class LatentCanvas {
     Object.assign(this.el.image, { width: model.image_shape[2], height: model.image_shape[1] });
     this.setClassRow(model);
     this.pad.setMap(this.el.mapToggle.checked ? this.map : null);
-    this.decoder.use(model.decoder);
+  }
+
+  // The other models' images (one canvas each, captioned) and one client for every decoder; true when they changed.
+  setOthers(model, others) {
+    const layout = JSON.stringify([model.sha256, others.map(({ name, decoder }) => [name, decoder.url])]);
+    if (layout === this.othersLayout) return false;
+    this.othersLayout = layout;
+    this.others = others;
+    const [, height, width] = model.image_shape;
+    this.el.others.classList.toggle("hidden", !others.length);
+    const figures = others.map(({ name }) => {
+      const canvas = Object.assign(document.createElement("canvas"), { className: "other-image", width, height });
+      canvas.setAttribute("aria-label", `decoded by ${name}`);
+      const figure = document.createElement("figure");
+      figure.append(canvas, Object.assign(document.createElement("figcaption"), { textContent: name }));
+      return figure;
+    });
+    this.el.otherImages.replaceChildren(...figures);
+    this.otherCanvases = figures.map((figure) => figure.firstChild);
+    this.decoder.use(others.length ? [model.decoder, ...others.map(({ decoder }) => decoder)] : model.decoder);
+    return true;
   }
 
   onStatus(status) {
@@ -141,21 +163,34 @@ class LatentCanvas {
   // --- decoding and painting ---
 
   // The newest code wins (ModelClient): moves that arrive during a decode are coalesced. A conditional model's
-  // code is decoded as every class in one batch (the row), the chosen class's image among them.
+  // code is decoded as every class in one batch (the row), the chosen class's image among them. With other models,
+  // the client runs every decoder on the code and shows all images at once.
   requestDecode(moveTime) {
-    const { model, decodedClass: label } = this;
+    const { model, decodedClass: label, others } = this;
     const z = Float32Array.from(this.z);
     const labels = model.decoder.class_input ? model.points.names.map((_, k) => k) : null;
     this.decoder.request({
       inputs: (spec) => decoderInputs(spec, labels ? repeated(z, labels.length) : z, z.length, labels),
-      show: (pixels, decodeMs) => {
-        if (model !== this.model) return null; // the model changed during the decode: its image is not wanted
+      show: (outputs, decodeMs) => {
+        if (model !== this.model || others !== this.others) return null; // changed during the decode: not wanted
+        const [pixels, ...otherPixels] = others.length ? outputs : [outputs];
         const size = pixels.length / (labels?.length ?? 1);
         if (labels) this.paintClassRow(pixels, size);
-        const shown = labels ? pixels.slice(label * size, (label + 1) * size) : pixels;
+        const choose = (images) => (labels ? images.slice(label * size, (label + 1) * size) : images);
+        const shown = choose(pixels);
         this.paint(shown, decodeMs, labels?.length ?? 1);
-        return { moveTime, decodeMs, batch: labels?.length ?? 1, z: Array.from(z), pixels: shown };
+        const othersShown = otherPixels.map(choose);
+        this.paintOthers(othersShown);
+        return { moveTime, decodeMs, batch: labels?.length ?? 1, z: Array.from(z), pixels: shown,
+          others: othersShown };
       },
+    });
+  }
+
+  paintOthers(images) {
+    images.forEach((pixels, i) => {
+      paintPixels(pixels, this.model.image_shape[0], this.imageData);
+      this.otherCanvases[i].getContext("2d").putImageData(this.imageData, 0, 0);
     });
   }
 

@@ -265,8 +265,9 @@ class DecodedMap {
     this.client.request({
       frameMark: MAP_MARK,
       inputs: (spec) => decoderInputs(spec, batch, dim, missing.map(() => this.label)),
-      show: (pixels, decodeMs) => {
+      show: (output, decodeMs) => {
         if (key !== this.key) return null;
+        const pixels = Array.isArray(output) ? output[0] : output; // with other models' decoders: this model's
         const [channels, height, width] = this.imageShape, area = channels * height * width;
         missing.forEach((tile, k) => this.keep(tile.id, paintPixels(pixels.subarray(k * area, (k + 1) * area),
           channels, new ImageData(width, height))));

@@ -7,7 +7,9 @@
 // A component makes one ModelClient per model it runs: the client reports the model's status, runs only the
 // newest request (one that arrives while a run is busy replaces the one waiting) and, at the animation frame that
 // shows a result, leaves the component's performance mark (tests and benchmarks read them). Requests of different
-// lanes (the pad's code and the decoded map behind it) wait side by side, and run one at a time, "main" first.
+// lanes (the pad's code and the decoded map behind it) wait side by side, and run one at a time, "main" first. A
+// client given a list of specs runs them as one: each request runs every model, and their outputs are shown
+// together (the same frame).
 
 const RUNTIMES = (globalThis.__modelRuntimes ??= new Map()); // runtime URL -> Promise<ort>
 const SESSIONS = (globalThis.__modelSessions ??= new Map()); // model URL -> Promise<{ort, session}>
@@ -97,15 +99,17 @@ class ModelClient {
     this.model = null;
   }
 
-  // Runs the model of `spec` from now on (loading it unless the page has it); a no-op for the model in use.
+  // Runs the model of `spec` (or the models of a list of specs) from now on, loading each unless the page has it;
+  // a no-op for the models in use.
   use(spec) {
-    if (spec.url === this.spec?.url) return;
-    this.spec = spec;
-    this.model = null;
+    const specs = [spec].flat();
+    const key = specs.map(({ url }) => url).join(" ");
+    if (key === this.key) return;
+    Object.assign(this, { key, spec, specs, model: null });
     if (typeof WebAssembly !== "object") return this.fail("this browser has no WebAssembly");
-    loadModel(spec).then((model) => {
+    Promise.all(specs.map(loadModel)).then((models) => {
       if (this.spec !== spec || this.destroyed) return;
-      this.model = model;
+      this.model = models;
       this.setStatus({ state: "ready" });
       this.drain();
     }, (error) => {
@@ -116,9 +120,9 @@ class ModelClient {
 
   // Runs the newest request once the model is ready: {inputs(spec) -> the graph's inputs (runModel), show(output,
   // runMs, outputs) -> the frame mark's detail, or null when the result is no longer wanted}; `output` is the data
-  // of the spec's output, `outputs` the data of each of the spec's outputs by name (an encoder's mu and logvar).
-  // A request made while a run is busy replaces the one waiting in its `lane`; `request.frameMark` names the mark
-  // left for its result (else the client's).
+  // of the spec's output, `outputs` the data of each of the spec's outputs by name (an encoder's mu and logvar);
+  // for a list of specs, each is a list of those, in order. A request made while a run is busy replaces the one
+  // waiting in its `lane`; `request.frameMark` names the mark left for its result (else the client's).
   request(request, lane = "main") {
     this.waiting.delete(lane); // re-inserted: the lanes run in the order their requests came, "main" first
     this.waiting.set(lane, request);
@@ -139,12 +143,16 @@ class ModelClient {
     try {
       while (this.waiting.size && this.model && !this.destroyed) {
         const { inputs, show, frameMark = this.frameMark } = this.next();
-        const { model, spec } = this;
+        const { model, spec, specs } = this;
         const started = performance.now();
-        const outputs = await runModel(model, inputs(spec));
+        const outputs = [];
+        for (const [i, each] of specs.entries()) outputs.push(await runModel(model[i], inputs(each)));
         if (model !== this.model) continue; // the model changed during the run: its result is not wanted
-        const byName = Object.fromEntries((spec.outputs ?? [spec.output]).map((name) => [name, outputs[name].data]));
-        const detail = show(outputs[spec.output].data, performance.now() - started, byName);
+        const byName = outputs.map((result, i) => Object.fromEntries(
+          (specs[i].outputs ?? [specs[i].output]).map((name) => [name, result[name].data])));
+        const output = outputs.map((result, i) => result[specs[i].output].data);
+        const one = !Array.isArray(spec);
+        const detail = show(one ? output[0] : output, performance.now() - started, one ? byName[0] : byName);
         if (detail) this.markAtFrame(frameMark, detail);
       }
     } catch (error) {

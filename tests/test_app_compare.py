@@ -1,0 +1,76 @@
+"""Compare page, driven through the app with AppTest: it opens on the shipped beta sweep, its rate-distortion points
+are what `python -m vae_core eval` prints, and an example picked anywhere is ringed in every model's map."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from support.apptest import chart_traces, page, plotly_array
+from support.paths import ROOT
+
+from ui.comparison import default_choice
+from vae_core import cli
+
+SWEEP = sorted(path.name for path in (ROOT / "checkpoints").glob("mnist-2d*.safetensors"))
+DIGITS = ["digits-2d.safetensors", "digits-8d.safetensors"]
+
+
+def compare_page(models: list[str] | None = None):
+    at = page("pages/compare.py", None)
+    if models is not None:
+        at.multiselect(key="compare_models").set_value(models).run()
+    assert not at.exception and not at.error
+    return at
+
+
+def model_points(at) -> dict[str, tuple[float, float]]:
+    """The rate-distortion plane's model points: label -> (rate, distortion)."""
+    return {trace["name"]: (float(plotly_array(trace["x"])[0]), float(plotly_array(trace["y"])[0]))
+            for trace in chart_traces(at, 0) if trace["mode"] == "markers+text"}
+
+
+def eval_printed(path, capsys) -> tuple[float, float]:
+    """(KL, -recon) as `python -m vae_core eval` prints them for this checkpoint."""
+    capsys.readouterr()
+    assert cli.main(["eval", str(path)]) == 0
+    out = capsys.readouterr().out
+    recon = float(re.search(r"reconstruction E_q\[log p\(x\|z\)\]\s+(\S+)", out).group(1))
+    kl = float(re.search(r"KL\(q\(z\|x\) \|\| p\(z\)\)\s+(\S+)", out).group(1))
+    return kl, -recon
+
+
+def test_the_shipped_beta_sweep_is_at_least_three_betas_and_the_default_choice():
+    betas = [name for name in SWEEP if name == "mnist-2d.safetensors" or "-beta" in name]
+    assert len(betas) >= 3
+    assert default_choice(SWEEP + DIGITS) == betas[:4]
+
+
+@pytest.mark.slow
+def test_the_page_opens_on_the_beta_sweep_with_the_points_that_eval_prints(capsys):
+    at = compare_page()
+    points = model_points(at)
+    assert len(points) == len(default_choice(SWEEP))
+    for name in default_choice(SWEEP):
+        label = next(label for label in points if label.startswith(name.removesuffix(".safetensors") + " "))
+        assert points[label] == pytest.approx(eval_printed(ROOT / "checkpoints" / name, capsys), abs=5e-4)
+    rates = [rate for rate, _ in points.values()]
+    assert rates == sorted(rates, reverse=True)  # by beta: a larger beta buys a smaller rate
+
+
+def test_an_example_chosen_in_what_moved_is_ringed_in_every_map():
+    at = compare_page(DIGITS)
+    show = [button for button in at.button if button.key.startswith("compare_show_")]
+    assert len(show) == 8
+    index = int(show[3].key.removeprefix("compare_show_"))
+    show[3].click().run()
+    assert at.number_input(key="compare_example").value == index
+    rings = [trace for trace in chart_traces(at, 2) if trace["name"] == f"test {index}"]
+    assert len(rings) == 2 and all(plotly_array(ring["customdata"]).tolist() == [index] for ring in rings)
+
+
+def test_models_of_two_datasets_are_refused_with_a_message():
+    at = page("pages/compare.py", None)
+    at.multiselect(key="compare_models").set_value(["digits-2d.safetensors", "mnist-conv.safetensors"]).run()
+    assert not at.exception
+    assert "one dataset" in at.error[0].value
