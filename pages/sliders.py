@@ -42,8 +42,9 @@ from vae_core.checkpoint import Checkpoint
 from vae_core.images import png_bytes, to_uint8, upscale
 from vae_core.latent import prior_samples, traversal_grid
 from vae_core.metrics import DimensionActivity
+from vae_core.standalone import SLIDER_LIMIT
 
-RANGE = 3.0  # the prior is N(0, I): +-3 sigma holds 99.7% of each coordinate
+RANGE = SLIDER_LIMIT  # the pad's and the sliders' reach, as in the standalone page
 TRAVERSAL_STEPS = 9
 
 

@@ -38,7 +38,7 @@ ORT_WEB_DIR = "onnxruntime-web-1.30.0"  # under static/; see its VENDORED.md
 ORT_WEB_FILES = ("ort.wasm.bundle.min.mjs", "ort-wasm-simd-threaded.wasm")  # the ES module, the binary it loads
 WEB = Path(__file__).resolve().parent / "web"
 ASSET = "asset:"  # a string in the page's data naming an embedded file; the page replaces it with a blob URL
-SLIDER_LIMIT = 3.0  # the prior is N(0, I): +-3 sigma holds 99.7% of each coordinate (pages/sliders.py's RANGE)
+SLIDER_LIMIT = 3.0  # the prior is N(0, I): +-3 sigma holds 99.7% of each coordinate (the app's sliders page too)
 PAD_POINTS = 2000  # test codes drawn on the pad; more would only slow the first load
 
 
