@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import json
 import time
 
 import numpy as np
 import pytest
 import torch
 from streamlit.testing.v1 import AppTest
-from support.apptest import page, sent
+from support.apptest import page, select, sent
 from support.paths import ROOT
 
 from ui.cache import CACHE_ENV
@@ -59,15 +58,6 @@ def served(url: str, dtype=None) -> np.ndarray | bytes:
 def view_points(at: AppTest) -> tuple[np.ndarray, np.ndarray]:
     view = sent(at)["view"]
     return served(view["coords"], np.float32).reshape(-1, 2), served(view["indices"], np.int32)
-
-
-def select(at: AppTest, indices: list[int], seq: str = "1") -> AppTest:
-    """Send a selection from the inspector the way the browser does (its state value, a JSON object)."""
-    states = at._tree.get_widget_states()
-    state = states.widgets.add()
-    state.id = at.get("bidi_component")[0].proto.id
-    state.json_value = json.dumps({"selection": {"view": sent(at)["view"]["id"], "indices": indices, "seq": seq}})
-    return at._run(states)
 
 
 def panel_html(at: AppTest) -> str:

@@ -3,13 +3,15 @@ model the server does not have is said so, never silently replaced."""
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qsl, urlsplit
 
 import numpy as np
-from support.apptest import app_session, page, sent
-from test_app_scatter import select
+from support.apptest import app_session, page, select, sent
+from support.paths import ROOT
 
 from ui.session_keys import SCATTER_SELECTION, SLIDERS_Z
+from vae_core.checkpoint import load_checkpoint
 
 
 def copied_link(at) -> str:
@@ -52,6 +54,17 @@ def test_a_link_to_a_model_this_server_does_not_have_says_so_and_keeps_the_curre
     warnings = " ".join(w.value for w in fresh.warning)
     assert "is not on this server" in warnings and "digits-8d.safetensors" in warnings, warnings
     assert fresh.session_state["model"].name != "digits-8d.safetensors"  # the default stays, as said
+
+
+def test_a_link_with_a_short_hash_prefix_opens_no_model_by_chance():
+    at = page("pages/sliders.py", "digits-8d.safetensors")
+    link = re.sub(r"sha=[0-9a-f]+", "sha=" + load_checkpoint(ROOT / "checkpoints" / "digits-8d.safetensors")
+                  .sha256[:2], copied_link(at))
+
+    fresh = open_link(link, "pages/sliders.py")
+
+    assert "not one this app writes" in " ".join(w.value for w in fresh.warning)
+    assert fresh.session_state["model"].name != "digits-8d.safetensors"
 
 
 def test_a_scatter_link_restores_split_projection_colour_and_selection():

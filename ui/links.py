@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -42,6 +43,10 @@ def open_linked_model() -> None:
         return
     st.session_state[LINK_APPLIED] = (name, sha)
     st.session_state.pop(LINK_VIEW, None)
+    if not re.fullmatch(f"[0-9a-f]{{{HASH_CHARS},64}}", sha):  # a short prefix would match some file by chance
+        state.flash("warning", f"This link's model hash is not one this app writes ({HASH_CHARS} to 64 hex "
+                               "characters): the page shows the current model.")
+        return
     current = state.current_model()
     if current is None or not current.sha256.startswith(sha):
         found = _checkpoint_with_hash(sha)

@@ -43,3 +43,12 @@ def plotly_array(value) -> np.ndarray:
 
 def chart_traces(at, index: int = 0) -> list[dict]:
     return json.loads(at.get("plotly_chart")[index].proto.spec)["data"]
+
+
+def select(at: AppTest, indices: list[int], seq: str = "1") -> AppTest:
+    """Send a selection from the inspector the way the browser does (its state value, a JSON object)."""
+    states = at._tree.get_widget_states()
+    state = states.widgets.add()
+    state.id = at.get("bidi_component")[0].proto.id
+    state.json_value = json.dumps({"selection": {"view": sent(at)["view"]["id"], "indices": indices, "seq": seq}})
+    return at._run(states)
