@@ -18,6 +18,7 @@ from support.browser import (
     ARTIFACTS,
     CANVAS_PAD,
     CANVAS_VIEWS,
+    CODE_ON_RELEASE,
     EXCEPTION,
     INSPECTOR,
     MAIN,
@@ -27,6 +28,7 @@ from support.browser import (
     arc_across_pad,
     choose,
     chromium,
+    code_on_release,
     drag_on_canvas,
     figure_eight_on_pad,
     nav_titles,
@@ -86,16 +88,6 @@ def session(browser, app_url):
 def assert_no_exception(page) -> None:
     shown = page.locator(EXCEPTION)
     assert shown.count() == 0, f"exception shown on {page.url}: {shown.first.inner_text()[:500]}"
-
-
-CODE_ON_RELEASE = "Code as of your last release"  # shown by the sliders page once the canvas decodes
-
-
-def code_on_release(page) -> str:
-    """What the sliders page received from the canvas on the last release, e.g. "z0 = +1.20, z1 = -0.30"."""
-    text = page.locator(MAIN).get_by_text(CODE_ON_RELEASE)
-    text.wait_for(timeout=60_000)
-    return text.inner_text().split(":", 1)[1].strip()
 
 
 def training_progress(page) -> int:

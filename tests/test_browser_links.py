@@ -18,6 +18,7 @@ from support.browser import (
     MAIN,
     arc_across_pad,
     choose_radio,
+    code_on_release,
     drag_on_canvas,
     new_page,
     open_app,
@@ -27,7 +28,6 @@ from support.browser import (
     wait_for_inspector,
     wait_until_idle,
 )
-from test_browser import code_on_release
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (python) is not installed")
 

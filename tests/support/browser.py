@@ -42,6 +42,7 @@ FIRST_LOAD_MS = 120_000
 PAGE_LOAD_MS = 60_000
 
 MAIN = "[data-testid=stMain]"
+CODE_ON_RELEASE = "Code as of your last release"  # shown by the sliders page once the canvas decodes
 EXCEPTION = "[data-testid=stException]"
 NAV_LINK = "[data-testid=stSidebarNavLink]"
 SIDEBAR = "[data-testid=stSidebar]"
@@ -472,3 +473,10 @@ def choose_radio(page, label: str, option_text: str) -> None:
     group = page.locator(MAIN).locator("[data-testid=stRadio]").filter(has_text=label).first
     group.get_by_text(option_text, exact=True).click()
     wait_until_idle(page)
+
+
+def code_on_release(page) -> str:
+    """What the sliders page received from the canvas on the last release, e.g. "z0 = +1.20, z1 = -0.30"."""
+    text = page.locator(MAIN).get_by_text(CODE_ON_RELEASE)
+    text.wait_for(timeout=60_000)
+    return text.inner_text().split(":", 1)[1].strip()
