@@ -7,7 +7,7 @@ Widget keys: compare_models, compare_example (a test index), compare_maps (the m
 import numpy as np
 import streamlit as st
 
-from ui import comparison
+from ui import comparison, sweep
 from ui.comparison import Compared
 from ui.comparison_figures import MODEL_COLORS, kl_per_dimension, latent_maps, rate_distortion
 from ui.components.latent_canvas import latent_canvas
@@ -22,8 +22,11 @@ PAD_LIMIT = 3.0  # the sliders' range, in prior standard deviations
 
 def choose_models() -> list[Compared]:
     files = comparison.offered()
-    names = st.multiselect("Models (2 to 4, of one dataset)", list(files), key="compare_models",
-                           default=comparison.default_choice(list(files)), max_selections=comparison.MAX_MODELS)
+    # No default once the sweep's button has set the choice: Streamlit warns about a widget given both.
+    default = None if comparison.MODELS_KEY in st.session_state else comparison.default_choice(list(files))
+    names = st.multiselect("Models (2 to 4, of one dataset)", list(files), key=comparison.MODELS_KEY,
+                           default=default, max_selections=comparison.MAX_MODELS)
+    sweep.section(names, files)
     if len(names) < 2:
         st.info("Pick at least two models: the shipped beta sweep (mnist-2d, mnist-2d-beta*) is a good start.")
         st.stop()

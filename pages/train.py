@@ -151,9 +151,9 @@ def start_job(checkpoint: Checkpoint, resume: bool, choice: tuple[str, dict], mo
         view = model_view.current()
         if view.problem is not None:
             raise view.problem
-        autosave = workspace.new_autosave_path(f"{Path(checkpoint.dataset.name).name}-continued")
-        return WorkerTrainingJob(DatasetInfo.of(view.dataset), train_config, resume=state.current_model().data,
-                                 autosave=autosave, roots=view.roots)
+        stem = f"{Path(checkpoint.dataset.name).name}-continued"
+        return jobs.new_run(DatasetInfo.of(view.dataset), train_config, stem, view.roots,
+                            resume=state.current_model().data)
     name, options = choice
     if name == "folder" and not options["path"]:
         raise ValueError("enter the path of a folder of png/jpg images")
@@ -162,8 +162,8 @@ def start_job(checkpoint: Checkpoint, resume: bool, choice: tuple[str, dict], mo
     n_classes = len(dataset.class_names) if model_kwargs.pop("conditional", False) else 0
     config = VAEConfig(image_shape=dataset.image_shape, hidden_dims=parse_sizes(hidden), n_classes=n_classes,
                        **model_kwargs)
-    autosave = workspace.new_autosave_path(f"{Path(dataset.name).name}-{config.latent_dim}d-{config.architecture}")
-    return WorkerTrainingJob(DatasetInfo.of(dataset), train_config, config, autosave=autosave, roots=roots)
+    stem = f"{Path(dataset.name).name}-{config.latent_dim}d-{config.architecture}"
+    return jobs.new_run(DatasetInfo.of(dataset), train_config, stem, roots, model_config=config)
 
 
 def settings_and_start() -> None:

@@ -1,16 +1,22 @@
 """Compare page, driven through the app with AppTest: it opens on the shipped beta sweep, its rate-distortion points
-are what `python -m vae_core eval` prints, and an example picked anywhere is ringed in every model's map."""
+are what `python -m vae_core eval` prints, an example picked anywhere is ringed in every model's map, and a beta
+sweep started there trains one queued run per beta and saves each as a checkpoint to compare."""
 
 from __future__ import annotations
 
 import re
+import shutil
 
 import pytest
 from support.apptest import chart_traces, page, plotly_array
 from support.paths import ROOT
 
+from ui import jobs
 from ui.comparison import default_choice
+from ui.job_queue import TRAINING
+from ui.session_keys import OWNER
 from vae_core import cli
+from vae_core.checkpoint import load_checkpoint
 
 SWEEP = sorted(path.name for path in (ROOT / "checkpoints").glob("mnist-2d*.safetensors"))
 DIGITS = ["digits-2d.safetensors", "digits-8d.safetensors"]
@@ -74,3 +80,60 @@ def test_models_of_two_datasets_are_refused_with_a_message():
     at.multiselect(key="compare_models").set_value(["digits-2d.safetensors", "mnist-conv.safetensors"]).run()
     assert not at.exception
     assert "one dataset" in at.error[0].value
+
+
+@pytest.fixture
+def digits_checkpoints(checkpoint_dir):
+    """The test's own checkpoint folder (its user/ is where a sweep saves) with the two digits models."""
+    for name in DIGITS:
+        shutil.copy(ROOT / "checkpoints" / name, checkpoint_dir / name)
+    return checkpoint_dir
+
+
+def start_sweep(at, betas: str, epochs: int = 1):
+    at.text_input(key="compare_sweep_betas").set_value(betas)
+    at.number_input(key="compare_sweep_epochs").set_value(epochs)
+    at.radio(key="compare_sweep_architecture").set_value("first")
+    next(button for button in at.button if button.label == "Start the sweep").click().run()
+    assert not at.exception
+    return at
+
+
+def sweep_owners() -> dict[str, object]:
+    """Owner key -> job of every training run the server's queue holds (running or waiting)."""
+    entries = jobs.queue()._running + jobs.queue()._waiting
+    return {entry.owner: entry.job for entry in entries if entry.kind == TRAINING}
+
+
+@pytest.mark.slow
+def test_a_beta_sweep_queues_one_run_per_beta_under_its_own_owner_key_and_saves_each_as_a_checkpoint(
+        digits_checkpoints):
+    at = compare_page(DIGITS)
+    start_sweep(at, "2, 0.5")
+    assert not at.error
+    token = at.session_state[OWNER]
+    owners = sweep_owners()
+    assert set(owners) == {f"{token}/sweep/beta=0.5", f"{token}/sweep/beta=2"}
+    for job in owners.values():
+        assert job.join(timeout=120)
+    at.run()
+    user = digits_checkpoints / "user"
+    saved = {load_checkpoint(path).config.beta: path.name for path in user.glob("*.safetensors")}
+    assert saved == {0.5: "digits-sweep-beta0.5.safetensors", 2.0: "digits-sweep-beta2.safetensors"}
+    assert [caption.value for caption in at.caption if caption.value.startswith("beta ")] == [
+        "beta 0.5: completed, saved as user/digits-sweep-beta0.5.safetensors",
+        "beta 2: completed, saved as user/digits-sweep-beta2.safetensors"]
+    at.button(key="compare_sweep_compare").click().run()
+    assert not at.exception and not at.error
+    assert at.multiselect(key="compare_models").value == ["user/digits-sweep-beta0.5.safetensors",
+                                                          "user/digits-sweep-beta2.safetensors"]
+    assert sorted(model_points(at)) == ["digits-sweep-beta0.5 (beta 0.5)", "digits-sweep-beta2 (beta 2)"]
+
+
+@pytest.mark.parametrize("betas, expected", [("0.5, abc", "numbers separated by commas"),
+                                             ("1, 2, 3, 4, 5", "1 to 4 betas"), ("1, 200", "in 0..100"),
+                                             ("", "1 to 4 betas"), ("2, 2.0", "each beta once")])
+def test_a_bad_beta_list_is_refused_with_a_message_and_queues_nothing(digits_checkpoints, betas, expected):
+    at = start_sweep(compare_page(DIGITS), betas)
+    assert len(at.error) == 1 and expected in at.error[0].value and at.error[0].value.startswith("Sweep not started")
+    assert not sweep_owners()

@@ -20,6 +20,7 @@ from . import cache, model_view, state, workspace
 from .model_view import ModelView
 
 MAX_MODELS = 4
+MODELS_KEY = "compare_models"  # the page's multiselect of picker names
 BETA_SWEEP = "mnist-2d"  # the shipped beta sweep: mnist-2d (beta 1) and mnist-2d-beta*.safetensors
 EVAL = EvalConfig()  # the CLI's quick estimate: the page's points are the numbers `vae_core eval` prints
 

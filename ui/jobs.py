@@ -17,8 +17,11 @@ from typing import Any
 import streamlit as st
 import torch
 
+from vae_core.checkpoint import DatasetInfo
 from vae_core.errors import VAEError
 from vae_core.eta import format_duration
+from vae_core.roots import DataRoots
+from vae_core.train import TrainConfig
 from vae_core.train_worker import WorkerTrainingJob
 from vae_core.workers import WorkerCall, warm_up, without_progress
 
@@ -34,6 +37,7 @@ STATUS_POLL_SECONDS = 2.0
 QUEUED_POLL_SECONDS = 3.0  # a waiting run's pages poll slower: in a class most pages wait, one trains
 SHARED_WORK = "server"  # the owner of jobs every session may share (evaluations), as opposed to a visitor's run
 EVALUATION = "evaluation"
+SWEEP_KEY = "/sweep/beta="  # a sweep run's owner key: the session's token, this, its beta
 
 
 @st.cache_resource
@@ -85,18 +89,41 @@ def _copy_of_tensors(value: Any) -> Any:
     return copy.deepcopy(value) if isinstance(value, torch.nn.Module) else value
 
 
-def submit_training(job: WorkerTrainingJob) -> None:
-    """Queue `job` as this session's run (the owner token, in the URL, finds it again); raises QueueError if the
-    session already has a run queued or training."""
-    token = owner()
-    queue().submit(job, token, TRAINING)
+def new_run(dataset: DatasetInfo, train_config: TrainConfig, stem: str, roots: DataRoots | None,
+            **kwargs) -> WorkerTrainingJob:
+    """A run to queue, autosaved in this visitor's workspace (a file named after `stem`) unless `kwargs` say where."""
+    autosave = kwargs.pop("autosave", None) or workspace.new_autosave_path(stem)
+    return WorkerTrainingJob(dataset, train_config, autosave=autosave, roots=roots, **kwargs)
+
+
+def submit_training(job: WorkerTrainingJob, owner_key: str | None = None) -> None:
+    """Queue `job` as this session's run (the owner token, in the URL, finds it again), or as another of its runs
+    under `owner_key` (`sweep_key`); raises QueueError if that key already has a run queued or training."""
+    key = owner_key or owner()
+    queue().submit(job, key, TRAINING)
     _watchdog().watch(job)
     jobs = _registry()
-    finished = [key for key, other in jobs.items() if not other.running and key != token]
-    for key in finished[: max(0, len(jobs) - MAX_KEPT_JOBS + 1)]:
-        del jobs[key]
-    jobs[token] = job
-    st.session_state[TRAIN_JOB] = job
+    finished = [other_key for other_key, other in jobs.items() if not other.running and other_key != key]
+    for other_key in finished[: max(0, len(jobs) - MAX_KEPT_JOBS + 1)]:
+        del jobs[other_key]
+    jobs[key] = job
+    if owner_key is None:
+        st.session_state[TRAIN_JOB] = job
+
+
+def sweep_key(beta: float) -> str:
+    """The owner key of this session's sweep run with `beta`: one run per key, and the token finds them all."""
+    return f"{owner()}{SWEEP_KEY}{beta:g}"
+
+
+def sweep_jobs() -> dict[float, WorkerTrainingJob]:
+    """This session's sweep runs (found again by the URL's token after a reload) by beta: never another's."""
+    token = workspace.owner_token()
+    if token is None:
+        return {}
+    prefix = f"{token}{SWEEP_KEY}"
+    runs = {float(key.removeprefix(prefix)): job for key, job in list(_registry().items()) if key.startswith(prefix)}
+    return dict(sorted(runs.items()))
 
 
 def forget_job() -> None:
@@ -128,11 +155,12 @@ def queue_status(job) -> str | None:
 
 
 def stop(job: WorkerTrainingJob) -> None:
-    """Stop this session's run: a queued one leaves the queue (and the session), a training one keeps its model."""
+    """Stop one of this session's runs: a queued one leaves the queue (the session's own run also leaves the
+    session), a training one keeps its model."""
     was_queued = job.queued
     job.stop()
     job.join(timeout=30)
-    if was_queued:
+    if was_queued and st.session_state.get(TRAIN_JOB) is job:
         forget_job()
         flash("info", "Removed from the queue before it started.")
 
@@ -148,6 +176,23 @@ def sidebar_status() -> None:
     if job is not None and job.running:
         with st.sidebar:
             _waiting_status() if waits(job) else _training_status()
+
+
+def sweep_keep_alive() -> None:
+    """On every page while this session's beta sweep runs: polls its runs, so that none is taken as abandoned."""
+    if any(job.running for job in sweep_jobs().values()):
+        with st.sidebar:
+            _sweep_status()
+
+
+@st.fragment(run_every=QUEUED_POLL_SECONDS)
+def _sweep_status() -> None:
+    running = [job for job in sweep_jobs().values() if job.running]
+    if not running:
+        st.rerun()
+    for job in running:
+        job.keep_alive()
+    st.caption(f"Beta sweep: {len(running)} of {len(sweep_jobs())} runs to go (see the Compare page).")
 
 
 @st.fragment(run_every=QUEUED_POLL_SECONDS)

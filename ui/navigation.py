@@ -55,6 +55,7 @@ def route() -> None:
     links.show_model()
     if navigation.url_path != Path(TRAIN_PAGE).stem:  # the Train page shows the run itself
         jobs.sidebar_status()
+    jobs.sweep_keep_alive()
     _routing.active = True
     try:
         navigation.run()

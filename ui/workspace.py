@@ -110,12 +110,20 @@ def new_autosave_path(stem: str) -> Path:
 def save_path(name: str, overwrite: bool) -> Path:
     """Where to save a model called `name` in this visitor's folder; VAEError for a bad name, or (shared mode) when
     the visitor already keeps `saved_models_per_owner` models and this would add one."""
+    return save_paths([name], overwrite)[0]
+
+
+def save_paths(names: list[str], overwrite: bool) -> list[Path]:
+    """`save_path` of several models at once: VAEError (shared mode) when together they would pass the limit."""
     own = current(create=True)
-    path = checkpoint_path(own.models, name)
+    paths = [checkpoint_path(own.models, name) for name in names]
     limit = settings().saved_models_per_owner
-    if settings().shared and not (overwrite and path.exists()) and len(list_checkpoints(own.models)) >= limit:
-        raise VAEError(f"you keep {limit} saved models already, the most this server allows; replace one instead")
-    return path
+    added = sum(not (overwrite and path.exists()) for path in paths)
+    kept = len(list_checkpoints(own.models))
+    if settings().shared and added and kept + added > limit:
+        raise VAEError(f"you keep {kept} saved models and this server allows {limit}, so {added} more do not fit; "
+                       "replace some instead")
+    return paths
 
 
 def uploaded_datasets() -> list[Path]:
