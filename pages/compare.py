@@ -11,6 +11,7 @@ from ui import comparison, sweep
 from ui.comparison import Compared
 from ui.comparison_figures import MODEL_COLORS, kl_per_dimension, latent_maps, rate_distortion
 from ui.components.latent_canvas import latent_canvas
+from ui.components.model_hover import model_hover
 from ui.navigation import page_header
 from ui.widgets import image_rows, image_urls
 from vae_core.errors import VAEError
@@ -130,3 +131,5 @@ rate_distortion_section(models)
 same_x_section(models)
 what_moved_section(models)
 same_z_section(models)
+model_hover(plane="compare_rd", bars="compare_kl", maps="compare_maps", pad="compare_canvas",
+            colors=MODEL_COLORS[:len(models)], key="compare_hover")

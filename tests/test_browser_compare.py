@@ -25,6 +25,7 @@ from support.browser import (
     save_small_png,
     screenshot_path,
     settle_for_screenshot,
+    wait_for_charts,
 )
 from support.canvas import open_canvas
 
@@ -108,4 +109,63 @@ def test_the_compare_page_opens_on_the_beta_sweep_and_its_pad_drives_every_model
     settle_for_screenshot(page)
     assert page.locator(EXCEPTION).count() == 0
     save_small_png(page.screenshot(), screenshot_path("compare-beta-sweep.png"))
+    page.context.close()
+
+
+# Model i's marker on the rate-distortion plane: its centre on screen.
+MODEL_POINT = """(model) => {
+  const group = Array.from(document.querySelectorAll('.st-key-compare_rd g.trace'))
+    .find((g) => g.__data__?.[0]?.trace?.meta === model);
+  const box = group.querySelector('path.point').getBoundingClientRect();
+  return {x: box.x + box.width / 2, y: box.y + box.height / 2};
+}"""
+# How each model's views look now: the plane's and the bars' traces' opacity by model, the maps' veils (model,
+# background, border) and the pad's images' opacity, the large one first.
+VIEWS = """() => {
+  const opacities = (key) => Object.fromEntries(Array.from(document.querySelectorAll(`.st-key-${key} g.trace`))
+    .filter((g) => g.__data__?.[0]?.trace?.meta !== undefined)
+    .map((g) => [g.__data__[0].trace.meta, getComputedStyle(g).opacity]));
+  const host = Array.from(document.querySelectorAll('.st-key-compare_canvas *')).find((el) => el.shadowRoot);
+  const pad = host.shadowRoot;
+  return {
+    plane: opacities('compare_rd'), bars: opacities('compare_kl'),
+    veils: Array.from(document.querySelectorAll('.st-key-compare_maps .model-hover-veil'), (veil) => ({
+      model: Number(veil.dataset.model), background: getComputedStyle(veil).backgroundColor,
+      border: getComputedStyle(veil).borderTopWidth})),
+    pad: [pad.querySelector('.image-view'), ...pad.querySelectorAll('.other-images figure')]
+      .map((figure) => getComputedStyle(figure).opacity),
+  };
+}"""
+
+
+def test_hovering_a_model_on_the_rate_distortion_plane_highlights_its_views_and_dims_the_others(browser, app_url):
+    page = open_app(browser, app_url, "/compare")
+    page.locator(".latent-canvas .status").filter(has_text="Decoded in your browser").wait_for(timeout=FIRST_LOAD_MS)
+    wait_for_charts(page, at_least=1)
+    page.locator(".st-key-compare_rd").scroll_into_view_if_needed()
+    models = len(default_choice([path.name for path in SWEEP]))
+    shown = page.evaluate(VIEWS)
+    assert shown["pad"] == ["1"] * models and not shown["veils"]
+    assert set(shown["plane"].values()) == set(shown["bars"].values()) == {"1"}
+
+    hovered = 1
+    point = page.evaluate(MODEL_POINT, hovered)
+    page.mouse.move(point["x"] - 30, point["y"] - 30)
+    page.mouse.move(point["x"], point["y"], steps=5)
+    page.wait_for_function("() => document.querySelector('.st-key-compare_maps .model-hover-veil')", timeout=5000)
+    lit = page.evaluate(VIEWS)
+
+    others = [i for i in range(models) if i != hovered]
+    for view in ("plane", "bars"):
+        assert float(lit[view][str(hovered)]) == 1 and all(float(lit[view][str(i)]) < 0.5 for i in others), lit
+    assert float(lit["pad"][hovered]) == 1 and all(float(lit["pad"][i]) < 0.5 for i in others), lit
+    veils = {veil["model"]: veil for veil in lit["veils"]}
+    assert sorted(veils) == list(range(models))
+    assert veils[hovered]["background"] == "rgba(0, 0, 0, 0)" and veils[hovered]["border"] == "3px"
+    assert all(veils[i]["background"] != "rgba(0, 0, 0, 0)" and veils[i]["border"] == "0px" for i in others)
+
+    page.mouse.move(5, 5)  # off the plane: every view as it was
+    page.wait_for_function("() => !document.querySelector('.st-key-compare_maps .model-hover-veil')", timeout=5000)
+    assert page.evaluate(VIEWS) == shown
+    assert page.locator(EXCEPTION).count() == 0
     page.context.close()

@@ -15,8 +15,9 @@ MAP_POINTS = 3000  # test codes drawn per map (a fixed subsample; the selected e
 
 
 def rate_distortion(models: list[Compared]) -> go.Figure:
-    """Each model at (rate = test KL, distortion = -test recon); dotted iso-lines D + R = -ELBO, the one through
-    the beta = 1 model (or the best ELBO) solid: a model below it has a better ELBO."""
+    """Each model at (rate = test KL, distortion = -test recon), its trace's meta its index in `models`; dotted
+    iso-lines D + R = -ELBO, the one through the beta = 1 model (or the best ELBO) solid: a model below it has a
+    better ELBO."""
     rates = np.array([m.rate for m in models])
     distortions = np.array([m.distortion for m in models])
     span_r = (0.0, rates.max() * 1.3 + 1)
@@ -29,9 +30,10 @@ def rate_distortion(models: list[Compared]) -> go.Figure:
                                    show=bool(level == levels[0])))
     figure.add_trace(_iso_line(reference.rate + reference.distortion, span_r, {"color": "#333", "width": 1.5},
                                f"-ELBO of {reference.label}: D + R = {reference.rate + reference.distortion:.1f}"))
-    for color, model in zip(MODEL_COLORS, models, strict=False):
+    for i, (color, model) in enumerate(zip(MODEL_COLORS, models, strict=False)):
         figure.add_trace(go.Scatter(
             x=[model.rate], y=[model.distortion], mode="markers+text", name=model.label, text=[f"beta {model.beta:g}"],
+            meta=i,
             textposition="top right", marker={"size": 13, "color": color, "line": {"width": 1, "color": "white"}},
             hovertemplate=(f"<b>{model.label}</b><br>rate (KL) %{{x:.2f}} nats<br>distortion (-recon) %{{y:.2f}} "
                            f"nats<br>-ELBO {model.rate + model.distortion:.2f}<extra></extra>")))
@@ -49,11 +51,12 @@ def _iso_line(level: float, span_r: tuple[float, float], line: dict, name: str, 
 
 
 def kl_per_dimension(models: list[Compared]) -> go.Figure:
-    """Each model's mean KL per latent dimension, grouped by dimension: a collapsed dimension is a missing bar."""
+    """Each model's mean KL per latent dimension (its trace's meta its index in `models`), grouped by dimension: a
+    collapsed dimension is a missing bar."""
     figure = go.Figure()
-    for color, model in zip(MODEL_COLORS, models, strict=False):
+    for i, (color, model) in enumerate(zip(MODEL_COLORS, models, strict=False)):
         kl = model.view.activity.kl
-        figure.add_trace(go.Bar(x=[f"z{d}" for d in range(len(kl))], y=kl, name=model.label, marker_color=color,
+        figure.add_trace(go.Bar(x=[f"z{d}" for d in range(len(kl))], y=kl, name=model.label, marker_color=color, meta=i,
                                 hovertemplate="%{x}: %{y:.3f} nats<extra></extra>"))
     figure.update_layout(barmode="group", height=300, margin={"l": 10, "r": 10, "t": 30, "b": 10},
                          yaxis_title="mean KL, nats", legend={"orientation": "h", "y": -0.25})
