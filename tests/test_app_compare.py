@@ -8,7 +8,7 @@ import re
 import shutil
 
 import pytest
-from support.apptest import chart_traces, page, plotly_array
+from support.apptest import app_session, chart_traces, page, plotly_array
 from support.paths import ROOT
 
 from ui import jobs
@@ -137,3 +137,25 @@ def test_a_bad_beta_list_is_refused_with_a_message_and_queues_nothing(digits_che
     at = start_sweep(compare_page(DIGITS), betas)
     assert len(at.error) == 1 and expected in at.error[0].value and at.error[0].value.startswith("Sweep not started")
     assert not sweep_owners()
+
+
+def test_a_reload_finds_the_sweep_again_by_its_token_and_stop_ends_every_run(digits_checkpoints):
+    at = start_sweep(compare_page(DIGITS), "0.5, 2, 8", epochs=1000)
+    token = at.session_state[OWNER]
+    runs = list(sweep_owners().values())
+    assert len(runs) == 3
+    reloaded = app_session(timeout=120)  # a reload is a new session with the same URL
+    reloaded.query_params["ws"] = token
+    reloaded.switch_page("pages/compare.py").run()
+    assert not reloaded.exception
+    states = [bar.proto.text for bar in reloaded.get("progress") if bar.proto.text.startswith("beta ")]
+    assert [text.split(":")[0] for text in states] == ["beta 0.5", "beta 2", "beta 8"]
+    assert any("queued: position" in text for text in states)
+    stranger = page("pages/compare.py", None)
+    assert not [bar for bar in stranger.get("progress") if bar.proto.text.startswith("beta ")]
+
+    reloaded.button(key="compare_sweep_stop").click().run()
+    assert not any(run.running for run in runs)
+    assert not reloaded.exception and not reloaded.get("progress")
+    assert [caption.value.split(":")[0] for caption in reloaded.caption if caption.value.startswith("beta ")] == [
+        "beta 0.5", "beta 2", "beta 8"]

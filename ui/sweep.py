@@ -176,7 +176,7 @@ def _running() -> None:
 
 
 def section(names: list[str], files: dict[str, Path]) -> None:
-    """The Compare page's sweep: its runs' states, and the form in an expander (open while none ran)."""
+    """The Compare page's sweep: its runs' states, and the form in an expander."""
     status()
     first = None
     if names:
@@ -184,5 +184,5 @@ def section(names: list[str], files: dict[str, Path]) -> None:
             first = cache.checkpoint(files[names[0]].read_bytes())
         except (VAEError, OSError):
             pass  # the comparison below says why it cannot be read
-    with st.expander("Train a beta sweep", expanded=not jobs.sweep_jobs()):
+    with st.expander("Train a beta sweep"):
         form(first, names[0] if first is not None else None)
