@@ -8,12 +8,10 @@ import re
 import shutil
 
 import pytest
-from support.apptest import app_session, chart_traces, page, plotly_array
+from support.apptest import app_session, chart_traces, page, plotly_array, start_sweep, sweep_owners
 from support.paths import ROOT
 
-from ui import jobs
 from ui.comparison import default_choice
-from ui.job_queue import TRAINING
 from ui.session_keys import OWNER
 from vae_core import cli
 from vae_core.checkpoint import load_checkpoint
@@ -88,21 +86,6 @@ def digits_checkpoints(checkpoint_dir):
     for name in DIGITS:
         shutil.copy(ROOT / "checkpoints" / name, checkpoint_dir / name)
     return checkpoint_dir
-
-
-def start_sweep(at, betas: str, epochs: int = 1):
-    at.text_input(key="compare_sweep_betas").set_value(betas)
-    at.number_input(key="compare_sweep_epochs").set_value(epochs)
-    at.radio(key="compare_sweep_architecture").set_value("first")
-    next(button for button in at.button if button.label == "Start the sweep").click().run()
-    assert not at.exception
-    return at
-
-
-def sweep_owners() -> dict[str, object]:
-    """Owner key -> job of every training run the server's queue holds (running or waiting)."""
-    entries = jobs.queue()._running + jobs.queue()._waiting
-    return {entry.owner: entry.job for entry in entries if entry.kind == TRAINING}
 
 
 @pytest.mark.slow

@@ -3,6 +3,7 @@ shared mode keeps each visitor's files to that visitor."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import subprocess
@@ -15,13 +16,14 @@ import pytest
 import torch
 from PIL import Image
 from streamlit.testing.v1 import AppTest
-from support.apptest import app_session
+from support.apptest import app_session, start_sweep, sweep_owners
 from support.paths import ROOT
 
+import ui.workspace
 from ui import serve
 from ui.picker import PICKER_KEY, UPLOAD_KEY
 from ui.session_keys import OWNER, TRAIN_JOB
-from ui.settings import MODE_ENV, WORKSPACES_ENV
+from ui.settings import MODE_ENV, WORKSPACES_ENV, settings
 from vae_core.checkpoint import DatasetInfo, checkpoint_bytes
 from vae_core.data import DATA_ROOT, load_dataset, load_image_folder, locate
 from vae_core.errors import DatasetError
@@ -271,3 +273,25 @@ def test_a_stored_folder_inside_the_roots_is_the_one_read_not_another_of_its_nam
     roots = DataRoots((first, second))
     assert locate("folder", {"path": str(second / "faces"), "size": 8}, roots)["path"] == str(second / "faces")
     assert locate("folder", {"path": "/gone/faces", "size": 8}, roots)["path"] == str(first / "faces")
+
+
+def test_a_beta_sweep_in_shared_mode_saves_into_the_visitors_own_models_and_within_its_limit(shared, monkeypatch):
+    at = visitor(page="pages/compare.py")
+    at.multiselect(key="compare_models").set_value(["digits-2d.safetensors", "digits-8d.safetensors"]).run()
+    start_sweep(at, "0.5, 2")
+    for job in sweep_owners().values():
+        assert job.join(timeout=120)
+    at.run()
+    saved = ["yours/digits-sweep-beta0.5.safetensors", "yours/digits-sweep-beta2.safetensors"]
+    assert [c.value.split("saved as ")[-1] for c in at.caption if c.value.startswith("beta ")] == saved
+    assert set(saved) <= set(at.multiselect(key="compare_models").options)
+    stranger = visitor(page="pages/compare.py")
+    assert not [o for o in stranger.multiselect(key="compare_models").options if o.startswith("yours/")]
+    assert not [c for c in stranger.caption if c.value.startswith("beta ")]
+
+    limited = dataclasses.replace(settings(), saved_models_per_owner=3)
+    monkeypatch.setattr(ui.workspace, "settings", lambda: limited)
+    start_sweep(at, "4, 8")  # two more files: one past the limit
+    assert "allows 3" in at.error[0].value and not sweep_owners()
+    start_sweep(at, "0.5, 2")  # the same names again: replaced, not added
+    assert not at.error and len(sweep_owners()) == 2

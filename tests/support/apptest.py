@@ -52,3 +52,22 @@ def select(at: AppTest, indices: list[int], seq: str = "1") -> AppTest:
     state.id = at.get("bidi_component")[0].proto.id
     state.json_value = json.dumps({"selection": {"view": sent(at)["view"]["id"], "indices": indices, "seq": seq}})
     return at._run(states)
+
+
+def start_sweep(at: AppTest, betas: str, epochs: int = 1) -> AppTest:
+    """Start a beta sweep from the Compare page's form, in the first chosen model's architecture."""
+    at.text_input(key="compare_sweep_betas").set_value(betas)
+    at.number_input(key="compare_sweep_epochs").set_value(epochs)
+    at.radio(key="compare_sweep_architecture").set_value("first")
+    next(button for button in at.button if button.label == "Start the sweep").click().run()
+    assert not at.exception
+    return at
+
+
+def sweep_owners() -> dict:
+    """Owner key -> job of every training run the server's queue holds (running or waiting)."""
+    from ui import jobs
+    from ui.job_queue import TRAINING
+
+    entries = jobs.queue()._running + jobs.queue()._waiting
+    return {entry.owner: entry.job for entry in entries if entry.kind == TRAINING}
