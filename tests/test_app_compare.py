@@ -136,6 +136,9 @@ def test_a_reload_finds_the_sweep_again_by_its_token_and_stop_ends_every_run(dig
     assert any("queued: position" in text for text in states)
     stranger = page("pages/compare.py", None)
     assert not [bar for bar in stranger.get("progress") if bar.proto.text.startswith("beta ")]
+    reloaded.switch_page("pages/home.py").run()  # any page keeps the runs alive (polled in the sidebar)
+    assert "Beta sweep: 3 of 3 runs to go" in " ".join(caption.value for caption in reloaded.sidebar.caption)
+    reloaded.switch_page("pages/compare.py").run()
 
     reloaded.button(key="compare_sweep_stop").click().run()
     assert not any(run.running for run in runs)

@@ -293,5 +293,7 @@ def test_a_beta_sweep_in_shared_mode_saves_into_the_visitors_own_models_and_with
     monkeypatch.setattr(ui.workspace, "settings", lambda: limited)
     start_sweep(at, "4, 8")  # two more files: one past the limit
     assert "allows 3" in at.error[0].value and not sweep_owners()
-    start_sweep(at, "0.5, 2")  # the same names again: replaced, not added
-    assert not at.error and len(sweep_owners()) == 2
+    start_sweep(at, "2")  # a name it has: replaced, not added; the new sweep replaces the old one's runs
+    assert not at.error and len(sweep_owners()) == 1
+    assert {text.split(":")[0] for text in [c.value for c in at.caption] + [b.proto.text for b in at.get("progress")]
+            if text.startswith("beta ")} == {"beta 2"}

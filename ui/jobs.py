@@ -116,14 +116,24 @@ def sweep_key(beta: float) -> str:
     return f"{owner()}{SWEEP_KEY}{beta:g}"
 
 
-def sweep_jobs() -> dict[float, WorkerTrainingJob]:
-    """This session's sweep runs (found again by the URL's token after a reload) by beta: never another's."""
+def _sweep_entries() -> list[tuple[str, WorkerTrainingJob]]:
+    """(owner key, run) of this session's sweep runs (found again by the URL's token after a reload): never
+    another's."""
     token = workspace.owner_token()
-    if token is None:
-        return {}
     prefix = f"{token}{SWEEP_KEY}"
-    runs = {float(key.removeprefix(prefix)): job for key, job in list(_registry().items()) if key.startswith(prefix)}
-    return dict(sorted(runs.items()))
+    return [(key, job) for key, job in list(_registry().items()) if token is not None and key.startswith(prefix)]
+
+
+def sweep_jobs() -> dict[float, WorkerTrainingJob]:
+    """This session's sweep runs by beta."""
+    return dict(sorted((float(key.rpartition(SWEEP_KEY)[2]), job) for key, job in _sweep_entries()))
+
+
+def forget_sweep() -> None:
+    """Drop this session's ended sweep runs (a new sweep replaces them)."""
+    for key, job in _sweep_entries():
+        if not job.running:
+            _registry().pop(key, None)
 
 
 def forget_job() -> None:

@@ -84,6 +84,7 @@ def start(config: SweepConfig, dataset: Dataset, roots: DataRoots | None, model:
     if any(job.running for job in jobs.sweep_jobs().values()):
         raise VAEError("this session's beta sweep is still running: stop it before starting another")
     paths = workspace.save_paths([checkpoint_stem(dataset.name, beta) for beta in config.betas], overwrite=True)
+    jobs.forget_sweep()
     info = DatasetInfo.of(dataset)
     for beta, path in zip(config.betas, paths, strict=True):
         path.parent.mkdir(parents=True, exist_ok=True)
