@@ -1,7 +1,8 @@
 """Heavy jobs: the server-wide queue, each session's training run found again by its token, its status on every page.
 
 Training runs and t-SNE/UMAP maps run in worker processes, at most a few at once (ui.job_queue, the policy);
-a session has at most one training run, queued or training. A run belongs to the visitor that started it: the
+a session has at most one training run, queued or training, and one per beta of its beta sweep (ui.sweep), each
+under an owner key of its own that starts with the session's token. A run belongs to the visitor that started it: the
 visitor's secret owner token (ui.workspace, also the key to its files) rides in the URL (`?ws=`) of every page, so a
 browser reload on any page finds the run again, and a stranger without the token never sees it. Every page keeps a
 run alive (`keep_alive`) by polling its status in the sidebar; a run no session polls any more is stopped by the
