@@ -32,6 +32,18 @@ from support.browser import (
     screenshot_path,
     server_log_path,
 )
+from support.draw_pad import (
+    DRAWING,
+    GOAL_FRAMES_PER_MOVE,
+    MARKS,
+    MOVE_INTERVAL_S,
+    READY,
+    STROKE_MOVES,
+    assert_terms_equal_torch,
+    draw_stroke,
+    summary,
+    vertical_line,
+)
 from support.models import train_digits_model
 from support.paths import ROOT
 
@@ -44,28 +56,12 @@ pytestmark = pytest.mark.browser
 
 ARTIFACT = ROOT / "tests" / "artifacts" / "browser_encode.json"
 SHIPPED = ROOT / "checkpoints"
-DRAWING = ".draw-pad .drawing"
-STROKE_MOVES = 40  # down the drawing over about two thirds of a second, as a hand draws a "1"
-MOVE_INTERVAL_S = 1 / 60
 PHONE_MOVES = 30
 WATCH_POINTER_TYPES = """(canvas) => { window.__types = [];
   canvas.addEventListener('pointermove', (e) => window.__types.push(e.pointerType)); }"""
-GOAL_FRAMES_PER_MOVE = 0.9
 GOAL_P95_MS = 33  # two frames at 60 Hz
 CI_P95_LIMIT_MS = 4 * GOAL_P95_MS  # a shared CI box; RESULTS.md has the measured figure beside the goal
-POSTERIOR_TOLERANCE = 1e-3  # browser (WebAssembly) vs torch
 RESULTS: dict[str, dict] = {}
-
-# True once the pad has decoded a posterior (its first, of the blank drawing): the encoder and decoder are loaded.
-READY = "() => performance.getEntriesByName('draw-pad:recon').length > 0"
-# The pad's marks since `since`: stroke moves, posterior frames and recon frames.
-MARKS = """(since) => {
-  const after = (name) => performance.getEntriesByName(name).filter(m => m.startTime >= since);
-  const shown = (name) => after(name).filter(m => m.detail.moveTime !== null && m.detail.moveTime >= since)
-    .map(m => ({at: m.startTime, ...m.detail}));
-  return {moves: after('draw-pad:move').length, posterior: shown('draw-pad:posterior'), recon: shown('draw-pad:recon')};
-}"""
-
 
 write_results = results_artifact(ARTIFACT, RESULTS)
 
@@ -78,39 +74,6 @@ def open_encode_page(browser, app_url: str, model: str):
     page.wait_for_function(READY, timeout=FIRST_LOAD_MS)
     page.locator(".draw-pad .neighbours figure").nth(9).wait_for()  # the test examples arrived
     return page
-
-
-def draw_stroke(page, path, moves: int = STROKE_MOVES) -> tuple[float, float, list[str]]:
-    """Press on the drawing at path(0, box), move along path(t, box) for t in (0, 1] at 60 Hz, release. Returns
-    (performance.now() at the press, at the release) and the posterior readout read at each third of the stroke."""
-    box = page.locator(DRAWING).bounding_box()
-    page.mouse.move(*path(0.0, box))
-    since = page.evaluate("performance.now()")
-    page.mouse.down()
-    readouts, started = [], time.perf_counter()
-    for i in range(1, moves + 1):
-        page.mouse.move(*path(i / moves, box))
-        if i % (moves // 3) == 0:
-            readouts.append(page.locator(".draw-pad .posterior").get_attribute("data-mu"))
-        time.sleep(max(0.0, started + i * MOVE_INTERVAL_S - time.perf_counter()))
-    released = page.evaluate("performance.now()")
-    page.mouse.up()
-    page.wait_for_timeout(300)  # the last frames
-    return since, released, readouts
-
-
-def vertical_line(t: float, box: dict) -> tuple[float, float]:
-    """A "1": down the middle of the drawing, from a fifth of its height to four fifths."""
-    return box["x"] + box["width"] / 2, box["y"] + box["height"] * (0.2 + 0.6 * t)
-
-
-def summary(moves: int, frames: list[dict]) -> dict:
-    latency = [f["at"] - f["moveTime"] for f in frames]
-    runs = [f.get("encodeMs", f.get("decodeMs")) for f in frames]
-    p50, p95 = np.percentile(latency, [50, 95])
-    return {"moves": moves, "frames": len(frames), "frames_per_move": round(len(frames) / moves, 3),
-            "latency_p50_ms": round(float(p50), 1), "latency_p95_ms": round(float(p95), 1),
-            "run_p50_ms": round(float(np.percentile(runs, 50)), 2), "load_1min": round(os.getloadavg()[0], 2)}
 
 
 @pytest.mark.parametrize("model", ["mnist-2d", "mnist-conv"])  # an MLP (2-D) and a conv encoder (16-D), 28x28
@@ -139,21 +102,6 @@ def test_a_stroke_moves_the_posterior_during_the_stroke_and_its_neighbours_are_o
     page.mouse.move(0, 0)
     save_small_png(page.locator(".draw-pad").screenshot(), screenshot_path(f"encode-{model}.png"))
     page.context.close()
-
-
-def assert_terms_equal_torch(checkpoint, shown: dict, posterior: list[dict]) -> None:
-    """The browser's posterior, log p(x|z) and KL of what it drew are torch's for the same x and noise."""
-    model = load_checkpoint(checkpoint).model
-    x = torch.tensor(shown["x"], dtype=torch.float32).reshape(1, *model.config.image_shape)
-    with torch.no_grad():
-        q = model.encode(x)
-        z = q.reparameterise(torch.tensor([shown["noise"]], dtype=torch.float32))
-        recon = reconstruction_log_likelihood(model.decode(z), x, model.config.likelihood, model.config.gaussian_std)
-    [browser_mu] = [f["mu"] for f in posterior if f["moveTime"] == shown["moveTime"]][-1:]
-    assert np.abs(np.asarray(browser_mu) - q.mu.numpy()[0]).max() <= POSTERIOR_TOLERANCE
-    assert shown["recon"] == pytest.approx(float(recon), rel=1e-3, abs=0.05)
-    assert shown["kl"] == pytest.approx(float(q.kl().sum()), rel=1e-3, abs=1e-3)
-    assert shown["elbo"] == pytest.approx(shown["recon"] - shown["kl"])
 
 
 # --- a conditional model: the class picker is the encoder's and the decoder's other input ---

@@ -13,7 +13,6 @@ import time
 
 import numpy as np
 import pytest
-import torch
 from support.browser import (
     CANVAS_PAD,
     FIRST_LOAD_MS,
@@ -25,6 +24,7 @@ from support.browser import (
     wait_until_idle,
 )
 from support.canvas import open_canvas
+from support.decoded_map import VIEW_MARKS, assert_tiles_equal_torch, decoded, map_settled
 from support.paths import ROOT
 
 from vae_core.checkpoint import load_checkpoint
@@ -33,20 +33,9 @@ pytestmark = pytest.mark.browser
 
 ARTIFACT = ROOT / "tests" / "artifacts" / "browser_map.json"
 SHIPPED = ROOT / "checkpoints"
-PIXEL_TOLERANCE = 1e-3  # browser (WebAssembly) vs torch, per pixel in [0, 1]
 NOTCHES = 6  # wheel notches, one per 1/10 s
 PAN_MOVES = 30
 RESULTS: dict[str, dict] = {}
-
-# Map marks made since `since`, and whether the map has been quiet (no new tiles) for `quietMs`.
-MAP_MARKS = """([since, quietMs]) => {
-  const marks = performance.getEntriesByName('decoded-map:tiles').filter(m => m.startTime >= since);
-  const last = marks.at(-1);
-  return {marks: marks.map(m => ({at: m.startTime, ...m.detail})),
-          quiet: !!last && performance.now() - last.startTime >= quietMs};
-}"""
-VIEW_MARKS = """(since) => performance.getEntriesByName('latent-pad:view').filter(m => m.startTime >= since)
-  .map(m => ({at: m.startTime, ...m.detail}))"""
 
 # How many of a canvas's pixels are the density contours' red.
 CONTOUR_PIXELS = """(canvas) => {
@@ -59,28 +48,6 @@ CONTOUR_PIXELS = """(canvas) => {
 }"""
 
 write_results = results_artifact(ARTIFACT, RESULTS)
-
-
-def map_settled(page, since: float, quiet_ms: int = 400) -> list[dict]:
-    """The map's marks since `since`, once tiles have stopped arriving for `quiet_ms`."""
-    page.wait_for_function(f"() => ({MAP_MARKS})([{since}, {quiet_ms}]).quiet", timeout=30_000)
-    return page.evaluate(MAP_MARKS, [since, quiet_ms])["marks"]
-
-
-def assert_tiles_equal_torch(model, marks: list[dict]) -> None:
-    """Each decoded batch's first tile is the decoder's image of its code, and that code lies at the tile's centre."""
-    for tile in marks:
-        expected = model.decode_image(torch.tensor([tile["z"]], dtype=torch.float32)).flatten().numpy()
-        assert np.abs(np.asarray(tile["pixels"], dtype=np.float32) - expected).max() <= PIXEL_TOLERANCE
-
-
-def decoded(marks: list[dict], before: list[dict]) -> dict:
-    """Tiles decoded since the last of `before`'s marks, and how many per second of decoding (batches that
-    finished within one frame share a mark: the marks carry running totals)."""
-    tiles = marks[-1]["decodedTiles"] - before[-1]["decodedTiles"]
-    seconds = (marks[-1]["decodingMs"] - before[-1]["decodingMs"]) / 1000
-    return {"tiles_decoded": tiles, "tiles_per_s": round(tiles / seconds),
-            "run_max_ms": round(max(m["decodeMs"] for m in marks), 1)}
 
 
 def latency(frames: list[dict]) -> dict:

@@ -1,11 +1,13 @@
 """The standalone page (`python -m vae_core export --format html`) opened from file:// in real Chromium with every
-network request refused: it draws the test codes, shows a hovered point's thumbnail, and decodes while the pad is
-dragged with real pointer events. Its size, time to the first decoded image and frames per move go to
-tests/artifacts/standalone.json (benchmarks/RESULTS.md, "Standalone page (issue 21)")."""
+network request refused: it draws the test codes, shows a hovered point's thumbnail, decodes while the pad is
+dragged with real pointer events, re-decodes the decoded map behind the pad as it zooms, and encodes a drawing at
+every stroke move. Its size, time to the first decoded image, frames per move and stroke move -> posterior latency
+go to tests/artifacts/standalone.json (benchmarks/RESULTS.md, "Standalone page (issue 21)")."""
 
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -17,10 +19,24 @@ from support.browser import (
     ROOT,
     arc_across_pad,
     drag_on_canvas,
+    on_screen_box,
     results_artifact,
     save_small_png,
     screenshot_path,
     wait_for_inspector,
+)
+from support.decoded_map import VIEW_MARKS, assert_tiles_equal_torch, decoded, map_settled
+from support.draw_pad import (
+    GOAL_FRAMES_PER_MOVE,
+    MARKS,
+    NEIGHBOURS,
+    POSTERIOR,
+    READY,
+    STROKE_MOVES,
+    assert_terms_equal_torch,
+    draw_stroke,
+    summary,
+    vertical_line,
 )
 
 from vae_core.checkpoint import load_checkpoint
@@ -30,16 +46,18 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (python
 
 pytestmark = pytest.mark.browser
 
+CHECKPOINT = ROOT / "checkpoints" / "mnist-2d.safetensors"
 MAX_BYTES = 10_000_000  # the issue's budget, with every test image's thumbnail
 FIRST_IMAGE_MS = 2000  # from navigation to the first decoded image
 STAGE = f"{INSPECTOR} .stage"
+NOTCHES = 6  # wheel notches zooming into the decoded map, one per 1/10 s
 RESULTS: dict = {}
 results = results_artifact(ARTIFACTS / "standalone.json", RESULTS)
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    checkpoint = load_checkpoint(ROOT / "checkpoints" / "mnist-2d.safetensors")
+    checkpoint = load_checkpoint(CHECKPOINT)
     test = checkpoint.dataset.load().split("test")
     page = standalone_page(checkpoint, test.x, test.y, title="mnist-2d")
     path = write_standalone_page(page, tmp_path_factory.mktemp("standalone") / "view.html")
@@ -131,3 +149,47 @@ def test_a_recorded_drag_is_a_webm_with_one_frame_per_decoded_frame(offline_page
     # the frame at the start, then one per decode: a shown frame each (frames), at most one per move
     assert drag.frames + 1 <= recorded <= drag.moves + 1, (recorded, drag.summary())
     RESULTS["recording"] = {"frames": recorded, "moves": drag.moves, "shown_frames": drag.frames, "bytes": len(data)}
+
+
+def test_a_stroke_on_the_draw_pad_moves_the_posterior_during_the_stroke(offline_page):
+    offline_page.wait_for_function(READY, timeout=30_000)
+    offline_page.locator(NEIGHBOURS).nth(9).wait_for()  # the page's test codes are the neighbours' candidates
+    blank = offline_page.locator(POSTERIOR).get_attribute("data-mu")
+
+    since, released, readouts = draw_stroke(offline_page, vertical_line)
+    marks = offline_page.evaluate(MARKS, since)
+
+    posterior, recon = marks["posterior"], marks["recon"]
+    assert len({blank, *readouts}) == 1 + len(readouts), readouts  # the readout moved while the button was down
+    assert len({tuple(f["mu"]) for f in posterior if f["at"] < released}) >= STROKE_MOVES // 2
+    assert len(posterior) / marks["moves"] >= GOAL_FRAMES_PER_MOVE, summary(marks["moves"], posterior)
+    assert sum(label == 1 for label in posterior[-1]["neighbours"]) >= 6, posterior[-1]["neighbours"]
+    assert_terms_equal_torch(CHECKPOINT, recon[-1], posterior)
+    assert offline_page.refused == []
+    RESULTS["stroke"] = {"posterior (encode)": summary(marks["moves"], posterior),
+                         "reconstruction and ELBO terms (encode + decode)": summary(marks["moves"], recon)}
+
+
+def test_the_decoded_map_behind_the_pad_redecodes_at_the_new_scale_as_it_zooms(offline_page):
+    model = load_checkpoint(CHECKPOINT).model
+    first_decoded_ms(offline_page)
+    since = offline_page.evaluate("performance.now()")
+    offline_page.locator(".latent-canvas .map-toggle").check()
+    first = map_settled(offline_page, since)
+    box = on_screen_box(offline_page, CANVAS_PAD)
+    offline_page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.4)
+
+    since = offline_page.evaluate("performance.now()")
+    for _ in range(NOTCHES):  # zoom in about the pointer
+        offline_page.mouse.wheel(0, -100)
+        time.sleep(0.1)
+    zoomed = map_settled(offline_page, since)
+
+    assert len(offline_page.evaluate(VIEW_MARKS, since)) >= NOTCHES * 0.9
+    assert zoomed[-1]["size"] <= first[0]["size"] / 2  # smaller tiles: decoded at the new scale, not stretched
+    assert_tiles_equal_torch(model, first + zoomed)
+    assert zoomed[-1]["z"] == pytest.approx(zoomed[-1]["u"], abs=1e-6)  # a 2-D model: the code is the plane point
+    assert offline_page.refused == []
+    RESULTS["map zoom"] = {"notches": NOTCHES, **decoded(zoomed, first),
+                           "tile_side_before": first[0]["size"], "tile_side_after": zoomed[-1]["size"]}
+    offline_page.locator(".latent-canvas .map-toggle").uncheck()

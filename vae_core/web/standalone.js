@@ -1,6 +1,6 @@
 // The standalone page's start (vae_core/standalone.py): inflate the embedded files, hand the runtime its binary,
 // and mount the app's own components (their scripts, with the shared model client, came in the view's data).
-// Marks for tests and benchmarks: body[data-state] "ready" once both components are mounted, or "error".
+// Marks for tests and benchmarks: body[data-state] "ready" once the components are mounted, or "error".
 
 const view = JSON.parse(document.getElementById("view").textContent);
 const blobUrls = new Map(); // asset name -> Promise<blob URL>
@@ -74,6 +74,7 @@ async function start() {
   await provideRuntime();
   await mount("latent_canvas", view.canvas);
   await mount("embedding_inspector", view.inspector);
+  await mount("draw_pad", view.draw);
   setStatus("Everything runs in this page: nothing is fetched.");
   document.body.dataset.state = "ready";
 }
