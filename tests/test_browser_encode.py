@@ -16,7 +16,6 @@ import time
 
 import numpy as np
 import pytest
-import torch
 from support.browser import (
     FIRST_LOAD_MS,
     PHONE,
@@ -33,22 +32,23 @@ from support.browser import (
     server_log_path,
 )
 from support.draw_pad import (
+    CLASS_PICKER,
     DRAWING,
     GOAL_FRAMES_PER_MOVE,
     MARKS,
     MOVE_INTERVAL_S,
     READY,
     STROKE_MOVES,
+    assert_each_class_encoded_like_torch,
     assert_terms_equal_torch,
     draw_stroke,
+    example_then_another_class,
     summary,
     vertical_line,
 )
-from support.models import train_digits_model
 from support.paths import ROOT
 
-from vae_core.checkpoint import DatasetInfo, load_checkpoint, save_checkpoint
-from vae_core.loss import reconstruction_log_likelihood
+from vae_core.checkpoint import load_checkpoint
 
 pytest.importorskip("playwright.sync_api", reason="playwright (python) is not installed")
 
@@ -118,52 +118,16 @@ def encode_app_url(tmp_path_factory):
         yield url
 
 
-@pytest.fixture(scope="module")
-def conditional_digits(digits, tmp_path_factory):
-    """A conditional digits model (2-D, 8x8), trained for seconds, as a checkpoint file."""
-    trainer = train_digits_model(digits, epochs=20, n_classes=len(digits.class_names))
-    path = tmp_path_factory.mktemp("cvae") / "cvae-digits.safetensors"
-    return save_checkpoint(path, trainer.model, DatasetInfo.of(digits), trainer.history, trainer.epoch,
-                           "conditional encode test")
-
-
-def latest(page, name: str, since: float) -> dict:
-    """The newest mark `name` made after `since`, waited for."""
-    page.wait_for_function("([name, since]) => performance.getEntriesByName(name).some(m => m.startTime > since)",
-                           arg=[name, since], timeout=10_000)
-    return page.evaluate("(name) => performance.getEntriesByName(name).at(-1).detail", name)
-
-
 def test_a_conditional_model_encodes_a_dataset_example_as_the_class_chosen(browser, encode_app_url,
                                                                           conditional_digits):
-    model = load_checkpoint(conditional_digits).model
     page = browser.new_context(viewport=VIEWPORT).new_page()
     page.goto(f"{encode_app_url}/?checkpoint={conditional_digits}")
     page.wait_for_function(READY, timeout=FIRST_LOAD_MS)
     page.locator(".draw-pad .neighbours figure").nth(9).wait_for()
-    picker = page.locator(".draw-pad .class")
-    assert picker.is_visible()
+    assert page.locator(CLASS_PICKER).is_visible()
 
-    since = page.evaluate("performance.now()")
-    page.locator(".draw-pad .example").click()  # a test example, drawn; the picker takes its label
-    example = latest(page, "draw-pad:recon", since)
-    label = int(picker.input_value())
-    other = (label + 1) % 10
-    since = page.evaluate("performance.now()")
-    picker.select_option(str(other))
-    chosen = latest(page, "draw-pad:recon", since)
-
-    assert example["label"] == label and chosen["label"] == other and chosen["x"] == example["x"]
-    x = torch.tensor(example["x"], dtype=torch.float32).reshape(1, *model.config.image_shape)
-    for shown in (example, chosen):
-        with torch.no_grad():
-            q = model.encode(x, torch.tensor([shown["label"]]))
-            z = q.reparameterise(torch.tensor([shown["noise"]], dtype=torch.float32))
-            recon = reconstruction_log_likelihood(model.decode(z, torch.tensor([shown["label"]])), x,
-                                                  model.config.likelihood, model.config.gaussian_std)
-        assert shown["kl"] == pytest.approx(float(q.kl().sum()), rel=1e-3, abs=1e-3)
-        assert shown["recon"] == pytest.approx(float(recon), rel=1e-3, abs=0.05)
-    assert chosen["kl"] != pytest.approx(example["kl"], rel=1e-3)  # the class changed the posterior
+    example, chosen = example_then_another_class(page)
+    assert_each_class_encoded_like_torch(load_checkpoint(conditional_digits).model, example, chosen)
     page.context.close()
 
 

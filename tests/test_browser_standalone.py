@@ -27,14 +27,17 @@ from support.browser import (
 )
 from support.decoded_map import VIEW_MARKS, assert_tiles_equal_torch, decoded, map_settled
 from support.draw_pad import (
+    CLASS_PICKER,
     GOAL_FRAMES_PER_MOVE,
     MARKS,
     NEIGHBOURS,
     POSTERIOR,
     READY,
     STROKE_MOVES,
+    assert_each_class_encoded_like_torch,
     assert_terms_equal_torch,
     draw_stroke,
+    example_then_another_class,
     summary,
     vertical_line,
 )
@@ -65,9 +68,9 @@ def exported(tmp_path_factory):
     return path, page
 
 
-@pytest.fixture(scope="module")
-def offline_page(browser, exported):
-    """The exported file in a fresh context where every request but file:// is refused (and recorded)."""
+def open_offline(browser, path):
+    """The exported file at `path` in a fresh context where every request but file:// is refused (and recorded in
+    the page's `refused`), once the page has started (or failed)."""
     context = browser.new_context(viewport={"width": 1280, "height": 1400})
     refused = []
 
@@ -80,11 +83,17 @@ def offline_page(browser, exported):
 
     context.route("**", file_only)
     page = context.new_page()
-    page.goto(exported[0].as_uri())
+    page.goto(path.as_uri())
     page.wait_for_function("() => document.body.dataset.state !== 'loading'", timeout=60_000)
     page.refused = refused
+    return page
+
+
+@pytest.fixture(scope="module")
+def offline_page(browser, exported):
+    page = open_offline(browser, exported[0])
     yield page
-    context.close()
+    page.context.close()
 
 
 def first_decoded_ms(page) -> float:
@@ -193,3 +202,21 @@ def test_the_decoded_map_behind_the_pad_redecodes_at_the_new_scale_as_it_zooms(o
     RESULTS["map zoom"] = {"notches": NOTCHES, **decoded(zoomed, first),
                            "tile_side_before": first[0]["size"], "tile_side_after": zoomed[-1]["size"]}
     offline_page.locator(".latent-canvas .map-toggle").uncheck()
+
+
+def test_a_conditional_models_page_encodes_a_dataset_example_as_the_class_chosen(browser, conditional_digits,
+                                                                                tmp_path):
+    checkpoint = load_checkpoint(conditional_digits)
+    test = checkpoint.dataset.load().split("test")
+    path = write_standalone_page(standalone_page(checkpoint, test.x, test.y, title="cvae"), tmp_path / "cvae.html")
+    page = open_offline(browser, path)
+    page.wait_for_function(READY, timeout=30_000)
+    page.locator(NEIGHBOURS).nth(9).wait_for()
+    page.locator(CLASS_PICKER).scroll_into_view_if_needed()
+    assert page.locator(CLASS_PICKER).is_visible()
+
+    example, chosen = example_then_another_class(page)
+
+    assert_each_class_encoded_like_torch(checkpoint.model, example, chosen)
+    assert page.refused == []
+    page.context.close()

@@ -11,10 +11,13 @@ import numpy as np
 import pytest
 import torch
 
-from vae_core.checkpoint import load_checkpoint
+from vae_core.checkpoint import DatasetInfo, load_checkpoint, save_checkpoint
 from vae_core.loss import reconstruction_log_likelihood
 
+from .models import train_digits_model
+
 DRAWING = ".draw-pad .drawing"
+CLASS_PICKER = ".draw-pad .class"  # a conditional model's class: the encoder's and the decoder's other input
 POSTERIOR = ".draw-pad .posterior"  # its data-mu: the posterior mean shown, per dimension
 NEIGHBOURS = ".draw-pad .neighbours figure"
 STROKE_MOVES = 40  # down the drawing over about two thirds of a second, as a hand draws a "1"
@@ -81,3 +84,50 @@ def assert_terms_equal_torch(checkpoint, shown: dict, posterior: list[dict]) -> 
     assert shown["recon"] == pytest.approx(float(recon), rel=1e-3, abs=0.05)
     assert shown["kl"] == pytest.approx(float(q.kl().sum()), rel=1e-3, abs=1e-3)
     assert shown["elbo"] == pytest.approx(shown["recon"] - shown["kl"])
+
+
+# --- a conditional model: the class picker is the encoder's and the decoder's other input ---
+
+@pytest.fixture(scope="module")
+def conditional_digits(digits, tmp_path_factory):
+    """A conditional digits model (2-D, 8x8), trained for seconds, as a checkpoint file."""
+    trainer = train_digits_model(digits, epochs=20, n_classes=len(digits.class_names))
+    path = tmp_path_factory.mktemp("cvae") / "cvae-digits.safetensors"
+    return save_checkpoint(path, trainer.model, DatasetInfo.of(digits), trainer.history, trainer.epoch,
+                           "conditional encode test")
+
+
+def latest(page, name: str, since: float) -> dict:
+    """The newest mark `name` made after `since`, waited for."""
+    page.wait_for_function("([name, since]) => performance.getEntriesByName(name).some(m => m.startTime > since)",
+                           arg=[name, since], timeout=10_000)
+    return page.evaluate("(name) => performance.getEntriesByName(name).at(-1).detail", name)
+
+
+def example_then_another_class(page) -> tuple[dict, dict]:
+    """Start from a dataset example (drawn; the class picker takes its label), then pick the next class: the
+    reconstruction marks of both."""
+    picker = page.locator(CLASS_PICKER)
+    since = page.evaluate("performance.now()")
+    page.locator(".draw-pad .example").click()
+    example = latest(page, "draw-pad:recon", since)
+    assert example["label"] == int(picker.input_value())
+    since = page.evaluate("performance.now()")
+    picker.select_option(str((example["label"] + 1) % picker.locator("option").count()))
+    return example, latest(page, "draw-pad:recon", since)
+
+
+def assert_each_class_encoded_like_torch(model, example: dict, chosen: dict) -> None:
+    """The same drawing encoded and decoded as each class: its KL and log p(x|z) are torch's, and they differ."""
+    assert chosen["label"] != example["label"] and chosen["x"] == example["x"]
+    x = torch.tensor(example["x"], dtype=torch.float32).reshape(1, *model.config.image_shape)
+    for shown in (example, chosen):
+        label = torch.tensor([shown["label"]])
+        with torch.no_grad():
+            q = model.encode(x, label)
+            z = q.reparameterise(torch.tensor([shown["noise"]], dtype=torch.float32))
+            recon = reconstruction_log_likelihood(model.decode(z, label), x, model.config.likelihood,
+                                                  model.config.gaussian_std)
+        assert shown["kl"] == pytest.approx(float(q.kl().sum()), rel=1e-3, abs=1e-3)
+        assert shown["recon"] == pytest.approx(float(recon), rel=1e-3, abs=0.05)
+    assert chosen["kl"] != pytest.approx(example["kl"], rel=1e-3)  # the class changed the posterior
