@@ -7,6 +7,7 @@ go to tests/artifacts/standalone.json (benchmarks/RESULTS.md, "Standalone page (
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import numpy as np
@@ -200,7 +201,8 @@ def test_the_decoded_map_behind_the_pad_redecodes_at_the_new_scale_as_it_zooms(o
     assert zoomed[-1]["z"] == pytest.approx(zoomed[-1]["u"], abs=1e-6)  # a 2-D model: the code is the plane point
     assert offline_page.refused == []
     RESULTS["map zoom"] = {"notches": NOTCHES, **decoded(zoomed, first),
-                           "tile_side_before": first[0]["size"], "tile_side_after": zoomed[-1]["size"]}
+                           "tile_side_before": first[0]["size"], "tile_side_after": zoomed[-1]["size"],
+                           "load_1min": round(os.getloadavg()[0], 2)}
     offline_page.locator(".latent-canvas .map-toggle").uncheck()
 
 

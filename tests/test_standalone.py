@@ -58,12 +58,12 @@ def view_data(path) -> dict:
 def test_the_page_carries_the_apps_own_component_scripts_not_copies(tiny_checkpoint, tmp_path):
     out = tmp_path / "view.html"
     cli.main(["export", str(tiny_checkpoint), "--format", "html", "--out", str(out)])
-    view = view_data(out)
+    components = json.loads(embedded(out.read_text(), "components"))
     for name, folder, stem in [("latent_canvas", "latent_canvas", "canvas"),
                                ("embedding_inspector", "embedding_inspector", "inspector"),
                                ("draw_pad", "draw_pad", "draw")]:
-        assert view["components"][name]["js"] == script(f"{folder}/{stem}.js")
-        assert view["components"][name]["css"] == (COMPONENTS / folder / f"{stem}.css").read_text()
+        assert components[name]["js"] == script(f"{folder}/{stem}.js")
+        assert components[name]["css"] == (COMPONENTS / folder / f"{stem}.css").read_text()
 
 
 def test_making_the_page_does_not_import_streamlit(tiny_checkpoint, tmp_path):

@@ -67,14 +67,14 @@ def standalone_page(checkpoint: Checkpoint, x: torch.Tensor, y: torch.Tensor, *,
         "decoder": onnx_bytes(checkpoint.model, "decoder"), "encoder": onnx_bytes(checkpoint.model, "encoder"),
         "coords": _le(coords, np.float32),
         "labels": _le(labels, np.int32), "codes": _le(mu, np.float32), "images": to_uint8(x).tobytes(),
+        "components": json.dumps(_components()).encode(),
     }
     kl = DimensionActivity.of(posterior).kl
     decoder, encoder = (_embedded_graph(checkpoint, part) for part in ("decoder", "encoder"))
     points = {"count": len(mu), "codes": ASSET + "codes", "labels": ASSET + "labels", "images": ASSET + "images"}
     view = {"canvas": _canvas_data(checkpoint, mu, labels, kl, decoder),
             "inspector": _inspector_data(checkpoint, len(mu), axes, decoder),
-            "draw": {"model": draw_pad_model(checkpoint, kl, encoder=encoder, decoder=decoder, points=points)},
-            "components": _components()}
+            "draw": {"model": draw_pad_model(checkpoint, kl, encoder=encoder, decoder=decoder, points=points)}}
     encoded = {"ort-module": _runtime_file(ORT_WEB_FILES[0]), "ort-wasm": _runtime_file(ORT_WEB_FILES[1]),
                **{name: _embedded(data) for name, data in assets.items()}}
     page = _fill((WEB / "standalone.html").read_text(), title=html.escape(title), card=model_card(checkpoint, title),
@@ -178,7 +178,8 @@ def _embedded_graph(checkpoint: Checkpoint, part: str) -> dict:
 
 
 def _components() -> dict:
-    """Each component's html, css and script (the shared scripts first, as the app sends it)."""
+    """Each component's html, css and script (the shared scripts first, as the app sends it); embedded gzip'd like the
+    arrays (a third of its size as text)."""
     from ui.components import HERE, script  # plain files: no Streamlit is imported
 
     files = {"latent_canvas": ("canvas", "latent_canvas"), "embedding_inspector": ("inspector", "embedding_inspector"),

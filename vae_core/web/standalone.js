@@ -52,10 +52,13 @@ async function resolved(data) {
   return data;
 }
 
+let components; // Promise<{name: {html, css, js}}>, an embedded file
+
 // A component mounted as Streamlit mounts it: its html and css in a shadow root, its module's default export
 // called with the data; what it sends back has nowhere to go in a file.
 async function mount(name, data) {
-  const { html, css, js } = view.components[name];
+  components ??= inflate("components").then((bytes) => JSON.parse(new TextDecoder().decode(bytes)));
+  const { html, css, js } = (await components)[name];
   const host = document.querySelector(`[data-component="${name}"]`);
   const root = host.attachShadow({ mode: "open" });
   root.innerHTML = `<style>${css}</style>${html}`;
