@@ -24,7 +24,14 @@ from support.browser import (
     wait_until_idle,
 )
 from support.canvas import open_canvas
-from support.decoded_map import VIEW_MARKS, assert_tiles_equal_torch, decoded, map_settled
+from support.decoded_map import (
+    NOTCHES,
+    VIEW_MARKS,
+    assert_tiles_equal_torch,
+    decoded,
+    map_settled,
+    zoom_into_canvas_map,
+)
 from support.paths import ROOT
 
 from vae_core.checkpoint import load_checkpoint
@@ -33,7 +40,6 @@ pytestmark = pytest.mark.browser
 
 ARTIFACT = ROOT / "tests" / "artifacts" / "browser_map.json"
 SHIPPED = ROOT / "checkpoints"
-NOTCHES = 6  # wheel notches, one per 1/10 s
 PAN_MOVES = 30
 RESULTS: dict[str, dict] = {}
 
@@ -62,18 +68,8 @@ def latency(frames: list[dict]) -> dict:
 def test_zooming_the_map_redecodes_its_tiles_at_the_new_scale_like_torch(browser, canvas_url, name):
     model = load_checkpoint(SHIPPED / f"{name}.safetensors").model
     page = open_canvas(browser, canvas_url, SHIPPED / f"{name}.safetensors")
-    since = page.evaluate("performance.now()")
-    page.locator(".latent-canvas .map-toggle").check()
-    first = map_settled(page, since)
+    first, zoomed, views = zoom_into_canvas_map(page)
     box = page.locator(CANVAS_PAD).bounding_box()
-    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.4)
-
-    since = page.evaluate("performance.now()")
-    for _ in range(NOTCHES):  # zoom in about the pointer
-        page.mouse.wheel(0, -100)
-        time.sleep(0.1)
-    zoomed = map_settled(page, since)
-    views = page.evaluate(VIEW_MARKS, since)
 
     assert first and zoomed
     assert zoomed[-1]["size"] <= first[0]["size"] / 2  # smaller tiles: decoded at the new scale, not stretched

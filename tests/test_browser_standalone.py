@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 
 import numpy as np
 import pytest
@@ -20,13 +19,12 @@ from support.browser import (
     ROOT,
     arc_across_pad,
     drag_on_canvas,
-    on_screen_box,
     results_artifact,
     save_small_png,
     screenshot_path,
     wait_for_inspector,
 )
-from support.decoded_map import VIEW_MARKS, assert_tiles_equal_torch, decoded, map_settled
+from support.decoded_map import NOTCHES, assert_tiles_equal_torch, decoded, zoom_into_canvas_map
 from support.draw_pad import (
     CLASS_PICKER,
     GOAL_FRAMES_PER_MOVE,
@@ -54,7 +52,6 @@ CHECKPOINT = ROOT / "checkpoints" / "mnist-2d.safetensors"
 MAX_BYTES = 10_000_000  # the budget, with every test image's thumbnail
 FIRST_IMAGE_MS = 2000  # from navigation to the first decoded image
 STAGE = f"{INSPECTOR} .stage"
-NOTCHES = 6  # wheel notches zooming into the decoded map, one per 1/10 s
 RESULTS: dict = {}
 results = results_artifact(ARTIFACTS / "standalone.json", RESULTS)
 
@@ -183,19 +180,9 @@ def test_a_stroke_on_the_draw_pad_moves_the_posterior_during_the_stroke(offline_
 def test_the_decoded_map_behind_the_pad_redecodes_at_the_new_scale_as_it_zooms(offline_page):
     model = load_checkpoint(CHECKPOINT).model
     first_decoded_ms(offline_page)
-    since = offline_page.evaluate("performance.now()")
-    offline_page.locator(".latent-canvas .map-toggle").check()
-    first = map_settled(offline_page, since)
-    box = on_screen_box(offline_page, CANVAS_PAD)
-    offline_page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.4)
+    first, zoomed, views = zoom_into_canvas_map(offline_page)
 
-    since = offline_page.evaluate("performance.now()")
-    for _ in range(NOTCHES):  # zoom in about the pointer
-        offline_page.mouse.wheel(0, -100)
-        time.sleep(0.1)
-    zoomed = map_settled(offline_page, since)
-
-    assert len(offline_page.evaluate(VIEW_MARKS, since)) >= NOTCHES * 0.9
+    assert len(views) >= NOTCHES * 0.9
     assert zoomed[-1]["size"] <= first[0]["size"] / 2  # smaller tiles: decoded at the new scale, not stretched
     assert_tiles_equal_torch(model, first + zoomed)
     assert zoomed[-1]["z"] == pytest.approx(zoomed[-1]["u"], abs=1e-6)  # a 2-D model: the code is the plane point

@@ -4,10 +4,15 @@ the standalone page's browser tests)."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import torch
 
+from .browser import CANVAS_PAD, on_screen_box
+
 PIXEL_TOLERANCE = 1e-3  # browser (WebAssembly) vs torch, per pixel in [0, 1]
+NOTCHES = 6  # wheel notches, one per 1/10 s
 
 # Map marks made since `since`, and whether the map has been quiet (no new tiles) for `quietMs`.
 MAP_MARKS = """([since, quietMs]) => {
@@ -40,3 +45,21 @@ def decoded(marks: list[dict], before: list[dict]) -> dict:
     seconds = (marks[-1]["decodingMs"] - before[-1]["decodingMs"]) / 1000
     return {"tiles_decoded": tiles, "tiles_per_s": round(tiles / seconds),
             "run_max_ms": round(max(m["decodeMs"] for m in marks), 1)}
+
+
+def zoom_into_canvas_map(page, notches: int = NOTCHES) -> tuple[list[dict], list[dict], list[dict]]:
+    """Tick the latent canvas's decoded map, wait for its tiles, then zoom in `notches` wheel notches about a point
+    up and right of the pad's centre (the pointer stays there). Returns the map's marks before and after the zoom,
+    and the pad's views shown while zooming."""
+    since = page.evaluate("performance.now()")
+    page.locator(".latent-canvas .map-toggle").check()
+    first = map_settled(page, since)
+    box = on_screen_box(page, CANVAS_PAD)
+    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.4)
+
+    since = page.evaluate("performance.now()")
+    for _ in range(notches):
+        page.mouse.wheel(0, -100)
+        time.sleep(0.1)
+    zoomed = map_settled(page, since)
+    return first, zoomed, page.evaluate(VIEW_MARKS, since)
