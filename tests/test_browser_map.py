@@ -16,7 +16,10 @@ import pytest
 from support.browser import (
     CANVAS_PAD,
     FIRST_LOAD_MS,
+    PHONE,
+    Touches,
     new_page,
+    on_screen_box,
     results_artifact,
     save_small_png,
     screenshot_path,
@@ -41,6 +44,7 @@ pytestmark = pytest.mark.browser
 ARTIFACT = ROOT / "tests" / "artifacts" / "browser_map.json"
 SHIPPED = ROOT / "checkpoints"
 PAN_MOVES = 30
+PINCH_MOVES = 30  # two fingers spreading from 40 to 160 px apart, at 60 Hz
 RESULTS: dict[str, dict] = {}
 
 # How many of a canvas's pixels are the density contours' red.
@@ -110,6 +114,41 @@ def test_zooming_the_map_redecodes_its_tiles_at_the_new_scale_like_torch(browser
         page.wait_for_timeout(500)
         assert page.locator(CANVAS_PAD).evaluate(CONTOUR_PIXELS) > 100
         save_small_png(page.locator(".latent-canvas .views").screenshot(), screenshot_path("latent-map.png"))
+    page.context.close()
+
+
+def test_two_fingers_pinch_the_pad_and_its_map_redecodes_at_the_new_scale(browser, canvas_url):
+    """Touch: two pointer sequences (CDP Input.dispatchTouchEvent) spreading apart zoom in about their midpoint;
+    the code stays where the first finger put it."""
+    model = load_checkpoint(SHIPPED / "mnist-2d.safetensors").model
+    page = open_canvas(browser, canvas_url, SHIPPED / "mnist-2d.safetensors", device=PHONE)
+    since = page.evaluate("performance.now()")
+    page.locator(".latent-canvas .map-toggle").check()
+    first = map_settled(page, since)
+    box = on_screen_box(page, CANVAS_PAD)
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    gaps = [20 + 60 * i / PINCH_MOVES for i in range(PINCH_MOVES + 1)]  # half the distance between the fingers
+
+    since = page.evaluate("performance.now()")
+    touches = Touches(page)
+    touches.press(0, x - gaps[0], y)
+    touches.press(1, x + gaps[0], y)
+    for gap in gaps[1:]:
+        touches.move({0: (x - gap, y), 1: (x + gap, y)})
+        time.sleep(1 / 60)
+    touches.lift_all()
+    zoomed = map_settled(page, since)
+    views = page.evaluate(VIEW_MARKS, since)
+    moved = page.evaluate("(since) => performance.getEntriesByName('latent-canvas:move')"
+                          ".filter(m => m.startTime >= since).length", since)
+
+    assert len(views) >= PINCH_MOVES * 0.9, len(views)
+    assert views[-1]["extent"] == pytest.approx(views[0]["extent"] * gaps[1] / gaps[-1], rel=0.02)
+    assert zoomed[-1]["size"] <= first[0]["size"] / 2  # smaller tiles: decoded at the new scale, not stretched
+    assert_tiles_equal_torch(model, first + zoomed)
+    assert moved <= 1  # the first finger's touch; the pinch itself moves the view, not the code
+    RESULTS["pinch, mnist-2d (phone)"] = {"moves": PINCH_MOVES, "view_frames": len(views), **latency(views),
+                                          **decoded(zoomed, first), "load_1min": round(os.getloadavg()[0], 2)}
     page.context.close()
 
 
