@@ -45,15 +45,13 @@ class Plane {
 
 // The pad's canvas: `show(plane, points, minExtent)` puts the points ({codes, labels, colors}) projected on the plane
 // on it, first seen as the square [-extent, extent]^2 of plane coordinates around the origin; the wheel zooms about
-// the pointer, two fingers pinch (zoom and pan), and a drag with Shift, the middle or the right button (or any drag,
-// `panWithDrag`) pans. What does not
+// the pointer and a drag with Shift, the middle or the right button (or any drag, `panWithDrag`) pans. What does not
 // change from frame to frame (the decoded map, contours, axes, points) is drawn once per view as the background;
 // `begin()` clears the pad to it for a frame's marks; `planeAt(event)` is a pointer's position in plane coordinates.
 // onChange() is called when the background changed (the component draws its marks again).
 class PadView {
   constructor(canvas, { onChange = () => {}, panWithDrag = false } = {}) {
     Object.assign(this, { canvas, onChange, panWithDrag, centre: [0, 0], contours: false, map: null });
-    this.pointers = new Map(); // pointerId -> [x, y] in the pad's CSS pixels, of each finger down on it
     this.listenToNavigation();
   }
 
@@ -201,11 +199,12 @@ class PadView {
     this.setView(this.pinch.at.map((u, axis) => u - offset[axis] * extent), extent, inputTime);
   }
 
-  // The wheel zooms about the pointer; a pan drag moves the view; a second finger down starts a pinch. A pan's and a
-  // pinch's events stop here (until every pointer of a pinch is lifted): the component's own pointer handlers
-  // (registered after this) do not see them, so a pinch does not move the component's code.
+  // The wheel zooms about the pointer; a pan drag moves the view; two fingers pinch (zoom about their midpoint and
+  // pan with it). A pan's and a pinch's events stop here (until every finger of a pinch is lifted): the component's
+  // own pointer handlers (registered after this) do not see them, so a pinch does not move the component's code.
   listenToNavigation() {
     const canvas = this.canvas;
+    this.pointers = new Map(); // pointerId -> [x, y] in the pad's CSS pixels, of each finger down on it
     canvas.addEventListener("wheel", (event) => {
       if (!this.plane) return;
       event.preventDefault();
