@@ -1,14 +1,14 @@
 """The standalone view: one .html file that opens from disk with no server and no network, holding the latent pad
-and sliders (decoded in the page as the pointer moves), the scatter of a split's codes with hover thumbnails and
-the model's card.
+and sliders (decoded in the page as the pointer moves, over the decoded map), the draw pad (a drawing encoded as it
+is drawn), the scatter of a split's codes with hover thumbnails and the model's card.
 
 The page is made of the app's own browser components (ui/components/: their HTML, CSS and scripts, read as files;
-`ui.components` itself is plain paths, no Streamlit), so the pad, the decoder client and the scatter have one copy
+`ui.components` itself is plain paths, no Streamlit), so the pads, the model client and the scatter have one copy
 of their code, and of the vendored ONNX Runtime Web (static/): the runtime's ES module and its WebAssembly binary,
-the decoder (vae_core.export) and the arrays are embedded gzip'd in base64. vae_core/web/standalone.js inflates
-them (DecompressionStream), imports the runtime from a blob URL with its binary as `env.wasm.wasmBinary`, and
-mounts each component as Streamlit would, with the data its wrapper (ui/components/*/__init__.py) describes and
-the wrapper's URLs replaced by blob URLs of the embedded files.
+the decoder and the encoder (vae_core.export) and the arrays are embedded gzip'd in base64.
+vae_core/web/standalone.js inflates them (DecompressionStream), imports the runtime from a blob URL with its binary
+as `env.wasm.wasmBinary`, and mounts each component as Streamlit would, with the data its wrapper
+(ui/components/*/__init__.py) describes and the wrapper's URLs replaced by blob URLs of the embedded files.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import torch
 
 from .checkpoint import Checkpoint
 from .distributions import DiagonalGaussian
-from .export import DECODER_CLASS_INPUT, DECODER_INPUT, DECODER_OUTPUT, decoder_onnx_bytes
+from .export import graph_names, onnx_bytes
 from .files import write_atomically
 from .images import CLASS_COLORS, class_color, to_uint8
 from .metrics import DimensionActivity, encode_posterior
@@ -64,16 +64,17 @@ def standalone_page(checkpoint: Checkpoint, x: torch.Tensor, y: torch.Tensor, *,
     mu, labels = posterior.mu.numpy(), y.numpy().astype(np.int32)
     coords, axes = _map(mu)
     assets = {
-        "decoder": decoder_onnx_bytes(checkpoint.model), "coords": _le(coords, np.float32),
+        "decoder": onnx_bytes(checkpoint.model, "decoder"), "encoder": onnx_bytes(checkpoint.model, "encoder"),
+        "coords": _le(coords, np.float32),
         "labels": _le(labels, np.int32), "codes": _le(mu, np.float32), "images": to_uint8(x).tobytes(),
+        "components": json.dumps(_components()).encode(),
     }
     kl = DimensionActivity.of(posterior).kl
-    decoder = {"runtime": ASSET + "ort-module", "url": ASSET + "decoder", "input": DECODER_INPUT,
-               "class_input": DECODER_CLASS_INPUT if checkpoint.config.conditional else None,
-               "output": DECODER_OUTPUT}
+    decoder, encoder = (_embedded_graph(checkpoint, part) for part in ("decoder", "encoder"))
+    points = {"count": len(mu), "codes": ASSET + "codes", "labels": ASSET + "labels", "images": ASSET + "images"}
     view = {"canvas": _canvas_data(checkpoint, mu, labels, kl, decoder),
             "inspector": _inspector_data(checkpoint, len(mu), axes, decoder),
-            "components": _components()}
+            "draw": {"model": draw_pad_model(checkpoint, kl, encoder=encoder, decoder=decoder, points=points)}}
     encoded = {"ort-module": _runtime_file(ORT_WEB_FILES[0]), "ort-wasm": _runtime_file(ORT_WEB_FILES[1]),
                **{name: _embedded(data) for name, data in assets.items()}}
     page = _fill((WEB / "standalone.html").read_text(), title=html.escape(title), card=model_card(checkpoint, title),
@@ -131,6 +132,18 @@ def pad_model(checkpoint: Checkpoint, codes: np.ndarray, labels: np.ndarray) -> 
     }
 
 
+def draw_pad_model(checkpoint: Checkpoint, kl: np.ndarray, *, encoder: dict, decoder: dict, points: dict) -> dict:
+    """The draw pad's data.model (ui/components/draw_pad says what each field is): `kl` (D,) each dimension's mean
+    KL, the model's `encoder` and `decoder` specs and the test examples' `points` ({"count", "codes", "labels",
+    "images"}, URLs of their arrays)."""
+    config = checkpoint.config
+    names = list(checkpoint.dataset.class_names)
+    return {"sha256": checkpoint.sha256, "latent_dim": config.latent_dim, "image_shape": list(config.image_shape),
+            "likelihood": config.likelihood, "gaussian_std": config.gaussian_std, "kl": rounded(kl), "names": names,
+            "colors": [class_color(label) for label in range(len(names))], "encoder": encoder, "decoder": decoder,
+            "points": points}
+
+
 def rounded(values) -> list:
     """Floats for JSON at 4 decimals (float32 values would print ~17 digits each)."""
     return np.asarray(values, dtype=np.float64).round(4).tolist()
@@ -159,11 +172,18 @@ def _inspector_data(checkpoint: Checkpoint, count: int, axes: list[str], decoder
     }
 
 
+def _embedded_graph(checkpoint: Checkpoint, part: str) -> dict:
+    """The model client's spec of `part` ("decoder" or "encoder"), its graph embedded in the page."""
+    return {"runtime": ASSET + "ort-module", "url": ASSET + part, **graph_names(part, checkpoint.config.conditional)}
+
+
 def _components() -> dict:
-    """Each component's html, css and script (the shared scripts first, as the app sends it)."""
+    """Each component's html, css and script (the shared scripts first, as the app sends it); embedded gzip'd like the
+    arrays (a third of its size as text)."""
     from ui.components import HERE, script  # plain files: no Streamlit is imported
 
-    files = {"latent_canvas": ("canvas", "latent_canvas"), "embedding_inspector": ("inspector", "embedding_inspector")}
+    files = {"latent_canvas": ("canvas", "latent_canvas"), "embedding_inspector": ("inspector", "embedding_inspector"),
+             "draw_pad": ("draw", "draw_pad")}
     return {name: {"html": (HERE / folder / f"{stem}.html").read_text(),
                    "css": (HERE / folder / f"{stem}.css").read_text(), "js": script(f"{folder}/{stem}.js")}
             for name, (stem, folder) in files.items()}

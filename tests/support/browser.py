@@ -308,31 +308,50 @@ class Drag:
                 "load_1min": round(os.getloadavg()[0], 2)}
 
 
-class Finger:
-    """A finger on a touch screen, with page.mouse's calls (move, down, up): touches go in where the screen's
-    would, through Chromium's input pipeline (CDP Input.dispatchTouchEvent), so the page gets pointer events of
-    pointerType "touch". Its context needs has_touch."""
+class Touches:
+    """Fingers on a touch screen: touches go in where the screen's would, through Chromium's input pipeline (CDP
+    Input.dispatchTouchEvent), so the page gets one sequence of pointer events of pointerType "touch" per finger.
+    Its context needs has_touch."""
 
     def __init__(self, page):
         self.cdp = page.context.new_cdp_session(page)
+        self.fingers: dict[int, tuple[float, float]] = {}  # finger id -> where it touches the screen
+
+    def press(self, finger: int, x: float, y: float) -> None:
+        self.fingers[finger] = (x, y)
+        self.send("touchStart")
+
+    def move(self, at: dict[int, tuple[float, float]]) -> None:
+        """Move fingers (by id) to their new (x, y), in one touch event."""
+        self.fingers.update(at)
+        self.send("touchMove")
+
+    def lift_all(self) -> None:
+        self.fingers.clear()
+        self.send("touchEnd")
+
+    def send(self, kind: str) -> None:
+        self.cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [
+            {"x": x, "y": y, "id": finger} for finger, (x, y) in self.fingers.items()]})
+
+
+class Finger:
+    """One finger, with page.mouse's calls (move, down, up), as Touches sends it."""
+
+    def __init__(self, page):
+        self.touches = Touches(page)
         self.at = (0.0, 0.0)
-        self.touching = False
 
     def move(self, x: float, y: float) -> None:
         self.at = (x, y)
-        if self.touching:
-            self.touch("touchMove")
+        if self.touches.fingers:
+            self.touches.move({0: self.at})
 
     def down(self) -> None:
-        self.touching = True
-        self.touch("touchStart")
+        self.touches.press(0, *self.at)
 
     def up(self) -> None:
-        self.touching = False
-        self.cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
-
-    def touch(self, kind: str) -> None:
-        self.cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [{"x": self.at[0], "y": self.at[1]}]})
+        self.touches.lift_all()
 
 
 def drag_on_canvas(page, target: str, path, pointer=None, moves: int = CANVAS_MOVES) -> Drag:
