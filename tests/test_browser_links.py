@@ -4,6 +4,7 @@ restored view goes to tests/artifacts/links.json (benchmarks/RESULTS.md, "Links 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -118,5 +119,46 @@ def test_a_link_copied_after_a_projection_change_and_a_lasso_restores_both_in_a_
     assert projection.get_by_role("radio", name="PCA").is_checked()
     save_small_png(fresh.screenshot(), screenshot_path("link-scatter.png"))
     RESULTS["load_1min"] = round(os.getloadavg()[0], 2)
+    fresh.context.close()
+    page.context.close()
+
+
+def transform(page) -> dict:
+    return json.loads(page.locator(INSPECTOR).get_attribute("data-transform"))
+
+
+def test_a_link_copied_after_zooming_and_panning_the_scatter_restores_the_same_region_in_a_new_context(
+        browser, app_url):
+    page = open_app(browser, app_url, "/scatter")
+    wait_for_inspector(page, FIRST_LOAD_MS)
+    fitted = transform(page)
+    box = page.locator(STAGE).bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.4)
+    for _ in range(4):
+        page.mouse.wheel(0, -150)  # zooms in about the pointer
+        page.wait_for_timeout(50)
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.45, steps=8)  # pans
+    page.mouse.up()
+    zoomed = transform(page)
+    assert zoomed["sx"] > 1.5 * fitted["sx"] and zoomed["cx"] != fitted["cx"]
+    page.locator(MAIN).get_by_text(re.compile("Copy link")).wait_for(timeout=30_000)
+    link = ""
+    for _ in range(20):  # the view goes to the server once it has rested, then into the link
+        wait_until_idle(page)
+        link = copy_link(page)
+        if "zoom=" in link:
+            break
+        page.wait_for_timeout(500)
+    assert "zoom=" in link, link
+
+    fresh, started = open_link(browser, app_url, link)
+    wait_for_inspector(fresh, FIRST_LOAD_MS)
+    RESULTS["scatter_zoom_restored_s"] = round(time.perf_counter() - started, 2)
+    restored = transform(fresh)
+    for key in ("cx", "cy", "sx", "sy"):  # the same stage size: the same transform, to the link's 6 digits
+        assert restored[key] == pytest.approx(zoomed[key], rel=1e-4, abs=1e-5), key
+    save_small_png(fresh.screenshot(), screenshot_path("link-scatter-zoom.png"))
     fresh.context.close()
     page.context.close()
