@@ -162,3 +162,38 @@ def test_a_link_copied_after_zooming_and_panning_the_scatter_restores_the_same_r
     save_small_png(fresh.screenshot(), screenshot_path("link-scatter-zoom.png"))
     fresh.context.close()
     page.context.close()
+
+
+def pad_view(page) -> dict:
+    return json.loads(page.locator(CANVAS_PAD).get_attribute("data-view"))
+
+
+def test_a_link_copied_after_zooming_the_latent_pad_restores_its_view_in_a_new_context(browser, app_url):
+    page = open_app(browser, app_url, "/sliders")
+    code_on_release(page)  # the canvas runs
+    start = pad_view(page)
+    box = page.locator(CANVAS_PAD).bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.7, box["y"] + box["height"] * 0.3)
+    for _ in range(3):
+        page.mouse.wheel(0, -200)  # zooms in about the pointer
+        page.wait_for_timeout(50)
+    zoomed = pad_view(page)
+    assert zoomed["extent"] < 0.7 * start["extent"]
+    link = ""
+    for _ in range(20):  # the view goes to the server once it has rested, then into the link
+        wait_until_idle(page)
+        link = copy_link(page)
+        if "pad=" in link:
+            break
+        page.wait_for_timeout(500)
+    assert "pad=" in link, link
+
+    fresh, started = open_link(browser, app_url, link)
+    code_on_release(fresh)
+    fresh.locator(f"{CANVAS_PAD}[data-view]").wait_for(state="attached", timeout=30_000)
+    RESULTS["pad_view_restored_s"] = round(time.perf_counter() - started, 2)
+    restored = pad_view(fresh)
+    assert restored["extent"] == pytest.approx(zoomed["extent"], rel=1e-3)  # 4 digits in the link
+    assert restored["centre"] == pytest.approx(zoomed["centre"], rel=1e-3, abs=1e-4)
+    fresh.context.close()
+    page.context.close()

@@ -158,6 +158,7 @@ class PadView {
     ctx.fillText(this.plane.names[0], pixels - 30 * scale, Math.min(pixels, Math.max(12 * scale, cy - 4 * scale)));
     ctx.fillText(this.plane.names[1], Math.min(pixels - 30 * scale, Math.max(0, cx + 4 * scale)), 12 * scale);
     Object.assign(this.canvas, { width: pixels, height: pixels });
+    this.canvas.dataset.view = JSON.stringify({ centre: this.centre, extent: this.extent }); // read by tests
     if (this.viewInput !== null) {
       const inputTime = this.viewInput;
       this.viewInput = null;
