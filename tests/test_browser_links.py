@@ -50,6 +50,19 @@ def copy_link(page) -> str:
     return link
 
 
+def link_once_it_has(page, param: str) -> str:
+    """The copied link once it holds `param`: a pan or zoom goes to the server when it has rested, then into the
+    link."""
+    link = ""
+    for _ in range(20):
+        wait_until_idle(page)
+        link = copy_link(page)
+        if param in link:
+            return link
+        page.wait_for_timeout(500)
+    raise AssertionError(f"{param} never reached the link: {link}")
+
+
 def open_link(browser, url: str, link: str):
     """The link in a new context (its own session); returns the page and the seconds it took to load."""
     page = new_page(browser, url)
@@ -123,6 +136,16 @@ def test_a_link_copied_after_a_projection_change_and_a_lasso_restores_both_in_a_
     page.context.close()
 
 
+def zoom_in(page, target: str, at: tuple[float, float], notches: int) -> dict:
+    """Wheel notches over `target` at a fraction `at` of its box (it zooms about the pointer); returns the box."""
+    box = page.locator(target).bounding_box()
+    page.mouse.move(box["x"] + box["width"] * at[0], box["y"] + box["height"] * at[1])
+    for _ in range(notches):
+        page.mouse.wheel(0, -150)
+        page.wait_for_timeout(50)
+    return box
+
+
 def transform(page) -> dict:
     return json.loads(page.locator(INSPECTOR).get_attribute("data-transform"))
 
@@ -132,11 +155,7 @@ def test_a_link_copied_after_zooming_and_panning_the_scatter_restores_the_same_r
     page = open_app(browser, app_url, "/scatter")
     wait_for_inspector(page, FIRST_LOAD_MS)
     fitted = transform(page)
-    box = page.locator(STAGE).bounding_box()
-    page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.4)
-    for _ in range(4):
-        page.mouse.wheel(0, -150)  # zooms in about the pointer
-        page.wait_for_timeout(50)
+    box = zoom_in(page, STAGE, (0.3, 0.4), notches=4)
     page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
     page.mouse.down()
     page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.45, steps=8)  # pans
@@ -144,14 +163,7 @@ def test_a_link_copied_after_zooming_and_panning_the_scatter_restores_the_same_r
     zoomed = transform(page)
     assert zoomed["sx"] > 1.5 * fitted["sx"] and zoomed["cx"] != fitted["cx"]
     page.locator(MAIN).get_by_text(re.compile("Copy link")).wait_for(timeout=30_000)
-    link = ""
-    for _ in range(20):  # the view goes to the server once it has rested, then into the link
-        wait_until_idle(page)
-        link = copy_link(page)
-        if "zoom=" in link:
-            break
-        page.wait_for_timeout(500)
-    assert "zoom=" in link, link
+    link = link_once_it_has(page, "zoom=")
 
     fresh, started = open_link(browser, app_url, link)
     wait_for_inspector(fresh, FIRST_LOAD_MS)
@@ -172,21 +184,10 @@ def test_a_link_copied_after_zooming_the_latent_pad_restores_its_view_in_a_new_c
     page = open_app(browser, app_url, "/sliders")
     code_on_release(page)  # the canvas runs
     start = pad_view(page)
-    box = page.locator(CANVAS_PAD).bounding_box()
-    page.mouse.move(box["x"] + box["width"] * 0.7, box["y"] + box["height"] * 0.3)
-    for _ in range(3):
-        page.mouse.wheel(0, -200)  # zooms in about the pointer
-        page.wait_for_timeout(50)
+    zoom_in(page, CANVAS_PAD, (0.7, 0.3), notches=3)
     zoomed = pad_view(page)
     assert zoomed["extent"] < 0.7 * start["extent"]
-    link = ""
-    for _ in range(20):  # the view goes to the server once it has rested, then into the link
-        wait_until_idle(page)
-        link = copy_link(page)
-        if "pad=" in link:
-            break
-        page.wait_for_timeout(500)
-    assert "pad=" in link, link
+    link = link_once_it_has(page, "pad=")
 
     fresh, started = open_link(browser, app_url, link)
     code_on_release(fresh)
