@@ -70,6 +70,8 @@ def endpoints_ui(view: ModelView) -> tuple[torch.Tensor, torch.Tensor, dict]:
     checkpoint, dataset = view.checkpoint, view.dataset
     sha256, linked = st.session_state.get(INTERPOLATE_LINKED, (None, None))
     offered = SOURCES if sha256 == view.sha256 else SOURCES[:-1]
+    if st.session_state.get("interpolate_source") not in offered:  # a link's codes, of another model
+        st.session_state.pop("interpolate_source", None)
     source = st.radio("Endpoints", offered, horizontal=True, key="interpolate_source")
     if source in (SOURCES[2], SOURCES[4], SOURCES[5]):
         if source == SOURCES[5]:
@@ -102,7 +104,11 @@ def apply_link(view: ModelView) -> None:
         st.session_state["interpolate_source"] = SOURCES[5]
     if steps := links.floats_param(links.linked(sha256, "steps"), 1, 3, 24):
         st.session_state["interpolate_steps"] = int(steps[0])
-    if selection_sent_to("interpolate"):  # the scatter's first and last selected examples
+
+
+def take_sent_selection() -> None:
+    """The scatter's selection sent here: its first and last test examples are the ends (any two can be chosen)."""
+    if selection_sent_to("interpolate"):
         st.session_state["interpolate_source"] = SOURCES[3]
         for end in ENDS:
             st.session_state.pop(f"interpolate_point_{end}", None)
@@ -201,6 +207,7 @@ view = page_intro(
 )
 checkpoint, dataset = view.checkpoint, view.dataset
 apply_link(view)
+take_sent_selection()
 try:
     z0, z1, ends_link = endpoints_ui(view)
 except ValueError as exc:

@@ -2,8 +2,9 @@
 (ui/components/embedding_inspector): hover for its image and reconstruction, click / box / lasso to select;
 the selection panel shows each selected example with its terms and its nearest neighbours in the full latent space.
 
-Leaves st.session_state[SCATTER_SELECTION] ((split, dataset indices of that split); the Interpolation page reads
-its test examples through ui.state.selected_test_examples), SCATTER_PROJECTION and SCATTER_DIMS (the map drawn).
+Leaves st.session_state[SCATTER_SELECTION] ((split, dataset indices of that split); the Interpolation and Directions
+pages read its test examples through ui.state.selected_test_examples, and the selection panel sends them there),
+SCATTER_PROJECTION and SCATTER_DIMS (the map drawn) and SCATTER_ZOOM (where the inspector's view rests).
 """
 
 from __future__ import annotations
