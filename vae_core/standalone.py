@@ -29,7 +29,8 @@ from .checkpoint import Checkpoint
 from .distributions import DiagonalGaussian
 from .export import graph_names, onnx_bytes
 from .files import write_atomically
-from .images import CLASS_COLORS, class_color, to_uint8
+from .images import class_color, to_uint8
+from .inspector import inspector_data
 from .metrics import DimensionActivity, encode_posterior
 from .paths import install_home
 from .projection import pca_plane
@@ -159,17 +160,10 @@ def _canvas_data(checkpoint: Checkpoint, mu: np.ndarray, labels: np.ndarray, kl:
 
 
 def _inspector_data(checkpoint: Checkpoint, count: int, axes: list[str], decoder: dict) -> dict:
-    """ui/components/embedding_inspector's data (its __init__.py says what each field is)."""
-    return {
-        "view": {"id": "standalone", "coords": ASSET + "coords", "indices": None, "count": count, "axes": axes},
-        "points": {"labels": ASSET + "labels", "images": [{"split": "test", "url": ASSET + "images", "count": count}],
-                   "codes": ASSET + "codes", "latent_dim": checkpoint.config.latent_dim,
-                   "image_shape": list(checkpoint.config.image_shape),
-                   "names": list(checkpoint.dataset.class_names), "palette": CLASS_COLORS},
-        "colour": {"values": None, "name": "label", "range": [0.0, 1.0]},
-        "filter": {"labels": None, "matches": None, "hide": False},
-        "selected": [], "ellipses": [], "star": None, "decoder": decoder,
-    }
+    """The inspector's data (vae_core.inspector) over the embedded files."""
+    return inspector_data(checkpoint, view_id="standalone", coords=ASSET + "coords", count=count, axes=axes,
+                          labels=ASSET + "labels", images=[("test", ASSET + "images", count)], codes=ASSET + "codes",
+                          class_names=checkpoint.dataset.class_names, decoder=decoder)
 
 
 def _embedded_graph(checkpoint: Checkpoint, part: str) -> dict:

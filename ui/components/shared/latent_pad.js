@@ -48,10 +48,11 @@ class Plane {
 // the pointer and a drag with Shift, the middle or the right button (or any drag, `panWithDrag`) pans. What does not
 // change from frame to frame (the decoded map, contours, axes, points) is drawn once per view as the background;
 // `begin()` clears the pad to it for a frame's marks; `planeAt(event)` is a pointer's position in plane coordinates.
-// onChange() is called when the background changed (the component draws its marks again).
+// onChange() is called when the background changed (the component draws its marks again), onView() when the user
+// moved the view (a wheel or a pan).
 class PadView {
-  constructor(canvas, { onChange = () => {}, panWithDrag = false } = {}) {
-    Object.assign(this, { canvas, onChange, panWithDrag, centre: [0, 0], contours: false, map: null });
+  constructor(canvas, { onChange = () => {}, onView = () => {}, panWithDrag = false } = {}) {
+    Object.assign(this, { canvas, onChange, onView, panWithDrag, centre: [0, 0], contours: false, map: null });
     this.listenToNavigation();
   }
 
@@ -72,6 +73,7 @@ class PadView {
     this.viewInput = inputTime;
     this.map?.update();
     this.invalidate();
+    if (inputTime !== null) this.onView();
   }
 
   setContours(on) {
@@ -156,6 +158,7 @@ class PadView {
     ctx.fillText(this.plane.names[0], pixels - 30 * scale, Math.min(pixels, Math.max(12 * scale, cy - 4 * scale)));
     ctx.fillText(this.plane.names[1], Math.min(pixels - 30 * scale, Math.max(0, cx + 4 * scale)), 12 * scale);
     Object.assign(this.canvas, { width: pixels, height: pixels });
+    this.canvas.dataset.view = JSON.stringify({ centre: this.centre, extent: this.extent }); // read by tests
     if (this.viewInput !== null) {
       const inputTime = this.viewInput;
       this.viewInput = null;
