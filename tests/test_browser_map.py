@@ -34,6 +34,7 @@ from support.decoded_map import (
     decoded,
     map_settled,
     zoom_into_canvas_map,
+    zoom_into_inspector_map,
 )
 from support.paths import ROOT
 
@@ -160,17 +161,7 @@ def test_the_scatters_direct_view_zooms_into_the_decoded_map_like_torch_and_draw
     page.goto(f"{app_url}/scatter")
     wait_until_idle(page, FIRST_LOAD_MS)
     wait_for_inspector(page, FIRST_LOAD_MS)
-    since = page.evaluate("performance.now()")
-    page.locator(".embedding-inspector .map-toggle").check()
-    first = map_settled(page, since)
-    box = page.locator(".embedding-inspector .stage").bounding_box()
-    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-
-    since = page.evaluate("performance.now()")
-    for _ in range(NOTCHES):
-        page.mouse.wheel(0, -100)
-        time.sleep(0.1)
-    zoomed = map_settled(page, since)
+    first, zoomed = zoom_into_inspector_map(page)
 
     assert zoomed[-1]["size"] <= first[0]["size"] / 2
     assert_tiles_equal_torch(model, first + zoomed)

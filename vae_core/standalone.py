@@ -63,7 +63,7 @@ def standalone_page(checkpoint: Checkpoint, x: torch.Tensor, y: torch.Tensor, *,
     else:
         posterior = DiagonalGaussian(*map(torch.as_tensor, encodings))
     mu, labels = posterior.mu.numpy(), y.numpy().astype(np.int32)
-    coords, axes = _map(mu)
+    coords, axes, direct_dims = _map(mu)
     assets = {
         "decoder": onnx_bytes(checkpoint.model, "decoder"), "encoder": onnx_bytes(checkpoint.model, "encoder"),
         "coords": _le(coords, np.float32),
@@ -74,7 +74,7 @@ def standalone_page(checkpoint: Checkpoint, x: torch.Tensor, y: torch.Tensor, *,
     decoder, encoder = (_embedded_graph(checkpoint, part) for part in ("decoder", "encoder"))
     points = {"count": len(mu), "codes": ASSET + "codes", "labels": ASSET + "labels", "images": ASSET + "images"}
     view = {"canvas": _canvas_data(checkpoint, mu, labels, kl, decoder),
-            "inspector": _inspector_data(checkpoint, len(mu), axes, decoder),
+            "inspector": _inspector_data(checkpoint, len(mu), axes, direct_dims, decoder),
             "draw": {"model": draw_pad_model(checkpoint, kl, encoder=encoder, decoder=decoder, points=points)}}
     encoded = {"ort-module": _runtime_file(ORT_WEB_FILES[0]), "ort-wasm": _runtime_file(ORT_WEB_FILES[1]),
                **{name: _embedded(data) for name, data in assets.items()}}
@@ -111,12 +111,13 @@ def model_card(checkpoint: Checkpoint, title: str) -> str:
     return f'<section class="card"><h1>{html.escape(title)}</h1><dl>{cells}</dl></section>'
 
 
-def _map(mu: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    """The scatter's 2-D coordinates (N, 2): the codes themselves in 2-D, else their PCA plane."""
+def _map(mu: np.ndarray) -> tuple[np.ndarray, list[str], tuple[int, int] | None]:
+    """The scatter's 2-D coordinates (N, 2), their axes' names and, in a direct view, the latent dimensions they
+    are (the decoded map can be drawn under it): the codes themselves in 2-D, else their PCA plane."""
     if mu.shape[1] == 2:
-        return mu, ["z0", "z1"]
+        return mu, ["z0", "z1"], (0, 1)
     origin, basis = pca_plane(mu)
-    return (mu - origin) @ basis.T, ["PC1", "PC2"]
+    return (mu - origin) @ basis.T, ["PC1", "PC2"], None
 
 
 def pad_model(checkpoint: Checkpoint, codes: np.ndarray, labels: np.ndarray) -> dict:
@@ -159,9 +160,11 @@ def _canvas_data(checkpoint: Checkpoint, mu: np.ndarray, labels: np.ndarray, kl:
             "decoded_class": 0 if checkpoint.config.conditional else None}
 
 
-def _inspector_data(checkpoint: Checkpoint, count: int, axes: list[str], decoder: dict) -> dict:
+def _inspector_data(checkpoint: Checkpoint, count: int, axes: list[str], direct_dims: tuple[int, int] | None,
+                    decoder: dict) -> dict:
     """The inspector's data (vae_core.inspector) over the embedded files."""
     return inspector_data(checkpoint, view_id="standalone", coords=ASSET + "coords", count=count, axes=axes,
+                          direct_dims=direct_dims,
                           labels=ASSET + "labels", images=[("test", ASSET + "images", count)], codes=ASSET + "codes",
                           class_names=checkpoint.dataset.class_names, decoder=decoder)
 

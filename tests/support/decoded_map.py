@@ -63,3 +63,18 @@ def zoom_into_canvas_map(page, notches: int = NOTCHES) -> tuple[list[dict], list
         time.sleep(0.1)
     zoomed = map_settled(page, since)
     return first, zoomed, page.evaluate(VIEW_MARKS, since)
+
+
+def zoom_into_inspector_map(page, notches: int = NOTCHES) -> tuple[list[dict], list[dict]]:
+    """Tick the embedding inspector's decoded map (a direct view), wait for its tiles, then zoom in `notches` wheel
+    notches about the stage's centre. Returns the map's marks before and after the zoom."""
+    since = page.evaluate("performance.now()")
+    page.locator(".embedding-inspector .map-toggle").check()
+    first = map_settled(page, since)
+    box = page.locator(".embedding-inspector .stage").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    since = page.evaluate("performance.now()")
+    for _ in range(notches):
+        page.mouse.wheel(0, -100)
+        time.sleep(0.1)
+    return first, map_settled(page, since)
