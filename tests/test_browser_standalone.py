@@ -6,11 +6,13 @@ go to tests/artifacts/standalone.json (benchmarks/RESULTS.md, "Standalone page (
 
 from __future__ import annotations
 
+import io
 import json
 import os
 
 import numpy as np
 import pytest
+from PIL import Image
 from support.browser import (
     ARTIFACTS,
     CANVAS_IMAGE,
@@ -19,6 +21,7 @@ from support.browser import (
     ROOT,
     arc_across_pad,
     drag_on_canvas,
+    last_video_frame,
     results_artifact,
     save_small_png,
     screenshot_path,
@@ -59,6 +62,7 @@ MAX_BYTES = 10_000_000  # the issue's budget, with every test image's thumbnail
 FIRST_IMAGE_LIMIT_MS = 10_000  # navigation -> first decoded image: a ceiling a loaded CI box stays under (the 2 s
 # goal is read from this test's artifact on a quiet box, benchmarks/RESULTS.md)
 STAGE = f"{INSPECTOR} .stage"
+RECORDING_PX = 256  # canvas.js's: the recording's pad and image, side by side
 RESULTS: dict = {}
 results = results_artifact(ARTIFACTS / "standalone.json", RESULTS)
 
@@ -162,6 +166,10 @@ def test_a_recorded_drag_is_a_webm_with_one_frame_per_decoded_frame(offline_page
     assert download.value.suggested_filename == "latent-drag.webm" and data[:4] == b"\x1a\x45\xdf\xa3"  # EBML
     # the frame at the start, then one per decode: a shown frame each (frames), at most one per move
     assert drag.frames + 1 <= recorded <= drag.moves + 1, (recorded, drag.summary())
+    width, height, last = last_video_frame(offline_page, data)  # it plays: the pad with its trace, then the image
+    assert (width, height) == (2 * RECORDING_PX, RECORDING_PX)
+    assert np.asarray(Image.open(io.BytesIO(last)).convert("L"))[:, RECORDING_PX:].std() > 10  # a digit, not blank
+    save_small_png(last, screenshot_path("recording-last-frame.png"))
     RESULTS["recording"] = {"frames": recorded, "moves": drag.moves, "shown_frames": drag.frames, "bytes": len(data)}
 
 

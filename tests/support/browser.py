@@ -6,6 +6,7 @@ Selectors are Streamlit's own test ids and ARIA roles (sidebar nav links by titl
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import os
@@ -254,6 +255,30 @@ def save_small_png(png: bytes, path: Path, colors: int = 256) -> int:
     image = Image.open(io.BytesIO(png)).convert("RGB").quantize(colors=colors, method=Image.Quantize.MEDIANCUT)
     image.save(path, format="PNG", optimize=True)
     return path.stat().st_size
+
+
+# A WebM's bytes (base64) played back in the page: its size and its last frame as a PNG data URL.
+LAST_VIDEO_FRAME = """async (b64) => {
+  const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+  const video = Object.assign(document.createElement('video'), {muted: true,
+    src: URL.createObjectURL(new Blob([bytes], {type: 'video/webm'}))});
+  await new Promise((ok, fail) => { video.onloadeddata = ok; video.onerror = () => fail(video.error?.message); });
+  if (!isFinite(video.duration)) {  // MediaRecorder's WebM has no duration: seeking far past the end finds it
+    video.currentTime = 1e6;
+    await new Promise(ok => video.addEventListener('seeked', ok, {once: true}));
+  }
+  video.currentTime = Math.max(0, video.duration - 1e-3);
+  await new Promise(ok => video.addEventListener('seeked', ok, {once: true}));
+  const canvas = Object.assign(document.createElement('canvas'), {width: video.videoWidth, height: video.videoHeight});
+  canvas.getContext('2d').drawImage(video, 0, 0);
+  return {width: video.videoWidth, height: video.videoHeight, png: canvas.toDataURL('image/png')};
+}"""
+
+
+def last_video_frame(page, webm: bytes) -> tuple[int, int, bytes]:
+    """A recording (WebM) decoded by the page's own video player: (width, height, its last frame as PNG bytes)."""
+    frame = page.evaluate(LAST_VIDEO_FRAME, base64.b64encode(webm).decode())
+    return frame["width"], frame["height"], base64.b64decode(frame["png"].split(",", 1)[1])
 
 
 # --- the latent canvas (ui/components/latent_canvas), driven with real pointer events ---

@@ -229,6 +229,8 @@ class LatentCanvas {
     const ctx = frame.getContext("2d");
     ctx.imageSmoothingEnabled = false;
     trace.push(this.pad.geometry().toPixel(this.plane.project(this.z)));
+    ctx.fillStyle = "#fff"; // the pad's canvas is transparent where no point is: a video has no alpha
+    ctx.fillRect(0, 0, RECORDING_PX, RECORDING_PX);
     ctx.drawImage(this.el.pad, 0, 0, RECORDING_PX, RECORDING_PX);
     const scale = RECORDING_PX / this.el.pad.width;
     ctx.strokeStyle = "#d62728";
