@@ -166,6 +166,22 @@ def test_a_prior_link_restores_its_plane():
     assert (fresh.selectbox(key="prior_dim_x").value, fresh.selectbox(key="prior_dim_y").value) == (5, 2)
 
 
+def test_a_theory_link_restores_its_distributions_and_test_example():
+    at = page("pages/theory.py", "digits-8d.safetensors")
+    at.number_input(key="theory_D1_a").set_value(0.5).run()
+    at.number_input(key="theory_D2_c").set_value(2.0).run()
+    at.number_input(key="theory_example").set_value(7).run()
+    link = copied_link(at)
+    assert "d1=0.5%2C0.1%2C0.1" in link and "d2=0.3%2C0.3%2C2" in link and "example=7" in link
+
+    fresh = open_link(link, "pages/theory.py")
+
+    assert [fresh.number_input(key=f"theory_D1_{s}").value for s in "abc"] == [0.5, 0.1, 0.1]
+    assert [fresh.number_input(key=f"theory_D2_{s}").value for s in "abc"] == [0.3, 0.3, 2.0]
+    assert fresh.number_input(key="theory_example").value == 7
+    assert not fresh.exception
+
+
 def test_a_scatter_link_restores_the_inspectors_zoom():
     at = page("pages/scatter.py", "digits-8d.safetensors")
     assert sent(at)["view"]["zoom"] is None  # fitted to its points

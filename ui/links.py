@@ -7,7 +7,7 @@ pad's plane and the square it shows); the scatter
 page's `split`, `projection`, `dims`, `colour`, `sel` (the selection's example ids) and `zoom` (the view's centre
 and zoom); the Interpolation page's `ends` (two example ids) or `codes` (two codes) and `steps`; the Directions
 page's `from` and `to` (two classes) or `groups` with `sel` (group A) and `sel_b`, its `start` and `amount`; the
-Prior page's `plane`. A page writes its view on every run (a page switch drops the query string), so the address
+Prior page's `plane`; the Theory page's `d1` and `d2` (the weights typed) and `example`. A page writes its view on every run (a page switch drops the query string), so the address
 bar follows the user's work.
 
 A link is applied once per session: `open_linked_model` (before the sidebar picker) finds the model by its hash
@@ -37,7 +37,8 @@ from .session_keys import LINK_APPLIED, LINK_VIEW
 MODEL_PARAM, HASH_PARAM = "model", "sha"
 HASH_CHARS = 16  # 64 bits of the sha256: enough to tell a server's checkpoints apart
 VIEW_PARAMS = ("z", "split", "projection", "dims", "colour", "sel",  # every page's; a page writes its own
-               "zoom", "ends", "codes", "steps", "from", "to", "groups", "sel_b", "start", "amount", "plane", "pad")
+               "zoom", "ends", "codes", "steps", "from", "to", "groups", "sel_b", "start", "amount", "plane", "pad",
+               "d1", "d2", "example")
 MAX_LINKED_IDS = 500  # a larger selection does not fit a URL: the link then leaves it out and says so
 
 
