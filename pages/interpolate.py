@@ -9,12 +9,19 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
+from ui import links
 from ui.components.latent_path import arc, latent_path, line
 from ui.conditional import class_labels, decoding_class_ui
 from ui.model_view import ModelView
 from ui.navigation import page_intro
-from ui.session_keys import INTERPOLATE_DIAGNOSTICS, INTERPOLATE_PATHS, SCATTER_DIMS, SCATTER_PROJECTION
-from ui.state import selected_test_examples, sliders_class, sliders_code
+from ui.session_keys import (
+    INTERPOLATE_DIAGNOSTICS,
+    INTERPOLATE_LINKED,
+    INTERPOLATE_PATHS,
+    SCATTER_DIMS,
+    SCATTER_PROJECTION,
+)
+from ui.state import selected_test_examples, selection_sent_to, sliders_class, sliders_code
 from ui.widgets import latent_scatter_figure, show_images, show_picture
 from vae_core.checkpoint import Checkpoint
 from vae_core.data import Dataset
@@ -23,7 +30,7 @@ from vae_core.latent import PathDiagnostics, interpolate, path_diagnostics, prio
 from vae_core.projection import METHOD_INFO, ProjectionParams, project_points
 
 SOURCES = ("Test examples by class", "Test examples by index", "Random prior samples", "Points selected on the scatter",
-           "From the Latent sliders' code to a test example")
+           "From the Latent sliders' code to a test example", "The codes of a link")
 METHODS = {"linear": "Linear (lerp)", "spherical": "Spherical (slerp)"}
 SHORT_NAMES = {"linear": "lerp", "spherical": "slerp"}
 PATH_COLORS = {"linear": "#000000", "spherical": "#D62728"}  # hex: st.line_chart takes no names
@@ -57,24 +64,54 @@ def example_indices_ui(source: str, dataset: Dataset) -> list[int]:
             for i, (col, end) in enumerate(zip(columns, ENDS))]
 
 
-def endpoints_ui(view: ModelView) -> tuple[torch.Tensor, torch.Tensor]:
-    """The two codes (D,) to interpolate between: posterior means of test examples, or prior samples."""
+def endpoints_ui(view: ModelView) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """The two codes (D,) to interpolate between: posterior means of test examples, or prior samples; and how
+    the URL names them (`ends`: the examples' ids, else `codes`)."""
     checkpoint, dataset = view.checkpoint, view.dataset
-    source = st.radio("Endpoints", SOURCES, horizontal=True, key="interpolate_source")
-    if source == SOURCES[4]:
-        return sliders_code_to_example(view)
-    if source == SOURCES[2]:
-        seeds = [col.number_input(f"Seed {end}", 0, 10**6, i, key=f"interpolate_seed_{end}")
-                 for i, (col, end) in enumerate(zip(st.columns(2), ENDS))]
-        z0, z1 = (prior_samples(1, checkpoint.config.latent_dim, seed)[0] for seed in seeds)
-        return z0, z1
+    sha256, linked = st.session_state.get(INTERPOLATE_LINKED, (None, None))
+    offered = SOURCES if sha256 == view.sha256 else SOURCES[:-1]
+    if st.session_state.get("interpolate_source") not in offered:  # a link's codes, of another model
+        st.session_state.pop("interpolate_source", None)
+    source = st.radio("Endpoints", offered, horizontal=True, key="interpolate_source")
+    if source in (SOURCES[2], SOURCES[4], SOURCES[5]):
+        if source == SOURCES[5]:
+            z0, z1 = map(torch.tensor, linked)
+        elif source == SOURCES[4]:
+            z0, z1 = sliders_code_to_example(view)
+        else:
+            seeds = [col.number_input(f"Seed {end}", 0, 10**6, i, key=f"interpolate_seed_{end}")
+                     for i, (col, end) in enumerate(zip(st.columns(2), ENDS))]
+            z0, z1 = (prior_samples(1, checkpoint.config.latent_dim, seed)[0] for seed in seeds)
+        return z0, z1, {"codes": f"{links.code_param(z0)};{links.code_param(z1)}"}
     test = dataset.split("test")
     x, labels = test.x, test.y
     indices = example_indices_ui(source, dataset)
     captions = [f"{end}: #{i} ({dataset.class_names[labels[i]]})" for end, i in zip(ENDS, indices)]
     show_images(x[indices], captions=captions, size=96)
     mu = torch.tensor(view.encodings()[0])  # a copy: cached arrays are read-only
-    return mu[indices[0]], mu[indices[1]]
+    return mu[indices[0]], mu[indices[1]], {"ends": ",".join(test.ids[i] for i in indices)}
+
+
+def apply_link(view: ModelView) -> None:
+    """A link's endpoints (two test examples, or two codes) and steps, set as the widgets' values (once)."""
+    sha256, latent_dim = view.sha256, view.checkpoint.config.latent_dim
+    ends = links.linked_ids(sha256, view.dataset.split("test").ids, "ends")
+    if ends and len(ends) == 2:
+        st.session_state.update(interpolate_source=SOURCES[1], interpolate_index_A=ends[0], interpolate_index_B=ends[1])
+    codes = [links.floats_param(text, latent_dim) for text in (links.linked(sha256, "codes") or "").split(";")]
+    if len(codes) == 2 and None not in codes:
+        st.session_state[INTERPOLATE_LINKED] = (sha256, codes)
+        st.session_state["interpolate_source"] = SOURCES[5]
+    if steps := links.floats_param(links.linked(sha256, "steps"), 1, 3, 24):
+        st.session_state["interpolate_steps"] = int(steps[0])
+
+
+def take_sent_selection() -> None:
+    """The scatter's selection sent here: its first and last test examples are the ends (any two can be chosen)."""
+    if selection_sent_to("interpolate"):
+        st.session_state["interpolate_source"] = SOURCES[3]
+        for end in ENDS:
+            st.session_state.pop(f"interpolate_point_{end}", None)
 
 
 def sliders_code_to_example(view: ModelView) -> tuple[torch.Tensor, torch.Tensor]:
@@ -169,12 +206,15 @@ view = page_intro(
     "the norm typical of N(0, I) samples.",
 )
 checkpoint, dataset = view.checkpoint, view.dataset
+apply_link(view)
+take_sent_selection()
 try:
-    z0, z1 = endpoints_ui(view)
+    z0, z1, ends_link = endpoints_ui(view)
 except ValueError as exc:
     st.error(f"No endpoints: {exc}.")
     st.stop()
 steps = st.slider("Steps (including both ends)", 3, 24, 10, key="interpolate_steps")
+links.copy_link(links.show("interpolate", **ends_link, steps=str(steps)), key="interpolate_link")
 decoding_class = decoding_class_ui(checkpoint, dataset.class_names, "interpolate_class")
 path_labels = class_labels(decoding_class, steps)
 paths = {method: interpolate(z0, z1, steps, method) for method in METHODS}

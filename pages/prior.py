@@ -7,6 +7,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
+from ui import links
 from ui.conditional import class_labels, decoding_class_ui
 from ui.model_view import ModelView
 from ui.navigation import page_intro
@@ -20,15 +21,16 @@ SIGMAS = (1, 2, 3)  # prior contours: circles of radius 1, 2, 3 on any plane thr
 ROWS = {"holes": "holes (lowest q)", "typical": "typical (median q)", "densest": "densest (highest q)"}
 
 
-def plane_ui(view: ModelView) -> tuple[np.ndarray, str]:
-    """The plane to draw on, as orthonormal rows (2, D), and a caption naming its axes."""
+def plane_ui(view: ModelView) -> tuple[np.ndarray, str, str | None]:
+    """The plane to draw on, as orthonormal rows (2, D), a caption naming its axes, and the URL's name for it
+    (`plane`: "pca" or two dimensions)."""
     latent_dim = view.checkpoint.config.latent_dim
     mu, _ = view.encodings()
     if latent_dim == 2:
-        return np.eye(2), "z0 and z1"
+        return np.eye(2), "z0 and z1", None
     plane = st.radio("Plane", list(PLANES), format_func=PLANES.get, horizontal=True, key="prior_plane")
     if plane == "pca":
-        return plane_basis(mu, "pca"), "the codes' top two principal directions, through z = 0"
+        return plane_basis(mu, "pca"), "the codes' top two principal directions, through z = 0", "pca"
     activity = view.activity
     kl, order = activity.kl, activity.most_active_first
     x_col, y_col = st.columns(2)
@@ -36,7 +38,17 @@ def plane_ui(view: ModelView) -> tuple[np.ndarray, str]:
                             format_func=lambda d: f"z{d} (KL {kl[d]:.2f})"),
             y_col.selectbox("Vertical axis", range(latent_dim), index=order[1], key="prior_dim_y",
                             format_func=lambda d: f"z{d} (KL {kl[d]:.2f})"))
-    return plane_basis(mu, "direct", dims), f"latent dimensions z{dims[0]} and z{dims[1]}"
+    return plane_basis(mu, "direct", dims), f"latent dimensions z{dims[0]} and z{dims[1]}", f"{dims[0]},{dims[1]}"
+
+
+def apply_link(view: ModelView) -> None:
+    """A link's plane (PCA or two dimensions), set as the widgets' values before they are drawn (once)."""
+    plane, latent_dim = links.linked(view.sha256, "plane"), view.checkpoint.config.latent_dim
+    dims = links.floats_param(plane, 2, 0, latent_dim - 1)
+    if plane == "pca":
+        st.session_state["prior_plane"] = "pca"
+    elif dims and all(d.is_integer() for d in dims):
+        st.session_state.update(prior_plane="direct", prior_dim_x=int(dims[0]), prior_dim_y=int(dims[1]))
 
 
 def density_figure(grid: DensityGrid, basis: np.ndarray, scored: ScoredPriorSamples) -> go.Figure:
@@ -101,7 +113,9 @@ st.subheader("q(z) over the prior's contours")
 if checkpoint.config.latent_dim < 2:
     st.info("A 1-D latent space has no plane to draw; the holes below are scored in the whole latent space.")
 else:
-    basis, axes = plane_ui(view)
+    apply_link(view)
+    basis, axes, plane = plane_ui(view)
+    links.copy_link(links.show("prior", plane=plane), key="prior_link")
     st.caption(f"The density of q(z) on the plane of {axes} (its exact marginal there), with the prior's circles of "
                "radius 1, 2 and 3 (its marginal on any plane through 0 is N(0, I2)). Marked: the prior samples of "
                "the rows below, placed on the plane.")

@@ -2,8 +2,9 @@
 (ui/components/embedding_inspector): hover for its image and reconstruction, click / box / lasso to select;
 the selection panel shows each selected example with its terms and its nearest neighbours in the full latent space.
 
-Leaves st.session_state[SCATTER_SELECTION] ((split, dataset indices of that split); the Interpolation page reads
-its test examples through ui.state.selected_test_examples), SCATTER_PROJECTION and SCATTER_DIMS (the map drawn).
+Leaves st.session_state[SCATTER_SELECTION] ((split, dataset indices of that split); the Interpolation and Directions
+pages read its test examples through ui.state.selected_test_examples, and the selection panel sends them there),
+SCATTER_PROJECTION and SCATTER_DIMS (the map drawn) and SCATTER_ZOOM (where the inspector's view rests).
 """
 
 from __future__ import annotations
@@ -36,10 +37,14 @@ from ui.session_keys import (
     SCATTER_SEEN,
     SCATTER_SELECTION,
     SCATTER_SPLIT_KEPT,
+    SCATTER_ZOOM,
 )
 from ui.share import selection_downloads
 from ui.state import (
     current_model,
+    keep_group_b,
+    selected_test_examples,
+    send_selection,
     sliders_code,
 )
 from ui.widgets import image_rows, show_picture
@@ -271,13 +276,32 @@ def selection_panel(view: ModelView, split: str, selected: list[int], labels: np
     terms = view.terms(split)
     names = dataset.class_names
     st.caption("Each column: an image above its reconstruction decode(mu(x)); per example log p(x|z) "
-               "(reconstruction), KL(q(z|x) || p(z)) and ELBO in nats. The Interpolation page can use "
-               "the selected test examples as endpoints.")
+               "(reconstruction), KL(q(z|x) || p(z)) and ELBO in nats.")
     image_rows({"x": x, "reconstruction": view.model.reconstruct(x, torch.as_tensor(labels[shown]))},
                captions=[f"#{i}: {names[labels[i]]}<br>{html.escape(ids[i])}<br>recon {terms['recon'][i]:.1f}<br>"
                          f"KL {terms['kl'][i]:.1f}<br>ELBO {terms['elbo'][i]:.1f}" for i in shown], size=THUMB_PX)
     selection_downloads(view, split, selected)
+    send_ui(view, split, selected)
     neighbours_panel(view, split, shown[:MAX_NEIGHBOUR_ROWS], labels, ids)
+
+
+def send_ui(view: ModelView, split: str, selected: list[int]) -> None:
+    """The selection's test examples sent on: Interpolation's endpoints, Directions' group A; or kept as group B."""
+    test_examples = len(selected_test_examples(view.dataset))
+    note = "" if test_examples else " (only test examples can be: select some in the test split)"
+    interpolate, directions, keep = st.columns(3)
+    if interpolate.button("Interpolate between them", key="scatter_send_interpolate", disabled=test_examples < 2,
+                          help="Interpolation opens with the first and last selected test examples as its ends "
+                               "(any two of them can be chosen there)" + note):
+        send_selection("interpolate")
+    if directions.button("Walk toward them", key="scatter_send_directions", disabled=not test_examples,
+                         help="Directions opens with them as group A: the walk goes along mean(A) - mean(B), B the "
+                              "rest of the test set or a selection kept as group B" + note):
+        send_selection("directions")
+    if keep.button("Keep as group B", key="scatter_keep_b", disabled=not test_examples,
+                   help="Keep this selection as the Directions page's group B; then select group A" + note):
+        keep_group_b(split, selected)
+        st.toast(f"Kept {test_examples:,} test examples as group B.")
 
 
 def neighbours_panel(view: ModelView, split: str, queries: list[int], labels: np.ndarray,
@@ -386,17 +410,27 @@ def apply_link(view: ModelView) -> None:
     colour = links.linked(view.sha256, "colour")
     if colour in COLOUR_BY:
         st.session_state["scatter_colour"] = colour
+    if zoom := links.floats_param(links.linked(view.sha256, "zoom"), 3, high=1e6):
+        st.session_state[SCATTER_ZOOM] = (None, dict(zip(("cx", "cy", "k"), zoom)))  # for the first view drawn
 
 
 def link_ui(split: str, params: ProjectionParams, colouring: Colouring, selected: list[int],
-            ids: tuple[str, ...]) -> None:
+            ids: tuple[str, ...], zoom: dict | None) -> None:
     """The view into the URL, and its "Copy link"."""
     sel = links.ids_param([ids[i] for i in selected])
     link = links.show("scatter", split=split, projection=links.projection_param(params), colour=colouring.name,
-                      sel=sel or None)
+                      sel=sel or None, zoom=zoom and ",".join(f"{zoom[k]:.6g}" for k in ("cx", "cy", "k")))
     too_many = f" The selection ({len(selected):,} examples) is too large for a link: download it instead." \
         if selected and sel is None else ""
     links.copy_link(link, key="scatter_link", note=too_many)
+
+
+def kept_zoom(view_id: str) -> dict | None:
+    """Where the inspector's view of `view_id` last rested (a link's zoom belongs to the first view drawn)."""
+    kept_id, zoom = st.session_state.get(SCATTER_ZOOM, ("", None))
+    if kept_id is None:
+        st.session_state[SCATTER_ZOOM] = kept_id, zoom = view_id, zoom
+    return zoom if kept_id == view_id else None
 
 
 def draw_map(view: ModelView, split: str, params: ProjectionParams, projected: Projection, labels: np.ndarray,
@@ -424,9 +458,13 @@ def draw_map(view: ModelView, split: str, params: ProjectionParams, projected: P
     if (linked := links.linked_ids(checkpoint.sha256, ids)) is not None:
         set_selection(split, linked)
         selected = linked
+    zoom = kept_zoom(view_id)
     state = embedding_inspector(checkpoint, inspector, selected=selected,
                                 ellipses=sigma_ellipses(view, split, params, selected),
-                                star=sliders_star(view, split, params))
+                                star=sliders_star(view, split, params), zoom=zoom)
+    if state.zoom and state.zoom.get("view") == view_id:
+        zoom = {k: float(state.zoom[k]) for k in ("cx", "cy", "k")}
+        st.session_state[SCATTER_ZOOM] = (view_id, zoom)
     if state.problem:
         st.error(f"The scatter cannot be drawn in this browser: {state.problem}.")
     if take_selection(state.selection, split, view_id):
@@ -434,7 +472,7 @@ def draw_map(view: ModelView, split: str, params: ProjectionParams, projected: P
     if params.method == "direct" and selected:
         st.caption("Red ellipses: 1 sigma (solid) and 2 sigma (dashed) of each selected posterior q(z|x) in the two "
                    "dimensions shown.")
-    link_ui(split, params, colouring, selected, ids)
+    link_ui(split, params, colouring, selected, ids, zoom)
     selection_panel(view, split, selected, labels, ids)
     with st.expander("Export this split's embedding"):
         exports(view, split)

@@ -30,6 +30,7 @@ from ui.session_keys import (
     SLIDERS_CLASS_ROW,
     SLIDERS_IMAGE,
     SLIDERS_MS,
+    SLIDERS_PAD_VIEW,
     SLIDERS_START,
     SLIDERS_START_ID,
     SLIDERS_START_Z,
@@ -82,9 +83,12 @@ def move_sliders_to(z: np.ndarray) -> None:
 def live_code(checkpoint: Checkpoint, labels: np.ndarray, mu: np.ndarray, kl: np.ndarray, dims: list[int],
               pad_class: int | None) -> None:
     """The live part, a fragment: a release on the canvas or a server slider move reruns only this."""
+    sha256, pad_view = st.session_state.get(SLIDERS_PAD_VIEW, (None, None))
     canvas = latent_canvas(checkpoint, mu, labels, start=st.session_state[SLIDERS_START_Z],
                            start_id=str(st.session_state[SLIDERS_START_ID]), dims=dims, kl=kl, limit=RANGE,
-                           decoded_class=pad_class or 0)
+                           decoded_class=pad_class or 0, view=pad_view if sha256 == checkpoint.sha256 else None)
+    if canvas.view:
+        st.session_state[SLIDERS_PAD_VIEW] = (checkpoint.sha256, pad_view := canvas.view)
     y = class_labels(pad_class, 1)
     if canvas.ready:
         st.session_state[SLIDERS_Z] = canvas.z
@@ -96,8 +100,26 @@ def live_code(checkpoint: Checkpoint, labels: np.ndarray, mu: np.ndarray, kl: np
                 " Meanwhile these sliders decode on the server: the image changes when you let go of a slider.")
         server_sliders(checkpoint, kl, dims, y)
         class_row(checkpoint, st.session_state[SLIDERS_Z])  # the canvas draws its own, live
-    link = links.show("sliders", z=links.code_param(st.session_state[SLIDERS_Z]))
+    link = links.show("sliders", z=links.code_param(st.session_state[SLIDERS_Z]),
+                      pad=pad_view and pad_param(pad_view))
     links.copy_link(link, key="sliders_link", note=" The code is the one of your last release.")
+
+
+def pad_param(view: dict) -> str:
+    """The pad's plane and view for the URL: "pca" or "i:j" (two dimensions), the centre and the half-width."""
+    plane = "pca" if view["plane"] == "pca" else "{}:{}".format(*view["axes"])
+    return ",".join([plane, *(f"{v:.4g}" for v in (*view["centre"], view["extent"]))])
+
+
+def apply_pad_link(checkpoint: Checkpoint) -> None:
+    """A link's pad plane and view, kept for the canvas to open on (once)."""
+    plane, _, rest = (links.linked(checkpoint.sha256, "pad") or "").partition(",")
+    numbers, dims = links.floats_param(rest, 3), plane.split(":")
+    axes = [int(d) for d in dims if d.isdigit() and int(d) < checkpoint.config.latent_dim]
+    if numbers and numbers[2] > 0 and (plane == "pca" or len(axes) == 2):
+        view = {"plane": "pca" if plane == "pca" else "axes", "axes": axes or [0, 1], "centre": numbers[:2],
+                "extent": numbers[2]}
+        st.session_state[SLIDERS_PAD_VIEW] = (checkpoint.sha256, view)
 
 
 def class_row(checkpoint: Checkpoint, z: np.ndarray) -> None:
@@ -184,6 +206,7 @@ if reset or st.session_state.get(SLIDERS_START) != start_key:
     st.session_state[SLIDERS_START] = start_key
 if (linked_z := links.linked_code(checkpoint.sha256, checkpoint.config.latent_dim)) is not None:
     move_sliders_to(linked_z)  # a link's code: the code it was copied at
+apply_pad_link(checkpoint)
 dims = shown_dimensions(activity)
 pad_class = decoding_class_ui(checkpoint, dataset.class_names, "sliders_class")
 if not dims:

@@ -9,7 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from ui import jobs
+from ui import jobs, links, state
 from ui.model_view import ModelView, current_or_stop
 from ui.navigation import page_header
 from ui.widgets import show_images
@@ -23,11 +23,33 @@ DEFAULT_D2 = (0.3, 0.3, 0.4)
 SEQUENCE_LENGTHS = [1_000, 10_000, 100_000]
 SAMPLE_COUNTS = [1_000, 10_000, 100_000]
 CHART_LAYOUT = {"height": 320, "margin": {"t": 10, "b": 10}, "xaxis_type": "log"}
+DISTRIBUTIONS = ("D1", "D2")
+MAX_WEIGHT = 1e6  # a link's weights: any non-negative numbers (each row is normalised)
+
+
+def weights_key(name: str, symbol: str) -> str:
+    return f"theory_{name}_{symbol}"
+
+
+def apply_weights_link() -> None:
+    """A link's D1 and D2 weights, once, before their inputs."""
+    model = state.current_model()
+    for name in DISTRIBUTIONS if model else ():
+        weights = links.floats_param(links.linked(model.sha256, name.lower()), len(SYMBOLS), 0.0, MAX_WEIGHT)
+        if weights:
+            st.session_state.update({weights_key(name, s): w for s, w in zip(SYMBOLS, weights)})
+
+
+def view_link(index: int) -> str:
+    """This page's view in the URL: the weights as typed and the test example."""
+    weights = {name.lower(): ",".join(f"{st.session_state[weights_key(name, s)]:g}" for s in SYMBOLS)
+               for name in DISTRIBUTIONS}
+    return links.show("theory", **weights, example=str(index))
 
 
 def distribution_ui(name: str, default: tuple[float, ...]) -> np.ndarray:
     cols = st.columns(len(SYMBOLS))
-    weights = [col.number_input(f"{name}({s})", min_value=0.0, value=v, step=0.05, key=f"theory_{name}_{s}")
+    weights = [col.number_input(f"{name}({s})", min_value=0.0, value=v, step=0.05, key=weights_key(name, s))
                for col, s, v in zip(cols, SYMBOLS, default)]
     return divergence.normalise(weights)
 
@@ -60,7 +82,8 @@ def ratio_figure(source: np.ndarray, d1: np.ndarray, d2: np.ndarray, n: int, see
 def kl_section() -> tuple[np.ndarray, np.ndarray]:
     st.header("1. KL divergence between two distributions")
     st.caption("Edit the weights; each row is normalised to sum to 1.")
-    d1, d2 = distribution_ui("D1", DEFAULT_D1), distribution_ui("D2", DEFAULT_D2)
+    apply_weights_link()
+    d1, d2 = (distribution_ui(name, default) for name, default in zip(DISTRIBUTIONS, (DEFAULT_D1, DEFAULT_D2)))
     st.markdown(f"Normalised: D1 = {np.round(d1, 3).tolist()}, D2 = {np.round(d2, 3).tolist()}")
     show_kl(d1, d2, "D1", "D2")  # one above the other: side by side, the expanded sums do not fit
     show_kl(d2, d1, "D2", "D1")
@@ -157,7 +180,10 @@ def main() -> None:
     view = current_or_stop()
     test = view.dataset.split("test")  # the labels too: a conditional model needs them
     x_test, y_test = test.x, test.y
+    if linked := links.floats_param(links.linked(view.checkpoint.sha256, "example"), 1, 0, len(x_test) - 1):
+        st.session_state["theory_example"] = int(linked[0])
     index = st.number_input("Test example", 0, len(x_test) - 1, 0, key="theory_example")
+    links.copy_link(view_link(index), key="theory_link")
     show_images(x_test[index:index + 1], captions=[f"test example #{index}"], size=96)
     try:
         gaussian_section(view, index)

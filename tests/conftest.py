@@ -18,7 +18,8 @@ from vae_core.data import DATA_ROOT, Dataset, load_dataset, load_digits_dataset
 from vae_core.models import VAE, VAEConfig
 from vae_core.train import Trainer
 
-pytest_plugins = ["support.train_page", "support.canvas"]  # their fixtures: checkpoint_dir, train_page, canvas_url
+# their fixtures: checkpoint_dir and train_page; canvas_url; conditional_digits
+pytest_plugins = ["support.train_page", "support.canvas", "support.draw_pad"]
 
 torch.set_num_threads(1)  # tiny models: one thread is as fast and keeps parallel jobs from thrashing
 

@@ -4,6 +4,7 @@ restored view goes to tests/artifacts/links.json (benchmarks/RESULTS.md, "Links 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -47,6 +48,19 @@ def copy_link(page) -> str:
     link = code.inner_text().strip()
     page.keyboard.press("Escape")
     return link
+
+
+def link_once_it_has(page, param: str) -> str:
+    """The copied link once it holds `param`: a pan or zoom goes to the server when it has rested, then into the
+    link."""
+    link = ""
+    for _ in range(20):
+        wait_until_idle(page)
+        link = copy_link(page)
+        if param in link:
+            return link
+        page.wait_for_timeout(500)
+    raise AssertionError(f"{param} never reached the link: {link}")
 
 
 def open_link(browser, url: str, link: str):
@@ -118,5 +132,69 @@ def test_a_link_copied_after_a_projection_change_and_a_lasso_restores_both_in_a_
     assert projection.get_by_role("radio", name="PCA").is_checked()
     save_small_png(fresh.screenshot(), screenshot_path("link-scatter.png"))
     RESULTS["load_1min"] = round(os.getloadavg()[0], 2)
+    fresh.context.close()
+    page.context.close()
+
+
+def zoom_in(page, target: str, at: tuple[float, float], notches: int) -> dict:
+    """Wheel notches over `target` at a fraction `at` of its box (it zooms about the pointer); returns the box."""
+    box = page.locator(target).bounding_box()
+    page.mouse.move(box["x"] + box["width"] * at[0], box["y"] + box["height"] * at[1])
+    for _ in range(notches):
+        page.mouse.wheel(0, -150)
+        page.wait_for_timeout(50)
+    return box
+
+
+def transform(page) -> dict:
+    return json.loads(page.locator(INSPECTOR).get_attribute("data-transform"))
+
+
+def test_a_link_copied_after_zooming_and_panning_the_scatter_restores_the_same_region_in_a_new_context(
+        browser, app_url):
+    page = open_app(browser, app_url, "/scatter")
+    wait_for_inspector(page, FIRST_LOAD_MS)
+    fitted = transform(page)
+    box = zoom_in(page, STAGE, (0.3, 0.4), notches=4)
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.45, steps=8)  # pans
+    page.mouse.up()
+    zoomed = transform(page)
+    assert zoomed["sx"] > 1.5 * fitted["sx"] and zoomed["cx"] != fitted["cx"]
+    page.locator(MAIN).get_by_text(re.compile("Copy link")).wait_for(timeout=30_000)
+    link = link_once_it_has(page, "zoom=")
+
+    fresh, started = open_link(browser, app_url, link)
+    wait_for_inspector(fresh, FIRST_LOAD_MS)
+    RESULTS["scatter_zoom_restored_s"] = round(time.perf_counter() - started, 2)
+    restored = transform(fresh)
+    for key in ("cx", "cy", "sx", "sy"):  # the same stage size: the same transform, to the link's 6 digits
+        assert restored[key] == pytest.approx(zoomed[key], rel=1e-4, abs=1e-5), key
+    save_small_png(fresh.screenshot(), screenshot_path("link-scatter-zoom.png"))
+    fresh.context.close()
+    page.context.close()
+
+
+def pad_view(page) -> dict:
+    return json.loads(page.locator(CANVAS_PAD).get_attribute("data-view"))
+
+
+def test_a_link_copied_after_zooming_the_latent_pad_restores_its_view_in_a_new_context(browser, app_url):
+    page = open_app(browser, app_url, "/sliders")
+    code_on_release(page)  # the canvas runs
+    start = pad_view(page)
+    zoom_in(page, CANVAS_PAD, (0.7, 0.3), notches=3)
+    zoomed = pad_view(page)
+    assert zoomed["extent"] < 0.7 * start["extent"]
+    link = link_once_it_has(page, "pad=")
+
+    fresh, started = open_link(browser, app_url, link)
+    code_on_release(fresh)
+    fresh.locator(f"{CANVAS_PAD}[data-view]").wait_for(state="attached", timeout=30_000)
+    RESULTS["pad_view_restored_s"] = round(time.perf_counter() - started, 2)
+    restored = pad_view(fresh)
+    assert restored["extent"] == pytest.approx(zoomed["extent"], rel=1e-3)  # 4 digits in the link
+    assert restored["centre"] == pytest.approx(zoomed["centre"], rel=1e-3, abs=1e-4)
     fresh.context.close()
     page.context.close()

@@ -13,11 +13,13 @@ import time
 
 import numpy as np
 import pytest
-import torch
 from support.browser import (
     CANVAS_PAD,
     FIRST_LOAD_MS,
+    PHONE,
+    Touches,
     new_page,
+    on_screen_box,
     results_artifact,
     save_small_png,
     screenshot_path,
@@ -25,6 +27,15 @@ from support.browser import (
     wait_until_idle,
 )
 from support.canvas import open_canvas
+from support.decoded_map import (
+    NOTCHES,
+    VIEW_MARKS,
+    assert_tiles_equal_torch,
+    decoded,
+    map_settled,
+    zoom_into_canvas_map,
+    zoom_into_inspector_map,
+)
 from support.paths import ROOT
 
 from vae_core.checkpoint import load_checkpoint
@@ -33,20 +44,9 @@ pytestmark = pytest.mark.browser
 
 ARTIFACT = ROOT / "tests" / "artifacts" / "browser_map.json"
 SHIPPED = ROOT / "checkpoints"
-PIXEL_TOLERANCE = 1e-3  # browser (WebAssembly) vs torch, per pixel in [0, 1]
-NOTCHES = 6  # wheel notches, one per 1/10 s
 PAN_MOVES = 30
+PINCH_MOVES = 30  # two fingers spreading from 40 to 160 px apart, at 60 Hz
 RESULTS: dict[str, dict] = {}
-
-# Map marks made since `since`, and whether the map has been quiet (no new tiles) for `quietMs`.
-MAP_MARKS = """([since, quietMs]) => {
-  const marks = performance.getEntriesByName('decoded-map:tiles').filter(m => m.startTime >= since);
-  const last = marks.at(-1);
-  return {marks: marks.map(m => ({at: m.startTime, ...m.detail})),
-          quiet: !!last && performance.now() - last.startTime >= quietMs};
-}"""
-VIEW_MARKS = """(since) => performance.getEntriesByName('latent-pad:view').filter(m => m.startTime >= since)
-  .map(m => ({at: m.startTime, ...m.detail}))"""
 
 # How many of a canvas's pixels are the density contours' red.
 CONTOUR_PIXELS = """(canvas) => {
@@ -61,28 +61,6 @@ CONTOUR_PIXELS = """(canvas) => {
 write_results = results_artifact(ARTIFACT, RESULTS)
 
 
-def map_settled(page, since: float, quiet_ms: int = 400) -> list[dict]:
-    """The map's marks since `since`, once tiles have stopped arriving for `quiet_ms`."""
-    page.wait_for_function(f"() => ({MAP_MARKS})([{since}, {quiet_ms}]).quiet", timeout=30_000)
-    return page.evaluate(MAP_MARKS, [since, quiet_ms])["marks"]
-
-
-def assert_tiles_equal_torch(model, marks: list[dict]) -> None:
-    """Each decoded batch's first tile is the decoder's image of its code, and that code lies at the tile's centre."""
-    for tile in marks:
-        expected = model.decode_image(torch.tensor([tile["z"]], dtype=torch.float32)).flatten().numpy()
-        assert np.abs(np.asarray(tile["pixels"], dtype=np.float32) - expected).max() <= PIXEL_TOLERANCE
-
-
-def decoded(marks: list[dict], before: list[dict]) -> dict:
-    """Tiles decoded since the last of `before`'s marks, and how many per second of decoding (batches that
-    finished within one frame share a mark: the marks carry running totals)."""
-    tiles = marks[-1]["decodedTiles"] - before[-1]["decodedTiles"]
-    seconds = (marks[-1]["decodingMs"] - before[-1]["decodingMs"]) / 1000
-    return {"tiles_decoded": tiles, "tiles_per_s": round(tiles / seconds),
-            "run_max_ms": round(max(m["decodeMs"] for m in marks), 1)}
-
-
 def latency(frames: list[dict]) -> dict:
     """Input -> frame latency of the frames that showed a new view, and those frames per second of input."""
     ms = [f["at"] - f["inputTime"] for f in frames]
@@ -95,18 +73,8 @@ def latency(frames: list[dict]) -> dict:
 def test_zooming_the_map_redecodes_its_tiles_at_the_new_scale_like_torch(browser, canvas_url, name):
     model = load_checkpoint(SHIPPED / f"{name}.safetensors").model
     page = open_canvas(browser, canvas_url, SHIPPED / f"{name}.safetensors")
-    since = page.evaluate("performance.now()")
-    page.locator(".latent-canvas .map-toggle").check()
-    first = map_settled(page, since)
+    first, zoomed, views = zoom_into_canvas_map(page)
     box = page.locator(CANVAS_PAD).bounding_box()
-    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.4)
-
-    since = page.evaluate("performance.now()")
-    for _ in range(NOTCHES):  # zoom in about the pointer
-        page.mouse.wheel(0, -100)
-        time.sleep(0.1)
-    zoomed = map_settled(page, since)
-    views = page.evaluate(VIEW_MARKS, since)
 
     assert first and zoomed
     assert zoomed[-1]["size"] <= first[0]["size"] / 2  # smaller tiles: decoded at the new scale, not stretched
@@ -150,6 +118,41 @@ def test_zooming_the_map_redecodes_its_tiles_at_the_new_scale_like_torch(browser
     page.context.close()
 
 
+def test_two_fingers_pinch_the_pad_and_its_map_redecodes_at_the_new_scale(browser, canvas_url):
+    """Touch: two pointer sequences (CDP Input.dispatchTouchEvent) spreading apart zoom in about their midpoint;
+    the code stays where the first finger put it."""
+    model = load_checkpoint(SHIPPED / "mnist-2d.safetensors").model
+    page = open_canvas(browser, canvas_url, SHIPPED / "mnist-2d.safetensors", device=PHONE)
+    since = page.evaluate("performance.now()")
+    page.locator(".latent-canvas .map-toggle").check()
+    first = map_settled(page, since)
+    box = on_screen_box(page, CANVAS_PAD)
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    gaps = [20 + 60 * i / PINCH_MOVES for i in range(PINCH_MOVES + 1)]  # half the distance between the fingers
+
+    since = page.evaluate("performance.now()")
+    touches = Touches(page)
+    touches.press(0, x - gaps[0], y)
+    touches.press(1, x + gaps[0], y)
+    for gap in gaps[1:]:
+        touches.move({0: (x - gap, y), 1: (x + gap, y)})
+        time.sleep(1 / 60)
+    touches.lift_all()
+    zoomed = map_settled(page, since)
+    views = page.evaluate(VIEW_MARKS, since)
+    moved = page.evaluate("(since) => performance.getEntriesByName('latent-canvas:move')"
+                          ".filter(m => m.startTime >= since).length", since)
+
+    assert len(views) >= PINCH_MOVES * 0.9, len(views)
+    assert views[-1]["extent"] == pytest.approx(views[0]["extent"] * gaps[1] / gaps[-1], rel=0.02)
+    assert zoomed[-1]["size"] <= first[0]["size"] / 2  # smaller tiles: decoded at the new scale, not stretched
+    assert_tiles_equal_torch(model, first + zoomed)
+    assert moved <= 1  # the first finger's touch; the pinch itself moves the view, not the code
+    RESULTS["pinch, mnist-2d (phone)"] = {"moves": PINCH_MOVES, "view_frames": len(views), **latency(views),
+                                          **decoded(zoomed, first), "load_1min": round(os.getloadavg()[0], 2)}
+    page.context.close()
+
+
 # --- the same map under the scatter's direct view (the embedding inspector, the app's Latent scatter page) ---
 
 def test_the_scatters_direct_view_zooms_into_the_decoded_map_like_torch_and_draws_contours(browser, app_url):
@@ -158,17 +161,7 @@ def test_the_scatters_direct_view_zooms_into_the_decoded_map_like_torch_and_draw
     page.goto(f"{app_url}/scatter")
     wait_until_idle(page, FIRST_LOAD_MS)
     wait_for_inspector(page, FIRST_LOAD_MS)
-    since = page.evaluate("performance.now()")
-    page.locator(".embedding-inspector .map-toggle").check()
-    first = map_settled(page, since)
-    box = page.locator(".embedding-inspector .stage").bounding_box()
-    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-
-    since = page.evaluate("performance.now()")
-    for _ in range(NOTCHES):
-        page.mouse.wheel(0, -100)
-        time.sleep(0.1)
-    zoomed = map_settled(page, since)
+    first, zoomed = zoom_into_inspector_map(page)
 
     assert zoomed[-1]["size"] <= first[0]["size"] / 2
     assert_tiles_equal_torch(model, first + zoomed)

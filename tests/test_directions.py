@@ -8,7 +8,15 @@ import torch
 from support.paths import ROOT
 
 from vae_core.checkpoint import load_checkpoint
-from vae_core.directions import DirectionsConfig, arithmetic, class_mean, class_means, nearest_class, walk
+from vae_core.directions import (
+    DirectionsConfig,
+    arithmetic,
+    class_mean,
+    class_means,
+    group_means,
+    nearest_class,
+    walk,
+)
 from vae_core.latent import reencode
 from vae_core.metrics import encode_posterior
 
@@ -24,6 +32,17 @@ def test_class_means_average_each_class_and_mark_empty_ones():
     with pytest.raises(ValueError, match="class 1 has no examples"):
         class_mean(mu, labels, 1)
     assert nearest_class(torch.tensor([[1.5, 1.5], [9.0, 9.0]]), means).tolist() == [0, 2]
+
+
+def test_group_means_average_a_selection_against_the_rest_or_a_second_group():
+    mu = torch.tensor([[0.0, 0.0], [2.0, 4.0], [10.0, 10.0], [4.0, 2.0]])
+    mean_a, rest = group_means(mu, [1, 3])
+    torch.testing.assert_close(mean_a, torch.tensor([3.0, 3.0]))
+    torch.testing.assert_close(rest, torch.tensor([5.0, 5.0]))
+    _, mean_b = group_means(mu, [1, 3], [2])
+    torch.testing.assert_close(mean_b, torch.tensor([10.0, 10.0]))
+    with pytest.raises(ValueError, match="at least one example"):
+        group_means(mu, [0, 1, 2, 3])
 
 
 def test_a_walk_of_the_whole_direction_from_the_source_mean_ends_on_the_target_mean():

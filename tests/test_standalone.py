@@ -1,10 +1,11 @@
 """The standalone page (`python -m vae_core export --format html`): one file holding the app's own components, the
-runtime, the decoder, the codes, the thumbnails and the model's card. The browser side is in
+runtime, the decoder and the encoder, the codes, the thumbnails and the model's card. The browser side is in
 tests/test_browser_standalone.py."""
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import gzip
 import json
 import re
@@ -12,15 +13,17 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from support.paths import ROOT
 
 from ui.components import HERE as COMPONENTS
 from ui.components import script
 from vae_core import cli
-from vae_core.checkpoint import load_checkpoint
-from vae_core.export import decoder_onnx_bytes
+from vae_core.checkpoint import load_checkpoint, save_checkpoint
+from vae_core.export import DECODER_LOGITS_OUTPUT, decoder_onnx_bytes, encoder_onnx_bytes, graph_names
 from vae_core.images import to_uint8
-from vae_core.standalone import ORT_WEB_FILES, ort_web_file
+from vae_core.models import VAE
+from vae_core.standalone import ORT_WEB_FILES, draw_pad_model, ort_web_file
 
 
 def embedded(page: str, name: str) -> bytes:
@@ -28,7 +31,7 @@ def embedded(page: str, name: str) -> bytes:
     return gzip.decompress(base64.b64decode(text))
 
 
-def test_cli_export_html_writes_one_page_with_the_card_the_decoder_and_every_test_image(tiny_checkpoint, tmp_path,
+def test_cli_export_html_writes_one_page_with_the_card_both_graphs_and_every_test_image(tiny_checkpoint, tmp_path,
                                                                                       capsys, digits):
     out = tmp_path / "view.html"
 
@@ -37,6 +40,7 @@ def test_cli_export_html_writes_one_page_with_the_card_the_decoder_and_every_tes
     page = out.read_text()
     checkpoint = load_checkpoint(tiny_checkpoint)
     assert embedded(page, "decoder") == decoder_onnx_bytes(checkpoint.model)
+    assert embedded(page, "encoder") == encoder_onnx_bytes(checkpoint.model)
     assert embedded(page, "ort-wasm") == ort_web_file(ORT_WEB_FILES[1]).read_bytes()
     test_x = digits.split("test").x
     assert embedded(page, "images") == to_uint8(test_x).tobytes()
@@ -46,15 +50,20 @@ def test_cli_export_html_writes_one_page_with_the_card_the_decoder_and_every_tes
     assert f"wrote {out}" in capsys.readouterr().out
 
 
+def view_data(path) -> dict:
+    return json.loads(re.search(r'<script type="application/json" id="view">(.*?)</script>', path.read_text(),
+                                re.S).group(1))
+
+
 def test_the_page_carries_the_apps_own_component_scripts_not_copies(tiny_checkpoint, tmp_path):
     out = tmp_path / "view.html"
     cli.main(["export", str(tiny_checkpoint), "--format", "html", "--out", str(out)])
-    view = json.loads(re.search(r'<script type="application/json" id="view">(.*?)</script>', out.read_text(),
-                                re.S).group(1))
+    components = json.loads(embedded(out.read_text(), "components"))
     for name, folder, stem in [("latent_canvas", "latent_canvas", "canvas"),
-                               ("embedding_inspector", "embedding_inspector", "inspector")]:
-        assert view["components"][name]["js"] == script(f"{folder}/{stem}.js")
-        assert view["components"][name]["css"] == (COMPONENTS / folder / f"{stem}.css").read_text()
+                               ("embedding_inspector", "embedding_inspector", "inspector"),
+                               ("draw_pad", "draw_pad", "draw")]:
+        assert components[name]["js"] == script(f"{folder}/{stem}.js")
+        assert components[name]["css"] == (COMPONENTS / folder / f"{stem}.css").read_text()
 
 
 def test_making_the_page_does_not_import_streamlit(tiny_checkpoint, tmp_path):
@@ -63,3 +72,23 @@ def test_making_the_page_does_not_import_streamlit(tiny_checkpoint, tmp_path):
             "assert 'streamlit' not in sys.modules, 'streamlit was imported'")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+@pytest.mark.parametrize("classes", [0, 10], ids=["unconditional", "conditional"])
+def test_the_draw_pad_encodes_with_the_embedded_encoder_over_the_pages_codes(tmp_path, digits, digits_info,
+                                                                            tiny_config, classes):
+    model = VAE(dataclasses.replace(tiny_config, n_classes=classes))
+    path = save_checkpoint(tmp_path / "tiny.safetensors", model, digits_info, {"train": [], "test": []}, 0, None)
+    out = tmp_path / "view.html"
+    cli.main(["export", str(path), "--format", "html", "--out", str(out)])
+
+    shown = view_data(out)["draw"]["model"]
+    checkpoint = load_checkpoint(path)
+    assert shown == draw_pad_model(checkpoint, np.asarray(shown["kl"]), encoder=shown["encoder"],
+                                   decoder=shown["decoder"], points=shown["points"])  # the app's wrapper's fields
+    assert shown["encoder"] == {"runtime": "asset:ort-module", "url": "asset:encoder",
+                                **graph_names("encoder", conditional=bool(classes))}
+    assert shown["decoder"]["url"] == "asset:decoder" and shown["decoder"]["outputs"][1] == DECODER_LOGITS_OUTPUT
+    assert (shown["encoder"]["class_input"] is not None) == bool(classes)  # the class picker shows for a cVAE
+    assert shown["points"] == {"count": len(digits.split("test").x), "codes": "asset:codes",
+                               "labels": "asset:labels", "images": "asset:images"}  # the scatter's arrays

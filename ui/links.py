@@ -2,9 +2,13 @@
 the same server.
 
 The page is the URL's path (st.navigation). The query holds the model, `model` (its picker name) and `sha` (the
-first HASH_CHARS hex digits of its file's sha256), and each page's own view: the sliders page's `z`; the scatter
-page's `split`, `projection`, `dims`, `colour` and `sel` (the selection's example ids). A page writes its view on
-every run (a page switch drops the query string), so the address bar follows the user's work.
+first HASH_CHARS hex digits of its file's sha256), and each page's own view: the sliders page's `z` and `pad` (the
+pad's plane and the square it shows); the scatter
+page's `split`, `projection`, `dims`, `colour`, `sel` (the selection's example ids) and `zoom` (the view's centre
+and zoom); the Interpolation page's `ends` (two example ids) or `codes` (two codes) and `steps`; the Directions
+page's `from` and `to` (two classes) or `groups` with `sel` (group A) and `sel_b`, its `start` and `amount`; the
+Prior page's `plane`; the Theory page's `d1` and `d2` (the weights typed) and `example`. A page writes its view on every run (a page switch drops the query string), so the address
+bar follows the user's work.
 
 A link is applied once per session: `open_linked_model` (before the sidebar picker) finds the model by its hash
 among this server's checkpoints, or says that the server does not have it (an upload is not kept) and keeps the
@@ -32,7 +36,9 @@ from .session_keys import LINK_APPLIED, LINK_VIEW
 
 MODEL_PARAM, HASH_PARAM = "model", "sha"
 HASH_CHARS = 16  # 64 bits of the sha256: enough to tell a server's checkpoints apart
-VIEW_PARAMS = ("z", "split", "projection", "dims", "colour", "sel")  # every page's; a page writes its own
+VIEW_PARAMS = ("z", "split", "projection", "dims", "colour", "sel",  # every page's; a page writes its own
+               "zoom", "ends", "codes", "steps", "from", "to", "groups", "sel_b", "start", "amount", "plane", "pad",
+               "d1", "d2", "example")
 MAX_LINKED_IDS = 500  # a larger selection does not fit a URL: the link then leaves it out and says so
 
 
@@ -81,21 +87,28 @@ def linked(sha256: str, key: str) -> str | None:
 
 def linked_code(sha256: str, latent_dim: int) -> np.ndarray | None:
     """The link's code z (latent_dim,), once; None without one or when it does not fit the model."""
-    text = linked(sha256, "z")
-    try:
-        z = np.array([float(v) for v in text.split(",")], dtype=np.float32) if text else None
-    except ValueError:
-        return None
-    return z if z is not None and z.shape == (latent_dim,) and np.isfinite(z).all() else None
+    values = floats_param(linked(sha256, "z"), latent_dim)
+    return None if values is None else np.array(values, dtype=np.float32)
 
 
-def linked_ids(sha256: str, ids: tuple[str, ...]) -> list[int] | None:
-    """The link's selection as indices of the split whose example ids are `ids`, once (unknown ids dropped)."""
-    text = linked(sha256, "sel")
+def linked_ids(sha256: str, ids: tuple[str, ...], key: str = "sel") -> list[int] | None:
+    """The link's selection (or other list of examples, `key`) as indices of the split whose example ids are
+    `ids`, once (unknown ids dropped)."""
+    text = linked(sha256, key)
     if text is None:
         return None
     position = {example_id: i for i, example_id in enumerate(ids)}
     return [position[i] for i in text.split(",") if i in position]
+
+
+def floats_param(text: str | None, count: int, low: float = -np.inf, high: float = np.inf) -> list[float] | None:
+    """`count` comma-separated finite numbers in [low, high] from a link, or None."""
+    try:
+        values = [float(v) for v in text.split(",")] if text else []
+    except ValueError:
+        return None
+    fits = len(values) == count and all(np.isfinite(v) and low <= v <= high for v in values)
+    return values if fits else None
 
 
 def projection_param(params: ProjectionParams) -> str:

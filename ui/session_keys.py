@@ -18,6 +18,8 @@ SCATTER_SELECTION = "scatter_selection"  # (split, list[int]): the scatter's sel
 SCATTER_PROJECTION = "scatter_projection"  # str: the projection the scatter page last drew
 SCATTER_DIMS = "scatter_dims"  # (int, int): the latent dimensions its direct view shows
 SLIDERS_CODE = "sliders_code"  # (checkpoint sha256, z (D,), class or None): the Latent sliders page's code, as released
+SELECTION_GROUP_B = "selection_group_b"  # (split, list[int]): a selection kept on the scatter as group B
+SELECTION_SENT = "selection_sent"  # str: the page the scatter's selection was just sent to (it opens on it, once)
 
 # Latent scatter page.
 SCATTER_OWNER = "scatter_owner"  # (checkpoint sha256, split): whose selection SCATTER_SELECTION is
@@ -25,6 +27,7 @@ SCATTER_SEEN = "scatter_seen"  # the sequence number of the browser's last selec
 SCATTER_SPLIT_KEPT = "scatter_split_kept"  # str: the split last shown, kept when the page is left
 SCATTER_MAP_SHOWN = "scatter_map_shown"  # (checkpoint sha256, split, params, Projection): the map it last drew
 SCATTER_PARAMS = "scatter_params_{method}"  # ProjectionParams: t-SNE's / UMAP's, as Compute was last pressed
+SCATTER_ZOOM = "scatter_zoom"  # (view id, {"cx", "cy", "k"}): where the inspector's view last rested
 
 # Train page.
 TRAIN_OFFERED = "train_offered"  # str: the folder of an archive just extracted, chosen on the next run
@@ -37,10 +40,12 @@ SLIDERS_START_ID = "sliders_start_id"  # int: changes on every restart (the canv
 SLIDERS_IMAGE = "sliders_image"  # np.ndarray (C, H, W) in [0, 1]: the server sliders' last image (read by tests)
 SLIDERS_MS = "sliders_ms"  # float: server ms from a slider's rerun to its image (read by benchmarks)
 SLIDERS_CLASS_ROW = "sliders_class_row"  # np.ndarray (K, C, H, W): the code decoded as every class (read by tests)
+SLIDERS_PAD_VIEW = "sliders_pad_view"  # (checkpoint sha256, the canvas's data.view): the pad's plane and view
 
 # Interpolation page (read by tests).
 INTERPOLATE_PATHS = "interpolate_paths"  # {"linear", "spherical"}: the codes (steps, D) it decodes and draws
 INTERPOLATE_DIAGNOSTICS = "interpolate_diagnostics"  # the same keys to each path's PathDiagnostics
+INTERPOLATE_LINKED = "interpolate_linked"  # (checkpoint sha256, [z0, z1]): a link's endpoint codes
 
 # Prior and holes page (read by tests).
 PRIOR_HOLES = "prior_holes"  # {"holes", "typical", "densest"}: the prior codes (k, D) it decodes

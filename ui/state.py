@@ -21,7 +21,15 @@ from vae_core.errors import VAEError
 from vae_core.roots import DataRoots
 
 from . import cache, workspace
-from .session_keys import FLASH, MODEL, SCATTER_SELECTION, SLIDERS_CODE
+from .session_keys import (
+    FLASH,
+    MODEL,
+    SCATTER_OWNER,
+    SCATTER_SELECTION,
+    SELECTION_GROUP_B,
+    SELECTION_SENT,
+    SLIDERS_CODE,
+)
 from .settings import settings
 
 UNSAVED = " (unsaved)"  # the suffix of a model fresh from training, until it is saved
@@ -118,10 +126,38 @@ def sliders_class(checkpoint: Checkpoint) -> int | None:
     return decoded_class if sha256 == checkpoint.sha256 else None
 
 
-def selected_test_examples(dataset: Dataset) -> list[int]:
-    """The scatter page's selection as positions in the test split (train examples left out)."""
-    split, indices = st.session_state.get(SCATTER_SELECTION, ("test", []))
+def selected_test_examples(dataset: Dataset, key: str = SCATTER_SELECTION) -> list[int]:
+    """The scatter page's selection (or the group B kept there, `key`) as positions in the test split (train
+    examples left out)."""
+    split, indices = st.session_state.get(key, ("test", []))
     return dataset.split(split).positions_in(dataset.split("test"), indices)
+
+
+def select_test_examples(checkpoint: Checkpoint, positions: list[int]) -> None:
+    """Make test examples `positions` the scatter's selection (a link's), as if selected there."""
+    if positions:
+        st.session_state[SCATTER_SELECTION] = ("test", positions)
+        st.session_state[SCATTER_OWNER] = (checkpoint.sha256, "test")
+
+
+def keep_group_b(split: str, indices: list[int]) -> None:
+    """Keep examples `indices` of `split` as the second group a Directions walk can start from."""
+    if indices:
+        st.session_state[SELECTION_GROUP_B] = (split, indices)
+
+
+def send_selection(page: str) -> None:
+    """Open `page` ("interpolate", "directions") on the scatter's selection (`selection_sent_to`)."""
+    st.session_state[SELECTION_SENT] = page
+    st.switch_page(f"pages/{page}.py")
+
+
+def selection_sent_to(page: str) -> bool:
+    """True once after the scatter's selection was sent to `page`: the page then sets its widgets to use it."""
+    if st.session_state.get(SELECTION_SENT) != page:
+        return False
+    del st.session_state[SELECTION_SENT]
+    return True
 
 
 def flash(kind: str, text: str) -> None:

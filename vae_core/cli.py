@@ -175,8 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
                           f"'{DECODER_CLASS_INPUT}' int64 (batch,) class labels; projector: "
                           "tensors.tsv, metadata.tsv, sprite.png, projector_config.pbtxt and embedding.csv of a "
                           "split's latent means; html: one page that opens from disk with no server or network, the "
-                          "latent pad decoding in the page, the test codes with hover thumbnails and the model's "
-                          "card (default: onnx)")
+                          "latent pad decoding in the page over its decoded map, a drawing encoded as it is drawn, "
+                          "the test codes with hover thumbnails and the model's card (default: onnx)")
     exp.add_argument("--part", default="decoder", choices=PARTS,
                      help="onnx: the decoder (z -> mean image and logits) or the encoder (image in [0, 1] -> "
                           "mu, logvar of q(z|x)) (default: decoder)")

@@ -41,6 +41,22 @@ def class_means(mu, labels, n_classes: int) -> torch.Tensor:
     return means
 
 
+def group_means(mu, group_a, group_b=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The mean codes (D,) of rows `group_a` and `group_b` of mu (N, D); group B None is every row not in A (an
+    attribute's examples against the rest). Their difference, mean(A) - mean(B), is a direction like a class
+    pair's; ValueError if a group is empty."""
+    mu = torch.as_tensor(np.asarray(mu))
+    in_a = np.zeros(len(mu), dtype=bool)
+    in_a[np.asarray(group_a, dtype=np.int64)] = True
+    in_b = ~in_a
+    if group_b is not None:
+        in_b = np.zeros(len(mu), dtype=bool)
+        in_b[np.asarray(group_b, dtype=np.int64)] = True
+    if not in_a.any() or not in_b.any():
+        raise ValueError("each group needs at least one example")
+    return mu[torch.from_numpy(in_a)].mean(dim=0), mu[torch.from_numpy(in_b)].mean(dim=0)
+
+
 def walk(start: torch.Tensor, direction: torch.Tensor, amounts) -> torch.Tensor:
     """start + a * direction for each amount a (T,): (T, D). Amount 0 is the start, 1 the start moved by the whole
     direction (from a class mean along mean(target) - mean(source), that is the target's mean)."""

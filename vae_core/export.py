@@ -68,6 +68,16 @@ class PosteriorEncoder(nn.Module):
         return self.mu_head(h), self.logvar_head(h)
 
 
+def graph_names(part: str, conditional: bool) -> dict:
+    """The names of `part`'s graph as the browser's model client reads them: {"input", "class_input" (None for an
+    unconditional model), "output" (the one a caller shows), "outputs" (all, in order)}."""
+    if part == "encoder":
+        return {"input": ENCODER_INPUT, "class_input": ENCODER_CLASS_INPUT if conditional else None,
+                "output": ENCODER_OUTPUTS[0], "outputs": list(ENCODER_OUTPUTS)}
+    return {"input": DECODER_INPUT, "class_input": DECODER_CLASS_INPUT if conditional else None,
+            "output": DECODER_OUTPUT, "outputs": [DECODER_OUTPUT, DECODER_LOGITS_OUTPUT]}
+
+
 def decoder_onnx_bytes(model: VAE) -> bytes:
     """The model's decoder as a self-contained ONNX file (weights inside), with a dynamic batch axis: inputs
     DECODER_INPUT, and DECODER_CLASS_INPUT for a conditional model; outputs DECODER_OUTPUT, DECODER_LOGITS_OUTPUT."""

@@ -1,14 +1,14 @@
 """The standalone view: one .html file that opens from disk with no server and no network, holding the latent pad
-and sliders (decoded in the page as the pointer moves), the scatter of a split's codes with hover thumbnails and
-the model's card.
+and sliders (decoded in the page as the pointer moves, over the decoded map), the draw pad (a drawing encoded as it
+is drawn), the scatter of a split's codes with hover thumbnails and the model's card.
 
 The page is made of the app's own browser components (ui/components/: their HTML, CSS and scripts, read as files;
-`ui.components` itself is plain paths, no Streamlit), so the pad, the decoder client and the scatter have one copy
+`ui.components` itself is plain paths, no Streamlit), so the pads, the model client and the scatter have one copy
 of their code, and of the vendored ONNX Runtime Web (static/): the runtime's ES module and its WebAssembly binary,
-the decoder (vae_core.export) and the arrays are embedded gzip'd in base64. vae_core/web/standalone.js inflates
-them (DecompressionStream), imports the runtime from a blob URL with its binary as `env.wasm.wasmBinary`, and
-mounts each component as Streamlit would, with the data its wrapper (ui/components/*/__init__.py) describes and
-the wrapper's URLs replaced by blob URLs of the embedded files.
+the decoder and the encoder (vae_core.export) and the arrays are embedded gzip'd in base64.
+vae_core/web/standalone.js inflates them (DecompressionStream), imports the runtime from a blob URL with its binary
+as `env.wasm.wasmBinary`, and mounts each component as Streamlit would, with the data its wrapper
+(ui/components/*/__init__.py) describes and the wrapper's URLs replaced by blob URLs of the embedded files.
 """
 
 from __future__ import annotations
@@ -27,9 +27,10 @@ import torch
 
 from .checkpoint import Checkpoint
 from .distributions import DiagonalGaussian
-from .export import DECODER_CLASS_INPUT, DECODER_INPUT, DECODER_OUTPUT, decoder_onnx_bytes
+from .export import graph_names, onnx_bytes
 from .files import write_atomically
-from .images import CLASS_COLORS, class_color, to_uint8
+from .images import class_color, to_uint8
+from .inspector import inspector_data
 from .metrics import DimensionActivity, encode_posterior
 from .paths import install_home
 from .projection import pca_plane
@@ -62,18 +63,19 @@ def standalone_page(checkpoint: Checkpoint, x: torch.Tensor, y: torch.Tensor, *,
     else:
         posterior = DiagonalGaussian(*map(torch.as_tensor, encodings))
     mu, labels = posterior.mu.numpy(), y.numpy().astype(np.int32)
-    coords, axes = _map(mu)
+    coords, axes, direct_dims = _map(mu)
     assets = {
-        "decoder": decoder_onnx_bytes(checkpoint.model), "coords": _le(coords, np.float32),
+        "decoder": onnx_bytes(checkpoint.model, "decoder"), "encoder": onnx_bytes(checkpoint.model, "encoder"),
+        "coords": _le(coords, np.float32),
         "labels": _le(labels, np.int32), "codes": _le(mu, np.float32), "images": to_uint8(x).tobytes(),
+        "components": json.dumps(_components()).encode(),
     }
     kl = DimensionActivity.of(posterior).kl
-    decoder = {"runtime": ASSET + "ort-module", "url": ASSET + "decoder", "input": DECODER_INPUT,
-               "class_input": DECODER_CLASS_INPUT if checkpoint.config.conditional else None,
-               "output": DECODER_OUTPUT}
+    decoder, encoder = (_embedded_graph(checkpoint, part) for part in ("decoder", "encoder"))
+    points = {"count": len(mu), "codes": ASSET + "codes", "labels": ASSET + "labels", "images": ASSET + "images"}
     view = {"canvas": _canvas_data(checkpoint, mu, labels, kl, decoder),
-            "inspector": _inspector_data(checkpoint, len(mu), axes, decoder),
-            "components": _components()}
+            "inspector": _inspector_data(checkpoint, len(mu), axes, direct_dims, decoder),
+            "draw": {"model": draw_pad_model(checkpoint, kl, encoder=encoder, decoder=decoder, points=points)}}
     encoded = {"ort-module": _runtime_file(ORT_WEB_FILES[0]), "ort-wasm": _runtime_file(ORT_WEB_FILES[1]),
                **{name: _embedded(data) for name, data in assets.items()}}
     page = _fill((WEB / "standalone.html").read_text(), title=html.escape(title), card=model_card(checkpoint, title),
@@ -109,12 +111,13 @@ def model_card(checkpoint: Checkpoint, title: str) -> str:
     return f'<section class="card"><h1>{html.escape(title)}</h1><dl>{cells}</dl></section>'
 
 
-def _map(mu: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    """The scatter's 2-D coordinates (N, 2): the codes themselves in 2-D, else their PCA plane."""
+def _map(mu: np.ndarray) -> tuple[np.ndarray, list[str], tuple[int, int] | None]:
+    """The scatter's 2-D coordinates (N, 2), their axes' names and, in a direct view, the latent dimensions they
+    are (the decoded map can be drawn under it): the codes themselves in 2-D, else their PCA plane."""
     if mu.shape[1] == 2:
-        return mu, ["z0", "z1"]
+        return mu, ["z0", "z1"], (0, 1)
     origin, basis = pca_plane(mu)
-    return (mu - origin) @ basis.T, ["PC1", "PC2"]
+    return (mu - origin) @ basis.T, ["PC1", "PC2"], None
 
 
 def pad_model(checkpoint: Checkpoint, codes: np.ndarray, labels: np.ndarray) -> dict:
@@ -131,6 +134,18 @@ def pad_model(checkpoint: Checkpoint, codes: np.ndarray, labels: np.ndarray) -> 
     }
 
 
+def draw_pad_model(checkpoint: Checkpoint, kl: np.ndarray, *, encoder: dict, decoder: dict, points: dict) -> dict:
+    """The draw pad's data.model (ui/components/draw_pad says what each field is): `kl` (D,) each dimension's mean
+    KL, the model's `encoder` and `decoder` specs and the test examples' `points` ({"count", "codes", "labels",
+    "images"}, URLs of their arrays)."""
+    config = checkpoint.config
+    names = list(checkpoint.dataset.class_names)
+    return {"sha256": checkpoint.sha256, "latent_dim": config.latent_dim, "image_shape": list(config.image_shape),
+            "likelihood": config.likelihood, "gaussian_std": config.gaussian_std, "kl": rounded(kl), "names": names,
+            "colors": [class_color(label) for label in range(len(names))], "encoder": encoder, "decoder": decoder,
+            "points": points}
+
+
 def rounded(values) -> list:
     """Floats for JSON at 4 decimals (float32 values would print ~17 digits each)."""
     return np.asarray(values, dtype=np.float64).round(4).tolist()
@@ -145,25 +160,27 @@ def _canvas_data(checkpoint: Checkpoint, mu: np.ndarray, labels: np.ndarray, kl:
             "decoded_class": 0 if checkpoint.config.conditional else None}
 
 
-def _inspector_data(checkpoint: Checkpoint, count: int, axes: list[str], decoder: dict) -> dict:
-    """ui/components/embedding_inspector's data (its __init__.py says what each field is)."""
-    return {
-        "view": {"id": "standalone", "coords": ASSET + "coords", "indices": None, "count": count, "axes": axes},
-        "points": {"labels": ASSET + "labels", "images": [{"split": "test", "url": ASSET + "images", "count": count}],
-                   "codes": ASSET + "codes", "latent_dim": checkpoint.config.latent_dim,
-                   "image_shape": list(checkpoint.config.image_shape),
-                   "names": list(checkpoint.dataset.class_names), "palette": CLASS_COLORS},
-        "colour": {"values": None, "name": "label", "range": [0.0, 1.0]},
-        "filter": {"labels": None, "matches": None, "hide": False},
-        "selected": [], "ellipses": [], "star": None, "decoder": decoder,
-    }
+def _inspector_data(checkpoint: Checkpoint, count: int, axes: list[str], direct_dims: tuple[int, int] | None,
+                    decoder: dict) -> dict:
+    """The inspector's data (vae_core.inspector) over the embedded files."""
+    return inspector_data(checkpoint, view_id="standalone", coords=ASSET + "coords", count=count, axes=axes,
+                          direct_dims=direct_dims,
+                          labels=ASSET + "labels", images=[("test", ASSET + "images", count)], codes=ASSET + "codes",
+                          class_names=checkpoint.dataset.class_names, decoder=decoder)
+
+
+def _embedded_graph(checkpoint: Checkpoint, part: str) -> dict:
+    """The model client's spec of `part` ("decoder" or "encoder"), its graph embedded in the page."""
+    return {"runtime": ASSET + "ort-module", "url": ASSET + part, **graph_names(part, checkpoint.config.conditional)}
 
 
 def _components() -> dict:
-    """Each component's html, css and script (the shared scripts first, as the app sends it)."""
+    """Each component's html, css and script (the shared scripts first, as the app sends it); embedded gzip'd like the
+    arrays (a third of its size as text)."""
     from ui.components import HERE, script  # plain files: no Streamlit is imported
 
-    files = {"latent_canvas": ("canvas", "latent_canvas"), "embedding_inspector": ("inspector", "embedding_inspector")}
+    files = {"latent_canvas": ("canvas", "latent_canvas"), "embedding_inspector": ("inspector", "embedding_inspector"),
+             "draw_pad": ("draw", "draw_pad")}
     return {name: {"html": (HERE / folder / f"{stem}.html").read_text(),
                    "css": (HERE / folder / f"{stem}.css").read_text(), "js": script(f"{folder}/{stem}.js")}
             for name, (stem, folder) in files.items()}

@@ -4,5 +4,6 @@ paths (the checkout's folders and files), models (tiny real models), jobs (waiti
 worker_jobs (functions job-queue workers import by name), data (files in MNIST's and users' layouts), apptest (the
 app driven through AppTest), train_page (the Train page's fixtures and steps), browser (a server and Chromium, for
 the browser tests and the benchmarks), canvas (the latent canvas's test app), latent_views (the shipped
-checkpoints with their codes). Fixtures that several modules use are registered in tests/conftest.py.
+checkpoints with their codes), draw_pad (strokes on the draw pad), decoded_map (the decoded map's tiles).
+Fixtures that several modules use are registered in tests/conftest.py.
 """

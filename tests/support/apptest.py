@@ -45,13 +45,18 @@ def chart_traces(at, index: int = 0) -> list[dict]:
     return json.loads(at.get("plotly_chart")[index].proto.spec)["data"]
 
 
-def select(at: AppTest, indices: list[int], seq: str = "1") -> AppTest:
-    """Send a selection from the inspector the way the browser does (its state value, a JSON object)."""
+def send_state(at: AppTest, value: dict) -> AppTest:
+    """Send the page's (first) component's state the way the browser does: a JSON object."""
     states = at._tree.get_widget_states()
     state = states.widgets.add()
     state.id = at.get("bidi_component")[0].proto.id
-    state.json_value = json.dumps({"selection": {"view": sent(at)["view"]["id"], "indices": indices, "seq": seq}})
+    state.json_value = json.dumps(value)
     return at._run(states)
+
+
+def select(at: AppTest, indices: list[int], seq: str = "1") -> AppTest:
+    """Send a selection from the inspector the way the browser does (its state value, a JSON object)."""
+    return send_state(at, {"selection": {"view": sent(at)["view"]["id"], "indices": indices, "seq": seq}})
 
 
 def start_sweep(at: AppTest, betas: str, epochs: int = 1) -> AppTest:

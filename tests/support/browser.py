@@ -6,6 +6,7 @@ Selectors are Streamlit's own test ids and ARIA roles (sidebar nav links by titl
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import os
@@ -256,6 +257,30 @@ def save_small_png(png: bytes, path: Path, colors: int = 256) -> int:
     return path.stat().st_size
 
 
+# A WebM's bytes (base64) played back in the page: its size and its last frame as a PNG data URL.
+LAST_VIDEO_FRAME = """async (b64) => {
+  const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+  const video = Object.assign(document.createElement('video'), {muted: true,
+    src: URL.createObjectURL(new Blob([bytes], {type: 'video/webm'}))});
+  await new Promise((ok, fail) => { video.onloadeddata = ok; video.onerror = () => fail(video.error?.message); });
+  if (!isFinite(video.duration)) {  // MediaRecorder's WebM has no duration: seeking far past the end finds it
+    video.currentTime = 1e6;
+    await new Promise(ok => video.addEventListener('seeked', ok, {once: true}));
+  }
+  video.currentTime = Math.max(0, video.duration - 1e-3);
+  await new Promise(ok => video.addEventListener('seeked', ok, {once: true}));
+  const canvas = Object.assign(document.createElement('canvas'), {width: video.videoWidth, height: video.videoHeight});
+  canvas.getContext('2d').drawImage(video, 0, 0);
+  return {width: video.videoWidth, height: video.videoHeight, png: canvas.toDataURL('image/png')};
+}"""
+
+
+def last_video_frame(page, webm: bytes) -> tuple[int, int, bytes]:
+    """A recording (WebM) decoded by the page's own video player: (width, height, its last frame as PNG bytes)."""
+    frame = page.evaluate(LAST_VIDEO_FRAME, base64.b64encode(webm).decode())
+    return frame["width"], frame["height"], base64.b64decode(frame["png"].split(",", 1)[1])
+
+
 # --- the latent canvas (ui/components/latent_canvas), driven with real pointer events ---
 
 CANVAS_PAD = ".latent-canvas .pad"  # the component's own classes (its shadow root is open: CSS locators pierce it)
@@ -308,31 +333,50 @@ class Drag:
                 "load_1min": round(os.getloadavg()[0], 2)}
 
 
-class Finger:
-    """A finger on a touch screen, with page.mouse's calls (move, down, up): touches go in where the screen's
-    would, through Chromium's input pipeline (CDP Input.dispatchTouchEvent), so the page gets pointer events of
-    pointerType "touch". Its context needs has_touch."""
+class Touches:
+    """Fingers on a touch screen: touches go in where the screen's would, through Chromium's input pipeline (CDP
+    Input.dispatchTouchEvent), so the page gets one sequence of pointer events of pointerType "touch" per finger.
+    Its context needs has_touch."""
 
     def __init__(self, page):
         self.cdp = page.context.new_cdp_session(page)
+        self.fingers: dict[int, tuple[float, float]] = {}  # finger id -> where it touches the screen
+
+    def press(self, finger: int, x: float, y: float) -> None:
+        self.fingers[finger] = (x, y)
+        self.send("touchStart")
+
+    def move(self, at: dict[int, tuple[float, float]]) -> None:
+        """Move fingers (by id) to their new (x, y), in one touch event."""
+        self.fingers.update(at)
+        self.send("touchMove")
+
+    def lift_all(self) -> None:
+        self.fingers.clear()
+        self.send("touchEnd")
+
+    def send(self, kind: str) -> None:
+        self.cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [
+            {"x": x, "y": y, "id": finger} for finger, (x, y) in self.fingers.items()]})
+
+
+class Finger:
+    """One finger, with page.mouse's calls (move, down, up), as Touches sends it."""
+
+    def __init__(self, page):
+        self.touches = Touches(page)
         self.at = (0.0, 0.0)
-        self.touching = False
 
     def move(self, x: float, y: float) -> None:
         self.at = (x, y)
-        if self.touching:
-            self.touch("touchMove")
+        if self.touches.fingers:
+            self.touches.move({0: self.at})
 
     def down(self) -> None:
-        self.touching = True
-        self.touch("touchStart")
+        self.touches.press(0, *self.at)
 
     def up(self) -> None:
-        self.touching = False
-        self.cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
-
-    def touch(self, kind: str) -> None:
-        self.cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [{"x": self.at[0], "y": self.at[1]}]})
+        self.touches.lift_all()
 
 
 def drag_on_canvas(page, target: str, path, pointer=None, moves: int = CANVAS_MOVES) -> Drag:

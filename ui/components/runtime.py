@@ -19,16 +19,7 @@ import torch
 from ui.components.static_files import STATIC_DIR, publish_as, static_url
 from vae_core import export
 from vae_core.checkpoint import Checkpoint
-from vae_core.export import (
-    DECODER_CLASS_INPUT,
-    DECODER_INPUT,
-    DECODER_LOGITS_OUTPUT,
-    DECODER_OUTPUT,
-    ENCODER_CLASS_INPUT,
-    ENCODER_INPUT,
-    ENCODER_OUTPUTS,
-    onnx_bytes,
-)
+from vae_core.export import graph_names, onnx_bytes
 from vae_core.standalone import ORT_WEB_DIR, ORT_WEB_FILES
 
 RUNTIME_DIR, RUNTIME_FILES = ORT_WEB_DIR, ORT_WEB_FILES  # one home, shared with the standalone page
@@ -60,17 +51,18 @@ def _graph_url(sha256: str, part: str, _checkpoint: Checkpoint) -> str:
 
 
 def decoder(checkpoint: Checkpoint) -> dict:
-    """The checkpoint's decoder for model_client.js: {"runtime", "url", "input": the codes' input, "class_input":
-    a conditional model's class input (its graph decodes every class; None for an unconditional model),
-    "output": the mean images, "outputs": every output (the mean images, then the logits)}."""
-    return {"runtime": runtime_url(), "url": _graph_url(checkpoint.sha256, "decoder", checkpoint),
-            "input": DECODER_INPUT, "class_input": DECODER_CLASS_INPUT if checkpoint.config.conditional else None,
-            "output": DECODER_OUTPUT, "outputs": [DECODER_OUTPUT, DECODER_LOGITS_OUTPUT]}
+    """The checkpoint's decoder for model_client.js: {"runtime", "url", and its graph's names (vae_core.export.
+    graph_names): "input" the codes, "class_input" a conditional model's class input (its graph decodes every
+    class; None for an unconditional model), "output" the mean images, "outputs" the mean images, then the logits}."""
+    return _spec(checkpoint, "decoder")
 
 
 def encoder(checkpoint: Checkpoint) -> dict:
     """The checkpoint's encoder for model_client.js, as `decoder`: "input" the images (batch, C, H, W) in [0, 1],
     "output" mu and "outputs" mu, logvar (batch, D)."""
-    return {"runtime": runtime_url(), "url": _graph_url(checkpoint.sha256, "encoder", checkpoint),
-            "input": ENCODER_INPUT, "class_input": ENCODER_CLASS_INPUT if checkpoint.config.conditional else None,
-            "output": ENCODER_OUTPUTS[0], "outputs": list(ENCODER_OUTPUTS)}
+    return _spec(checkpoint, "encoder")
+
+
+def _spec(checkpoint: Checkpoint, part: str) -> dict:
+    return {"runtime": runtime_url(), "url": _graph_url(checkpoint.sha256, part, checkpoint),
+            **graph_names(part, checkpoint.config.conditional)}

@@ -1,6 +1,6 @@
 // The standalone page's start (vae_core/standalone.py): inflate the embedded files, hand the runtime its binary,
 // and mount the app's own components (their scripts, with the shared model client, came in the view's data).
-// Marks for tests and benchmarks: body[data-state] "ready" once both components are mounted, or "error".
+// Marks for tests and benchmarks: body[data-state] "ready" once the components are mounted, or "error".
 
 const view = JSON.parse(document.getElementById("view").textContent);
 const blobUrls = new Map(); // asset name -> Promise<blob URL>
@@ -52,10 +52,13 @@ async function resolved(data) {
   return data;
 }
 
+let components; // Promise<{name: {html, css, js}}>, an embedded file
+
 // A component mounted as Streamlit mounts it: its html and css in a shadow root, its module's default export
 // called with the data; what it sends back has nowhere to go in a file.
 async function mount(name, data) {
-  const { html, css, js } = view.components[name];
+  components ??= inflate("components").then((bytes) => JSON.parse(new TextDecoder().decode(bytes)));
+  const { html, css, js } = (await components)[name];
   const host = document.querySelector(`[data-component="${name}"]`);
   const root = host.attachShadow({ mode: "open" });
   root.innerHTML = `<style>${css}</style>${html}`;
@@ -74,6 +77,7 @@ async function start() {
   await provideRuntime();
   await mount("latent_canvas", view.canvas);
   await mount("embedding_inspector", view.inspector);
+  await mount("draw_pad", view.draw);
   setStatus("Everything runs in this page: nothing is fetched.");
   document.body.dataset.state = "ready";
 }

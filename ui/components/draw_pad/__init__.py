@@ -7,7 +7,8 @@ ui/components/runtime.py). This wrapper is the only place that knows what draw.j
                vae_core.loss computes log p(x|z)), "kl": per dimension (the pad's two most active are its default
                axes), "names" and "colors" per class, "encoder" and "decoder" (`runtime.encoder` / `.decoder`),
                "points": {"count": N, "codes": URL of float32 (N, D) posterior means, "labels": URL of int32
-               (N,), "images": URL of gzip uint8 (N, H, W[, 3])}: a subsample of the test split}
+               (N,), "images": URL of uint8 (N, H, W[, 3]), gunzipped if it ends in .gz}: here a subsample of the
+               test split}, built by vae_core.standalone.draw_pad_model (the standalone page's draw pad too)
   state status {"state": "ready"} or {"state": "error", "reason": why the browser cannot encode}
 """
 
@@ -23,9 +24,9 @@ import torch
 
 from ui.components import runtime, script
 from ui.components.static_files import publish, publish_array
-from ui.widgets import class_color
 from vae_core.checkpoint import Checkpoint
 from vae_core.images import to_uint8
+from vae_core.standalone import draw_pad_model
 
 HERE = Path(__file__).resolve().parent
 MAX_POINTS = 2000  # test examples in the browser: drawn on the pad, searched for neighbours, shown as thumbnails
@@ -60,16 +61,8 @@ def draw_pad(checkpoint: Checkpoint, codes: np.ndarray, labels: np.ndarray, imag
     problem = runtime.problem()
     if problem:
         return DrawPadState(False, problem)
-    config = checkpoint.config
-    names = checkpoint.dataset.class_names
-    model = {
-        "sha256": checkpoint.sha256, "latent_dim": config.latent_dim, "image_shape": list(config.image_shape),
-        "likelihood": config.likelihood, "gaussian_std": config.gaussian_std,
-        "kl": np.asarray(kl, dtype=np.float64).round(4).tolist(), "names": list(names),
-        "colors": [class_color(label) for label in range(len(names))],
-        "encoder": runtime.encoder(checkpoint), "decoder": runtime.decoder(checkpoint),
-        "points": _points(checkpoint.sha256, codes, labels, images),
-    }
+    model = draw_pad_model(checkpoint, kl, encoder=runtime.encoder(checkpoint), decoder=runtime.decoder(checkpoint),
+                           points=_points(checkpoint.sha256, codes, labels, images))
     result = _component()(key=key, data={"model": model}, on_status_change=lambda: None)
     status = result.get("status") or {}
     return DrawPadState(status.get("state") == "ready", status.get("reason"))

@@ -4,21 +4,11 @@ click / box / lasso selection, all in the browser (inspector.js).
 Big arrays never ride in the component's data: each is written once as a static file named by its content
 (static/cache/, git-ignored, served at /app/static/cache/) and the data names its URL, so a rerun sends a few
 hundred bytes and a browser fetches each file once (a dataset's images once per dataset, whatever the view).
-This wrapper is the only place that knows what inspector.js reads (`data`) and sends back (state):
+The data's format has one home, vae_core.inspector (the standalone page builds the same dict); this wrapper
+publishes the arrays and sends it. What inspector.js sends back (state):
 
-  data.view      {"id", "coords": URL of float32 (M, 2), "indices": URL of int32 (M,) dataset indices of those
-                 points or None (all N, in order), "count": M, "axes": [x name, y name], "direct": the two latent
-                 dimensions the axes are, in a direct view (the decoded map can be drawn under it), else None}
-  data.points    {"labels": URL of int32 (N,), "images": [{"split", "url": uint8 (n, H, W[, 3]) gzip, "count"}] in
-                 dataset-index order, "codes": URL of float32 (N, D) posterior means, "latent_dim", "image_shape"
-                 (C, H, W), "names": class names, "palette": class colours}
-  data.colour    {"values": URL of float32 (N,) or None (colour by label), "name", "range": [lo, hi]}
-  data.filter    {"labels": allowed labels or None, "matches": dataset indices or None, "hide": bool}
-  data.selected  dataset indices drawn as selected (the first MAX_RINGS); data.ellipses [{"x", "y", "sigma":
-                 [sx, sy]}] (1 and 2 sigma); data.star [x, y] or None
-  data.decoder   `runtime.decoder`: {"runtime", "url", "input", "class_input" (a conditional model's graph: each
-                 point is decoded as its own label; else None), "output"}
   state selection  {"view", "indices": dataset indices, "seq"} on every click or box / lasso release
+  state zoom       {"view", "cx", "cy", "k"} once a pan or zoom has rested (k: times the fitted zoom)
   state problem    why the points cannot be drawn (no WebGL, a file that did not load)
 """
 
@@ -33,12 +23,11 @@ import streamlit as st
 
 from ui.components import runtime, script
 from ui.components.static_files import publish, publish_array
-from ui.widgets import CLASS_COLORS
 from vae_core.checkpoint import Checkpoint
 from vae_core.images import to_uint8
+from vae_core.inspector import inspector_data
 
 HERE = Path(__file__).resolve().parent
-MAX_RINGS = 5000  # selected points drawn ringed (a box over 60,000 points would only send a long list each run)
 
 
 @dataclass(frozen=True)
@@ -85,6 +74,7 @@ class InspectorView:
 class InspectorState:
     selection: dict | None  # {"view", "indices", "seq"} of the last click / box / lasso, or None
     problem: str | None  # why the browser cannot draw, once it said so
+    zoom: dict | None = None  # {"view", "cx", "cy", "k"} where the last pan or zoom rested, or None
 
 
 @functools.cache
@@ -104,33 +94,26 @@ def image_part(dataset_key: str, split: str, _images) -> ImagePart:
 
 
 def embedding_inspector(checkpoint: Checkpoint, view: InspectorView, *, selected: list[int],
-                        ellipses: list[dict] | None = None, star=None,
+                        ellipses: list[dict] | None = None, star=None, zoom: dict | None = None,
                         key: str = "scatter_inspector") -> InspectorState:
-    """Mount the inspector on `view`; `selected` dataset indices are drawn ringed, `ellipses` around them."""
+    """Mount the inspector on `view`; `selected` dataset indices are drawn ringed, `ellipses` around them; `zoom`
+    ({"cx", "cy", "k"}) is where the view opens (else fitted to its points)."""
     problem = runtime.problem()
     if problem:
         return InspectorState(None, problem)
-    colour = view.colour
+    colour, shown = view.colour, view.filter
+    data = inspector_data(
+        checkpoint, view_id=view.id, coords=publish_array(view.coords, np.float32),
+        indices=publish_array(view.indices, np.int32), count=len(view.indices), axes=view.axes,
+        direct_dims=view.direct_dims, zoom=zoom, labels=publish_array(view.labels, np.int32),
+        images=[(p.split, p.url, p.count) for p in view.images], codes=publish_array(view.codes, np.float32),
+        class_names=view.class_names, decoder=runtime.decoder(checkpoint),
+        colour=(colour.name, None if colour.values is None else publish_array(colour.values, np.float32),
+                colour.range),
+        filter_labels=shown.labels, filter_matches=shown.matches, hide=shown.hide, selected=selected,
+        ellipses=ellipses or [], star=star)
     result = _component()(
-        key=key,
-        data={
-            "view": {"id": view.id, "coords": publish_array(view.coords, np.float32),
-                     "indices": publish_array(view.indices, np.int32), "count": len(view.indices),
-                     "axes": list(view.axes),
-                     "direct": None if view.direct_dims is None else [int(d) for d in view.direct_dims]},
-            "points": {"labels": publish_array(view.labels, np.int32),
-                       "images": [{"split": p.split, "url": p.url, "count": p.count} for p in view.images],
-                       "codes": publish_array(view.codes, np.float32), "latent_dim": int(view.codes.shape[1]),
-                       "image_shape": list(checkpoint.config.image_shape), "names": list(view.class_names),
-                       "palette": CLASS_COLORS},
-            "colour": {"values": None if colour.values is None else publish_array(colour.values, np.float32),
-                       "name": colour.name, "range": [float(v) for v in colour.range]},
-            "filter": {"labels": view.filter.labels, "matches": view.filter.matches, "hide": view.filter.hide},
-            "selected": [int(i) for i in selected[:MAX_RINGS]],
-            "ellipses": ellipses or [],
-            "star": None if star is None else [float(v) for v in star],
-            "decoder": runtime.decoder(checkpoint),
-        },
-        on_selection_change=lambda: None, on_problem_change=lambda: None,
+        key=key, data=data,
+        on_selection_change=lambda: None, on_problem_change=lambda: None, on_zoom_change=lambda: None,
     )
-    return InspectorState(result.get("selection"), result.get("problem"))
+    return InspectorState(result.get("selection"), result.get("problem"), result.get("zoom"))

@@ -21,6 +21,7 @@ const CONTOUR_POINTS = 2000; // points the density contours are estimated from
 const HOVER_RADIUS_PX = 12; // a point this close to the pointer is hovered / clicked
 const CLICK_SLOP_PX = 4; // a press that moves less is a click
 const FIT_MARGIN = 0.05;
+const ZOOM_REST_MS = 400; // a pan or zoom still for this long goes to Python (the link keeps it)
 const DIMMED = [190, 190, 190, 60]; // filtered-out points when they are dimmed, not hidden
 // Viridis at 9 stops (matplotlib), for continuous colours; interpolated linearly.
 const VIRIDIS = [[68, 1, 84], [71, 44, 122], [59, 81, 139], [44, 113, 142], [33, 144, 141], [39, 173, 129],
@@ -147,7 +148,7 @@ class Inspector {
       this.fail(`the points cannot be drawn (${error.message ?? error})`);
     }
     for (const button of this.el.tools) button.addEventListener("click", () => this.setTool(button.dataset.tool));
-    this.el.reset.addEventListener("click", () => { this.fit(); this.requestDraw(); });
+    this.el.reset.addEventListener("click", () => { this.fit(); this.requestDraw(); this.reportZoom(); });
     this.el.mapToggle.addEventListener("change", () => this.showMap());
     this.el.contoursToggle.addEventListener("change", () => this.requestDraw());
     this.setTool("pan");
@@ -158,6 +159,7 @@ class Inspector {
 
   destroy() {
     this.resizer.disconnect();
+    clearTimeout(this.zoomRest);
     this.decoder.destroy();
     this.destroyed = true;
   }
@@ -232,6 +234,7 @@ class Inspector {
       this.indices = indices ?? Int32Array.from({ length: coords.length / 2 }, (_, j) => j);
       this.renderer.setPositions(coords);
       this.paintPending = view.id;
+      this.pendingZoom = view.zoom; // where a link left the view, applied once the stage has a size
       this.fit();
       this.recolor();
       this.requestDraw();
@@ -324,6 +327,22 @@ class Inspector {
       cx: (x0 + x1) / 2, cy: (y0 + y1) / 2,
       sx: (width * (1 - 2 * FIT_MARGIN)) / spanX, sy: (height * (1 - 2 * FIT_MARGIN)) / spanY,
     };
+    this.fitted = this.transform.sx;
+    this.fitScale ??= this.fitted;
+    const zoom = this.pendingZoom;
+    this.pendingZoom = null;
+    if (zoom) Object.assign(this.transform, { cx: zoom.cx, cy: zoom.cy, sx: this.transform.sx * zoom.k,
+      sy: this.transform.sy * zoom.k });
+  }
+
+  // A pan or zoom that has rested goes to Python as the centre and the zoom relative to the fitted view, so a
+  // link opens the same region whatever the stage's size.
+  reportZoom() {
+    clearTimeout(this.zoomRest);
+    this.zoomRest = setTimeout(() => {
+      const { cx, cy, sx } = this.transform;
+      this.api?.setStateValue("zoom", { view: this.viewId, cx, cy, k: sx / this.fitted });
+    }, ZOOM_REST_MS);
   }
 
   // Data coordinates -> CSS pixels within the stage, and back.
@@ -345,6 +364,7 @@ class Inspector {
     t.cx = x - (px - this.size.width / 2) / t.sx;
     t.cy = y + (py - this.size.height / 2) / t.sy;
     this.requestDraw();
+    this.reportZoom();
   }
 
   // --- drawing ---
@@ -369,7 +389,6 @@ class Inspector {
     if (!this.size || !this.transform || !this.coords || !this.colorKey) return;
     const { width, height, ratio } = this.size;
     const started = performance.now();
-    this.fitScale ??= this.transform.sx;
     this.renderer.draw(this.el.points.width, this.el.points.height, this.transform, this.pointSize() * ratio,
       Boolean(this.map));
     this.drawMap();
@@ -587,6 +606,7 @@ class Inspector {
       if (!press) return;
       this.press = null;
       if (!press.moved) this.click(press.at, press.shift);
+      else if (this.tool === "pan") this.reportZoom();
       else if (this.tool === "box") this.select(this.inside(([x, y]) => {
         const [[x0, y0], [x1, y1]] = this.box;
         return x >= Math.min(x0, x1) && x <= Math.max(x0, x1) && y >= Math.min(y0, y1) && y <= Math.max(y0, y1);

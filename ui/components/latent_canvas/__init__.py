@@ -14,9 +14,12 @@ trip; the code comes back to Python on release. This wrapper is the only place t
   data.decoded_class  the class a conditional model's code is decoded as (None for an unconditional model)
   data.others   [{"name", "decoder"}]: other models of the same latent size and image shape, each decoding the
                 same code beside the model's image, run by the same client and painted in the same frame
+  data.view     {"plane": "pca" or "axes", "axes": [i, j], "centre": [u, v], "extent"}: the pad's plane and the
+                square it shows, applied when the model is first drawn in this mount (a link's), or None
   state status  {"state": "ready"} or {"state": "error", "reason": why in-browser decoding is off}; sent once
                 per mount and on change (each report is a rerun)
   state code    {"start": the start id it was edited from, "z": [...]}, on every release
+  state view    the pad's plane and view as in data.view, once a wheel, pan or plane choice has rested
   trigger model_missing  a sha256 whose model the browser was not sent (the next run sends it)
 """
 
@@ -42,6 +45,7 @@ class CanvasState:
     ready: bool  # the browser decodes as the pointer moves
     problem: str | None  # why it does not (None while it is still starting)
     z: np.ndarray  # (D,) the code as of the last release (the start until the user moves it)
+    view: dict | None = None  # the pad's plane and view as the user last left them (data.view's format)
 
 
 @functools.cache
@@ -63,13 +67,14 @@ def _forget_sent_model(sent_key: str) -> None:
 def latent_canvas(checkpoint: Checkpoint, codes: np.ndarray, labels: np.ndarray, *, start: np.ndarray,
                   start_id: str, dims: Sequence[int], kl: np.ndarray, limit: float,
                   key: str = "sliders_canvas", decoded_class: int = 0,
-                  others: Sequence[tuple[str, Checkpoint]] = ()) -> CanvasState:
+                  others: Sequence[tuple[str, Checkpoint]] = (), view: dict | None = None) -> CanvasState:
     """Mount the canvas for `checkpoint`; the pad shows `codes` (N, D) coloured by `labels` (N,).
 
     The browser's code starts at `start` (D,) and returns there whenever `start_id` changes; `dims` are the
     sliders shown, in order, each labelled with its `kl`; sliders span [-limit, limit]. A conditional model's
     image is decoded as class `decoded_class`. `others` (name, checkpoint): unconditional models of the same
-    latent size and image shape, each drawing the same code beside it.
+    latent size and image shape, each drawing the same code beside it. `view`: the pad's plane and view to open
+    on (data.view), else the PCA plane (a 2-D model: z itself) fitted to the codes.
     """
     start = np.asarray(start, dtype=np.float32)
     problem = runtime.problem()
@@ -84,8 +89,8 @@ def latent_canvas(checkpoint: Checkpoint, codes: np.ndarray, labels: np.ndarray,
         data={"model": model, "start": {"id": start_id, "z": start.tolist()},
               "sliders": {"dims": [int(d) for d in dims], "kl": rounded(kl), "limit": limit},
               "decoded_class": int(decoded_class) if checkpoint.config.conditional else None,
-              "others": [_other(checkpoint, name, other) for name, other in others]},
-        on_status_change=lambda: None, on_code_change=lambda: None,
+              "others": [_other(checkpoint, name, other) for name, other in others], "view": view},
+        on_status_change=lambda: None, on_code_change=lambda: None, on_view_change=lambda: None,
         on_model_missing_change=functools.partial(_forget_sent_model, sent_key),
     )
     st.session_state[sent_key] = sha256
@@ -104,4 +109,4 @@ def _state(result, start: np.ndarray, start_id: str) -> CanvasState:
     status = result.get("status") or {}
     code = result.get("code") or {}
     z = np.asarray(code["z"], dtype=np.float32) if code.get("start") == start_id else start
-    return CanvasState(status.get("state") == "ready", status.get("reason"), z)
+    return CanvasState(status.get("state") == "ready", status.get("reason"), z, result.get("view"))

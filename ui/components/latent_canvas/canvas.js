@@ -20,6 +20,7 @@ const KEY_DIRECTIONS = { ArrowRight: [1, 0], ArrowLeft: [-1, 0], ArrowUp: [0, 1]
 const KEY_STEP = 0.02; // of the pad's width per arrow key; with Shift, KEY_STEP_LARGE
 const KEY_STEP_LARGE = 0.1;
 const KEY_COMMIT_MS = 300; // after the last arrow key is released the code goes to Python, as on a pointer release
+const VIEW_REST_MS = 400; // the pad's plane and view, still for this long, go to Python (the link keeps them)
 
 // The model of this payload (kept for the page when it came whole); undefined when only its sha256 came.
 function modelFor(payload) {
@@ -49,7 +50,8 @@ class LatentCanvas {
     this.decoder = new ModelClient({
       name: "decoder", frameMark: FRAME_MARK, onStatus: (status) => this.onStatus(status),
     });
-    this.pad = new PadView(this.el.pad, { onChange: () => this.drawPad() }); // ../shared/latent_pad.js
+    // ../shared/latent_pad.js
+    this.pad = new PadView(this.el.pad, { onChange: () => this.drawPad(), onView: () => this.reportView() });
     this.lastPointerMove = -Infinity;
     this.onAnyPointerMove = (event) => { this.lastPointerMove = event.timeStamp; };
     window.addEventListener("pointermove", this.onAnyPointerMove, { capture: true, passive: true });
@@ -57,17 +59,18 @@ class LatentCanvas {
     this.padResized = new ResizeObserver(() => this.pad.invalidate()); // a narrow layout sizes the pad by its column
     this.padResized.observe(this.el.pad);
     for (const select of [this.el.plane, this.el.axisX, this.el.axisY]) {
-      select.addEventListener("change", () => this.choosePlane());
+      select.addEventListener("change", () => { this.choosePlane(); this.reportView(); });
     }
     this.el.mapToggle.addEventListener("change", () => this.pad.setMap(this.el.mapToggle.checked ? this.map : null));
     this.el.contoursToggle.addEventListener("change", () => this.pad.setContours(this.el.contoursToggle.checked));
-    this.el.home.addEventListener("click", () => this.pad.home());
+    this.el.home.addEventListener("click", () => { this.pad.home(); this.reportView(); });
   }
 
   destroy() {
     window.removeEventListener("pointermove", this.onAnyPointerMove, { capture: true });
     this.padResized.disconnect();
     clearTimeout(this.keyCommit);
+    clearTimeout(this.viewRest);
     this.recorder?.stop();
     this.decoder.destroy();
     this.model = null;
@@ -87,15 +90,16 @@ class LatentCanvas {
     const newClass = data.decoded_class !== this.decodedClass;
     this.decodedClass = data.decoded_class; // a conditional model's: the same session decodes every class
     this.setSliders(data.sliders);
-    if (newModel) this.setModel(model);
+    if (newModel) this.setModel(model, data.view);
     const newOthers = this.setOthers(model, data.others ?? []);
     this.showCode();
     if (restart || newClass || newOthers) this.requestDecode(null); // decoded once the decoder is ready
   }
 
-  setModel(model) {
+  setModel(model, view) {
     this.map = new DecodedMap(this.pad, this.decoder, model.image_shape); // ../shared/latent_pad.js
     this.setPlaneChoices(model);
+    if (view) this.setView(view);
     fillLegend(this.el.legend, model.points);
     this.imageData = new ImageData(model.image_shape[2], model.image_shape[1]);
     Object.assign(this.el.image, { width: model.image_shape[2], height: model.image_shape[1] });
@@ -225,6 +229,8 @@ class LatentCanvas {
     const ctx = frame.getContext("2d");
     ctx.imageSmoothingEnabled = false;
     trace.push(this.pad.geometry().toPixel(this.plane.project(this.z)));
+    ctx.fillStyle = "#fff"; // the pad's canvas is transparent where no point is: a video has no alpha
+    ctx.fillRect(0, 0, RECORDING_PX, RECORDING_PX);
     ctx.drawImage(this.el.pad, 0, 0, RECORDING_PX, RECORDING_PX);
     const scale = RECORDING_PX / this.el.pad.width;
     ctx.strokeStyle = "#d62728";
@@ -330,6 +336,24 @@ class LatentCanvas {
     fillAxisChoices([this.el.axisX, this.el.axisY], latentDim, this.kl);
     this.el.plane.value = latentDim > 2 ? "pca" : "axes";
     this.choosePlane();
+  }
+
+  // The plane and the view a link (or this session, before a page switch) left: {plane, axes, centre, extent}.
+  setView({ plane, axes, centre, extent }) {
+    if (this.model.latent_dim > 2) {
+      this.el.plane.value = plane;
+      [this.el.axisX.value, this.el.axisY.value] = axes.map(String);
+      this.choosePlane();
+    }
+    this.pad.setView(centre, extent);
+  }
+
+  reportView() {
+    clearTimeout(this.viewRest);
+    this.viewRest = setTimeout(() => this.api?.setStateValue("view", {
+      plane: this.el.plane.value, axes: [Number(this.el.axisX.value), Number(this.el.axisY.value)],
+      centre: this.pad.centre, extent: this.pad.extent,
+    }), VIEW_REST_MS);
   }
 
   choosePlane() {

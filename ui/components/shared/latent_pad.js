@@ -48,10 +48,11 @@ class Plane {
 // the pointer and a drag with Shift, the middle or the right button (or any drag, `panWithDrag`) pans. What does not
 // change from frame to frame (the decoded map, contours, axes, points) is drawn once per view as the background;
 // `begin()` clears the pad to it for a frame's marks; `planeAt(event)` is a pointer's position in plane coordinates.
-// onChange() is called when the background changed (the component draws its marks again).
+// onChange() is called when the background changed (the component draws its marks again), onView() when the user
+// moved the view (a wheel or a pan).
 class PadView {
-  constructor(canvas, { onChange = () => {}, panWithDrag = false } = {}) {
-    Object.assign(this, { canvas, onChange, panWithDrag, centre: [0, 0], contours: false, map: null });
+  constructor(canvas, { onChange = () => {}, onView = () => {}, panWithDrag = false } = {}) {
+    Object.assign(this, { canvas, onChange, onView, panWithDrag, centre: [0, 0], contours: false, map: null });
     this.listenToNavigation();
   }
 
@@ -72,6 +73,7 @@ class PadView {
     this.viewInput = inputTime;
     this.map?.update();
     this.invalidate();
+    if (inputTime !== null) this.onView();
   }
 
   setContours(on) {
@@ -156,6 +158,7 @@ class PadView {
     ctx.fillText(this.plane.names[0], pixels - 30 * scale, Math.min(pixels, Math.max(12 * scale, cy - 4 * scale)));
     ctx.fillText(this.plane.names[1], Math.min(pixels - 30 * scale, Math.max(0, cx + 4 * scale)), 12 * scale);
     Object.assign(this.canvas, { width: pixels, height: pixels });
+    this.canvas.dataset.view = JSON.stringify({ centre: this.centre, extent: this.extent }); // read by tests
     if (this.viewInput !== null) {
       const inputTime = this.viewInput;
       this.viewInput = null;
@@ -173,15 +176,38 @@ class PadView {
   }
 
   planeAt(event) {
-    const rect = this.canvas.getBoundingClientRect();
-    return this.geometry().toPlane(event.clientX - rect.left - this.canvas.clientLeft,
-      event.clientY - rect.top - this.canvas.clientTop);
+    return this.geometry().toPlane(...this.cssAt(event));
   }
 
-  // The wheel zooms about the pointer; a pan drag moves the view. A pan's pointerdown stops there: the component's
-  // own pointer handlers (registered after this) do not see it.
+  // A pointer's position in CSS pixels from the pad's content box.
+  cssAt(event) {
+    const rect = this.canvas.getBoundingClientRect();
+    return [event.clientX - rect.left - this.canvas.clientLeft, event.clientY - rect.top - this.canvas.clientTop];
+  }
+
+  // Two fingers down: the pinch starts from their distance and the plane point under their midpoint.
+  startPinch() {
+    const [a, b] = this.pointers.values();
+    const mid = [(a[0] + b[0]) / 2, (a[1] + b[1]) / 2];
+    this.pinch = { gap: Math.hypot(a[0] - b[0], a[1] - b[1]), extent: this.extent,
+      at: this.geometry().toPlane(...mid) };
+  }
+
+  // The view zoomed by how far the two fingers have spread, with the pinch's plane point under their midpoint.
+  pinchTo(inputTime) {
+    const [a, b] = this.pointers.values();
+    const extent = this.pinch.extent * this.pinch.gap / Math.max(1, Math.hypot(a[0] - b[0], a[1] - b[1]));
+    const css = this.geometry().css;
+    const offset = [(a[0] + b[0]) / css - 1, 1 - (a[1] + b[1]) / css]; // the midpoint, in [-1, 1] of the view
+    this.setView(this.pinch.at.map((u, axis) => u - offset[axis] * extent), extent, inputTime);
+  }
+
+  // The wheel zooms about the pointer; a pan drag moves the view; two fingers pinch (zoom about their midpoint and
+  // pan with it). A pan's and a pinch's events stop here (until every finger of a pinch is lifted): the component's
+  // own pointer handlers (registered after this) do not see them, so a pinch does not move the component's code.
   listenToNavigation() {
     const canvas = this.canvas;
+    this.pointers = new Map(); // pointerId -> [x, y] in the pad's CSS pixels, of each finger down on it
     canvas.addEventListener("wheel", (event) => {
       if (!this.plane) return;
       event.preventDefault();
@@ -191,18 +217,36 @@ class PadView {
       this.setView(at.map((u, axis) => u + (this.centre[axis] - u) * factor), extent, event.timeStamp);
     }, { passive: false });
     canvas.addEventListener("pointerdown", (event) => {
-      if (!this.plane || !(this.panWithDrag || event.shiftKey || event.button !== 0)) return;
+      if (!this.plane) return;
+      if (event.pointerType === "touch") this.pointers.set(event.pointerId, this.cssAt(event));
+      if (this.pointers.size >= 2) {
+        event.stopImmediatePropagation();
+        if (this.pointers.size > 2) return;
+        canvas.setPointerCapture(event.pointerId);
+        this.panFrom = null;
+        this.startPinch();
+        return;
+      }
+      if (!(this.panWithDrag || event.shiftKey || event.button !== 0)) return;
       event.stopImmediatePropagation();
       canvas.setPointerCapture(event.pointerId);
       this.panFrom = this.planeAt(event);
     });
     canvas.addEventListener("pointermove", (event) => {
+      if (this.pointers.has(event.pointerId)) this.pointers.set(event.pointerId, this.cssAt(event));
+      if (this.pinch) {
+        event.stopImmediatePropagation();
+        if (this.pointers.size >= 2) this.pinchTo(event.timeStamp);
+        return;
+      }
       if (!this.panFrom) return;
       event.stopImmediatePropagation();
       const at = this.planeAt(event);
       this.setView(this.centre.map((c, axis) => c + this.panFrom[axis] - at[axis]), this.extent, event.timeStamp);
     });
     const release = (event) => {
+      this.pointers.delete(event.pointerId);
+      if (this.pinch && !this.pointers.size) this.pinch = null; // the component sees the release: it ends its drag
       if (!this.panFrom) return;
       event.stopImmediatePropagation();
       this.panFrom = null;
