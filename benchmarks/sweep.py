@@ -2,7 +2,7 @@
 by one (each submitted when the one before has ended), through the same job queue.
 
 Each run is a WorkerTrainingJob of the Train page's default model on MNIST with its beta, as the page queues it;
-the queue is the app's JobQueue with one single-thread job per core (`--slots`, default the core count). Reported
+the queue is the app's JobQueue as the app configures it (one single-thread job per core; `--slots`). Reported
 per mode: wall time from the first submission to the last run's end, and each run's steps/s. Modes alternate
 (and swap order each round), so a busy box slows both alike; `uptime` is printed beside every row.
 
@@ -51,7 +51,7 @@ def main() -> None:
     parser.add_argument("--betas", type=float, nargs="+", default=[0.5, 1.0, 4.0])
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--slots", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--slots", type=int, default=QueueConfig().max_running, help="default: the app's queue's")
     args = parser.parse_args()
     dataset = load_dataset("mnist")
     results = {mode: [] for mode in MODES}
