@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 from support.browser import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, local_only
 
-from ui.components import script
+from ui.components import script, style
 from ui.widgets import CLASS_COLORS
 
 from .context import REPO, Context
@@ -200,7 +200,7 @@ def write_site(folder: Path, files: dict, coords: np.ndarray, labels: np.ndarray
             "selected": [], "ellipses": [], "star": None, "decoder": None, "runtime": None}
     size = f"#host {{ width: {STAGE['width'] + 2}px; }} .stage {{ height: {STAGE['height'] + 2}px; }}"
     (folder / "ours.html").write_text(PAGE.format(
-        css=(COMPONENT / "inspector.css").read_text() + size,
+        css=style("embedding_inspector/inspector.css") + size,
         body=f'<div id="host">{(COMPONENT / "inspector.html").read_text()}</div>',
         js=OURS_JS % {"data": json.dumps(data)}))
     options = {**STAGE, "margin": 0.05, "pointSize": 2.5 if n > 20_000 else 3.5, "opacity": 200 / 255,

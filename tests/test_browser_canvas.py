@@ -21,6 +21,7 @@ from support.browser import (
     CANVAS_PAD,
     CANVAS_PAINTED_SINCE,
     CANVAS_SLIDER,
+    CANVAS_SLIDER_ROW,
     FIRST_LOAD_MS,
     MAIN,
     PHONE,
@@ -34,6 +35,7 @@ from support.browser import (
     drag_on_canvas,
     local_only,
     open_page,
+    pick_model,
     results_artifact,
     save_small_png,
     screenshot_path,
@@ -121,6 +123,15 @@ PHONE_MOVES = 30
 WATCH_IMAGE = """(image) => { window.__moves = [];
   addEventListener('pointermove', (e) => window.__moves.push({type: e.pointerType,
                                                               ...image.getBoundingClientRect().toJSON()}), true); }"""
+
+
+# How many elements of the page (the document's own scroll included) and of the components' open shadow roots are
+# scrolled away from where they opened.
+SCROLLED = """() => {
+  const within = (root) => [...root.querySelectorAll('*')]
+    .flatMap((e) => [e, ...(e.shadowRoot ? within(e.shadowRoot) : [])]);
+  return within(document).filter((e) => e.scrollTop > 0 || e.scrollLeft > 0).length;
+}"""
 
 
 def inside(box: dict, viewport: dict) -> bool:
@@ -259,6 +270,23 @@ def test_the_latent_sliders_page_decodes_on_the_canvas_instead_of_the_server(bro
     page.locator(MAIN).get_by_text(f"z0 = {result.z[0]:+.2f}, z1 = {result.z[1]:+.2f}").wait_for(state="detached")
     shown = page.locator(MAIN).get_by_text("Code as of your last release").inner_text()
     page.wait_for_function(LAST_FRAME_SHOWS, arg=shown, timeout=10_000)
+    page.context.close()
+
+
+@pytest.mark.parametrize("name", ["mnist-2d", "mnist-conv"])  # the app's default (2-D) and the 16-D shipped model
+def test_on_the_latent_sliders_page_the_first_slider_and_the_image_are_in_view_without_scrolling(browser, app_url,
+                                                                                                  name):
+    page = open_sliders_page(browser, app_url)
+    if name != "mnist-2d":
+        pick_model(page, name)
+    latent_dim = load_checkpoint(SHIPPED / f"{name}.safetensors").config.latent_dim
+    page.locator(CANVAS_SLIDER_ROW).nth(latent_dim - 1).wait_for()  # the model's sliders, one per dimension
+    first_slider = page.locator(CANVAS_SLIDER_ROW).first
+
+    assert page.locator(CANVAS_SLIDER_ROW).count() == latent_dim
+    assert inside(first_slider.bounding_box(), VIEWPORT), first_slider.bounding_box()
+    assert inside(page.locator(CANVAS_IMAGE).bounding_box(), VIEWPORT)  # a slider's drag shows its image
+    assert page.evaluate(SCROLLED) == 0
     page.context.close()
 
 

@@ -16,8 +16,7 @@ import numpy as np
 import pytest
 from support.paths import ROOT
 
-from ui.components import HERE as COMPONENTS
-from ui.components import script
+from ui.components import script, style
 from vae_core import cli
 from vae_core.checkpoint import load_checkpoint, save_checkpoint
 from vae_core.export import DECODER_LOGITS_OUTPUT, decoder_onnx_bytes, encoder_onnx_bytes, graph_names
@@ -63,7 +62,7 @@ def test_the_page_carries_the_apps_own_component_scripts_not_copies(tiny_checkpo
                                ("embedding_inspector", "embedding_inspector", "inspector"),
                                ("draw_pad", "draw_pad", "draw")]:
         assert components[name]["js"] == script(f"{folder}/{stem}.js")
-        assert components[name]["css"] == (COMPONENTS / folder / f"{stem}.css").read_text()
+        assert components[name]["css"] == style(f"{folder}/{stem}.css")
 
 
 def test_making_the_page_does_not_import_streamlit(tiny_checkpoint, tmp_path):

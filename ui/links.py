@@ -7,8 +7,8 @@ pad's plane and the square it shows); the scatter
 page's `split`, `projection`, `dims`, `colour`, `sel` (the selection's example ids) and `zoom` (the view's centre
 and zoom); the Interpolation page's `ends` (two example ids) or `codes` (two codes) and `steps`; the Directions
 page's `from` and `to` (two classes) or `groups` with `sel` (group A) and `sel_b`, its `start` and `amount`; the
-Prior page's `plane`; the Theory page's `d1` and `d2` (the weights typed) and `example`. A page writes its view on every run (a page switch drops the query string), so the address
-bar follows the user's work.
+Prior page's `plane`; the Theory page's `d1` and `d2` (the weights typed) and `example`. A page writes its
+view on every run (a page switch drops the query string), so the address bar follows the user's work.
 
 A link is applied once per session: `open_linked_model` (before the sidebar picker) finds the model by its hash
 among this server's checkpoints, or says that the server does not have it (an upload is not kept) and keeps the

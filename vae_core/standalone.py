@@ -175,14 +175,14 @@ def _embedded_graph(checkpoint: Checkpoint, part: str) -> dict:
 
 
 def _components() -> dict:
-    """Each component's html, css and script (the shared scripts first, as the app sends it); embedded gzip'd like the
-    arrays (a third of its size as text)."""
-    from ui.components import HERE, script  # plain files: no Streamlit is imported
+    """Each component's html, css and script (the shared stylesheet and scripts first, as the app sends them); embedded
+    gzip'd like the arrays (a third of its size as text)."""
+    from ui.components import HERE, script, style  # plain files: no Streamlit is imported
 
     files = {"latent_canvas": ("canvas", "latent_canvas"), "embedding_inspector": ("inspector", "embedding_inspector"),
              "draw_pad": ("draw", "draw_pad")}
     return {name: {"html": (HERE / folder / f"{stem}.html").read_text(),
-                   "css": (HERE / folder / f"{stem}.css").read_text(), "js": script(f"{folder}/{stem}.js")}
+                   "css": style(f"{folder}/{stem}.css"), "js": script(f"{folder}/{stem}.js")}
             for name, (stem, folder) in files.items()}
 
 

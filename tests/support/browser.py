@@ -285,8 +285,9 @@ def last_video_frame(page, webm: bytes) -> tuple[int, int, bytes]:
 
 CANVAS_PAD = ".latent-canvas .pad"  # the component's own classes (its shadow root is open: CSS locators pierce it)
 CANVAS_SLIDER = ".latent-canvas .slider input"
+CANVAS_SLIDER_ROW = ".latent-canvas .slider"  # a slider with its name and value
 CANVAS_IMAGE = ".latent-canvas .image"  # the decoded image
-CANVAS_VIEWS = ".latent-canvas .views"  # the pad and the decoded image beside it
+CANVAS_VIEWS = ".latent-canvas .views"  # the pad, the decoded image beside it and the sliders under the image
 CANVAS_MOVES = 60  # over about a second, as a hand drags
 CANVAS_MOVE_INTERVAL_S = 1 / 60
 # Every frame the component painted for a pointer move, and every move that changed the code, since `since`.

@@ -9,15 +9,27 @@ runtime              the in-page model runtime (onnxruntime-web): whether it can
                      encoder by URL
 static_files         what the components fetch from static/ (content-named files)
 shared/              JavaScript they all use (the model client: load by URL, status, newest request wins, frame
-                     marks; one view per element; static assets; the latent pad), put before each component's script
+                     marks; one view per element; static assets; the latent pad), put before each component's script;
+                     and their common stylesheet (base.css: styles a root of class "component"), put before each
+                     component's own
 """
 
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SHARED_SCRIPTS = ("shared/model_client.js", "shared/mount.js", "shared/assets.js", "shared/latent_pad.js")
+SHARED_STYLES = ("shared/base.css",)
 
 
 def script(path: str) -> str:
     """A component's script (`path` under ui/components/) with the shared scripts before it, as one module."""
-    return "\n".join((HERE / name).read_text() for name in (*SHARED_SCRIPTS, path))
+    return _joined(SHARED_SCRIPTS, path)
+
+
+def style(path: str) -> str:
+    """A component's stylesheet (`path` under ui/components/) with the shared stylesheets before it."""
+    return _joined(SHARED_STYLES, path)
+
+
+def _joined(shared: tuple[str, ...], path: str) -> str:
+    return "\n".join((HERE / name).read_text() for name in (*shared, path))

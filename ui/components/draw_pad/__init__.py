@@ -22,7 +22,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from ui.components import runtime, script
+from ui.components import runtime, script, style
 from ui.components.static_files import publish, publish_array
 from vae_core.checkpoint import Checkpoint
 from vae_core.images import to_uint8
@@ -41,7 +41,7 @@ class DrawPadState:
 @functools.cache
 def _component():
     read = lambda name: (HERE / name).read_text()  # noqa: E731
-    return st.components.v2.component("draw_pad", html=read("draw.html"), css=read("draw.css"),
+    return st.components.v2.component("draw_pad", html=read("draw.html"), css=style("draw_pad/draw.css"),
                                       js=script("draw_pad/draw.js"))
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from ui.components import runtime, script
+from ui.components import runtime, script, style
 from ui.components.static_files import publish, publish_array
 from vae_core.checkpoint import Checkpoint
 from vae_core.images import to_uint8
@@ -81,7 +81,8 @@ class InspectorState:
 def _component():
     read = lambda name: (HERE / name).read_text()  # noqa: E731
     return st.components.v2.component("embedding_inspector", html=read("inspector.html"),
-                                      css=read("inspector.css"), js=script("embedding_inspector/inspector.js"))
+                                      css=style("embedding_inspector/inspector.css"),
+                                      js=script("embedding_inspector/inspector.js"))
 
 
 @st.cache_resource(max_entries=8, show_spinner="Writing the images for the browser (once per dataset)...")

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from ui.components import runtime, script
+from ui.components import runtime, script, style
 from vae_core.checkpoint import Checkpoint
 from vae_core.standalone import pad_model, rounded
 
@@ -51,8 +51,8 @@ class CanvasState:
 @functools.cache
 def _component():
     read = lambda name: (HERE / name).read_text()  # noqa: E731
-    return st.components.v2.component(
-        "latent_canvas", html=read("canvas.html"), css=read("canvas.css"), js=script("latent_canvas/canvas.js"))
+    return st.components.v2.component("latent_canvas", html=read("canvas.html"), css=style("latent_canvas/canvas.css"),
+                                      js=script("latent_canvas/canvas.js"))
 
 
 @st.cache_data(max_entries=4, show_spinner=False)

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from ui.components import runtime, script
+from ui.components import runtime, script, style
 from vae_core.checkpoint import Checkpoint
 
 HERE = Path(__file__).resolve().parent
@@ -40,7 +40,7 @@ class PathState:
 @functools.cache
 def _component():
     read = lambda name: (HERE / name).read_text()  # noqa: E731
-    return st.components.v2.component("latent_path", html=read("path.html"), css=read("path.css"),
+    return st.components.v2.component("latent_path", html=read("path.html"), css=style("latent_path/path.css"),
                                       js=script("latent_path/path.js"))
 
 
