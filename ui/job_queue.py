@@ -28,16 +28,15 @@ class QueueError(VAEError):
 
 
 def default_max_running(cores: int | None = None) -> int:
-    """One job per core, each on one thread; the workers run niced, so the server's threads (every visitor's
-    sliders) still come first.
+    """One core's worth stays with the server (every visitor's sliders answer from it); at least one job runs.
 
-    A small model trains faster on one thread than on two (thread hand-offs cost more than the small matrix
-    products gain), so two runs at once on one thread each do more than twice the work of one run on both cores
-    (benchmarks/worker_training.py measures both; figures in benchmarks/RESULTS.md)."""
+    On 2 cores that is one job at a time, given both cores' threads (`threads_per_job`; it runs niced, so the
+    server still comes first): two runs at once would each get one thread and split the same two cores
+    (benchmarks/worker_training.py measures both)."""
     env = os.environ.get(QUEUE_ENV)
     if env:
         return int(env)
-    return max(1, cores or os.cpu_count() or 1)
+    return max(1, (cores or os.cpu_count() or 1) - 1)
 
 
 @dataclass(frozen=True)
