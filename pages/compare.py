@@ -7,12 +7,13 @@ Widget keys: compare_models, compare_example (a test index), compare_maps (the m
 import numpy as np
 import streamlit as st
 
-from ui import comparison, sweep
+from ui import comparison, links, sweep
 from ui.comparison import Compared
 from ui.comparison_figures import MODEL_COLORS, kl_per_dimension, latent_maps, rate_distortion
 from ui.components.latent_canvas import latent_canvas
 from ui.components.model_hover import model_hover
 from ui.navigation import page_header
+from ui.state import current_model
 from ui.widgets import image_rows, image_urls
 from vae_core.errors import VAEError
 from vae_core.projection import pca_plane
@@ -21,12 +22,23 @@ MOVED_K, MOVED_TOP = 10, 8
 PAD_LIMIT = 3.0  # the sliders' range, in prior standard deviations
 
 
+def apply_link(files: dict) -> None:
+    """A link's models (picker names of this server's checkpoints), once, before the multiselect."""
+    model = current_model()
+    names = model and links.linked(model.sha256, "models")
+    if names:
+        st.session_state[comparison.MODELS_KEY] = [name for name in names.split(",") if name in files][
+            :comparison.MAX_MODELS]
+
+
 def choose_models() -> list[Compared]:
     files = comparison.offered()
+    apply_link(files)
     # No default once the sweep's button has set the choice: Streamlit warns about a widget given both.
     default = None if comparison.MODELS_KEY in st.session_state else comparison.default_choice(list(files))
     names = st.multiselect("Models (2 to 4, of one dataset)", list(files), key=comparison.MODELS_KEY,
                            default=default, max_selections=comparison.MAX_MODELS)
+    links.copy_link(links.show("compare", models=",".join(names) or None), key="compare_link")
     sweep.section(names, files)
     if len(names) < 2:
         st.info("Pick at least two models: the shipped beta sweep (mnist-2d, mnist-2d-beta*) is a good start.")
@@ -104,8 +116,6 @@ def what_moved_section(models: list[Compared]) -> None:
                       args=("compare_example", int(index)), help="Ring it in every map above")
 
 
-page_header("Compare models", "Several models of one dataset side by side: the ELBO's trade-off between rate (KL) and "
-            "distortion (reconstruction), made visible.")
 def same_z_section(models: list[Compared]) -> None:
     st.subheader("Same z, every model")
     first, *rest = models
@@ -124,6 +134,8 @@ def same_z_section(models: list[Compared]) -> None:
         st.warning(f"In-browser decoding is off: {state.problem}.")
 
 
+page_header("Compare models", "Several models of one dataset side by side: the ELBO's trade-off between rate (KL) and "
+            "distortion (reconstruction), made visible.")
 models = choose_models()
 st.markdown(" ".join(f"<span style='color:{c}'>●</span> {m.label}" for c, m in zip(MODEL_COLORS, models, strict=False)),
             unsafe_allow_html=True)

@@ -182,6 +182,19 @@ def test_a_theory_link_restores_its_distributions_and_test_example():
     assert not fresh.exception
 
 
+def test_a_compare_link_restores_its_models():
+    models = ["digits-2d.safetensors", "digits-8d.safetensors"]
+    at = page("pages/compare.py", "digits-2d.safetensors")
+    at.multiselect(key="compare_models").set_value(models).run()
+    link = copied_link(at)
+    assert "models=digits-2d.safetensors%2Cdigits-8d.safetensors" in link
+
+    fresh = open_link(link, "pages/compare.py")
+
+    assert fresh.multiselect(key="compare_models").value == models
+    assert not fresh.error
+
+
 def test_a_scatter_link_restores_the_inspectors_zoom():
     at = page("pages/scatter.py", "digits-8d.safetensors")
     assert sent(at)["view"]["zoom"] is None  # fitted to its points

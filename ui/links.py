@@ -3,12 +3,12 @@ the same server.
 
 The page is the URL's path (st.navigation). The query holds the model, `model` (its picker name) and `sha` (the
 first HASH_CHARS hex digits of its file's sha256), and each page's own view: the sliders page's `z` and `pad` (the
-pad's plane and the square it shows); the scatter
-page's `split`, `projection`, `dims`, `colour`, `sel` (the selection's example ids) and `zoom` (the view's centre
-and zoom); the Interpolation page's `ends` (two example ids) or `codes` (two codes) and `steps`; the Directions
-page's `from` and `to` (two classes) or `groups` with `sel` (group A) and `sel_b`, its `start` and `amount`; the
-Prior page's `plane`; the Theory page's `d1` and `d2` (the weights typed) and `example`. A page writes its
-view on every run (a page switch drops the query string), so the address bar follows the user's work.
+pad's plane and the square it shows); the scatter page's `split`, `projection`, `dims`, `colour`, `sel` (the
+selection's example ids) and `zoom` (the view's centre and zoom); the Interpolation page's `ends` (two example ids)
+or `codes` (two codes) and `steps`; the Directions page's `from` and `to` (two classes) or `groups` with `sel`
+(group A) and `sel_b`, its `start` and `amount`; the Prior page's `plane`; the Theory page's `d1` and `d2` (the
+weights typed) and `example`; the Compare page's `models` (picker names). A page writes its view on every run (a
+page switch drops the query string), so the address bar follows the user's work.
 
 A link is applied once per session: `open_linked_model` (before the sidebar picker) finds the model by its hash
 among this server's checkpoints, or says that the server does not have it (an upload is not kept) and keeps the
@@ -38,7 +38,7 @@ MODEL_PARAM, HASH_PARAM = "model", "sha"
 HASH_CHARS = 16  # 64 bits of the sha256: enough to tell a server's checkpoints apart
 VIEW_PARAMS = ("z", "split", "projection", "dims", "colour", "sel",  # every page's; a page writes its own
                "zoom", "ends", "codes", "steps", "from", "to", "groups", "sel_b", "start", "amount", "plane", "pad",
-               "d1", "d2", "example")
+               "d1", "d2", "example", "models")
 MAX_LINKED_IDS = 500  # a larger selection does not fit a URL: the link then leaves it out and says so
 
 
