@@ -31,7 +31,20 @@ def test_an_example_that_changed_clusters_moved_completely_and_its_old_neighbour
     # cluster one's others lose it (8 of their 9 stay): 1 - 8/10; cluster two's gain it: also 1 - 8/10
     np.testing.assert_allclose(change[1:], 1 - 8 / 10)
     indices, top = most_moved(before, after, k=9, top=3)
-    assert indices.tolist() == [0, 1, 2] and top[0] == 1.0
+    assert indices[0] == 0 and top.tolist() == pytest.approx([1.0, 0.2, 0.2])
+
+
+def test_among_examples_that_share_no_neighbour_the_one_that_left_its_region_ranks_first():
+    rng = np.random.default_rng(0)
+    centres = [0.0, 10.0, 20.0, 30.0, 1000.0]  # five clusters of 4: each code's 3 neighbours are its cluster's
+    before = np.concatenate([[c, 0.0] + rng.normal(0, 0.1, (4, 2)) for c in centres])
+    after = before.copy()
+    after[0] += [10.0, 0.0]  # to the next cluster: its old neighbours 10 away
+    after[1] += [1000.0, 0.0]  # to the far cluster: its old neighbours 1000 away
+    change = neighbourhood_change(before, after, k=3)
+    assert change[0] == change[1] == 1.0
+    indices, top = most_moved(before, after, k=3, top=2)
+    assert indices.tolist() == [1, 0] and top.tolist() == [1.0, 1.0]
 
 
 def test_codes_of_different_latent_sizes_compare_by_their_neighbour_sets():
