@@ -116,8 +116,9 @@ def start_training(page, epochs: int, conditional: bool, dataset: str = "digits"
     choose(page, "Dataset", dataset)
     if conditional:  # checked, and still checked once the reruns it and the dataset choice started have ended
         box = page.locator(MAIN).get_by_role("checkbox", name=re.compile("Conditional VAE"))
-        for _ in range(3):
-            box.check(force=True)
+        for _ in range(3):  # click, not check(): a rerun in flight may redraw the box before check() looks
+            if not box.is_checked():
+                box.click(force=True)
             wait_until_idle(page)
             if box.is_checked():
                 break
