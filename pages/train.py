@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import plotly.graph_objects as go
 import streamlit as st
-from plotly.subplots import make_subplots
 
 from ui import cache, jobs, model_view, state, workspace
+from ui.components.live_training import live_training
 from ui.dataset_report import show_dataset_report
 from ui.navigation import page_header
-from ui.replay_view import live_scatter, replay_view
+from ui.replay_view import replay_view
 from ui.session_keys import TRAIN_JOB, TRAIN_OFFERED
 from ui.settings import settings
-from ui.widgets import CLASS_COLORS, describe, image_rows
+from ui.training_history import history_figure
+from ui.widgets import describe, image_rows
 from vae_core.background import Progress
 from vae_core.checkpoint import Checkpoint, DatasetInfo
 from vae_core.data import DATASETS, DEFAULT_IMAGE_SIZE, datasets_in_roots
@@ -26,9 +26,6 @@ from vae_core.train import TrainConfig
 from vae_core.train_worker import WorkerTrainingJob
 
 POLL_SECONDS = 1.0
-MAX_CHART_POINTS = 600  # per train series; long runs are thinned, so each poll stays a small message and SVG
-# lines draw everywhere (a WebGL trace needs one of the browser's few WebGL contexts, and headless has none)
-SERIES = [("recon", 1, CLASS_COLORS[0]), ("elbo", 1, CLASS_COLORS[2]), ("kl", 2, CLASS_COLORS[1])]
 TRAIN_DEFAULTS, MODEL_DEFAULTS = TrainConfig(), VAEConfig()
 ARCHIVE_KEY = "train_archive"
 
@@ -189,34 +186,15 @@ def settings_and_start() -> None:
     st.rerun()
 
 
-def history_figure(progress: Progress) -> go.Figure:
-    """Recon and ELBO on top, KL below (it is ~100x smaller): train per step (thin), test per epoch (bold)."""
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.1, row_heights=[0.6, 0.4],
-                        subplot_titles=("Reconstruction E[log p(x|z)] and ELBO (nats)", "KL(q(z|x) || p(z)) (nats)"))
-    train = progress.train_points(MAX_CHART_POINTS)
-    for key, row, color in SERIES:
-        fig.add_trace(go.Scatter(x=[r["step"] for r in train], y=[r[key] for r in train], name=f"train {key}",
-                                   mode="lines", line={"color": color, "width": 1}, opacity=0.5), row=row, col=1)
-        fig.add_trace(go.Scatter(x=[r["step"] for r in progress.test], y=[r[key] for r in progress.test],
-                                 name=f"test {key}", mode="lines+markers", line={"color": color, "width": 3}),
-                      row=row, col=1)
-    fig.update_xaxes(title_text="step", row=2, col=1)
-    # The legend sits above the plots: below them it covered the "step" axis title.
-    fig.update_layout(height=480, margin={"t": 70, "b": 40}, uirevision="train",
-                      legend={"orientation": "h", "yanchor": "bottom", "y": 1.08, "xanchor": "left", "x": 0})
-    return fig
-
-
 def draw_job(job: WorkerTrainingJob, progress: Progress) -> None:
     rate, steps_left = progress.steps_per_second, progress.total_steps - progress.steps_done
     eta = f" · about {format_duration(steps_left / rate)} left" if rate > 0 and progress.running else ""
     st.progress(progress.fraction, text=f"epoch {progress.epoch} · step {progress.steps_done:,} of "
                                          f"{progress.total_steps:,} · {progress.steps_per_second:.0f} steps/s{eta}")
-    chart, scatter = st.columns([3, 2]) if progress.running else (st.container(), None)
-    chart.plotly_chart(history_figure(progress), key="train_chart")  # a stable key updates in place, no remount
-    if scatter is not None:
-        with scatter:
-            live_scatter(progress.replay, job.dataset.class_names)
+    if progress.running:
+        live_training(progress, job.dataset.class_names, key="train_live")
+    else:
+        st.plotly_chart(history_figure(progress), key="train_chart")
     try:
         x, x_recon, samples = job.previews()
     except VAEError:  # the run ended (or failed) since this poll began: the next one shows how

@@ -8,7 +8,7 @@ import time
 
 import pytest
 from streamlit.testing.v1 import AppTest
-from support.apptest import app_session
+from support.apptest import app_session, sent
 from support.jobs import wait_until
 from support.paths import DEFAULT_CHECKPOINT
 from support.train_page import finish, start
@@ -23,25 +23,23 @@ from vae_core.train import TrainConfig
 
 
 def chart_lengths(at: AppTest) -> dict[str, int]:
+    """A finished run's chart (Plotly): points per trace."""
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
     return {trace["name"]: len(trace["x"]) for trace in spec["data"]}
-
-
-def last_train_step(at: AppTest) -> int:
-    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
-    return next(trace["x"][-1] for trace in spec["data"] if trace["name"] == "train kl")
 
 
 def test_live_chart_series_grow_with_steps_and_stop_keeps_the_model(train_page):
     at = train_page
     job = start(at, epochs=1000)
-    seen = []  # the last step each poll draws (long runs are thinned, so the number of points can drop)
+    seen = []  # the last step each poll sends (long runs are thinned, so the number of points can drop)
     while len(set(seen)) < 3:
         time.sleep(0.2)
         at.run()
-        lengths = chart_lengths(at)
-        assert lengths["train recon"] == lengths["train kl"] == lengths["train elbo"] > 0
-        seen.append(last_train_step(at))
+        live = sent(at)  # the live view is drawn in the browser (ui/components/live_training)
+        train = live["train"]
+        assert len(train["step"]) == len(train["recon"]) == len(train["kl"]) == len(train["elbo"]) > 0
+        assert live["steps"] == [0, job.progress().total_steps] and not at.get("plotly_chart")
+        seen.append(train["step"][-1])
     assert seen == sorted(seen) and seen[-1] > seen[0] > 0
     at.button(key="train_stop").click().run()
     assert not job.running and job.progress().finished.reason == "stopped"

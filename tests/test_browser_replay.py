@@ -37,6 +37,11 @@ EPOCHS = 120  # digits: long enough (tens of seconds under load) to see the scat
 LIVE_BATCH_SIZE = 16  # small batches: a worker process trains digits' 12 default batches an epoch in a blink
 CONDITIONAL_EPOCHS = 2  # MNIST: the style z keeps (slant, width) already shows after an epoch or two
 REPLAY_CHART = 1  # the second Plotly chart on the Train page: the loss chart comes first
+# The live view's canvases (in the component's shadow root: a locator finds them), tagged once: still the same
+# elements (not remounted) as long as the tag is there.
+LIVE_CANVASES = ".live-training canvas"
+TAG = "canvases => canvases.forEach(c => { c.tagged = true; })"
+TAGGED = "canvases => canvases.length === 2 && canvases.every(c => c.tagged)"
 # The replay figure's state in the page: which epoch its marker and its points show (Plotly keeps them in gd.data).
 REPLAY_STATE = """(index) => {
   const gd = document.querySelectorAll('[data-testid=stPlotlyChart] .js-plotly-plot')[index];
@@ -101,6 +106,11 @@ def scrub(page, fraction: float) -> None:
     page.wait_for_timeout(500)
 
 
+def live_paints(page) -> list[dict]:
+    """What the live view painted so far: {"what": "chart", "step"} or {"what": "codes", "epoch"}, with "ms"."""
+    return page.evaluate("performance.getEntriesByName('live-training:paint').map(m => m.detail)")
+
+
 def near_the_middle(t: float, box: dict) -> tuple[float, float]:
     return 0.03 * box["width"] * t, -0.05 * box["height"] * t
 
@@ -137,16 +147,22 @@ def test_training_forms_live_then_replays_in_the_browser(page):
     open_page(page, "Train")
     start_training(page, EPOCHS, conditional=False, batch_size=LIVE_BATCH_SIZE)
 
-    # Live: the scatter beside the loss chart, redrawn as epochs end.
+    # Live: the loss chart and the test codes, drawn in the browser and redrawn in place as steps and epochs come.
     live_title = page.locator(MAIN).get_by_text(re.compile(r"Test codes after epoch \d+"))
     live_title.first.wait_for(timeout=60_000)
-    first_live = live_title.first.text_content()
+    page.locator(LIVE_CANVASES).evaluate_all(TAG)
+    first_live, first_paints = live_title.first.text_content(), live_paints(page)
     deadline = time.monotonic() + 60
     while live_title.first.text_content() == first_live and time.monotonic() < deadline:
         page.wait_for_timeout(300)
     assert live_title.first.text_content() != first_live, "the live scatter did not advance"
+    assert page.locator(LIVE_CANVASES).evaluate_all(TAGGED), "the live view was remounted, not redrawn in place"
+    paints = live_paints(page)
+    steps = [p["step"] for p in paints if p["what"] == "chart"]
+    epochs = [p["epoch"] for p in paints if p["what"] == "codes"]
+    assert len(steps) > len([p for p in first_paints if p["what"] == "chart"]) and steps == sorted(steps)
+    assert epochs == sorted(epochs) and epochs[-1] > epochs[0]
     page.wait_for_timeout(3000)  # a few more epochs: the clusters begin to part
-    wait_for_charts(page, at_least=2)
     save_small_png(page.screenshot(), screenshot_path("train-replay-live.png"))
 
     # Finished: the replay, every frame in the page.

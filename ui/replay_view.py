@@ -98,19 +98,6 @@ def _add_animation(fig: go.Figure, replay: FormationReplay, class_names, marker,
     )
 
 
-def live_scatter(replay: FormationReplay | None, class_names) -> None:
-    """The latest frame while a run trains (redrawn by the page's poll)."""
-    if replay is None or not replay.frames:
-        st.caption("The test codes appear here after the first epoch.")
-        return
-    fig = go.Figure([_points(replay, -1, class_names), *_legend(class_names)])
-    fig.update_layout(height=480, margin={"t": 70, "b": 40}, uirevision="replay",
-                      title={"text": f"Test codes after epoch {replay.epochs[-1]}", "font": {"size": 14}},
-                      legend={"orientation": "h", "y": -0.12})
-    st.plotly_chart(fig, key="train_replay_live")
-    st.caption(f"{len(replay.indices):,} test codes (a class-balanced subsample), {replay.axes()}.")
-
-
 @st.cache_data(max_entries=4, show_spinner="Drawing the GIF...")
 def _gif(fingerprint: str, _replay: FormationReplay) -> bytes:
     return replay_gif(_replay, CLASS_COLORS, frame_ms=FRAME_MS)
