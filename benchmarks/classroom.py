@@ -41,6 +41,7 @@ from .sessions import (
     SCATTER,
     SLIDERS,
     TRAIN,
+    ProcessCpu,
     Server,
     SessionReport,
     arrive_on,
@@ -53,7 +54,6 @@ from .sessions import (
     machine_busy_cpu_s,
     ms,
     one_drag,
-    process_tree_cpu_s,
     serve,
     server_problems,
     start_button,
@@ -309,10 +309,12 @@ class Observer:
 
 
 class Sampler:
-    """Every second: the server's RSS, the PSS of it and its child processes, the 1-minute load average."""
+    """Every second: the server's RSS, the PSS of it and its child processes, the 1-minute load average, and every
+    process's CPU (`cpu`)."""
 
     def __init__(self, server: Server):
         self.server = server
+        self.cpu = ProcessCpu(server.process.pid)
         self.samples: list[tuple[float, float, float, float]] = []  # (wall-clock s, RSS MB, tree PSS MB, load 1)
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -325,6 +327,7 @@ class Sampler:
     def take(self) -> tuple[float, float, float, float]:
         sample = (time.time(), self.server.rss_mb(), self.server.tree_pss_mb(), os.getloadavg()[0])
         self.samples.append(sample)
+        self.cpu.sample()
         return sample
 
     def between(self, start: float, end: float) -> list[tuple[float, float, float, float]]:
@@ -350,7 +353,8 @@ class ClassroomResult:
     memory: dict[str, tuple[float, float]]  # moment -> (server RSS MB, server + children PSS MB)
     peak: tuple[float, float, float]  # during the class: RSS MB, PSS MB, 1-minute load
     load: dict[str, str]  # moment -> load averages (1 / 5 / 15 min)
-    cpu_s: dict[str, float]  # during the class: the server (and its workers), the sessions' browsers, the machine
+    cpu_s: dict[str, float]  # during the class: ProcessCpu's kinds, and "machine" (every process, every core)
+    cpu_alone_s: dict[str, float]  # the same during the run alone
     server_problems: list[str]
     errors: list[str]  # the observer's page errors outside its drags
 
@@ -377,7 +381,9 @@ def run_classroom(trainers: int, epochs: int, seconds: float, umap_split: str | 
         observer.ready.wait()
         quiet_phase(observer, quiet_drags, watching)
         load["after the quiet drags"] = load_averages()
+        alone_from = sampler.cpu.mark()
         baseline = one_run_alone(server.url, baseline_epochs or epochs, seconds)
+        cpu_alone = sampler.cpu.since(alone_from)
         load["after the run alone"], memory["after the run alone"] = load_averages(), sampler.take()[1:3]
         runs = [TrainerRun(SessionReport(f"trainer {i + 1}", "train"), epochs) for i in range(trainers)]
         umap = UmapRun(SessionReport("umap", "project"), umap_split) if umap_split else None
@@ -385,13 +391,14 @@ def run_classroom(trainers: int, epochs: int, seconds: float, umap_split: str | 
         threads = start_sessions(server.url, runs, umap, line)
         line.wait_ready()
         observer.set_phase("class")
-        load["at the go"], cpu_start = load_averages(), cpu_now(server)
+        load["at the go"], cpu_from, machine_from = load_averages(), sampler.cpu.mark(), machine_busy_cpu_s()
         went = line.start(seconds)
         for thread in threads:
             thread.join(timeout=seconds + 120)
         class_end = time.time()
         observer.set_phase(None)
-        load["at the end"], cpu_used = load_averages(), {k: v - cpu_start[k] for k, v in cpu_now(server).items()}
+        load["at the end"] = load_averages()
+        cpu_used = sampler.cpu.since(cpu_from) | {"machine": machine_busy_cpu_s() - machine_from}
         observer.stop.set()
         watching.join(timeout=60)
         sampler.stop.set()
@@ -400,7 +407,7 @@ def run_classroom(trainers: int, epochs: int, seconds: float, umap_split: str | 
         peak = tuple(max(s[i] for s in during) for i in (1, 2, 3))
         return ClassroomResult(trainers, epochs, seconds, umap_split,
                                {phase: r.summary() for phase, r in observer.phases.items()}, baseline, runs, umap,
-                               went, class_end, server.ready_s, memory, peak, load, cpu_used,
+                               went, class_end, server.ready_s, memory, peak, load, cpu_used, cpu_alone,
                                server_problems(server.log()), observer.session.errors)
 
 
@@ -412,14 +419,6 @@ def start_sessions(url: str, runs: list[TrainerRun], umap: UmapRun | None, line:
     for thread in threads:
         thread.start()
     return threads
-
-
-def cpu_now(server: Server) -> dict[str, float]:
-    """CPU seconds so far: the server with its workers, the sessions (this process and its Chromiums), the
-    machine (every process, every core)."""
-    server_s = server.tree_cpu_s()
-    return {"server": server_s, "sessions": process_tree_cpu_s(os.getpid()) - server_s,
-            "machine": machine_busy_cpu_s()}
 
 
 def quiet_phase(observer: Observer, drags: int, watching: threading.Thread) -> None:
@@ -581,10 +580,17 @@ def server_notes(result: ClassroomResult) -> list[str]:
 
 def cpu_note(result: ClassroomResult) -> str:
     cpu, seconds = result.cpu_s, result.class_end - result.went
-    others = cpu["machine"] - cpu["server"] - cpu["sessions"]
+    alone = result.cpu_alone_s
+    alone_s = (result.baseline.ended_at or result.baseline.pressed or 0) - (result.baseline.pressed or 0)
     return (f"CPU during the class ({seconds:.0f} s, {os.cpu_count()} cores: {seconds * os.cpu_count():.0f} CPU s "
-            f"available): the server with its workers {cpu['server']:.0f} s, the sessions' Chromiums (and this "
-            f"benchmark) {cpu['sessions']:.0f} s, other processes on the machine {others:.0f} s.")
+            f"available, {cpu['machine']:.0f} s used): {cpu_kinds(cpu)}. During the run alone ({alone_s:.0f} s): "
+            f"{cpu_kinds(alone)}.")
+
+
+def cpu_kinds(cpu: dict[str, float]) -> str:
+    names = {"server": "the server with its workers", "browsers": "the sessions' Chromiums",
+             "benchmark": "this benchmark (its Python and Playwright's driver)", "other": "other processes"}
+    return ", ".join(f"{names[kind]} {cpu[kind]:.0f} s" for kind in ProcessCpu.KINDS)
 
 
 def tables(result: ClassroomResult) -> list[Table]:

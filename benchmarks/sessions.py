@@ -189,6 +189,69 @@ def machine_busy_cpu_s() -> float:
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
+class ProcessCpu:
+    """CPU seconds by kind of process on the machine: the server with its workers, the sessions' Chromiums, this
+    benchmark (its Python and Playwright's driver), the rest. Chromium's renderers are not the benchmark's
+    descendants (its zygote is re-parented), so a process's kind comes from its command line when it is first seen.
+    Each `sample()` reads every process's own ticks; one that ends between two samples loses what it used since
+    the last (`Sampler`s take one a second)."""
+
+    KINDS = ("server", "browsers", "benchmark", "other")
+
+    def __init__(self, server_pid: int):
+        self.server_pid = server_pid
+        self.ticks: dict[int, int] = {}
+        self.kinds: dict[int, str] = {}
+        self.lock = threading.Lock()
+        self.sample()
+
+    def sample(self) -> None:
+        with self.lock:
+            server = {self.server_pid, *_descendants(self.server_pid)}
+            ours = {os.getpid(), *_descendants(os.getpid())}
+            for entry in Path("/proc").iterdir():
+                ticks = _own_ticks(entry) if entry.name.isdigit() else None
+                if ticks is not None:
+                    pid = int(entry.name)
+                    self.kinds.setdefault(pid, _kind(entry, pid, server, ours))
+                    self.ticks[pid] = ticks
+
+    def mark(self) -> dict[int, int]:
+        """Every process's ticks now, to count from (`since`)."""
+        self.sample()
+        with self.lock:
+            return dict(self.ticks)
+
+    def since(self, mark: dict[int, int]) -> dict[str, float]:
+        """CPU seconds per kind since `mark` (a process started since counts from zero)."""
+        self.sample()
+        used = dict.fromkeys(self.KINDS, 0.0)
+        with self.lock:
+            for pid, ticks in self.ticks.items():
+                used[self.kinds[pid]] += (ticks - mark.get(pid, 0)) / os.sysconf("SC_CLK_TCK")
+        return used
+
+
+def _own_ticks(entry: Path) -> int | None:
+    try:
+        fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):  # it ended meanwhile
+        return None
+    return int(fields[11]) + int(fields[12])  # utime, stime: its own, not its children's (they are counted apart)
+
+
+def _kind(entry: Path, pid: int, server: set[int], ours: set[int]) -> str:
+    if pid in server:
+        return "server"
+    try:
+        command = (entry / "cmdline").read_bytes()
+    except OSError:
+        command = b""
+    if b"chromium" in command or b"chrome" in command:
+        return "browsers"
+    return "benchmark" if pid in ours else "other"
+
+
 def _pss_kb(pid: int) -> int:
     try:
         for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():

@@ -42,8 +42,8 @@ from support.browser import (
     settle_for_screenshot,
     slug,
     streamlit_server,
-    wait_for_charts,
     wait_for_inspector,
+    wait_for_live_view,
     wait_until_idle,
 )
 from support.paths import DEFAULT_CHECKPOINT
@@ -170,7 +170,7 @@ def test_two_sessions_train_and_explore_without_seeing_each_other(browser, app_u
 
         assert training_progress(trainer) > progress_before, "training did not advance while the other session slid"
         trainer.bring_to_front()  # a page in the background may not repaint its charts
-        wait_for_charts(trainer, at_least=1)  # not a full settle: the live view redraws every second
+        wait_for_live_view(trainer)  # not a full settle: the live view redraws every second
         save_small_png(trainer.screenshot(), screenshot_path("train-live.png"))
         busy = LATENCIES["while another session trains"] = LatencySummary.of(drag.latency_ms)
         print("\npointer move -> frame with its image (latent canvas):")

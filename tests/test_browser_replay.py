@@ -12,12 +12,14 @@ import pytest
 from support.browser import (
     CANVAS_PAD,
     EXCEPTION,
+    LIVE_CANVASES,
     MAIN,
     SIDEBAR,
     arc_across_pad,
     choose,
     chromium,
     drag_on_canvas,
+    live_paints,
     open_app,
     open_page,
     save_small_png,
@@ -37,9 +39,7 @@ EPOCHS = 120  # digits: long enough (tens of seconds under load) to see the scat
 LIVE_BATCH_SIZE = 16  # small batches: a worker process trains digits' 12 default batches an epoch in a blink
 CONDITIONAL_EPOCHS = 2  # MNIST: the style z keeps (slant, width) already shows after an epoch or two
 REPLAY_CHART = 1  # the second Plotly chart on the Train page: the loss chart comes first
-# The live view's canvases (in the component's shadow root: a locator finds them), tagged once: still the same
-# elements (not remounted) as long as the tag is there.
-LIVE_CANVASES = ".live-training canvas"
+# The live view's canvases, tagged once: still the same elements (not remounted) as long as the tag is there.
 TAG = "canvases => canvases.forEach(c => { c.tagged = true; })"
 TAGGED = "canvases => canvases.length === 2 && canvases.every(c => c.tagged)"
 # The replay figure's state in the page: which epoch its marker and its points show (Plotly keeps them in gd.data).
@@ -104,11 +104,6 @@ def scrub(page, fraction: float) -> None:
         page.wait_for_timeout(30)
     page.mouse.up()
     page.wait_for_timeout(500)
-
-
-def live_paints(page) -> list[dict]:
-    """What the live view painted so far: {"what": "chart", "step"} or {"what": "codes", "epoch"}, with "ms"."""
-    return page.evaluate("performance.getEntriesByName('live-training:paint').map(m => m.detail)")
 
 
 def near_the_middle(t: float, box: dict) -> tuple[float, float]:

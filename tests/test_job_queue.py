@@ -95,9 +95,10 @@ def test_a_queued_job_is_told_about_when_it_starts_from_the_running_jobs_progres
     assert all(job.join(timeout=30) for job in (running, next_one, behind))
 
 
-def test_the_default_cap_leaves_a_core_to_the_server(monkeypatch):
+def test_the_default_runs_a_job_per_core_on_one_thread_each(monkeypatch):
     monkeypatch.delenv("VAE_MAX_JOBS", raising=False)
-    assert [default_max_running(cores) for cores in (1, 2, 4, 16)] == [1, 1, 3, 15]
+    assert [default_max_running(cores) for cores in (1, 2, 4, 16)] == [1, 2, 4, 16]
+    assert QueueConfig(max_running=default_max_running(2), cores=2).threads_per_job == 1
     assert QueueConfig(max_running=1, cores=2).threads_per_job == 2
     assert QueueConfig(max_running=3, cores=16).threads_per_job == 5
 

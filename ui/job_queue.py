@@ -28,15 +28,17 @@ class QueueError(VAEError):
 
 
 def default_max_running(cores: int | None = None) -> int:
-    """One core's worth stays with the server (every visitor's sliders answer from it); at least one job runs.
+    """As many jobs at once as the machine has cores, one thread each (`threads_per_job`). Workers run niced, so
+    the server's own threads (every visitor's sliders) still come first.
 
-    On 2 cores that is one job at a time, given both cores' threads (`threads_per_job`; it runs niced, so the
-    server still comes first): two runs at once would each get one thread and split the same two cores
-    (benchmarks/worker_training.py measures both)."""
+    The Train page's models train faster on one thread than on two (a two-thread team waits for whichever of its
+    threads was descheduled), so on 2 cores two runs at once, one thread each, train about twice what one run on
+    both cores does: 338 against 144 steps/s outside the app, and 0.93 against 0.73 of one run alone in the
+    classroom benchmark (benchmarks/RESULTS.md, "Threads and slots")."""
     env = os.environ.get(QUEUE_ENV)
     if env:
         return int(env)
-    return max(1, (cores or os.cpu_count() or 1) - 1)
+    return max(1, cores or os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)
@@ -52,8 +54,8 @@ class QueueConfig:
 
     @property
     def threads_per_job(self) -> int:
-        """The cores a running job may use: the machine's, shared by the jobs that may run at once (the server's
-        threads keep the priority: workers run niced)."""
+        """The cores a running job may use: the machine's, shared by the jobs that may run at once (one each by
+        default; the server's threads keep the priority: workers run niced)."""
         return max(1, self.cores // self.max_running)
 
 

@@ -1,4 +1,5 @@
-"""The latent formation replay drawn: the scatter forming live, then played back in the browser.
+"""The latent formation replay drawn: played back in the browser once a run has ended (while it trains, the
+live view draws the latest frame: ui/components/live_training).
 
 The replay figure carries every frame at once (Plotly frames), so Play and the epoch slider animate in the browser
 with no server round trip; a marker on its test-ELBO chart shows which epoch the scatter is at.

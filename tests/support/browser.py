@@ -48,6 +48,8 @@ EXCEPTION = "[data-testid=stException]"
 NAV_LINK = "[data-testid=stSidebarNavLink]"
 SIDEBAR = "[data-testid=stSidebar]"
 PROGRESS = "[data-testid=stProgress]"
+LIVE_CANVASES = ".live-training canvas"  # the Train page's live chart and test codes (in the component's shadow root)
+LIVE_PAINT = "live-training:paint"  # the performance mark of each of their paints
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -172,6 +174,18 @@ def wait_until_idle(page, timeout_ms: int = PAGE_LOAD_MS) -> None:
     """Wait for the script run, then for its images and lazily loaded widget code to arrive."""
     wait_for_script(page, timeout_ms)
     page.wait_for_load_state("networkidle", timeout=timeout_ms)
+
+
+def live_paints(page) -> list[dict]:
+    """What the Train page's live view (ui/components/live_training) painted so far: {"what": "chart", "step"} or
+    {"what": "codes", "epoch"}, each with its "ms"."""
+    return page.evaluate(f"performance.getEntriesByName('{LIVE_PAINT}').map(m => m.detail)")
+
+
+def wait_for_live_view(page, timeout_ms: int = PAGE_LOAD_MS) -> None:
+    """Until the Train page's live chart has painted a step."""
+    page.wait_for_function(f"performance.getEntriesByName('{LIVE_PAINT}').some(m => m.detail.step !== null)",
+                           timeout=timeout_ms)
 
 
 def wait_for_charts(page, timeout_ms: int = PAGE_LOAD_MS, at_least: int = 0) -> None:

@@ -5,6 +5,7 @@ embedding_inspector  every encoded example as a WebGL point: pan, zoom, hover th
 latent_path          a slider along a line in latent space (start + amount x direction), decoded as it moves
 draw_pad             a drawing encoded as it is drawn: its posterior on a latent pad, decoded samples, ELBO terms,
                      nearest test examples
+live_training        the Train page's live loss chart and test codes, on canvases redrawn in place each poll
 runtime              the in-page model runtime (onnxruntime-web): whether it can run, a checkpoint's decoder and
                      encoder by URL
 static_files         what the components fetch from static/ (content-named files)

@@ -8,7 +8,7 @@ beside it.) This wrapper is the only place that knows what live.js reads (`data`
   data.titles      the two panels' titles
   data.train       {"step": [...], and per series key [...]}: the train rows, thinned to MAX_CHART_POINTS
   data.test        the same for the test rows (one per epoch), plus "epoch"
-  data.steps       [first, last]: the x axis, from the run's first step to the step it will end on
+  data.steps       [first, last]: the x axis, from the first row (or the run's first step) to the step it will end on
   data.codes       None before the first epoch's snapshot, else {"epoch", "x", "y", "labels", "caption"}
   data.classes     [{"name", "color"}] per class
 """
@@ -44,12 +44,14 @@ def live_training(progress: Progress, class_names: Sequence[str], *, key: str) -
 
 def live_data(progress: Progress, class_names: Sequence[str]) -> dict:
     """What live.js draws for a run as of `progress`."""
-    first_step = progress.step - progress.steps_done
+    first_step = progress.step - progress.steps_done  # of this run; a resumed run's rows go back further
+    train = progress.train_points(MAX_CHART_POINTS)
+    shown_from = min([first_step, *(rows[0]["step"] for rows in (train, progress.test) if rows)])
     return {"series": [{"key": key, "panel": row - 1, "color": color} for key, row, color in SERIES],
             "titles": list(PANEL_TITLES),
-            "train": _columns(progress.train_points(MAX_CHART_POINTS), ["step"]),
+            "train": _columns(train, ["step"]),
             "test": _columns(progress.test, ["step", "epoch"]),
-            "steps": [first_step, first_step + progress.total_steps],
+            "steps": [shown_from, first_step + progress.total_steps],
             "codes": _codes(progress, class_names),
             "classes": [{"name": str(name), "color": class_color(i)} for i, name in enumerate(class_names)]}
 
