@@ -7,6 +7,7 @@ const PAINT_MARK = "live-training:paint";
 const MARGIN = { left: 58, right: 12, top: 22, bottom: 34 };
 const PANEL_GAP = 38; // between the panels: room for the lower one's title
 const PANEL_SHARE = 0.6; // of the plotting height, for the top panel
+const MAX_MARKED_EPOCHS = 60; // test rows get a marker each, up to this many (then the bold line alone)
 const TRIM = 0.02; // of the train values, at each end, left out of a panel's range
 const POINT_RADIUS = 2;
 const HOVER_PX = 10; // the nearest test code within this many CSS pixels is named
@@ -27,8 +28,8 @@ function niceTicks(low, high, count = 5) {
 
 function tickLabel(value) {
   const abs = Math.abs(value);
-  if (abs >= 1e4 || (abs > 0 && abs < 1e-3)) return value.toExponential(1);
-  return String(Number(value.toPrecision(4)));
+  if (abs >= 1e7 || (abs > 0 && abs < 1e-3)) return value.toExponential(1);
+  return abs >= 1e4 ? Math.round(value).toLocaleString("en-US") : String(Number(value.toPrecision(4)));
 }
 
 // [low, high] of the finite values, widened by `share` of their span on each side.
@@ -222,7 +223,7 @@ class LiveTraining {
         context.fillStyle = color;
         strokeLine(context, axes, train.step, train[key], 1, 0.5);
         strokeLine(context, axes, test.step, test[key], 3, 1);
-        test.step.forEach((step, i) => {
+        if (test.step.length <= MAX_MARKED_EPOCHS) test.step.forEach((step, i) => {
           context.beginPath();
           context.arc(axes.x(step), axes.y(test[key][i]), 3.5, 0, 2 * Math.PI);
           context.fill();
