@@ -11,7 +11,8 @@ reopened; every session in its own headless Chromium, driven by real pointer eve
    until every run has ended and the map is drawn (at most S seconds).
 Each trainer's page is read every POLL_S: the time from its press to its first step (the queue wait: a queued run
 shows its position first), steps/s while it trains, its end. The server's memory (its own RSS, and the PSS of it
-and every process it started, e.g. training workers) and the load averages are sampled every second.
+and every process it started, e.g. training workers), the load averages and every process's CPU (by kind: the
+server with its workers, the sessions' Chromiums, this benchmark, the rest) are sampled every second.
 
 `python -m benchmarks --only classroom` (8 trainers, 10 epochs, UMAP on all 70,000 examples) or
 `python -m benchmarks.classroom [--trainers N] [--epochs E] [--seconds S] [--umap all|train|test|none]`.

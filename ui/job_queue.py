@@ -34,7 +34,7 @@ def default_max_running(cores: int | None = None) -> int:
     The Train page's models train faster on one thread than on two (a two-thread team waits for whichever of its
     threads was descheduled), so on 2 cores two runs at once, one thread each, train about twice what one run on
     both cores does: 338 against 144 steps/s outside the app, and 0.93 against 0.73 of one run alone in the
-    classroom benchmark (benchmarks/RESULTS.md, "Threads and slots")."""
+    classroom benchmark (benchmarks/RESULTS.md, "The class with the live view in the browser")."""
     env = os.environ.get(QUEUE_ENV)
     if env:
         return int(env)
