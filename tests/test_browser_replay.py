@@ -106,6 +106,22 @@ def scrub(page, fraction: float) -> None:
     page.wait_for_timeout(500)
 
 
+def hover_the_live_view(page) -> None:
+    """The pointer over the live chart names the step under it; swept across the codes, it names a code's class."""
+    chart = page.locator(".live-training canvas.chart").bounding_box()
+    page.mouse.move(chart["x"] + chart["width"] * 0.3, chart["y"] + chart["height"] * 0.5, steps=5)
+    tip = page.locator(".live-training .history .tooltip")
+    sync_api.expect(tip).to_contain_text(re.compile(r"step [\d,]+\s*train recon -?[\d.]+"))
+    codes = page.locator(".live-training canvas.scatter").bounding_box()
+    named = page.locator(".live-training .codes .tooltip")
+    for i in range(41):  # across the middle, where the codes are densest
+        page.mouse.move(codes["x"] + codes["width"] * (0.1 + 0.02 * i), codes["y"] + codes["height"] * 0.5)
+        if named.is_visible():
+            break
+    assert re.match(r"\d \(", named.inner_text()), named.inner_text()  # digits: the class is the digit
+    page.mouse.move(0, 0)
+
+
 def near_the_middle(t: float, box: dict) -> tuple[float, float]:
     return 0.03 * box["width"] * t, -0.05 * box["height"] * t
 
@@ -157,6 +173,10 @@ def test_training_forms_live_then_replays_in_the_browser(page):
     epochs = [p["epoch"] for p in paints if p["what"] == "codes"]
     assert len(steps) > len([p for p in first_paints if p["what"] == "chart"]) and steps == sorted(steps)
     assert epochs == sorted(epochs) and epochs[-1] > epochs[0]
+    paint_ms = sorted(p["ms"] for p in paints)
+    print(f"\nlive view: {len(paints)} paints in place, ms p50 {paint_ms[len(paint_ms) // 2]:.1f} "
+          f"max {paint_ms[-1]:.1f}")
+    hover_the_live_view(page)
     page.wait_for_timeout(3000)  # a few more epochs: the clusters begin to part
     save_small_png(page.screenshot(), screenshot_path("train-replay-live.png"))
 
