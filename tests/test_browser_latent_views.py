@@ -82,9 +82,10 @@ def save(page, name: str, top_text: str | None = None) -> None:
 def test_prior_and_holes_draws_the_density_the_circles_and_three_rows_of_decoded_samples(session):
     timed_open(session, "Prior and holes")
     main = session.locator(MAIN)
-    # once each, waited for: a rerun in flight can show an element's stale copy beside its new one for a moment
+    # once each, waited for: a rerun in flight can show an element's stale copy beside its new one for a moment;
+    # exact, since the chart's legend names two rows too ("prior samples: holes (lowest q)")
     for text in ("KL(p(z) || q(z))", "holes (lowest q)", "typical (median q)", "densest (highest q)"):
-        sync_api.expect(main.get_by_text(text)).to_have_count(1, timeout=30_000)
+        sync_api.expect(main.get_by_text(text, exact=True)).to_have_count(1, timeout=30_000)
     session.wait_for_function("() => document.querySelector('[data-testid=stPlotlyChart] .contour') !== null",
                               timeout=60_000)
     save(session, "prior-and-holes.png")
